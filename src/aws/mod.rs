@@ -1,0 +1,69 @@
+//! Thin adapters between the AWS SDK and the domain: SDK responses → snapshot types,
+//! decisions → SDK calls. No rules live here.
+
+pub mod cloudwatch;
+pub mod ecs;
+pub mod sns;
+
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::AwsError;
+use crate::model::Time;
+
+/// Error codes that mean "try again later".
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestTimeout",
+];
+
+/// The error code of an SDK error (`ClusterNotFoundException`, …), when the service sent one.
+pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(ctx) => ctx.err().code(),
+        _ => None,
+    }
+}
+
+/// Convert an SDK error (after the SDK's own retries) into an [`AwsError`].
+pub fn aws_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (message, transient) = match &err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("Unknown");
+            let msg = ctx.err().message().unwrap_or("no message");
+            (
+                format!("{code}: {msg} (HTTP {status})"),
+                status >= 500 || status == 429 || TRANSIENT_CODES.contains(&code),
+            )
+        }
+        SdkError::TimeoutError(_) => ("timed out".to_string(), true),
+        SdkError::DispatchFailure(f) => (format!("could not send the request: {f:?}"), true),
+        SdkError::ResponseError(_) => ("the response could not be read".to_string(), true),
+        SdkError::ConstructionFailure(_) => ("the request could not be built".to_string(), false),
+        _ => (err.to_string(), false),
+    };
+    AwsError {
+        operation,
+        message,
+        transient,
+        source: Some(Box::new(err)),
+    }
+}
+
+/// SDK timestamp → domain time.
+pub fn to_time(t: &aws_sdk_ecs::primitives::DateTime) -> Option<Time> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

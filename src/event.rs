@@ -1,0 +1,495 @@
+//! Parse an invocation payload (EventBridge envelope or direct invocation) into domain types.
+//! No SDK calls. Malformed or unknown input becomes an [`InputError`] naming the field.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::InputError;
+use crate::model::*;
+
+pub const DETAIL_TYPE_DEPLOYMENT: &str = "ECS Deployment State Change";
+pub const DETAIL_TYPE_ALARM: &str = "CloudWatch Alarm State Change";
+
+/// Where an EventBridge event came from (`account`, `region` of the envelope).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// A parsed invocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An ECS deployment state change for one service.
+    Deployment { origin: Origin, trigger: Trigger },
+    /// A CloudWatch alarm state change; the guarded services are resolved by the handler.
+    Alarm { origin: Origin, alarm: AlarmEvent },
+    /// `{"cluster","service","reason","toTaskDefinition"?,"dryRun"?}`.
+    Direct { trigger: Trigger },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlarmEvent {
+    pub name: String,
+    pub arn: Option<String>,
+    pub state: AlarmState,
+    pub reason: String,
+    /// Services named by `ClusterName` + `ServiceName` dimensions of the alarm's metrics.
+    pub dimension_targets: Vec<ServiceRef>,
+    /// A composite alarm's rule.
+    pub alarm_rule: Option<String>,
+    /// A composite alarm's triggering children (ARNs), from `state.reasonData`.
+    pub triggering: Vec<String>,
+}
+
+impl AlarmEvent {
+    pub fn cause(&self) -> Cause {
+        Cause::Alarm {
+            name: self.name.clone(),
+            state: self.state,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// The parts of an ECS service ARN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceArn {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+    pub cluster: String,
+    pub service: String,
+}
+
+/// `arn:PARTITION:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`. `field` names the input for errors.
+pub fn parse_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputError> {
+    let invalid = |why: &str| InputError::Invalid {
+        field: field.to_string(),
+        why: format!("{arn:?} {why}"),
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[1].is_empty() {
+        return Err(invalid("is not an ARN"));
+    }
+    if parts[2] != "ecs" {
+        return Err(invalid("is not an ECS ARN"));
+    }
+    let (region, account) = (parts[3], parts[4]);
+    if region.is_empty() || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("has no valid region and 12-digit account"));
+    }
+    let Some(path) = parts[5].strip_prefix("service/") else {
+        return Err(invalid("is not an ECS service ARN"));
+    };
+    let Some((cluster, service)) = path.split_once('/') else {
+        return Err(invalid(
+            "is an old-format service ARN without the cluster name (opt in to the long ARN format)",
+        ));
+    };
+    if cluster.is_empty() || service.is_empty() || service.contains('/') {
+        return Err(invalid("is not an ECS service ARN"));
+    }
+    Ok(ServiceArn {
+        partition: parts[1].to_string(),
+        region: region.to_string(),
+        account: account.to_string(),
+        cluster: cluster.to_string(),
+        service: service.to_string(),
+    })
+}
+
+/// `detail` of "ECS Deployment State Change".
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentDetail {
+    event_name: String,
+    deployment_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+/// A direct invocation.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Direct {
+    cluster: String,
+    service: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    to_task_definition: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// The largest payload accepted (Lambda's own async limit is 256 KiB; EventBridge events are ≤ 256 KB).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Parse raw bytes (the CLI's `replay` and tests use this).
+pub fn parse_bytes(bytes: &[u8]) -> Result<Event, InputError> {
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(InputError::TooLarge(bytes.len()));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(InputError::Json)?;
+    parse(value)
+}
+
+/// Parse an invocation payload.
+pub fn parse(value: Value) -> Result<Event, InputError> {
+    let Value::Object(map) = &value else {
+        return Err(InputError::Invalid {
+            field: "event".into(),
+            why: "is not a JSON object".into(),
+        });
+    };
+    if map.contains_key("detail-type") {
+        let envelope: EventBridgeEvent<Value> =
+            serde_json::from_value(value).map_err(InputError::Envelope)?;
+        return parse_eventbridge(envelope);
+    }
+    if map.contains_key("cluster") || map.contains_key("service") {
+        let direct: Direct = serde_json::from_value(value).map_err(InputError::Direct)?;
+        return parse_direct(direct);
+    }
+    Err(InputError::Invalid {
+        field: "event".into(),
+        why: "is neither an EventBridge event (no `detail-type`) nor a direct invocation (no `cluster`/`service`)".into(),
+    })
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), InputError> {
+    if value.trim().is_empty() {
+        return Err(InputError::Missing(field.to_string()));
+    }
+    Ok(())
+}
+
+fn parse_direct(direct: Direct) -> Result<Event, InputError> {
+    non_empty("cluster", &direct.cluster)?;
+    non_empty("service", &direct.service)?;
+    if let Some(to) = &direct.to_task_definition {
+        if split_task_definition(to).is_none() {
+            return Err(InputError::Invalid {
+                field: "toTaskDefinition".into(),
+                why: format!("{to:?} is not `family:revision` or a task-definition ARN"),
+            });
+        }
+    }
+    let reason = direct
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "no reason given".into());
+    Ok(Event::Direct {
+        trigger: Trigger {
+            target: ServiceRef {
+                cluster: direct.cluster,
+                service: direct.service,
+            },
+            cause: Cause::Manual {
+                reason,
+                to: direct.to_task_definition,
+                dry_run: direct.dry_run,
+            },
+        },
+    })
+}
+
+fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputError> {
+    let origin = Origin {
+        account: envelope.account.clone(),
+        region: envelope.region.clone(),
+    };
+    match envelope.detail_type.as_str() {
+        DETAIL_TYPE_DEPLOYMENT => {
+            if envelope.source != "aws.ecs" {
+                return Err(InputError::Invalid {
+                    field: "source".into(),
+                    why: format!("{:?} is not aws.ecs", envelope.source),
+                });
+            }
+            let resource = envelope
+                .resources
+                .as_ref()
+                .and_then(|r| r.first())
+                .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
+            let arn = parse_service_arn("resources[0]", resource)?;
+            let detail: DeploymentDetail =
+                serde_json::from_value(envelope.detail).map_err(InputError::Detail)?;
+            non_empty("detail.deploymentId", &detail.deployment_id)?;
+            let deployment_id = detail.deployment_id;
+            let cause = match detail.event_name.as_str() {
+                "SERVICE_DEPLOYMENT_FAILED" => Cause::DeploymentFailed {
+                    deployment_id,
+                    reason: detail.reason.unwrap_or_default(),
+                },
+                "SERVICE_DEPLOYMENT_COMPLETED" => Cause::DeploymentCompleted { deployment_id },
+                "SERVICE_DEPLOYMENT_IN_PROGRESS" => Cause::DeploymentInProgress { deployment_id },
+                other => {
+                    return Err(InputError::Invalid {
+                        field: "detail.eventName".into(),
+                        why: format!("{other:?} is not a deployment state change"),
+                    })
+                }
+            };
+            let origin = Origin {
+                account: origin.account.or(Some(arn.account.clone())),
+                region: origin.region.or(Some(arn.region.clone())),
+            };
+            Ok(Event::Deployment {
+                origin,
+                trigger: Trigger {
+                    target: ServiceRef {
+                        cluster: arn.cluster,
+                        service: arn.service,
+                    },
+                    cause,
+                },
+            })
+        }
+        DETAIL_TYPE_ALARM => {
+            if envelope.source != "aws.cloudwatch" {
+                return Err(InputError::Invalid {
+                    field: "source".into(),
+                    why: format!("{:?} is not aws.cloudwatch", envelope.source),
+                });
+            }
+            let arn = envelope.resources.as_ref().and_then(|r| r.first()).cloned();
+            let alarm = parse_alarm_detail(&envelope.detail, arn)?;
+            Ok(Event::Alarm { origin, alarm })
+        }
+        other => Err(InputError::UnknownDetailType(other.to_string())),
+    }
+}
+
+fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut v = value;
+    for key in path {
+        v = v.get(key)?;
+    }
+    v.as_str()
+}
+
+/// The alarm detail is read as JSON, not with `aws_lambda_events`' structs: those reject
+/// metric-math alarms (an `expression` entry has no `metricStat`) and composite alarms.
+fn parse_alarm_detail(detail: &Value, arn: Option<String>) -> Result<AlarmEvent, InputError> {
+    let name = str_at(detail, &["alarmName"])
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| InputError::Missing("detail.alarmName".into()))?
+        .to_string();
+    let state = match str_at(detail, &["state", "value"]) {
+        Some("ALARM") => AlarmState::Alarm,
+        Some("OK") => AlarmState::Ok,
+        Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
+        Some(other) => {
+            return Err(InputError::Invalid {
+                field: "detail.state.value".into(),
+                why: format!("{other:?} is not ALARM, OK or INSUFFICIENT_DATA"),
+            })
+        }
+        None => return Err(InputError::Missing("detail.state.value".into())),
+    };
+    let reason = str_at(detail, &["state", "reason"])
+        .unwrap_or("")
+        .to_string();
+    let configuration = detail.get("configuration");
+    let mut dimension_targets = Vec::new();
+    if let Some(metrics) = configuration
+        .and_then(|c| c.get("metrics"))
+        .and_then(Value::as_array)
+    {
+        for metric in metrics {
+            let Some(dims) = metric
+                .get("metricStat")
+                .and_then(|m| m.get("metric"))
+                .and_then(|m| m.get("dimensions"))
+                .and_then(Value::as_object)
+            else {
+                continue; // an expression, or a metric without dimensions
+            };
+            let cluster = dims.get("ClusterName").and_then(Value::as_str);
+            let service = dims.get("ServiceName").and_then(Value::as_str);
+            if let (Some(cluster), Some(service)) = (cluster, service) {
+                let target = ServiceRef {
+                    cluster: cluster.to_string(),
+                    service: service.to_string(),
+                };
+                if !dimension_targets.contains(&target) {
+                    dimension_targets.push(target);
+                }
+            }
+        }
+    }
+    let alarm_rule = configuration
+        .and_then(|c| c.get("alarmRule"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let triggering = triggering_alarms(detail.get("state").and_then(|s| s.get("reasonData")));
+    Ok(AlarmEvent {
+        name,
+        arn,
+        state,
+        reason,
+        dimension_targets,
+        alarm_rule,
+        triggering,
+    })
+}
+
+/// `state.reasonData` of a composite alarm (a JSON string, or an object) → triggering alarm ARNs.
+fn triggering_alarms(reason_data: Option<&Value>) -> Vec<String> {
+    let parsed;
+    let data = match reason_data {
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v) => {
+                parsed = v;
+                &parsed
+            }
+            Err(_) => return Vec::new(),
+        },
+        Some(v) => v,
+        None => return Vec::new(),
+    };
+    data.get("triggeringAlarms")
+        .and_then(Value::as_array)
+        .map(|alarms| {
+            alarms
+                .iter()
+                .filter(|a| str_at(a, &["state", "value"]).is_none_or(|s| s == "ALARM"))
+                .filter_map(|a| a.get("arn").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Alarm names referenced by a composite alarm rule: `ALARM("name")`, `ALARM(name)`, `OK(arn)`, ….
+pub fn alarm_rule_children(rule: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = rule;
+    while let Some(open) = rest.find('(') {
+        let func = rest[..open]
+            .rsplit(|c: char| !c.is_ascii_alphabetic() && c != '_')
+            .next()
+            .unwrap_or("");
+        let after = &rest[open + 1..];
+        let (arg, tail) = if let Some(quoted) = after.trim_start().strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => break,
+            }
+        } else {
+            match after.find(')') {
+                Some(end) => (after[..end].trim(), &after[end..]),
+                None => break,
+            }
+        };
+        if matches!(func, "ALARM" | "OK" | "INSUFFICIENT_DATA")
+            && !arg.is_empty()
+            && !arg.contains('(')
+        {
+            let name = arg.rsplit(":alarm:").next().unwrap_or(arg).to_string();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+            rest = tail;
+        } else {
+            rest = after;
+        }
+    }
+    out
+}
+
+/// Services named by alarm tags: `ecs-rollback:cluster` and `ecs-rollback:service` (several
+/// services separated by spaces).
+pub fn targets_from_tags<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<ServiceRef> {
+    let mut cluster = None;
+    let mut services = None;
+    for (k, v) in tags {
+        match k {
+            TAG_ALARM_CLUSTER => cluster = Some(v.trim()),
+            TAG_ALARM_SERVICE => services = Some(v),
+            _ => {}
+        }
+    }
+    match (cluster, services) {
+        (Some(cluster), Some(services)) if !cluster.is_empty() => services
+            .split_whitespace()
+            .map(|s| ServiceRef {
+                cluster: cluster.to_string(),
+                service: s.to_string(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarm_rules_name_their_children() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r#"ALARM("hello-world-5xx") OR ALARM(hello-world-latency)"#,
+                &["hello-world-5xx", "hello-world-latency"],
+            ),
+            (
+                r#"ALARM(arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a) AND NOT OK("b c")"#,
+                &["a", "b c"],
+            ),
+            (r#"(ALARM("x") OR ALARM("y")) AND ALARM("x")"#, &["x", "y"]),
+            ("TRUE", &[]),
+            ("ALARM(", &[]),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(alarm_rule_children(rule), *want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn service_arns_are_checked() {
+        let ok = parse_service_arn(
+            "r",
+            "arn:aws:ecs:eu-west-1:123456789012:service/demo/hello-world",
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.cluster.as_str(), ok.service.as_str()),
+            ("demo", "hello-world")
+        );
+        for bad in [
+            "arn:aws:ecs:eu-west-1:123456789012:cluster/demo",
+            "arn:aws:ecs:eu-west-1:123456789012:service/hello-world",
+            "arn:aws:lambda:eu-west-1:123456789012:function:x",
+            "arn:aws:ecs:eu-west-1:12345:service/demo/x",
+            "service/demo/x",
+            "",
+        ] {
+            let err = parse_service_arn("resources[0]", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("resources[0]"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn alarm_tags_name_services() {
+        let tags = [
+            (TAG_ALARM_CLUSTER, "demo"),
+            (TAG_ALARM_SERVICE, "a  b"),
+            ("other", "x"),
+        ];
+        let got = targets_from_tags(tags.iter().map(|(k, v)| (*k, *v)));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].service, "b");
+        assert!(targets_from_tags([(TAG_ALARM_SERVICE, "a")]).is_empty());
+    }
+}

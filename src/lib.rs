@@ -1,0 +1,15 @@
+//! ecs-rollback: rolls an Amazon ECS service back to its last stable task-definition revision
+//! when a deployment fails or a CloudWatch alarm fires.
+//!
+//! Layers (DESIGN.md §2): [`event`] parses payloads into domain types, [`decision`] is the pure
+//! core, [`aws`] holds the thin SDK adapters, [`handler`] orchestrates one invocation.
+
+pub mod aws;
+pub mod config;
+pub mod decision;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod metrics;
+pub mod model;
+pub mod runtime;

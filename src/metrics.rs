@@ -1,0 +1,88 @@
+//! CloudWatch metrics in Embedded Metric Format: one JSON line on stdout per decision, which
+//! CloudWatch Logs turns into metrics with no API call (namespace `EcsRollback`).
+
+use serde_json::{json, Value};
+
+pub const NAMESPACE: &str = "EcsRollback";
+
+/// The EMF document for one decision. `skip` is the skip reason code, `latency_ms` the time
+/// from the first AWS read to the decision.
+pub fn document(
+    action: &str,
+    skip: Option<&str>,
+    latency_ms: Option<f64>,
+    timestamp_ms: i64,
+) -> Value {
+    let count = |wanted: &str| if action == wanted { 1 } else { 0 };
+    let mut metrics = vec![
+        json!({"Name": "Rollbacks", "Unit": "Count"}),
+        json!({"Name": "DryRuns", "Unit": "Count"}),
+        json!({"Name": "Recorded", "Unit": "Count"}),
+        json!({"Name": "Skips", "Unit": "Count"}),
+    ];
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Action"], ["Action", "Reason"]],
+                "Metrics": []
+            }]
+        },
+        "Action": action,
+        "Reason": skip.unwrap_or("none"),
+        "Rollbacks": count("rolled_back"),
+        "DryRuns": count("dry_run"),
+        "Recorded": count("recorded"),
+        "Skips": count("skipped"),
+    });
+    if let Some(ms) = latency_ms {
+        metrics.push(json!({"Name": "DecisionLatency", "Unit": "Milliseconds"}));
+        doc["DecisionLatency"] = json!((ms * 1000.0).round() / 1000.0);
+    }
+    doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(metrics);
+    doc
+}
+
+/// Print the EMF line for one decision.
+pub fn emit(action: &str, skip: Option<&str>, latency_ms: Option<f64>) {
+    let doc = document(
+        action,
+        skip,
+        latency_ms,
+        chrono::Utc::now().timestamp_millis(),
+    );
+    println!("{doc}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_declares_every_metric_it_carries() {
+        let doc = document("skipped", Some("cooldown"), Some(12.5), 1_700_000_000_000);
+        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        for m in declared {
+            let name = m["Name"].as_str().unwrap();
+            assert!(doc.get(name).is_some(), "{name} declared but missing");
+        }
+        assert_eq!(doc["Skips"], 1);
+        assert_eq!(doc["Rollbacks"], 0);
+        assert_eq!(doc["Reason"], "cooldown");
+        assert_eq!(doc["DecisionLatency"], 12.5);
+        for dims in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+            .as_array()
+            .unwrap()
+        {
+            for d in dims.as_array().unwrap() {
+                assert!(doc.get(d.as_str().unwrap()).is_some());
+            }
+        }
+        let doc = document("rolled_back", None, None, 0);
+        assert_eq!(doc["Rollbacks"], 1);
+        assert!(doc.get("DecisionLatency").is_none());
+    }
+}

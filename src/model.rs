@@ -1,0 +1,379 @@
+//! Domain types shared by the pure decision core, the event parser and the AWS adapters.
+//! Nothing here knows about the AWS SDK: adapters convert SDK responses into these types.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+/// Every timestamp in the domain is UTC.
+pub type Time = DateTime<Utc>;
+
+/// Service tag: opt in (`true`) or out (`false`).
+pub const TAG_ENABLED: &str = "ecs-rollback:enabled";
+/// Task-definition tag: the ledger, `stable` or `bad`.
+pub const TAG_STATUS: &str = "ecs-rollback:status";
+/// Task-definition tag on a digest-pinned copy: the ARN of the revision it copies.
+pub const TAG_PINNED_FROM: &str = "ecs-rollback:pinned-from";
+/// Service tag: when the responder last rolled the service back (RFC 3339, UTC).
+pub const TAG_LAST_ROLLBACK_AT: &str = "ecs-rollback:last-rollback-at";
+/// Service tag: the task definition the last rollback moved the service to.
+pub const TAG_LAST_ROLLBACK_TO: &str = "ecs-rollback:last-rollback-to";
+/// Service tag: the task definition the last rollback moved the service away from.
+pub const TAG_LAST_ROLLBACK_FROM: &str = "ecs-rollback:last-rollback-from";
+/// Alarm tags naming the guarded service(s).
+pub const TAG_ALARM_CLUSTER: &str = "ecs-rollback:cluster";
+pub const TAG_ALARM_SERVICE: &str = "ecs-rollback:service";
+
+/// A service named by cluster and service (names or ARNs, as ECS accepts both).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceRef {
+    pub cluster: String,
+    pub service: String,
+}
+
+/// Why the responder was invoked, for one service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// `SERVICE_DEPLOYMENT_FAILED` for the ECS deployment `deployment_id` (`ecs-svc/…`).
+    DeploymentFailed {
+        deployment_id: String,
+        reason: String,
+    },
+    /// `SERVICE_DEPLOYMENT_COMPLETED`.
+    DeploymentCompleted { deployment_id: String },
+    /// `SERVICE_DEPLOYMENT_IN_PROGRESS`: nothing to do, accepted so that a wide rule does not error.
+    DeploymentInProgress { deployment_id: String },
+    /// A CloudWatch alarm changed state.
+    Alarm {
+        name: String,
+        state: AlarmState,
+        reason: String,
+    },
+    /// A direct invocation: an operator (or their tooling) asked for a rollback.
+    Manual {
+        reason: String,
+        /// An explicit target (`family:revision` or ARN); `None` = the last stable revision.
+        to: Option<String>,
+        dry_run: bool,
+    },
+}
+
+impl Cause {
+    /// Automatic triggers are subject to the cooldown; a direct invocation is a deliberate request.
+    pub fn is_automatic(&self) -> bool {
+        !matches!(self, Cause::Manual { .. })
+    }
+
+    /// A short name of the trigger for logs, metrics and notifications.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::DeploymentFailed { .. } => "deployment_failed",
+            Cause::DeploymentCompleted { .. } => "deployment_completed",
+            Cause::DeploymentInProgress { .. } => "deployment_in_progress",
+            Cause::Alarm { .. } => "alarm",
+            Cause::Manual { .. } => "manual",
+        }
+    }
+
+    /// One human sentence describing the trigger.
+    pub fn describe(&self) -> String {
+        match self {
+            Cause::DeploymentFailed {
+                deployment_id,
+                reason,
+            } => format!("deployment {deployment_id} failed ({reason})"),
+            Cause::DeploymentCompleted { deployment_id } => {
+                format!("deployment {deployment_id} completed")
+            }
+            Cause::DeploymentInProgress { deployment_id } => {
+                format!("deployment {deployment_id} is in progress")
+            }
+            Cause::Alarm {
+                name,
+                state,
+                reason,
+            } => format!("alarm {name} is {state}: {reason}"),
+            Cause::Manual { reason, .. } => format!("manual request: {reason}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlarmState {
+    Alarm,
+    Ok,
+    InsufficientData,
+}
+
+impl std::fmt::Display for AlarmState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AlarmState::Alarm => "ALARM",
+            AlarmState::Ok => "OK",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        })
+    }
+}
+
+/// One service's trigger: the unit the decision core works on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub target: ServiceRef,
+    pub cause: Cause,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controller {
+    Ecs,
+    CodeDeploy,
+    External,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    InProgress,
+    Completed,
+    Failed,
+    Unknown,
+}
+
+/// One entry of `DescribeServices` → `deployments[]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    pub task_definition: String,
+    pub rollout: Rollout,
+    pub rollout_reason: Option<String>,
+    pub created_at: Option<Time>,
+    pub failed_tasks: i32,
+}
+
+impl Deployment {
+    pub fn is_primary(&self) -> bool {
+        self.status == "PRIMARY"
+    }
+}
+
+/// The service as `DescribeServices` (with tags) shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceState {
+    pub cluster_arn: String,
+    pub service_arn: String,
+    pub service_name: String,
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    pub controller: Controller,
+    pub task_definition: String,
+    pub tags: BTreeMap<String, String>,
+    pub deployments: Vec<Deployment>,
+    /// Set when ECS itself rolls failed deployments back (circuit breaker or deployment alarms
+    /// with `rollback: true`): names which.
+    pub ecs_rollback: Option<String>,
+}
+
+impl ServiceState {
+    pub fn primary(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.is_primary())
+    }
+
+    pub fn cluster_name(&self) -> &str {
+        self.cluster_arn
+            .rsplit_once('/')
+            .map(|(_, name)| name)
+            .unwrap_or(&self.cluster_arn)
+    }
+}
+
+/// Status of an ECS service deployment (`ListServiceDeployments`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeploymentStatus {
+    Pending,
+    InProgress,
+    Successful,
+    Stopped,
+    StopRequested,
+    RollbackRequested,
+    RollbackInProgress,
+    RollbackSuccessful,
+    RollbackFailed,
+    Other,
+}
+
+impl DeploymentStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "PENDING" => Self::Pending,
+            "IN_PROGRESS" => Self::InProgress,
+            "SUCCESSFUL" => Self::Successful,
+            "STOPPED" => Self::Stopped,
+            "STOP_REQUESTED" => Self::StopRequested,
+            "ROLLBACK_REQUESTED" => Self::RollbackRequested,
+            "ROLLBACK_IN_PROGRESS" => Self::RollbackInProgress,
+            "ROLLBACK_SUCCESSFUL" => Self::RollbackSuccessful,
+            "ROLLBACK_FAILED" => Self::RollbackFailed,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn is_rolling_back(self) -> bool {
+        matches!(self, Self::RollbackRequested | Self::RollbackInProgress)
+    }
+
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, Self::Pending | Self::InProgress)
+    }
+}
+
+/// A container image as a service revision recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedImage {
+    pub container: String,
+    pub image: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// One ECS service deployment with its revisions resolved to task definitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub arn: String,
+    pub status: DeploymentStatus,
+    pub target_task_definition: Option<String>,
+    pub target_images: Vec<RecordedImage>,
+    pub source_task_definitions: Vec<String>,
+    pub created_at: Option<Time>,
+    pub started_at: Option<Time>,
+    pub finished_at: Option<Time>,
+}
+
+impl HistoryEntry {
+    /// The deployment's own timestamp used for ordering (newest first).
+    pub fn ordering_time(&self) -> Option<Time> {
+        self.finished_at.or(self.started_at).or(self.created_at)
+    }
+}
+
+/// The result of reading the service-deployment history. `Err` carries why it is unavailable:
+/// the search then falls back to the ledger and the family (DESIGN §4 rule 5).
+pub type HistoryRead = Result<Vec<HistoryEntry>, String>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevisionStatus {
+    Active,
+    Inactive,
+    DeleteInProgress,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ledger {
+    Stable,
+    Bad,
+}
+
+/// A container of a task definition: name and image only (never the environment or secrets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerImage {
+    pub container: String,
+    pub image: String,
+}
+
+/// What the core needs to know of one task-definition revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revision {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    pub status: RevisionStatus,
+    pub ledger: Option<Ledger>,
+    pub images: Vec<ContainerImage>,
+}
+
+/// `family` and `revision` of a task-definition ARN or `family:revision`.
+pub fn split_task_definition(arn_or_name: &str) -> Option<(&str, i32)> {
+    let tail = arn_or_name
+        .rsplit_once(":task-definition/")
+        .map(|(_, t)| t)
+        .unwrap_or(arn_or_name);
+    let (family, rev) = tail.rsplit_once(':')?;
+    let rev: i32 = rev.parse().ok()?;
+    if family.is_empty() || family.contains('/') || rev < 1 {
+        return None;
+    }
+    Some((family, rev))
+}
+
+/// `family:revision` for display.
+pub fn short_task_definition(arn: &str) -> String {
+    match split_task_definition(arn) {
+        Some((family, rev)) => format!("{family}:{rev}"),
+        None => arn.to_string(),
+    }
+}
+
+/// The tag part of an image reference (`repo:tag`), if it has one and is not pinned by digest.
+pub fn image_tag(image: &str) -> Option<&str> {
+    if image.contains('@') {
+        return None;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.rsplit_once(':').map(|(_, tag)| tag)
+}
+
+/// `repo` of `repo:tag` or `repo@digest`.
+pub fn image_repository(image: &str) -> &str {
+    if let Some((repo, _)) = image.split_once('@') {
+        return repo;
+    }
+    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[slash..].rfind(':') {
+        Some(colon) => &image[..slash + colon],
+        None => image,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_definition_names_split() {
+        let cases: &[(&str, Option<(&str, i32)>)] = &[
+            (
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/hello-world:4",
+                Some(("hello-world", 4)),
+            ),
+            ("hello-world:12", Some(("hello-world", 12))),
+            ("hello-world", None),
+            ("hello-world:x", None),
+            ("hello-world:0", None),
+            (":3", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(split_task_definition(input), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn image_references_split() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("nginx", "nginx", None),
+            ("nginx:latest", "nginx", Some("latest")),
+            (
+                "localhost:5000/team/app:4f2a9c1",
+                "localhost:5000/team/app",
+                Some("4f2a9c1"),
+            ),
+            ("localhost:5000/team/app", "localhost:5000/team/app", None),
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:abc",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
+                None,
+            ),
+        ];
+        for (image, repo, tag) in cases {
+            assert_eq!(image_repository(image), *repo, "{image}");
+            assert_eq!(image_tag(image), *tag, "{image}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Process set-up shared by the binaries: logging and AWS clients, built once per sandbox.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+
+use crate::aws::cloudwatch::CloudWatch;
+use crate::aws::ecs::Ecs;
+use crate::aws::sns::Sns;
+use crate::config::Config;
+use crate::handler::Deps;
+
+/// JSON logs on stdout, one object per line, level from `RUST_LOG` (default `info`).
+/// Lambda's JSON log format and CloudWatch Logs Insights read these fields directly.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .init();
+}
+
+/// The SDK configuration: the standard environment (`AWS_REGION`, credentials chain,
+/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), standard retries with backoff, and
+/// timeouts that fit inside the function's timeout.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(40))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Clients for the handler, from an SDK configuration and the policy.
+pub fn deps(sdk: &aws_config::SdkConfig, config: Config) -> Deps {
+    let sns = config.notify_topic_arn.clone().map(|topic_arn| Sns {
+        client: aws_sdk_sns::Client::new(sdk),
+        topic_arn,
+    });
+    Deps {
+        ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
+        cloudwatch: CloudWatch::new(aws_sdk_cloudwatch::Client::new(sdk)),
+        sns,
+        config,
+    }
+}
