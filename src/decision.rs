@@ -772,3 +772,7 @@ fn stop_method(history: &HistoryRead, failing: &str, target: &str, pins: &[Pin])
         })
         .unwrap_or(Method::UpdateService)
 }
+
+#[cfg(test)]
+#[path = "decision_tests.rs"]
+mod tests;

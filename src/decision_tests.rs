@@ -1,0 +1,436 @@
+//! Table-driven tests of the pure core: one or more cases per DESIGN §4 rule, by name.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+
+fn t(h: u32, m: u32) -> Time {
+    Utc.with_ymd_and_hms(2026, 11, 26, h, m, 0).unwrap()
+}
+const NOW: (u32, u32) = (10, 20);
+
+fn td(rev: i32) -> String {
+    format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/hello-world:{rev}")
+}
+
+fn deployment(id: &str, status: &str, rev: i32, rollout: Rollout, created: Time) -> Deployment {
+    Deployment {
+        id: id.into(),
+        status: status.into(),
+        task_definition: td(rev),
+        rollout,
+        rollout_reason: None,
+        created_at: Some(created),
+        failed_tasks: 0,
+    }
+}
+
+fn entry(n: u32, status: DeploymentStatus, rev: i32, finished: Time) -> HistoryEntry {
+    HistoryEntry {
+        arn: format!("arn:aws:ecs:eu-west-1:123456789012:service-deployment/demo/hello-world/d{n}"),
+        status,
+        target_task_definition: Some(td(rev)),
+        target_images: vec![RecordedImage {
+            container: "app".into(),
+            image: Some(format!("repo/app:v{rev}")),
+            digest: Some(format!("sha256:{rev:0>64}")),
+        }],
+        source_task_definitions: Vec::new(),
+        created_at: Some(finished - Duration::minutes(10)),
+        started_at: Some(finished - Duration::minutes(9)),
+        finished_at: Some(finished),
+    }
+}
+
+fn revision(rev: i32) -> Revision {
+    Revision {
+        arn: td(rev),
+        family: "hello-world".into(),
+        revision: rev,
+        status: RevisionStatus::Active,
+        ledger: None,
+        images: vec![ContainerImage {
+            container: "app".into(),
+            image: format!("repo/app@sha256:{rev:0>64}"),
+        }],
+    }
+}
+
+/// Everything AWS would answer; the snapshot is filled from it only as the core asks.
+struct World {
+    service: ServiceState,
+    history: HistoryRead,
+    family: Vec<String>,
+    revisions: BTreeMap<String, Revision>,
+}
+
+fn world() -> World {
+    let mut tags = BTreeMap::new();
+    tags.insert(TAG_ENABLED.to_string(), "true".to_string());
+    World {
+        service: ServiceState {
+            cluster_arn: "arn:aws:ecs:eu-west-1:123456789012:cluster/demo".into(),
+            service_arn: "arn:aws:ecs:eu-west-1:123456789012:service/demo/hello-world".into(),
+            service_name: "hello-world".into(),
+            status: "ACTIVE".into(),
+            controller: Controller::Ecs,
+            task_definition: td(4),
+            tags,
+            deployments: vec![
+                deployment("ecs-svc/4", "PRIMARY", 4, Rollout::Failed, t(10, 0)),
+                deployment("ecs-svc/3", "ACTIVE", 3, Rollout::Completed, t(9, 0)),
+            ],
+            ecs_rollback: None,
+        },
+        // Deliberately not in time order: the API does not promise one.
+        history: Ok(vec![
+            entry(1, DeploymentStatus::Successful, 1, t(7, 0)),
+            entry(3, DeploymentStatus::Successful, 3, t(9, 10)),
+            entry(2, DeploymentStatus::Successful, 2, t(8, 0)),
+            entry(4, DeploymentStatus::Stopped, 4, t(10, 10)),
+        ]),
+        family: (1..=5).map(td).collect(),
+        revisions: (1..=5).map(|r| (td(r), revision(r))).collect(),
+    }
+}
+
+fn failed() -> Cause {
+    Cause::DeploymentFailed {
+        deployment_id: "ecs-svc/4".into(),
+        reason: "ECS deployment circuit breaker: tasks failed to start.".into(),
+    }
+}
+
+fn alarm() -> Cause {
+    Cause::Alarm {
+        name: "hello-world-5xx".into(),
+        state: AlarmState::Alarm,
+        reason: "Threshold Crossed".into(),
+    }
+}
+
+fn manual(to: Option<&str>, dry_run: bool) -> Cause {
+    Cause::Manual {
+        reason: "operator".into(),
+        to: to.map(str::to_string),
+        dry_run,
+    }
+}
+
+/// Run the Need protocol against the world; returns the decision and the needs served.
+fn run(world: &World, cause: Cause, policy: &Policy) -> (Decision, Vec<Need>) {
+    let trigger = Trigger {
+        target: ServiceRef {
+            cluster: "demo".into(),
+            service: "hello-world".into(),
+        },
+        cause,
+    };
+    let mut snap = Snapshot::new(world.service.clone());
+    let mut needs = Vec::new();
+    for _ in 0..40 {
+        match decide(&trigger, &snap, policy, t(NOW.0, NOW.1)) {
+            Step::Done(d) => return (d, needs),
+            Step::Need(need) => {
+                assert!(!needs.contains(&need), "asked twice for {need:?}");
+                match &need {
+                    Need::History => snap.history = Some(world.history.clone()),
+                    Need::Family(f) => {
+                        assert_eq!(f, "hello-world");
+                        snap.family = Some(world.family.clone());
+                    }
+                    Need::Revisions(names) => {
+                        for name in names {
+                            let r = world
+                                .revisions
+                                .values()
+                                .find(|r| same_task_definition(&r.arn, name))
+                                .unwrap_or_else(|| panic!("unknown revision {name}"));
+                            snap.revisions.insert(name.clone(), r.clone());
+                        }
+                    }
+                }
+                needs.push(need);
+            }
+        }
+    }
+    panic!("did not settle");
+}
+
+/// What a case expects: the action, the target revision, the skip code.
+#[derive(Debug, PartialEq)]
+struct Want {
+    action: &'static str,
+    to: Option<i32>,
+    skip: Option<&'static str>,
+}
+
+fn rolled(to: i32) -> Want {
+    Want { action: "rolled_back", to: Some(to), skip: None }
+}
+fn skipped(code: &'static str) -> Want {
+    Want { action: "skipped", to: None, skip: Some(code) }
+}
+
+fn got(d: &Decision) -> Want {
+    let to = d.to().and_then(|a| split_task_definition(a).map(|(_, r)| r));
+    let skip = match &d.outcome {
+        Outcome::Skip(s) => Some(s.code()),
+        _ => None,
+    };
+    Want { action: d.action(), to, skip }
+}
+
+type Setup = fn(&mut World, &mut Policy);
+
+#[test]
+fn rules_table() {
+    let cases: Vec<(&str, Cause, Setup, Want)> = vec![
+        // Rule 1: eligibility.
+        ("rule1_opted_in_failed_deployment_rolls_back", failed(), |_, _| {}, rolled(3)),
+        ("rule1_not_opted_in_is_skipped", failed(), |w, _| { w.service.tags.clear(); }, skipped("not_opted_in")),
+        ("rule1_opt_in_not_required_acts_untagged", failed(), |w, p| { w.service.tags.clear(); p.require_opt_in = false; }, rolled(3)),
+        ("rule1_explicit_opt_out_wins_over_config", failed(), |w, p| { w.service.tags.insert(TAG_ENABLED.into(), "false".into()); p.require_opt_in = false; }, skipped("opted_out")),
+        ("rule1_code_deploy_controller_is_skipped", failed(), |w, _| { w.service.controller = Controller::CodeDeploy; }, skipped("unsupported_controller")),
+        ("rule1_external_controller_is_skipped", alarm(), |w, _| { w.service.controller = Controller::External; }, skipped("unsupported_controller")),
+        ("rule1_draining_service_is_skipped", failed(), |w, _| { w.service.status = "DRAINING".into(); }, skipped("service_not_active")),
+        // Rule 2: stale and duplicate events.
+        ("rule2_unknown_deployment_is_stale", failed(), |w, _| { w.service.deployments.remove(0); w.service.deployments[0].status = "PRIMARY".into(); w.service.task_definition = td(3); }, skipped("stale_event")),
+        ("rule2_superseded_deployment_is_stale", failed(), |w, _| {
+            w.service.deployments[0].status = "ACTIVE".into();
+            w.service.deployments.insert(0, deployment("ecs-svc/5", "PRIMARY", 5, Rollout::InProgress, t(10, 15)));
+            w.service.task_definition = td(5);
+        }, skipped("stale_event")),
+        ("rule2_after_our_rollback_is_duplicate", failed(), |w, _| {
+            w.service.deployments[0].status = "ACTIVE".into();
+            w.service.deployments.insert(0, deployment("ecs-svc/9", "PRIMARY", 3, Rollout::InProgress, t(10, 16)));
+            w.service.task_definition = td(3);
+            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
+            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:16:00Z".into());
+        }, skipped("duplicate_event")),
+        ("rule2_manual_to_current_revision_is_already_on_target", manual(Some("hello-world:4"), false), |_, _| {}, skipped("already_on_target")),
+        ("rule2_only_candidate_is_current_is_no_candidate", manual(None, false), |w, _| {
+            w.history = Ok(vec![]);
+            w.family = vec![td(4)];
+        }, skipped("no_stable_candidate")),
+        // Rule 3: do not fight ECS.
+        ("rule3_event_says_ecs_rolls_back", Cause::DeploymentFailed { deployment_id: "ecs-svc/4".into(), reason: "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3.".into() }, |_, _| {}, skipped("ecs_rolling_back")),
+        ("rule3_circuit_breaker_rollback_configured", failed(), |w, _| { w.service.ecs_rollback = Some("deployment circuit breaker".into()); }, skipped("ecs_rolling_back")),
+        ("rule3_rollback_deployment_in_describe_services", alarm(), |w, _| {
+            w.service.deployments[0].status = "ACTIVE".into();
+            w.service.deployments[0].rollout_reason = Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3.".into());
+            w.service.deployments.insert(0, deployment("ecs-svc/6", "PRIMARY", 3, Rollout::InProgress, t(10, 12)));
+            w.service.task_definition = td(3);
+        }, skipped("ecs_rolling_back")),
+        ("rule3_rollback_in_progress_in_history", alarm(), |w, _| {
+            w.service.deployments[0].rollout = Rollout::InProgress;
+            if let Ok(h) = &mut w.history { h.push(entry(5, DeploymentStatus::RollbackInProgress, 4, t(10, 11))); }
+        }, skipped("ecs_rolling_back")),
+        // Rule 4: alarm window.
+        ("rule4_alarm_within_window_rolls_back", alarm(), |w, _| { w.service.deployments[0].rollout = Rollout::Completed; }, rolled(3)),
+        ("rule4_alarm_outside_window_is_skipped", alarm(), |w, _| { w.service.deployments[0].rollout = Rollout::Completed; w.service.deployments[0].created_at = Some(t(8, 0)); }, skipped("outside_alarm_window")),
+        ("rule4_window_zero_disables_the_window", alarm(), |w, p| { w.service.deployments[0].created_at = Some(t(1, 0)); p.alarm_window = None; }, rolled(3)),
+        ("rule4_window_does_not_apply_while_in_progress", alarm(), |w, _| { w.service.deployments[0].rollout = Rollout::InProgress; w.service.deployments[0].created_at = Some(t(1, 0)); }, rolled(3)),
+        ("rule4_alarm_ok_does_nothing", Cause::Alarm { name: "a".into(), state: AlarmState::Ok, reason: String::new() }, |_, _| {}, skipped("alarm_not_in_alarm")),
+        ("rule4_alarm_insufficient_data_does_nothing", Cause::Alarm { name: "a".into(), state: AlarmState::InsufficientData, reason: String::new() }, |_, _| {}, skipped("alarm_not_in_alarm")),
+        // Rule 5: the last stable revision.
+        ("rule5_history_newest_successful_by_timestamp", failed(), |_, _| {}, rolled(3)),
+        ("rule5_history_skips_revision_marked_bad", failed(), |w, _| { w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad); }, rolled(2)),
+        ("rule5_history_skips_inactive_revision", failed(), |w, _| { w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::Inactive; }, rolled(2)),
+        ("rule5_history_skips_delete_in_progress", failed(), |w, _| { w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::DeleteInProgress; }, rolled(2)),
+        ("rule5_history_error_falls_back_to_ledger", failed(), |w, _| {
+            w.history = Err("ListServiceDeployments failed: ThrottlingException".into());
+            w.revisions.get_mut(&td(2)).unwrap().ledger = Some(Ledger::Stable);
+        }, Want { action: "rolled_back", to: Some(2), skip: None }),
+        ("rule5_no_history_no_ledger_newest_older_family_revision", failed(), |w, _| { w.history = Ok(vec![]); }, rolled(3)),
+        ("rule5_family_never_moves_forward_to_newer_revision", failed(), |w, _| {
+            w.history = Ok(vec![]);
+            w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
+        }, rolled(2)),
+        ("rule5_family_all_bad_is_no_candidate", failed(), |w, _| {
+            w.history = Ok(vec![]);
+            for r in 1..=3 { w.revisions.get_mut(&td(r)).unwrap().ledger = Some(Ledger::Bad); }
+        }, skipped("no_stable_candidate")),
+        ("rule5_manual_explicit_target", manual(Some("hello-world:1"), false), |_, _| {}, Want { action: "rolled_back", to: Some(1), skip: None }),
+        ("rule5_manual_target_marked_bad_is_refused", manual(Some("hello-world:2"), false), |w, _| { w.revisions.get_mut(&td(2)).unwrap().ledger = Some(Ledger::Bad); }, skipped("target_rejected")),
+        ("rule5_manual_target_inactive_is_refused", manual(Some("hello-world:2"), false), |w, _| { w.revisions.get_mut(&td(2)).unwrap().status = RevisionStatus::Inactive; }, skipped("target_rejected")),
+        // Rule 8: no loops.
+        ("rule8_cooldown_blocks_automatic_rollback", failed(), |w, _| {
+            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
+            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+        }, skipped("cooldown")),
+        ("rule8_cooldown_over_allows_rollback", failed(), |w, _| {
+            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T09:00:00Z".into());
+            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+        }, rolled(3)),
+        ("rule8_manual_bypasses_cooldown", manual(None, false), |w, _| {
+            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
+            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+        }, rolled(3)),
+        ("rule8_failed_rollback_is_not_chased", failed(), |w, _| {
+            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T08:00:00Z".into());
+            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
+        }, skipped("rollback_failed")),
+        ("rule8_alarm_right_after_our_rollback_is_duplicate", alarm(), |w, _| {
+            w.service.deployments[0].rollout = Rollout::InProgress;
+            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:15:00Z".into());
+            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
+        }, skipped("duplicate_event")),
+        // Rule 9: dry run.
+        ("rule9_policy_dry_run", failed(), |_, p| { p.dry_run = true; }, Want { action: "dry_run", to: Some(3), skip: None }),
+        ("rule9_manual_dry_run", manual(None, true), |_, _| {}, Want { action: "dry_run", to: Some(3), skip: None }),
+        // COMPLETED → ledger.
+        ("ledger_completed_records_stable", Cause::DeploymentCompleted { deployment_id: "ecs-svc/4".into() }, |w, _| { w.service.deployments[0].rollout = Rollout::Completed; }, Want { action: "recorded", to: Some(4), skip: None }),
+        ("ledger_completed_never_clears_bad", Cause::DeploymentCompleted { deployment_id: "ecs-svc/4".into() }, |w, _| { w.revisions.get_mut(&td(4)).unwrap().ledger = Some(Ledger::Bad); }, skipped("marked_bad")),
+        ("ledger_completed_of_superseded_deployment_is_stale", Cause::DeploymentCompleted { deployment_id: "ecs-svc/3".into() }, |_, _| {}, skipped("stale_event")),
+        ("in_progress_event_does_nothing", Cause::DeploymentInProgress { deployment_id: "ecs-svc/4".into() }, |_, _| {}, skipped("deployment_in_progress")),
+    ];
+    let mut failures = Vec::new();
+    for (name, cause, setup, want) in cases {
+        let mut w = world();
+        let mut policy = Policy::default();
+        setup(&mut w, &mut policy);
+        let (decision, _) = run(&w, cause, &policy);
+        let got = got(&decision);
+        if got != want {
+            failures.push(format!("{name}: want {want:?}, got {got:?} ({:?})", decision.outcome));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn rule5_history_fallback_is_said() {
+    let mut w = world();
+    w.history = Err("ListServiceDeployments failed: HTTP 500".into());
+    let (d, needs) = run(&w, failed(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    assert_eq!(plan.source, Source::Family);
+    assert!(plan.degraded.as_deref().unwrap().contains("HTTP 500"));
+    assert!(needs.contains(&Need::Family("hello-world".into())));
+}
+
+#[test]
+fn rule2_duplicate_costs_no_read_beyond_the_service() {
+    let mut w = world();
+    w.service.deployments[0].status = "ACTIVE".into();
+    w.service.deployments.insert(0, deployment("ecs-svc/9", "PRIMARY", 3, Rollout::InProgress, t(10, 16)));
+    w.service.task_definition = td(3);
+    w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
+    let (d, needs) = run(&w, failed(), &Policy::default());
+    assert_eq!(d.action(), "skipped");
+    assert!(needs.is_empty(), "{needs:?}");
+}
+
+#[test]
+fn rule5_history_stops_at_the_first_acceptable_revision() {
+    let (d, needs) = run(&world(), failed(), &Policy::default());
+    assert_eq!(got(&d), rolled(3));
+    assert_eq!(needs, vec![Need::History, Need::Revisions(vec![td(3)])]);
+}
+
+#[test]
+fn rule6_in_flight_deployment_is_stopped_with_rollback() {
+    let mut w = world();
+    w.service.deployments[0].rollout = Rollout::InProgress;
+    // The target's image is already pinned, so no copy is needed and ECS's own rollback fits.
+    if let Ok(h) = &mut w.history {
+        let mut e = entry(5, DeploymentStatus::InProgress, 4, t(10, 19));
+        e.finished_at = None;
+        e.source_task_definitions = vec![td(3)];
+        h.push(e);
+    }
+    let (d, _) = run(&w, alarm(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    assert!(matches!(&plan.method, Method::StopDeployment { service_deployment_arn } if service_deployment_arn.ends_with("/d5")));
+}
+
+#[test]
+fn rule6_completed_deployment_uses_update_service() {
+    let mut w = world();
+    w.service.deployments[0].rollout = Rollout::Completed;
+    let (d, _) = run(&w, alarm(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    assert_eq!(plan.method, Method::UpdateService);
+}
+
+#[test]
+fn rule6_source_other_than_target_uses_update_service() {
+    let mut w = world();
+    w.service.deployments[0].rollout = Rollout::InProgress;
+    w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
+    if let Ok(h) = &mut w.history {
+        let mut e = entry(5, DeploymentStatus::InProgress, 4, t(10, 19));
+        e.source_task_definitions = vec![td(3)];
+        h.push(e);
+    }
+    let (d, _) = run(&w, alarm(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    assert_eq!(plan.to, td(2));
+    assert_eq!(plan.method, Method::UpdateService);
+}
+
+#[test]
+fn rule7_mutable_tag_is_pinned_to_the_recorded_digest() {
+    let mut w = world();
+    w.revisions.get_mut(&td(3)).unwrap().images = vec![
+        ContainerImage { container: "app".into(), image: "repo/app:latest".into() },
+        ContainerImage { container: "sidecar".into(), image: "envoy:v1".into() },
+    ];
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    assert_eq!(
+        plan.pins,
+        vec![Pin {
+            container: "app".into(),
+            image: "repo/app:latest".into(),
+            pinned: format!("repo/app@sha256:{:0>64}", 3),
+        }],
+        "only containers whose digest history recorded are pinned"
+    );
+    assert_eq!(plan.method, Method::UpdateService);
+    assert!(d.reason(&failed()).contains("pinned"));
+}
+
+#[test]
+fn rule7_no_digest_in_history_means_no_pin() {
+    let mut w = world();
+    w.revisions.get_mut(&td(3)).unwrap().images = vec![ContainerImage { container: "app".into(), image: "repo/app:latest".into() }];
+    if let Ok(h) = &mut w.history {
+        for e in h.iter_mut() {
+            e.target_images[0].digest = None;
+        }
+    }
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    assert!(plan.pins.is_empty());
+}
+
+#[test]
+fn rule9_dry_run_decides_exactly_like_a_real_run() {
+    let mut dry = Policy::default();
+    dry.dry_run = true;
+    let (real, _) = run(&world(), failed(), &Policy::default());
+    let (d, _) = run(&world(), failed(), &dry);
+    let (Outcome::Rollback(a), Outcome::Rollback(b)) = (&real.outcome, &d.outcome) else { panic!() };
+    assert!(b.dry_run && !a.dry_run);
+    assert_eq!((&a.to, &a.method, &a.pins), (&b.to, &b.method, &b.pins));
+}
+
+#[test]
+fn every_skip_reason_is_one_sentence() {
+    let skips = vec![
+        Skip::NotOptedIn,
+        Skip::Cooldown { at: "2026-11-26T10:00:00Z".into(), minutes_left: 5 },
+        Skip::NoCandidate("x".into()),
+        Skip::EcsRollingBack("y".into()),
+        Skip::OutsideWindow { minutes: 90, window: 60 },
+        Skip::RollbackFailed { to: td(3) },
+    ];
+    for s in skips {
+        let text = s.to_string();
+        assert!(text.ends_with('.') && !text.contains('\n'), "{text}");
+    }
+}
