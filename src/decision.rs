@@ -479,12 +479,15 @@ pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) ->
         return Decision::skip(Skip::AlreadyOnTarget(chosen.arn), Some(failing));
     }
 
-    let pins = if chosen.source == Source::History {
-        pins_for(snap.revisions.get(&chosen.arn), &chosen.recorded)
-    } else {
-        Vec::new()
+    // Rule 6 first: ECS's own rollback of an in-flight deployment restores the source revision
+    // with the digests it recorded, so it needs no pinned copy. Otherwise rule 7 pins.
+    let method = stop_method(history, failing, &chosen.arn);
+    let pins = match (&method, chosen.source) {
+        (Method::UpdateService, Source::History) => {
+            pins_for(lookup(snap, &chosen.arn), &chosen.recorded)
+        }
+        _ => Vec::new(),
     };
-    let method = stop_method(history, failing, &chosen.arn, &pins);
     let degraded = history.as_ref().err().map(|why| {
         format!("service-deployment history unavailable ({why}); chose from the ledger and the task-definition family")
     });
@@ -728,7 +731,7 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
     Err(Decision::skip(Skip::NoCandidate(why), Some(failing)))
 }
 
-/// Rule 7: pin each tagged image of the target to the digest its history recorded.
+/// Rule 7: pin each image of the target that uses a mutable tag to the digest its history recorded.
 fn pins_for(target: Option<&Revision>, recorded: &[RecordedImage]) -> Vec<Pin> {
     let Some(target) = target else {
         return Vec::new();
@@ -736,7 +739,7 @@ fn pins_for(target: Option<&Revision>, recorded: &[RecordedImage]) -> Vec<Pin> {
     target
         .images
         .iter()
-        .filter(|c| !c.image.contains('@'))
+        .filter(|c| is_mutable_image(&c.image))
         .filter_map(|c| {
             let rec = recorded.iter().find(|r| r.container == c.container)?;
             let digest = rec.digest.as_deref().filter(|d| d.starts_with("sha256:"))?;
@@ -750,10 +753,7 @@ fn pins_for(target: Option<&Revision>, recorded: &[RecordedImage]) -> Vec<Pin> {
 }
 
 /// Rule 6: a deployment still in flight whose source is exactly the target is stopped with ROLLBACK.
-fn stop_method(history: &HistoryRead, failing: &str, target: &str, pins: &[Pin]) -> Method {
-    if !pins.is_empty() {
-        return Method::UpdateService;
-    }
+fn stop_method(history: &HistoryRead, failing: &str, target: &str) -> Method {
     let Ok(entries) = history else {
         return Method::UpdateService;
     };

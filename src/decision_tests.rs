@@ -168,19 +168,33 @@ struct Want {
 }
 
 fn rolled(to: i32) -> Want {
-    Want { action: "rolled_back", to: Some(to), skip: None }
+    Want {
+        action: "rolled_back",
+        to: Some(to),
+        skip: None,
+    }
 }
 fn skipped(code: &'static str) -> Want {
-    Want { action: "skipped", to: None, skip: Some(code) }
+    Want {
+        action: "skipped",
+        to: None,
+        skip: Some(code),
+    }
 }
 
 fn got(d: &Decision) -> Want {
-    let to = d.to().and_then(|a| split_task_definition(a).map(|(_, r)| r));
+    let to = d
+        .to()
+        .and_then(|a| split_task_definition(a).map(|(_, r)| r));
     let skip = match &d.outcome {
         Outcome::Skip(s) => Some(s.code()),
         _ => None,
     };
-    Want { action: d.action(), to, skip }
+    Want {
+        action: d.action(),
+        to,
+        skip,
+    }
 }
 
 type Setup = fn(&mut World, &mut Policy);
@@ -189,103 +203,440 @@ type Setup = fn(&mut World, &mut Policy);
 fn rules_table() {
     let cases: Vec<(&str, Cause, Setup, Want)> = vec![
         // Rule 1: eligibility.
-        ("rule1_opted_in_failed_deployment_rolls_back", failed(), |_, _| {}, rolled(3)),
-        ("rule1_not_opted_in_is_skipped", failed(), |w, _| { w.service.tags.clear(); }, skipped("not_opted_in")),
-        ("rule1_opt_in_not_required_acts_untagged", failed(), |w, p| { w.service.tags.clear(); p.require_opt_in = false; }, rolled(3)),
-        ("rule1_explicit_opt_out_wins_over_config", failed(), |w, p| { w.service.tags.insert(TAG_ENABLED.into(), "false".into()); p.require_opt_in = false; }, skipped("opted_out")),
-        ("rule1_code_deploy_controller_is_skipped", failed(), |w, _| { w.service.controller = Controller::CodeDeploy; }, skipped("unsupported_controller")),
-        ("rule1_external_controller_is_skipped", alarm(), |w, _| { w.service.controller = Controller::External; }, skipped("unsupported_controller")),
-        ("rule1_draining_service_is_skipped", failed(), |w, _| { w.service.status = "DRAINING".into(); }, skipped("service_not_active")),
+        (
+            "rule1_opted_in_failed_deployment_rolls_back",
+            failed(),
+            |_, _| {},
+            rolled(3),
+        ),
+        (
+            "rule1_not_opted_in_is_skipped",
+            failed(),
+            |w, _| {
+                w.service.tags.clear();
+            },
+            skipped("not_opted_in"),
+        ),
+        (
+            "rule1_opt_in_not_required_acts_untagged",
+            failed(),
+            |w, p| {
+                w.service.tags.clear();
+                p.require_opt_in = false;
+            },
+            rolled(3),
+        ),
+        (
+            "rule1_explicit_opt_out_wins_over_config",
+            failed(),
+            |w, p| {
+                w.service.tags.insert(TAG_ENABLED.into(), "false".into());
+                p.require_opt_in = false;
+            },
+            skipped("opted_out"),
+        ),
+        (
+            "rule1_code_deploy_controller_is_skipped",
+            failed(),
+            |w, _| {
+                w.service.controller = Controller::CodeDeploy;
+            },
+            skipped("unsupported_controller"),
+        ),
+        (
+            "rule1_external_controller_is_skipped",
+            alarm(),
+            |w, _| {
+                w.service.controller = Controller::External;
+            },
+            skipped("unsupported_controller"),
+        ),
+        (
+            "rule1_draining_service_is_skipped",
+            failed(),
+            |w, _| {
+                w.service.status = "DRAINING".into();
+            },
+            skipped("service_not_active"),
+        ),
         // Rule 2: stale and duplicate events.
-        ("rule2_unknown_deployment_is_stale", failed(), |w, _| { w.service.deployments.remove(0); w.service.deployments[0].status = "PRIMARY".into(); w.service.task_definition = td(3); }, skipped("stale_event")),
-        ("rule2_superseded_deployment_is_stale", failed(), |w, _| {
-            w.service.deployments[0].status = "ACTIVE".into();
-            w.service.deployments.insert(0, deployment("ecs-svc/5", "PRIMARY", 5, Rollout::InProgress, t(10, 15)));
-            w.service.task_definition = td(5);
-        }, skipped("stale_event")),
-        ("rule2_after_our_rollback_is_duplicate", failed(), |w, _| {
-            w.service.deployments[0].status = "ACTIVE".into();
-            w.service.deployments.insert(0, deployment("ecs-svc/9", "PRIMARY", 3, Rollout::InProgress, t(10, 16)));
-            w.service.task_definition = td(3);
-            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
-            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:16:00Z".into());
-        }, skipped("duplicate_event")),
-        ("rule2_manual_to_current_revision_is_already_on_target", manual(Some("hello-world:4"), false), |_, _| {}, skipped("already_on_target")),
-        ("rule2_only_candidate_is_current_is_no_candidate", manual(None, false), |w, _| {
-            w.history = Ok(vec![]);
-            w.family = vec![td(4)];
-        }, skipped("no_stable_candidate")),
+        (
+            "rule2_unknown_deployment_is_stale",
+            failed(),
+            |w, _| {
+                w.service.deployments.remove(0);
+                w.service.deployments[0].status = "PRIMARY".into();
+                w.service.task_definition = td(3);
+            },
+            skipped("stale_event"),
+        ),
+        (
+            "rule2_superseded_deployment_is_stale",
+            failed(),
+            |w, _| {
+                w.service.deployments[0].status = "ACTIVE".into();
+                w.service.deployments.insert(
+                    0,
+                    deployment("ecs-svc/5", "PRIMARY", 5, Rollout::InProgress, t(10, 15)),
+                );
+                w.service.task_definition = td(5);
+            },
+            skipped("stale_event"),
+        ),
+        (
+            "rule2_after_our_rollback_is_duplicate",
+            failed(),
+            |w, _| {
+                w.service.deployments[0].status = "ACTIVE".into();
+                w.service.deployments.insert(
+                    0,
+                    deployment("ecs-svc/9", "PRIMARY", 3, Rollout::InProgress, t(10, 16)),
+                );
+                w.service.task_definition = td(3);
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:16:00Z".into());
+            },
+            skipped("duplicate_event"),
+        ),
+        (
+            "rule2_manual_to_current_revision_is_already_on_target",
+            manual(Some("hello-world:4"), false),
+            |_, _| {},
+            skipped("already_on_target"),
+        ),
+        (
+            "rule2_only_candidate_is_current_is_no_candidate",
+            manual(None, false),
+            |w, _| {
+                w.history = Ok(vec![]);
+                w.family = vec![td(4)];
+            },
+            skipped("no_stable_candidate"),
+        ),
         // Rule 3: do not fight ECS.
-        ("rule3_event_says_ecs_rolls_back", Cause::DeploymentFailed { deployment_id: "ecs-svc/4".into(), reason: "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3.".into() }, |_, _| {}, skipped("ecs_rolling_back")),
-        ("rule3_circuit_breaker_rollback_configured", failed(), |w, _| { w.service.ecs_rollback = Some("deployment circuit breaker".into()); }, skipped("ecs_rolling_back")),
-        ("rule3_rollback_deployment_in_describe_services", alarm(), |w, _| {
-            w.service.deployments[0].status = "ACTIVE".into();
-            w.service.deployments[0].rollout_reason = Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3.".into());
-            w.service.deployments.insert(0, deployment("ecs-svc/6", "PRIMARY", 3, Rollout::InProgress, t(10, 12)));
-            w.service.task_definition = td(3);
-        }, skipped("ecs_rolling_back")),
-        ("rule3_rollback_in_progress_in_history", alarm(), |w, _| {
-            w.service.deployments[0].rollout = Rollout::InProgress;
-            if let Ok(h) = &mut w.history { h.push(entry(5, DeploymentStatus::RollbackInProgress, 4, t(10, 11))); }
-        }, skipped("ecs_rolling_back")),
+        (
+            "rule3_event_says_ecs_rolls_back",
+            Cause::DeploymentFailed {
+                deployment_id: "ecs-svc/4".into(),
+                reason: "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3."
+                    .into(),
+            },
+            |_, _| {},
+            skipped("ecs_rolling_back"),
+        ),
+        (
+            "rule3_circuit_breaker_rollback_configured",
+            failed(),
+            |w, _| {
+                w.service.ecs_rollback = Some("deployment circuit breaker".into());
+            },
+            skipped("ecs_rolling_back"),
+        ),
+        (
+            "rule3_rollback_deployment_in_describe_services",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].status = "ACTIVE".into();
+                w.service.deployments[0].rollout_reason = Some(
+                    "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3."
+                        .into(),
+                );
+                w.service.deployments.insert(
+                    0,
+                    deployment("ecs-svc/6", "PRIMARY", 3, Rollout::InProgress, t(10, 12)),
+                );
+                w.service.task_definition = td(3);
+            },
+            skipped("ecs_rolling_back"),
+        ),
+        (
+            "rule3_rollback_in_progress_in_history",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::InProgress;
+                if let Ok(h) = &mut w.history {
+                    h.push(entry(5, DeploymentStatus::RollbackInProgress, 4, t(10, 11)));
+                }
+            },
+            skipped("ecs_rolling_back"),
+        ),
         // Rule 4: alarm window.
-        ("rule4_alarm_within_window_rolls_back", alarm(), |w, _| { w.service.deployments[0].rollout = Rollout::Completed; }, rolled(3)),
-        ("rule4_alarm_outside_window_is_skipped", alarm(), |w, _| { w.service.deployments[0].rollout = Rollout::Completed; w.service.deployments[0].created_at = Some(t(8, 0)); }, skipped("outside_alarm_window")),
-        ("rule4_window_zero_disables_the_window", alarm(), |w, p| { w.service.deployments[0].created_at = Some(t(1, 0)); p.alarm_window = None; }, rolled(3)),
-        ("rule4_window_does_not_apply_while_in_progress", alarm(), |w, _| { w.service.deployments[0].rollout = Rollout::InProgress; w.service.deployments[0].created_at = Some(t(1, 0)); }, rolled(3)),
-        ("rule4_alarm_ok_does_nothing", Cause::Alarm { name: "a".into(), state: AlarmState::Ok, reason: String::new() }, |_, _| {}, skipped("alarm_not_in_alarm")),
-        ("rule4_alarm_insufficient_data_does_nothing", Cause::Alarm { name: "a".into(), state: AlarmState::InsufficientData, reason: String::new() }, |_, _| {}, skipped("alarm_not_in_alarm")),
+        (
+            "rule4_alarm_within_window_rolls_back",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::Completed;
+            },
+            rolled(3),
+        ),
+        (
+            "rule4_alarm_outside_window_is_skipped",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::Completed;
+                w.service.deployments[0].created_at = Some(t(8, 0));
+            },
+            skipped("outside_alarm_window"),
+        ),
+        (
+            "rule4_window_zero_disables_the_window",
+            alarm(),
+            |w, p| {
+                w.service.deployments[0].created_at = Some(t(1, 0));
+                p.alarm_window = None;
+            },
+            rolled(3),
+        ),
+        (
+            "rule4_window_does_not_apply_while_in_progress",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::InProgress;
+                w.service.deployments[0].created_at = Some(t(1, 0));
+            },
+            rolled(3),
+        ),
+        (
+            "rule4_alarm_ok_does_nothing",
+            Cause::Alarm {
+                name: "a".into(),
+                state: AlarmState::Ok,
+                reason: String::new(),
+            },
+            |_, _| {},
+            skipped("alarm_not_in_alarm"),
+        ),
+        (
+            "rule4_alarm_insufficient_data_does_nothing",
+            Cause::Alarm {
+                name: "a".into(),
+                state: AlarmState::InsufficientData,
+                reason: String::new(),
+            },
+            |_, _| {},
+            skipped("alarm_not_in_alarm"),
+        ),
         // Rule 5: the last stable revision.
-        ("rule5_history_newest_successful_by_timestamp", failed(), |_, _| {}, rolled(3)),
-        ("rule5_history_skips_revision_marked_bad", failed(), |w, _| { w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad); }, rolled(2)),
-        ("rule5_history_skips_inactive_revision", failed(), |w, _| { w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::Inactive; }, rolled(2)),
-        ("rule5_history_skips_delete_in_progress", failed(), |w, _| { w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::DeleteInProgress; }, rolled(2)),
-        ("rule5_history_error_falls_back_to_ledger", failed(), |w, _| {
-            w.history = Err("ListServiceDeployments failed: ThrottlingException".into());
-            w.revisions.get_mut(&td(2)).unwrap().ledger = Some(Ledger::Stable);
-        }, Want { action: "rolled_back", to: Some(2), skip: None }),
-        ("rule5_no_history_no_ledger_newest_older_family_revision", failed(), |w, _| { w.history = Ok(vec![]); }, rolled(3)),
-        ("rule5_family_never_moves_forward_to_newer_revision", failed(), |w, _| {
-            w.history = Ok(vec![]);
-            w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
-        }, rolled(2)),
-        ("rule5_family_all_bad_is_no_candidate", failed(), |w, _| {
-            w.history = Ok(vec![]);
-            for r in 1..=3 { w.revisions.get_mut(&td(r)).unwrap().ledger = Some(Ledger::Bad); }
-        }, skipped("no_stable_candidate")),
-        ("rule5_manual_explicit_target", manual(Some("hello-world:1"), false), |_, _| {}, Want { action: "rolled_back", to: Some(1), skip: None }),
-        ("rule5_manual_target_marked_bad_is_refused", manual(Some("hello-world:2"), false), |w, _| { w.revisions.get_mut(&td(2)).unwrap().ledger = Some(Ledger::Bad); }, skipped("target_rejected")),
-        ("rule5_manual_target_inactive_is_refused", manual(Some("hello-world:2"), false), |w, _| { w.revisions.get_mut(&td(2)).unwrap().status = RevisionStatus::Inactive; }, skipped("target_rejected")),
+        (
+            "rule5_history_newest_successful_by_timestamp",
+            failed(),
+            |_, _| {},
+            rolled(3),
+        ),
+        (
+            "rule5_history_skips_revision_marked_bad",
+            failed(),
+            |w, _| {
+                w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
+            },
+            rolled(2),
+        ),
+        (
+            "rule5_history_skips_inactive_revision",
+            failed(),
+            |w, _| {
+                w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::Inactive;
+            },
+            rolled(2),
+        ),
+        (
+            "rule5_history_skips_delete_in_progress",
+            failed(),
+            |w, _| {
+                w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::DeleteInProgress;
+            },
+            rolled(2),
+        ),
+        (
+            "rule5_history_error_falls_back_to_ledger",
+            failed(),
+            |w, _| {
+                w.history = Err("ListServiceDeployments failed: ThrottlingException".into());
+                w.revisions.get_mut(&td(2)).unwrap().ledger = Some(Ledger::Stable);
+            },
+            Want {
+                action: "rolled_back",
+                to: Some(2),
+                skip: None,
+            },
+        ),
+        (
+            "rule5_no_history_no_ledger_newest_older_family_revision",
+            failed(),
+            |w, _| {
+                w.history = Ok(vec![]);
+            },
+            rolled(3),
+        ),
+        (
+            "rule5_family_never_moves_forward_to_newer_revision",
+            failed(),
+            |w, _| {
+                w.history = Ok(vec![]);
+                w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
+            },
+            rolled(2),
+        ),
+        (
+            "rule5_family_all_bad_is_no_candidate",
+            failed(),
+            |w, _| {
+                w.history = Ok(vec![]);
+                for r in 1..=3 {
+                    w.revisions.get_mut(&td(r)).unwrap().ledger = Some(Ledger::Bad);
+                }
+            },
+            skipped("no_stable_candidate"),
+        ),
+        (
+            "rule5_manual_explicit_target",
+            manual(Some("hello-world:1"), false),
+            |_, _| {},
+            Want {
+                action: "rolled_back",
+                to: Some(1),
+                skip: None,
+            },
+        ),
+        (
+            "rule5_manual_target_marked_bad_is_refused",
+            manual(Some("hello-world:2"), false),
+            |w, _| {
+                w.revisions.get_mut(&td(2)).unwrap().ledger = Some(Ledger::Bad);
+            },
+            skipped("target_rejected"),
+        ),
+        (
+            "rule5_manual_target_inactive_is_refused",
+            manual(Some("hello-world:2"), false),
+            |w, _| {
+                w.revisions.get_mut(&td(2)).unwrap().status = RevisionStatus::Inactive;
+            },
+            skipped("target_rejected"),
+        ),
         // Rule 8: no loops.
-        ("rule8_cooldown_blocks_automatic_rollback", failed(), |w, _| {
-            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
-            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
-        }, skipped("cooldown")),
-        ("rule8_cooldown_over_allows_rollback", failed(), |w, _| {
-            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T09:00:00Z".into());
-            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
-        }, rolled(3)),
-        ("rule8_manual_bypasses_cooldown", manual(None, false), |w, _| {
-            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
-            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
-        }, rolled(3)),
-        ("rule8_failed_rollback_is_not_chased", failed(), |w, _| {
-            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T08:00:00Z".into());
-            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
-        }, skipped("rollback_failed")),
-        ("rule8_alarm_right_after_our_rollback_is_duplicate", alarm(), |w, _| {
-            w.service.deployments[0].rollout = Rollout::InProgress;
-            w.service.tags.insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:15:00Z".into());
-            w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
-        }, skipped("duplicate_event")),
+        (
+            "rule8_cooldown_blocks_automatic_rollback",
+            failed(),
+            |w, _| {
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+            },
+            skipped("cooldown"),
+        ),
+        (
+            "rule8_cooldown_over_allows_rollback",
+            failed(),
+            |w, _| {
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T09:00:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+            },
+            rolled(3),
+        ),
+        (
+            "rule8_manual_bypasses_cooldown",
+            manual(None, false),
+            |w, _| {
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+            },
+            rolled(3),
+        ),
+        (
+            "rule8_failed_rollback_is_not_chased",
+            failed(),
+            |w, _| {
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T08:00:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
+            },
+            skipped("rollback_failed"),
+        ),
+        (
+            "rule8_alarm_right_after_our_rollback_is_duplicate",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::InProgress;
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:15:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
+            },
+            skipped("duplicate_event"),
+        ),
         // Rule 9: dry run.
-        ("rule9_policy_dry_run", failed(), |_, p| { p.dry_run = true; }, Want { action: "dry_run", to: Some(3), skip: None }),
-        ("rule9_manual_dry_run", manual(None, true), |_, _| {}, Want { action: "dry_run", to: Some(3), skip: None }),
+        (
+            "rule9_policy_dry_run",
+            failed(),
+            |_, p| {
+                p.dry_run = true;
+            },
+            Want {
+                action: "dry_run",
+                to: Some(3),
+                skip: None,
+            },
+        ),
+        (
+            "rule9_manual_dry_run",
+            manual(None, true),
+            |_, _| {},
+            Want {
+                action: "dry_run",
+                to: Some(3),
+                skip: None,
+            },
+        ),
         // COMPLETED → ledger.
-        ("ledger_completed_records_stable", Cause::DeploymentCompleted { deployment_id: "ecs-svc/4".into() }, |w, _| { w.service.deployments[0].rollout = Rollout::Completed; }, Want { action: "recorded", to: Some(4), skip: None }),
-        ("ledger_completed_never_clears_bad", Cause::DeploymentCompleted { deployment_id: "ecs-svc/4".into() }, |w, _| { w.revisions.get_mut(&td(4)).unwrap().ledger = Some(Ledger::Bad); }, skipped("marked_bad")),
-        ("ledger_completed_of_superseded_deployment_is_stale", Cause::DeploymentCompleted { deployment_id: "ecs-svc/3".into() }, |_, _| {}, skipped("stale_event")),
-        ("in_progress_event_does_nothing", Cause::DeploymentInProgress { deployment_id: "ecs-svc/4".into() }, |_, _| {}, skipped("deployment_in_progress")),
+        (
+            "ledger_completed_records_stable",
+            Cause::DeploymentCompleted {
+                deployment_id: "ecs-svc/4".into(),
+            },
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::Completed;
+            },
+            Want {
+                action: "recorded",
+                to: Some(4),
+                skip: None,
+            },
+        ),
+        (
+            "ledger_completed_never_clears_bad",
+            Cause::DeploymentCompleted {
+                deployment_id: "ecs-svc/4".into(),
+            },
+            |w, _| {
+                w.revisions.get_mut(&td(4)).unwrap().ledger = Some(Ledger::Bad);
+            },
+            skipped("marked_bad"),
+        ),
+        (
+            "ledger_completed_of_superseded_deployment_is_stale",
+            Cause::DeploymentCompleted {
+                deployment_id: "ecs-svc/3".into(),
+            },
+            |_, _| {},
+            skipped("stale_event"),
+        ),
+        (
+            "in_progress_event_does_nothing",
+            Cause::DeploymentInProgress {
+                deployment_id: "ecs-svc/4".into(),
+            },
+            |_, _| {},
+            skipped("deployment_in_progress"),
+        ),
     ];
     let mut failures = Vec::new();
     for (name, cause, setup, want) in cases {
@@ -295,7 +646,10 @@ fn rules_table() {
         let (decision, _) = run(&w, cause, &policy);
         let got = got(&decision);
         if got != want {
-            failures.push(format!("{name}: want {want:?}, got {got:?} ({:?})", decision.outcome));
+            failures.push(format!(
+                "{name}: want {want:?}, got {got:?} ({:?})",
+                decision.outcome
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -306,7 +660,9 @@ fn rule5_history_fallback_is_said() {
     let mut w = world();
     w.history = Err("ListServiceDeployments failed: HTTP 500".into());
     let (d, needs) = run(&w, failed(), &Policy::default());
-    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
     assert_eq!(plan.source, Source::Family);
     assert!(plan.degraded.as_deref().unwrap().contains("HTTP 500"));
     assert!(needs.contains(&Need::Family("hello-world".into())));
@@ -316,7 +672,10 @@ fn rule5_history_fallback_is_said() {
 fn rule2_duplicate_costs_no_read_beyond_the_service() {
     let mut w = world();
     w.service.deployments[0].status = "ACTIVE".into();
-    w.service.deployments.insert(0, deployment("ecs-svc/9", "PRIMARY", 3, Rollout::InProgress, t(10, 16)));
+    w.service.deployments.insert(
+        0,
+        deployment("ecs-svc/9", "PRIMARY", 3, Rollout::InProgress, t(10, 16)),
+    );
     w.service.task_definition = td(3);
     w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
     let (d, needs) = run(&w, failed(), &Policy::default());
@@ -335,7 +694,7 @@ fn rule5_history_stops_at_the_first_acceptable_revision() {
 fn rule6_in_flight_deployment_is_stopped_with_rollback() {
     let mut w = world();
     w.service.deployments[0].rollout = Rollout::InProgress;
-    // The target's image is already pinned, so no copy is needed and ECS's own rollback fits.
+    // ECS's own rollback restores the source revision with its recorded digests: no copy needed.
     if let Ok(h) = &mut w.history {
         let mut e = entry(5, DeploymentStatus::InProgress, 4, t(10, 19));
         e.finished_at = None;
@@ -343,8 +702,12 @@ fn rule6_in_flight_deployment_is_stopped_with_rollback() {
         h.push(e);
     }
     let (d, _) = run(&w, alarm(), &Policy::default());
-    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
-    assert!(matches!(&plan.method, Method::StopDeployment { service_deployment_arn } if service_deployment_arn.ends_with("/d5")));
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
+    assert!(
+        matches!(&plan.method, Method::StopDeployment { service_deployment_arn } if service_deployment_arn.ends_with("/d5"))
+    );
 }
 
 #[test]
@@ -352,7 +715,9 @@ fn rule6_completed_deployment_uses_update_service() {
     let mut w = world();
     w.service.deployments[0].rollout = Rollout::Completed;
     let (d, _) = run(&w, alarm(), &Policy::default());
-    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
     assert_eq!(plan.method, Method::UpdateService);
 }
 
@@ -367,7 +732,9 @@ fn rule6_source_other_than_target_uses_update_service() {
         h.push(e);
     }
     let (d, _) = run(&w, alarm(), &Policy::default());
-    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
     assert_eq!(plan.to, td(2));
     assert_eq!(plan.method, Method::UpdateService);
 }
@@ -376,11 +743,23 @@ fn rule6_source_other_than_target_uses_update_service() {
 fn rule7_mutable_tag_is_pinned_to_the_recorded_digest() {
     let mut w = world();
     w.revisions.get_mut(&td(3)).unwrap().images = vec![
-        ContainerImage { container: "app".into(), image: "repo/app:latest".into() },
-        ContainerImage { container: "sidecar".into(), image: "envoy:v1".into() },
+        ContainerImage {
+            container: "app".into(),
+            image: "repo/app:latest".into(),
+        },
+        ContainerImage {
+            container: "sidecar".into(),
+            image: "envoy:v1".into(),
+        },
+        ContainerImage {
+            container: "worker".into(),
+            image: "repo/app:4f2a9c1".into(),
+        },
     ];
     let (d, _) = run(&w, failed(), &Policy::default());
-    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
     assert_eq!(
         plan.pins,
         vec![Pin {
@@ -388,7 +767,7 @@ fn rule7_mutable_tag_is_pinned_to_the_recorded_digest() {
             image: "repo/app:latest".into(),
             pinned: format!("repo/app@sha256:{:0>64}", 3),
         }],
-        "only containers whose digest history recorded are pinned"
+        "only mutable tags whose digest history recorded are pinned (sidecar: none recorded; worker: a git SHA)"
     );
     assert_eq!(plan.method, Method::UpdateService);
     assert!(d.reason(&failed()).contains("pinned"));
@@ -397,14 +776,19 @@ fn rule7_mutable_tag_is_pinned_to_the_recorded_digest() {
 #[test]
 fn rule7_no_digest_in_history_means_no_pin() {
     let mut w = world();
-    w.revisions.get_mut(&td(3)).unwrap().images = vec![ContainerImage { container: "app".into(), image: "repo/app:latest".into() }];
+    w.revisions.get_mut(&td(3)).unwrap().images = vec![ContainerImage {
+        container: "app".into(),
+        image: "repo/app:latest".into(),
+    }];
     if let Ok(h) = &mut w.history {
         for e in h.iter_mut() {
             e.target_images[0].digest = None;
         }
     }
     let (d, _) = run(&w, failed(), &Policy::default());
-    let Outcome::Rollback(plan) = &d.outcome else { panic!("{d:?}") };
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
     assert!(plan.pins.is_empty());
 }
 
@@ -414,7 +798,9 @@ fn rule9_dry_run_decides_exactly_like_a_real_run() {
     dry.dry_run = true;
     let (real, _) = run(&world(), failed(), &Policy::default());
     let (d, _) = run(&world(), failed(), &dry);
-    let (Outcome::Rollback(a), Outcome::Rollback(b)) = (&real.outcome, &d.outcome) else { panic!() };
+    let (Outcome::Rollback(a), Outcome::Rollback(b)) = (&real.outcome, &d.outcome) else {
+        panic!()
+    };
     assert!(b.dry_run && !a.dry_run);
     assert_eq!((&a.to, &a.method, &a.pins), (&b.to, &b.method, &b.pins));
 }
@@ -423,10 +809,16 @@ fn rule9_dry_run_decides_exactly_like_a_real_run() {
 fn every_skip_reason_is_one_sentence() {
     let skips = vec![
         Skip::NotOptedIn,
-        Skip::Cooldown { at: "2026-11-26T10:00:00Z".into(), minutes_left: 5 },
+        Skip::Cooldown {
+            at: "2026-11-26T10:00:00Z".into(),
+            minutes_left: 5,
+        },
         Skip::NoCandidate("x".into()),
         Skip::EcsRollingBack("y".into()),
-        Skip::OutsideWindow { minutes: 90, window: 60 },
+        Skip::OutsideWindow {
+            minutes: 90,
+            window: 60,
+        },
         Skip::RollbackFailed { to: td(3) },
     ];
     for s in skips {

@@ -320,6 +320,27 @@ pub fn image_tag(image: &str) -> Option<&str> {
     last.rsplit_once(':').map(|(_, tag)| tag)
 }
 
+/// Whether an image reference may point at different images over time: no tag (implicitly
+/// `latest`) or a tag that is not unique-looking. Unique-looking: a git SHA (7–64 hex digits) or
+/// a full semantic version (`1.4.2`, `v1.4.2-rc.1`). Digest references are never mutable.
+pub fn is_mutable_image(image: &str) -> bool {
+    if image.contains('@') {
+        return false;
+    }
+    let Some(tag) = image_tag(image) else {
+        return true;
+    };
+    let git_sha = (7..=64).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let core = tag.strip_prefix('v').unwrap_or(tag);
+    let core = core.split(['-', '+']).next().unwrap_or(core);
+    let parts: Vec<&str> = core.split('.').collect();
+    let semver = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    !(git_sha || semver)
+}
+
 /// `repo` of `repo:tag` or `repo@digest`.
 pub fn image_repository(image: &str) -> &str {
     if let Some((repo, _)) = image.split_once('@') {
@@ -351,6 +372,26 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(split_task_definition(input), *want, "{input}");
+        }
+    }
+
+    #[test]
+    fn mutable_tags_are_recognised() {
+        let cases: &[(&str, bool)] = &[
+            ("repo/app:latest", true),
+            ("repo/app", true),
+            ("repo/app:main", true),
+            ("repo/app:v1", true),
+            ("repo/app:1.4", true),
+            ("repo/app:4f2a9c1", false),
+            ("repo/app:4f2a9c1e8d7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f", false),
+            ("repo/app:1.4.2", false),
+            ("repo/app:v1.4.2-rc.1", false),
+            ("repo/app@sha256:abc", false),
+            ("localhost:5000/app", true),
+        ];
+        for (image, want) in cases {
+            assert_eq!(is_mutable_image(image), *want, "{image}");
         }
     }
 

@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::{aws_error, error_code, to_time};
+use super::{aws_error, to_time};
 use crate::decision::Pin;
 use crate::error::{Error, InputError};
 use crate::model::*;
@@ -46,11 +46,14 @@ impl Ecs {
             .include(ServiceField::Tags)
             .send()
             .await
-            .map_err(|e| match error_code(&e) {
-                Some("ClusterNotFoundException") => {
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_cluster_not_found_exception())
+                {
                     Error::Input(InputError::UnknownCluster(target.cluster.clone()))
+                } else {
+                    aws_error("DescribeServices", e).into()
                 }
-                _ => aws_error("DescribeServices", e).into(),
             })?;
         let unknown = || {
             Error::Input(InputError::UnknownService {
@@ -288,11 +291,15 @@ impl Ecs {
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .map_err(|e| match error_code(&e) {
-                Some("ClientException") => {
+            .map_err(|e| {
+                // DescribeTaskDefinition answers ClientException for a revision that does not exist.
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_client_exception())
+                {
                     Error::Input(InputError::UnknownTaskDefinition(name.to_string()))
+                } else {
+                    aws_error("DescribeTaskDefinition", e).into()
                 }
-                _ => aws_error("DescribeTaskDefinition", e).into(),
             })?;
         let td = out
             .task_definition()

@@ -26,14 +26,6 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestTimeout",
 ];
 
-/// The error code of an SDK error (`ClusterNotFoundException`, …), when the service sent one.
-pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
-    match err {
-        SdkError::ServiceError(ctx) => ctx.err().code(),
-        _ => None,
-    }
-}
-
 /// Convert an SDK error (after the SDK's own retries) into an [`AwsError`].
 pub fn aws_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
 where
