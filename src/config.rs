@@ -12,23 +12,13 @@ pub const ENV_REQUIRE_OPT_IN: &str = "ROLLBACK_REQUIRE_OPT_IN";
 pub const ENV_NOTIFY_TOPIC: &str = "ROLLBACK_NOTIFY_TOPIC_ARN";
 pub const ENV_ALLOWED_ACCOUNTS: &str = "ROLLBACK_ALLOWED_ACCOUNTS";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub policy: Policy,
     /// SNS topic for notifications; `None` = no SNS.
     pub notify_topic_arn: Option<String>,
     /// Accounts whose events are acted on besides the function's own.
     pub allowed_accounts: Vec<String>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            policy: Policy::default(),
-            notify_topic_arn: None,
-            allowed_accounts: Vec::new(),
-        }
-    }
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, Error> {

@@ -466,11 +466,11 @@ pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) ->
     let chosen = match &trigger.cause {
         Cause::Manual { to: Some(to), .. } => match requested_target(snap, to, failing) {
             Ok(c) => c,
-            Err(step) => return step,
+            Err(step) => return *step,
         },
         _ => match search(snap, failing, history) {
             Ok(c) => c,
-            Err(step) => return step,
+            Err(step) => return *step,
         },
     };
 
@@ -585,6 +585,14 @@ pub fn same_task_definition(a: &str, b: &str) -> bool {
         )
 }
 
+fn need(need: Need) -> Box<Step> {
+    Box::new(Step::Need(need))
+}
+
+fn boxed_skip(skip: Skip, current: Option<&str>) -> Box<Step> {
+    Box::new(Decision::skip(skip, current))
+}
+
 struct Chosen {
     arn: String,
     source: Source,
@@ -601,18 +609,18 @@ fn reject(revision: &Revision) -> Option<String> {
     }
 }
 
-fn requested_target(snap: &Snapshot, to: &str, failing: &str) -> Result<Chosen, Step> {
+fn requested_target(snap: &Snapshot, to: &str, failing: &str) -> Result<Chosen, Box<Step>> {
     let Some(revision) = lookup(snap, to) else {
-        return Err(Step::Need(Need::Revisions(vec![to.to_string()])));
+        return Err(need(Need::Revisions(vec![to.to_string()])));
     };
     if same_task_definition(&revision.arn, failing) {
-        return Err(Decision::skip(
+        return Err(boxed_skip(
             Skip::AlreadyOnTarget(revision.arn.clone()),
             Some(failing),
         ));
     }
     if let Some(why) = reject(revision) {
-        return Err(Decision::skip(
+        return Err(boxed_skip(
             Skip::TargetRejected {
                 target: revision.arn.clone(),
                 why,
@@ -636,7 +644,7 @@ fn lookup<'a>(snap: &'a Snapshot, name: &str) -> Option<&'a Revision> {
 }
 
 /// Rule 5: history → ledger → family, skipping bad / INACTIVE / DELETE_IN_PROGRESS revisions.
-fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chosen, Step> {
+fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chosen, Box<Step>> {
     let current = snap.service.task_definition.as_str();
     let excluded =
         |arn: &str| same_task_definition(arn, failing) || same_task_definition(arn, current);
@@ -652,7 +660,7 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
                     .is_some_and(|td| !excluded(td))
             })
             .collect();
-        successful.sort_by(|a, b| b.ordering_time().cmp(&a.ordering_time()));
+        successful.sort_by_key(|e| std::cmp::Reverse(e.ordering_time()));
         let mut seen: Vec<&str> = Vec::new();
         for entry in successful {
             let Some(td) = entry.target_task_definition.as_deref() else {
@@ -663,7 +671,7 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
             }
             seen.push(td);
             let Some(revision) = lookup(snap, td) else {
-                return Err(Step::Need(Need::Revisions(vec![td.to_string()])));
+                return Err(need(Need::Revisions(vec![td.to_string()])));
             };
             if reject(revision).is_none() {
                 return Ok(Chosen {
@@ -677,13 +685,13 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
 
     // (b) and (c) read the failing revision's family.
     let Some((family, failing_rev)) = split_task_definition(failing) else {
-        return Err(Decision::skip(
+        return Err(boxed_skip(
             Skip::NoCandidate(format!("{failing} is not a task-definition revision")),
             Some(failing),
         ));
     };
     let Some(arns) = &snap.family else {
-        return Err(Step::Need(Need::Family(family.to_string())));
+        return Err(need(Need::Family(family.to_string())));
     };
     let mut older: Vec<(i32, &str)> = arns
         .iter()
@@ -692,7 +700,7 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
             (f == family && rev < failing_rev && !excluded(arn)).then_some((rev, arn.as_str()))
         })
         .collect();
-    older.sort_by(|a, b| b.0.cmp(&a.0));
+    older.sort_by_key(|(rev, _)| std::cmp::Reverse(*rev));
     older.dedup_by_key(|(rev, _)| *rev);
     older.truncate(FAMILY_SCAN_LIMIT);
     let missing: Vec<String> = older
@@ -701,7 +709,7 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
         .map(|(_, arn)| arn.to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(Step::Need(Need::Revisions(missing)));
+        return Err(need(Need::Revisions(missing)));
     }
     let described: Vec<&Revision> = older
         .iter()
@@ -728,7 +736,7 @@ fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chose
             older.len()
         )
     };
-    Err(Decision::skip(Skip::NoCandidate(why), Some(failing)))
+    Err(boxed_skip(Skip::NoCandidate(why), Some(failing)))
 }
 
 /// Rule 7: pin each image of the target that uses a mutable tag to the digest its history recorded.

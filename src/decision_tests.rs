@@ -794,8 +794,10 @@ fn rule7_no_digest_in_history_means_no_pin() {
 
 #[test]
 fn rule9_dry_run_decides_exactly_like_a_real_run() {
-    let mut dry = Policy::default();
-    dry.dry_run = true;
+    let dry = Policy {
+        dry_run: true,
+        ..Policy::default()
+    };
     let (real, _) = run(&world(), failed(), &Policy::default());
     let (d, _) = run(&world(), failed(), &dry);
     let (Outcome::Rollback(a), Outcome::Rollback(b)) = (&real.outcome, &d.outcome) else {

@@ -72,31 +72,36 @@ fn invocation() -> Invocation {
     }
 }
 
+/// (id, status, revision, rolloutState, rolloutStateReason, createdAt h:m)
+type DeploymentRow = (
+    &'static str,
+    &'static str,
+    i32,
+    ecs::DeploymentRolloutState,
+    Option<&'static str>,
+    (u32, u32),
+);
+/// (n, status, target revision, finishedAt h:m, source revision)
+type HistoryRow = (
+    u32,
+    ecs::ServiceDeploymentStatus,
+    i32,
+    (u32, u32),
+    Option<i32>,
+);
+
 /// The ECS world the mocks answer from. Tests change it before building the clients.
 #[derive(Clone)]
 struct World {
     name: String,
     /// (id, status, revision, rolloutState, reason, createdAt)
-    deployments: Vec<(
-        &'static str,
-        &'static str,
-        i32,
-        ecs::DeploymentRolloutState,
-        Option<&'static str>,
-        (u32, u32),
-    )>,
+    deployments: Vec<DeploymentRow>,
     current: i32,
     tags: Vec<(&'static str, String)>,
     /// revision → (status, ledger tag, image)
     revisions: BTreeMap<i32, (ecs::TaskDefinitionStatus, Option<&'static str>, String)>,
     /// (n, status, target revision, finishedAt, source revision)
-    history: Vec<(
-        u32,
-        ecs::ServiceDeploymentStatus,
-        i32,
-        (u32, u32),
-        Option<i32>,
-    )>,
+    history: Vec<HistoryRow>,
     history_fails: bool,
     breaker_rollback: bool,
 }

@@ -156,7 +156,7 @@ impl Ecs {
             })
             .collect();
         // Newest first by the deployments' own timestamps: the API does not document its order.
-        entries.sort_by(|a, b| b.ordering_time().cmp(&a.ordering_time()));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.ordering_time()));
         let target_of: BTreeMap<String, String> = briefs
             .iter()
             .filter_map(|b| {
