@@ -104,6 +104,8 @@ struct World {
     history: Vec<HistoryRow>,
     history_fails: bool,
     breaker_rollback: bool,
+    /// Further services in the cluster, copies of this one under another name.
+    also: Vec<String>,
 }
 
 impl World {
@@ -169,6 +171,7 @@ impl World {
             ],
             history_fails: false,
             breaker_rollback: false,
+            also: Vec::new(),
         }
     }
 
@@ -246,7 +249,13 @@ fn ecs_rules(
     extra: Vec<(&'static str, Rule)>,
 ) -> Vec<(&'static str, Rule)> {
     let mut rules = extra;
-    let services: BTreeMap<String, ecs::Service> = [(world.name.clone(), world.service())].into();
+    let mut services: BTreeMap<String, ecs::Service> = BTreeMap::new();
+    services.insert(world.name.clone(), world.service());
+    for other in &world.also {
+        let mut w = world.clone();
+        w.name = other.clone();
+        services.insert(other.clone(), w.service());
+    }
     let w = world.clone();
     rules.push((
         "DescribeServices",
@@ -872,7 +881,29 @@ async fn composite_alarm_follows_its_triggering_child() {
 }
 
 #[tokio::test]
-async fn alarm_guarding_two_services_answers_per_service() {
+async fn alarm_guarding_two_services_returns_one_response_per_service() {
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.also = vec!["checkout".into()];
+    let h = harness(&w);
+    let v = h.run("cloudwatch-alarm-two-services.json").await.unwrap();
+    let responses: Vec<Response> = serde_json::from_value(v).expect("an array");
+    let services: Vec<_> = responses
+        .iter()
+        .map(|r| (r.service.clone().unwrap(), r.action.clone()))
+        .collect();
+    assert_eq!(
+        services,
+        vec![
+            ("hello-world".to_string(), "rolled_back".to_string()),
+            ("checkout".to_string(), "rolled_back".to_string())
+        ]
+    );
+    assert_eq!(h.calls("UpdateService"), 2);
+}
+
+#[tokio::test]
+async fn alarm_guarding_a_missing_service_still_handles_the_others() {
     // Only hello-world exists in this world: checkout is unknown, which is bad input → error,
     // after hello-world was handled.
     let mut w = World::new();
