@@ -28,14 +28,25 @@ impl CloudWatch {
         CloudWatch { client }
     }
 
+    /// The alarm's tags; an alarm deleted since its event has none (its dimensions still count).
     pub async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, Error> {
-        let out = self
+        let out = match self
             .client
             .list_tags_for_resource()
             .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| aws_error("ListTagsForResource", e))?;
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                tracing::warn!(alarm = %arn, "alarm not found when reading its tags");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(aws_error("ListTagsForResource", e).into()),
+        };
         Ok(out
             .tags()
             .iter()

@@ -1,0 +1,396 @@
+"""CloudWatch for the Rust SDK: a Smithy RPC v2 CBOR front end for moto, plus the small
+moto CloudWatch additions the stand needs (composite alarms, AlarmTypes, ResourceNotFound).
+
+aws-sdk-cloudwatch 1.x sends ``POST {prefix}/service/GraniteServiceVersion20100801/operation/<Op>``
+with ``smithy-protocol: rpc-v2-cbor`` and a CBOR body.  The proxy converts the body to the
+awsJson1_0 document moto understands (walking botocore's CloudWatch input shape), forwards
+it to moto with ``X-Amz-Target``, and converts the JSON answer back to CBOR (walking the
+output shape: timestamps become CBOR tag 1 epoch seconds, blobs byte strings).  Errors are
+CBOR maps with ``__type`` set to the error's absolute shape id and a ``message``; the
+``x-amzn-query-error`` header is kept because CloudWatch is awsQueryCompatible.
+Wire rules: smithy-lang/smithy docs "Smithy RPC v2 CBOR protocol" (requests, responses,
+timestamp serialization, operation error serialization) and the rpcv2Cbor protocol tests
+(empty-input-output.smithy, errors.smithy).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import http.client
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+import botocore.session
+import cbor2
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, EmptyResult
+
+SERVICE_NAME = "GraniteServiceVersion20100801"
+NAMESPACE = "com.amazonaws.cloudwatch"
+PATH_RE = re.compile(r"^(?:/[^?]*)?/service/([^/?]+)/operation/([^/?]+)/?(?:\?.*)?$")
+
+_MODEL = botocore.session.get_session().get_service_model("cloudwatch")
+
+
+class CwError(ServiceException):
+    """Serialized by moto from botocore's CloudWatch model (defined outside the moto
+    package so moto looks the code up in the CloudWatch model)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+
+
+# --------------------------------------------------------------------------- moto additions
+
+def _describe_alarms(self) -> ActionResult:
+    """AlarmTypes: "If you omit this parameter, only metric alarms are returned, even if
+    composite alarms or log alarms exist in the account."  Filters combine; pagination by
+    MaxRecords/NextToken."""
+    backend = self.cloudwatch_backend
+    types = self._get_param("AlarmTypes") or ["MetricAlarm"]
+    names = self._get_param("AlarmNames") or []
+    prefix = self._get_param("AlarmNamePrefix")
+    state = self._get_param("StateValue")
+    action_prefix = self._get_param("ActionPrefix")
+    alarms = sorted(backend.alarms.values(), key=lambda a: a.name)
+    if names:
+        alarms = [a for a in alarms if a.name in names]
+    if prefix:
+        alarms = [a for a in alarms if a.name.startswith(prefix)]
+    if state:
+        alarms = [a for a in alarms if a.state_value == state]
+    if action_prefix:
+        alarms = [a for a in alarms if any(x.startswith(action_prefix) for x in (a.alarm_actions or []))]
+    items = [("m", a) for a in alarms if a.rule is None and "MetricAlarm" in types]
+    items += [("c", a) for a in alarms if a.rule is not None and "CompositeAlarm" in types]
+    max_records = int(self._get_param("MaxRecords") or 50)
+    start = 0
+    token = self._get_param("NextToken")
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+        except Exception:
+            raise CwError("InvalidNextToken", "The service returned an invalid next token.")
+    page = items[start:start + max_records]
+    result: dict[str, Any] = {
+        "MetricAlarms": [a for k, a in page if k == "m"],
+        "CompositeAlarms": [a for k, a in page if k == "c"],
+    }
+    if start + max_records < len(items):
+        result["NextToken"] = base64.urlsafe_b64encode(str(start + max_records).encode()).decode()
+    return ActionResult(result)
+
+
+def _put_composite_alarm(self) -> EmptyResult:
+    self.cloudwatch_backend.put_metric_alarm(
+        name=self._get_param("AlarmName"),
+        namespace=None,
+        metric_name=None,
+        comparison_operator=None,
+        evaluation_periods=None,
+        period=None,
+        threshold=None,
+        statistic=None,
+        description=self._get_param("AlarmDescription"),
+        dimensions=[],
+        alarm_actions=self._get_param("AlarmActions", []),
+        ok_actions=self._get_param("OKActions", []),
+        insufficient_data_actions=self._get_param("InsufficientDataActions", []),
+        actions_enabled=self._get_param("ActionsEnabled", True),
+        rule=self._get_param("AlarmRule"),
+        tags=self._get_param("Tags", []),
+    )
+    return EmptyResult()
+
+
+def _list_tags_for_resource(self) -> ActionResult:
+    arn = self._get_param("ResourceARN")
+    backend = self.cloudwatch_backend
+    if ":alarm:" in (arn or "") and not any(a.alarm_arn == arn for a in backend.alarms.values()):
+        raise CwError("ResourceNotFoundException", f"Alarm {arn} does not exist.")
+    tags = backend.list_tags_for_resource(arn)
+    return ActionResult({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+def install_moto_patches() -> None:
+    CloudWatchResponse.describe_alarms = _describe_alarms
+    CloudWatchResponse.put_composite_alarm = _put_composite_alarm
+    CloudWatchResponse.list_tags_for_resource = _list_tags_for_resource
+
+
+# --------------------------------------------------------------------------- shape walking
+
+def _epoch(v: Any) -> float | int:
+    if isinstance(v, _dt.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=_dt.timezone.utc)
+        v = v.timestamp()
+    if isinstance(v, cbor2.CBORTag):
+        v = v.value
+    if isinstance(v, str):
+        v = _dt.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    v = round(float(v), 3)
+    return int(v) if v == int(v) else v
+
+
+def cbor_to_json(value: Any, shape) -> Any:
+    """CBOR-decoded request value -> the awsJson document moto reads."""
+    if value is None or shape is None:
+        return value
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            raise ValueError(f"{shape.name}: expected a map")
+        out = {}
+        for k, v in value.items():
+            if k in shape.members and v is not None:
+                out[k] = cbor_to_json(v, shape.members[k])
+        return out
+    if t == "list":
+        return [cbor_to_json(v, shape.member) for v in value]
+    if t == "map":
+        return {k: cbor_to_json(v, shape.value) for k, v in value.items()}
+    if t == "timestamp":
+        return _epoch(value)
+    if t == "blob":
+        return base64.b64encode(value).decode() if isinstance(value, (bytes, bytearray)) else value
+    if t in ("double", "float"):
+        return float(value)
+    return value
+
+
+def json_to_cbor(value: Any, shape) -> Any:
+    """moto's JSON answer -> values for cbor2 (timestamps as tag 1 epoch seconds)."""
+    if value is None or shape is None:
+        return value
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        for k, v in value.items():
+            if k in shape.members and v is not None:
+                out[k] = json_to_cbor(v, shape.members[k])
+        return out
+    if t == "list":
+        return [json_to_cbor(v, shape.member) for v in value]
+    if t == "map":
+        return {k: json_to_cbor(v, shape.value) for k, v in value.items()}
+    if t == "timestamp":
+        return cbor2.CBORTag(1, _epoch(value))
+    if t == "blob":
+        return base64.b64decode(value) if isinstance(value, str) else value
+    if t in ("double", "float"):
+        return float(value)
+    if t in ("integer", "long", "short", "byte"):
+        return int(value)
+    return value
+
+
+def error_shape_for(code: str):
+    for name in _MODEL.shape_names:
+        sh = _MODEL.shape_for(name)
+        if not sh.metadata.get("exception"):
+            continue
+        if name == code or (sh.metadata.get("error") or {}).get("code") == code:
+            return sh
+    return None
+
+
+def cbor_error(code: str, message: str, status: int | None = None) -> tuple[int, dict, bytes]:
+    sh = error_shape_for(code)
+    name = sh.name if sh is not None else code
+    err_meta = (sh.metadata.get("error") or {}) if sh is not None else {}
+    if status is None:
+        status = err_meta.get("httpStatusCode") or (500 if err_meta.get("fault") else 400)
+    query_code = err_meta.get("code") or code
+    fault = "Sender" if (status < 500) else "Receiver"
+    body = {"__type": f"{NAMESPACE}#{name}", "message": message}
+    if sh is not None and "Message" in sh.members:
+        body["Message"] = message
+    headers = {"x-amzn-query-error": f"{query_code};{fault}", "Content-Type": "application/cbor"}
+    return status, headers, cbor2.dumps(body)
+
+
+# --------------------------------------------------------------------------- the proxy
+
+class CborProxy:
+    """Loopback HTTP server: rpcv2Cbor in, awsJson1_0 to moto, rpcv2Cbor out."""
+
+    def __init__(self, moto_host: str, moto_port: int, on_request: Callable[[dict], None],
+                 take_fault: Callable[[str, str], dict | None], region: str = "us-east-1"):
+        self.moto_host, self.moto_port = moto_host, moto_port
+        self.region = region
+        self.on_request = on_request
+        self.take_fault = take_fault
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                proxy.handle(self)
+
+            def do_GET(self):
+                self._plain(405, b"rpcv2Cbor requests must use POST")
+
+            do_PUT = do_DELETE = do_GET
+
+            def _plain(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="cbor-proxy", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # ------------------------------------------------------------------
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        try:
+            self._handle(h)
+        except Exception as e:  # never drop the connection without an answer
+            import traceback
+            traceback.print_exc()
+            status, headers, payload = cbor_error("InternalServiceFault", f"stand proxy failure: {e}", 500)
+            h.send_response(status)
+            h.send_header("smithy-protocol", "rpc-v2-cbor")
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        started = time.time()
+        body = read_body(h)
+        m = PATH_RE.match(h.path)
+        entry: dict[str, Any] = {
+            "time": started, "method": "POST", "path": h.path, "service": "cloudwatch",
+            "protocol": "rpc-v2-cbor", "operation": m.group(2) if m else None, "params": None,
+        }
+
+        def reply(status: int, headers: dict, payload: bytes, error_code: str | None = None):
+            h.send_response(status)
+            h.send_header("smithy-protocol", "rpc-v2-cbor")
+            h.send_header("x-amzn-RequestId", entry.get("requestId") or "stand-cbor")
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+            entry["status"] = status
+            entry["errorCode"] = error_code
+            self.on_request(entry)
+
+        service = m.group(1) if m else None
+        if not m or service not in (SERVICE_NAME, f"{NAMESPACE}.{SERVICE_NAME}"):
+            return reply(*cbor_error("UnknownOperationException", f"no route for {h.path}", 404),
+                         error_code="UnknownOperationException")
+        op_name = m.group(2)
+        if h.headers.get("smithy-protocol") != "rpc-v2-cbor":
+            return reply(*cbor_error("ValidationException", "missing header smithy-protocol: rpc-v2-cbor", 400),
+                         error_code="ValidationException")
+        if h.headers.get("X-Amz-Target") or h.headers.get("X-Amzn-Target"):
+            return reply(*cbor_error("ValidationException", "rpcv2Cbor requests must not carry X-Amz-Target", 400),
+                         error_code="ValidationException")
+        try:
+            op = _MODEL.operation_model(op_name)
+        except Exception:
+            return reply(*cbor_error("UnknownOperationException", f"unknown operation {op_name}", 400),
+                         error_code="UnknownOperationException")
+        try:
+            decoded = cbor2.loads(body) if body else {}
+            if not isinstance(decoded, dict):
+                raise ValueError("request body is not a CBOR map")
+            params = cbor_to_json(decoded, op.input_shape) if op.input_shape is not None else {}
+        except Exception as e:  # malformed CBOR
+            return reply(*cbor_error("SerializationException", f"cannot decode CBOR body: {e}", 400),
+                         error_code="SerializationException")
+        entry["params"] = params
+
+        fault = self.take_fault("cloudwatch", op_name)
+        if fault is not None:
+            status, headers, payload = cbor_error(fault["code"], fault.get("message") or fault["code"],
+                                                  int(fault.get("status", 400)))
+            entry["injected"] = True
+            return reply(status, headers, payload, error_code=fault["code"])
+
+        # forward to moto as awsJson1_0
+        fwd_headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": f"{SERVICE_NAME}.{op_name}",
+            "X-Stand-Forwarded": "1",
+        }
+        for k in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "User-Agent"):
+            if h.headers.get(k):
+                fwd_headers[k] = h.headers[k]
+        if "monitoring/aws4_request" not in fwd_headers.get("Authorization", ""):
+            # moto routes by the SigV4 credential scope; unsigned requests would land in S3
+            fwd_headers["Authorization"] = (
+                f"AWS4-HMAC-SHA256 Credential=testing/20240101/{self.region}/monitoring/aws4_request, "
+                "SignedHeaders=host, Signature=0")
+        conn = http.client.HTTPConnection(self.moto_host, self.moto_port, timeout=60)
+        try:
+            conn.request("POST", "/", body=json.dumps(params).encode(), headers=fwd_headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status = resp.status
+            query_error = resp.getheader("x-amzn-query-error")
+            entry["requestId"] = resp.getheader("x-amzn-requestid")
+        finally:
+            conn.close()
+
+        if status == 200:
+            if op.output_shape is None:  # Unit output: no body, no Content-Type
+                return reply(200, {}, b"")
+            doc = json.loads(raw) if raw.strip() else {}
+            payload = cbor2.dumps(json_to_cbor(doc, op.output_shape))
+            return reply(200, {"Content-Type": "application/cbor"}, payload)
+
+        try:
+            doc = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            doc = {"message": raw.decode(errors="replace")}
+        code = str(doc.get("__type") or "InternalFailure").split("#")[-1].split(":")[0]
+        message = doc.get("message") or doc.get("Message") or ""
+        st, headers, payload = cbor_error(code, message, status)
+        if query_error:
+            headers["x-amzn-query-error"] = query_error
+        return reply(st, headers, payload, error_code=code)
+
+
+def read_body(h: BaseHTTPRequestHandler) -> bytes:
+    if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+        chunks = []
+        while True:
+            line = h.rfile.readline().strip()
+            size = int(line.split(b";")[0], 16) if line else 0
+            if size == 0:
+                while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                break
+            chunks.append(h.rfile.read(size))
+            h.rfile.readline()
+        return b"".join(chunks)
+    n = int(h.headers.get("Content-Length") or 0)
+    return h.rfile.read(n) if n else b""

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""ecs-rollback local test stand: one process that serves
+
+* moto (server mode, in-process) with ECS extended: service deployments, service revisions,
+  a deployment model behind DescribeServices, ListTaskDefinitions sort/pagination, ...
+* a control API on the same port under /_stand/ (reset, deployment state moves that return
+  the matching EventBridge event, request log, fault injection),
+* a Smithy RPC v2 CBOR proxy for CloudWatch (aws-sdk-cloudwatch 1.x) on its own port,
+* a Lambda runtime API + Invoke emulator on its own port.
+
+Start:  VENV/bin/python tests/stand/stand.py --ready-file PATH   (stdin must be a pipe)
+It writes PATH (atomically) once everything listens and exits on SIGTERM/SIGINT or when
+stdin reaches EOF.  See README.md in this directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server  # noqa: E402
+
+sys.dont_write_bytecode = True  # keep tests/stand free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cw_proxy  # noqa: E402
+import ecs_ext  # noqa: E402
+from lambda_rt import LambdaEmulator  # noqa: E402
+
+DEFAULT_ACCOUNT = "123456789012"
+TARGET_PREFIX_TO_SERVICE = {
+    "AmazonEC2ContainerServiceV20141113": "ecs",
+    "GraniteServiceVersion20100801": "cloudwatch",
+    "AmazonSQS": "sqs",
+}
+SIGNING_NAME_TO_SERVICE = {"monitoring": "cloudwatch"}
+CRED_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+# --------------------------------------------------------------------------- shared state
+
+class Stand:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+        self.seq = 0
+        self.faults: list[dict] = []
+        self.fault_seq = 0
+        self.ready_doc: dict[str, Any] = {}
+        self.lambda_emu: LambdaEmulator | None = None
+
+    def record(self, entry: dict) -> None:
+        with self.lock:
+            self.seq += 1
+            entry["seq"] = self.seq
+            self.requests.append(entry)
+
+    def take_fault(self, service: str | None, operation: str | None) -> dict | None:
+        with self.lock:
+            for f in self.faults:
+                if f["operation"] not in (operation, "*"):
+                    continue
+                if f.get("service") and f["service"] != service:
+                    continue
+                if f["remaining"] == 0:
+                    continue
+                if f["remaining"] > 0:
+                    f["remaining"] -= 1
+                f["hits"] += 1
+                return dict(f)
+            return None
+
+    def reset(self) -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        with ecs_ext.LOCK:
+            moto_api_backend.reset()
+            ecs_ext.STORE.reset()
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+        if self.lambda_emu is not None:
+            self.lambda_emu.reset()
+
+
+STAND = Stand()
+
+
+# --------------------------------------------------------------------------- request classification
+
+def classify(environ: dict, body: bytes) -> dict:
+    path = environ.get("PATH_INFO", "")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    m = CRED_RE.search(auth)
+    region, signing = (m.group(1), m.group(2)) if m else (None, None)
+    service = SIGNING_NAME_TO_SERVICE.get(signing or "", signing)
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    ctype = environ.get("CONTENT_TYPE", "")
+    params: Any = None
+    operation = None
+    if target:
+        prefix, _, operation = target.rpartition(".")
+        service = service or TARGET_PREFIX_TO_SERVICE.get(prefix, prefix)
+        protocol = "json"
+        try:
+            params = json.loads(body) if body.strip() else {}
+        except ValueError:
+            params = None
+    elif "/operation/" in path and environ.get("HTTP_SMITHY_PROTOCOL"):
+        operation = path.rstrip("/").rsplit("/", 1)[-1]
+        protocol = "rpc-v2-cbor"
+    elif ctype.startswith("application/x-www-form-urlencoded"):
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
+        params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+        operation = params.get("Action")
+        protocol = "query"
+    else:
+        q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        operation = (q.get("Action") or [None])[0]
+        protocol = "query" if operation else "rest"
+    return {"method": environ.get("REQUEST_METHOD"), "path": path, "service": service,
+            "region": region, "operation": operation, "protocol": protocol, "params": params}
+
+
+def error_code_from(headers: list, body: bytes) -> str | None:
+    for k, v in headers:
+        if k.lower() == "x-amzn-errortype":
+            return v.split(":")[0].split("#")[-1]
+    try:
+        doc = json.loads(body)
+        if isinstance(doc, dict) and "__type" in doc:
+            return str(doc["__type"]).split("#")[-1]
+    except ValueError:
+        m = re.search(rb"<Code>([^<]+)</Code>", body)
+        if m:
+            return m.group(1).decode()
+    return None
+
+
+def fault_response(info: dict, fault: dict) -> tuple[int, list, bytes]:
+    code, message, status = fault["code"], fault.get("message") or fault["code"], int(fault.get("status", 400))
+    rid = "stand-fault-%d" % fault["id"]
+    if info["protocol"] == "rpc-v2-cbor":
+        st, headers, body = cw_proxy.cbor_error(code, message, status)
+        return st, list(headers.items()) + [("smithy-protocol", "rpc-v2-cbor"), ("x-amzn-RequestId", rid)], body
+    if info["protocol"] in ("query", "rest"):
+        body = (f"<ErrorResponse><Error><Type>{'Sender' if status < 500 else 'Receiver'}</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{rid}</RequestId></ErrorResponse>").encode()
+        return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", rid),
+                    ("X-Amzn-ErrorType", code)], body
+
+
+# --------------------------------------------------------------------------- control API
+
+def control(method: str, path: str, query: dict, body: dict) -> tuple[int, Any]:
+    parts = [p for p in path.split("/") if p][1:]  # drop "_stand"
+    if parts == ["health"]:
+        return 200, {"ok": True}
+    if parts == ["ready"]:
+        return 200, STAND.ready_doc
+    if parts == ["reset"] and method == "POST":
+        STAND.reset()
+        return 200, {"reset": True}
+    if parts == ["requests"]:
+        if method == "DELETE":
+            with STAND.lock:
+                n = len(STAND.requests)
+                STAND.requests.clear()
+            return 200, {"cleared": n}
+        with STAND.lock:
+            items = list(STAND.requests)
+        for key in ("service", "operation", "protocol"):
+            if key in query:
+                items = [r for r in items if r.get(key) == query[key]]
+        if "since" in query:
+            items = [r for r in items if r["seq"] > int(query["since"])]
+        return 200, {"requests": items}
+    if parts == ["faults"]:
+        if method == "DELETE":
+            with STAND.lock:
+                STAND.faults.clear()
+            return 200, {"faults": []}
+        if method == "POST":
+            if "operation" not in body or "code" not in body:
+                return 400, {"error": "operation and code are required"}
+            with STAND.lock:
+                STAND.fault_seq += 1
+                f = {"id": STAND.fault_seq, "service": body.get("service"), "operation": body["operation"],
+                     "status": int(body.get("status", 400)), "code": body["code"],
+                     "message": body.get("message") or body["code"],
+                     "remaining": int(body.get("count", 1)), "hits": 0}
+                STAND.faults.append(f)
+            return 200, {"fault": f}
+        with STAND.lock:
+            return 200, {"faults": [dict(f) for f in STAND.faults]}
+    if parts[:1] == ["ecs"] and len(parts) == 2:
+        args = dict(body)
+        args.update({k: v for k, v in query.items() if k not in args})
+        try:
+            return 200, ecs_ext.control(parts[1], args)
+        except ecs_ext.ControlError as e:
+            return e.status, {"error": e.message}
+        except KeyError as e:
+            return 400, {"error": f"missing field {e}"}
+    if parts == ["lambda", "invocations"] and STAND.lambda_emu is not None:
+        return 200, {"invocations": STAND.lambda_emu.describe()}
+    return 404, {"error": f"unknown control path {method} {path}"}
+
+
+# --------------------------------------------------------------------------- WSGI middleware
+
+class StandMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        body = self._read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        if path.startswith("/_stand/") or path == "/_stand":
+            return self._control(environ, start_response, body)
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        info = classify(environ, body)
+        info["time"] = time.time()
+        forwarded = bool(environ.get("HTTP_X_STAND_FORWARDED"))
+        if not forwarded:
+            fault = STAND.take_fault(info["service"], info["operation"])
+            if fault is not None:
+                status, headers, payload = fault_response(info, fault)
+                headers.append(("Content-Length", str(len(payload))))
+                start_response(f"{status} Injected", headers)
+                info.update(status=status, errorCode=fault["code"], injected=True)
+                STAND.record(info)
+                return [payload]
+        captured: dict[str, Any] = {}
+
+        def sr(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        it = self.app(environ, sr)
+        try:
+            payload = b"".join(it)
+        finally:
+            if hasattr(it, "close"):
+                it.close()
+        if not forwarded:
+            status = int(str(captured.get("status", "500")).split()[0])
+            info["status"] = status
+            info["errorCode"] = error_code_from(captured.get("headers", []), payload) if status >= 300 else None
+            STAND.record(info)
+        return [payload]
+
+    @staticmethod
+    def _read_body(environ) -> bytes:
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return b""
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            return stream.read(int(length))
+        if environ.get("wsgi.input_terminated"):
+            return stream.read()
+        return b""
+
+    @staticmethod
+    def _control(environ, start_response, body: bytes):
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).items()}
+        try:
+            doc = json.loads(body) if body.strip() else {}
+            if not isinstance(doc, dict):
+                raise ValueError("body must be a JSON object")
+            status, out = control(method, environ.get("PATH_INFO", ""), query, doc)
+        except ValueError as e:
+            status, out = 400, {"error": str(e)}
+        except Exception as e:  # keep the stand alive, tell the test what broke
+            logging.exception("control API failure")
+            status, out = 500, {"error": f"{type(e).__name__}: {e}"}
+        payload = json.dumps(out, default=str).encode()
+        start_response(f"{status} {'OK' if status < 300 else 'Error'}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+class StandMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose WSGI app is wrapped by the stand middleware."""
+
+    def _server_entry(self) -> None:
+        app = StandMiddleware(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True,
+                                   request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+# --------------------------------------------------------------------------- main
+
+def write_ready(path: str, doc: dict) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ready-file", required=True, help="JSON written atomically once all servers listen")
+    ap.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    ap.add_argument("--account", default=DEFAULT_ACCOUNT, help="account moto uses (its default)")
+    ap.add_argument("--function-name", default="ecs-rollback")
+    ap.add_argument("--function-timeout", type=float, default=120.0,
+                    help="seconds an Invoke waits for the runtime (the function timeout)")
+    ap.add_argument("--ignore-stdin", action="store_true",
+                    help="do not exit on stdin EOF (manual runs only)")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="stand: %(levelname)s %(message)s", stream=sys.stderr)
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    ecs_ext.install()
+    cw_proxy.install_moto_patches()
+
+    stop = threading.Event()
+    reason = {"why": "?"}
+
+    def on_signal(signum, _frame):
+        reason["why"] = signal.Signals(signum).name
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    moto = StandMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    proxy = cw_proxy.CborProxy(host, port, STAND.record, STAND.take_fault, args.region)
+    proxy.start()
+    emu = LambdaEmulator(args.region, args.account, args.function_name, args.function_timeout)
+    emu.start()
+    STAND.lambda_emu = emu
+
+    endpoint = f"http://{host}:{port}"
+    doc = {
+        "endpoint": endpoint,
+        "cloudwatch": f"http://127.0.0.1:{proxy.port}",
+        "runtime_api": f"127.0.0.1:{emu.port}",
+        "invoke": f"http://127.0.0.1:{emu.port}/2015-03-31/functions/{args.function_name}/invocations",
+        "control": f"{endpoint}/_stand",
+        "pid": os.getpid(),
+        "region": args.region,
+        "account": args.account,
+        "function_arn": emu.arn,
+        "lambda_env": {
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{emu.port}",
+            "AWS_LAMBDA_FUNCTION_NAME": args.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_REGION": args.region,
+            "AWS_ENDPOINT_URL_ECS": endpoint,
+            "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{proxy.port}",
+            "AWS_ENDPOINT_URL_SNS": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
+    }
+    STAND.ready_doc = doc
+
+    if not args.ignore_stdin:
+        def watch_stdin():
+            try:  # os.read: no BufferedReader lock to trip over at interpreter exit
+                while os.read(0, 65536):
+                    pass
+            except OSError:
+                pass
+            reason["why"] = "stdin EOF"
+            stop.set()
+
+        threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
+
+    write_ready(args.ready_file, doc)
+    if args.verbose:
+        print(json.dumps(doc), file=sys.stderr, flush=True)
+
+    while not stop.wait(1.0):
+        pass
+    print(f"stand: stopping ({reason['why']})", file=sys.stderr, flush=True)
+    for fn in (emu.stop, proxy.stop, moto.stop):
+        try:
+            fn()
+        except Exception:
+            logging.exception("shutdown")
+    try:
+        os.unlink(args.ready_file)
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,686 @@
+//! The responder end to end through the stand: real HTTP, the real SDK wire formats (awsJson for
+//! ECS, Smithy RPC v2 CBOR for CloudWatch), the Lambda runtime protocol, SNS read back through SQS.
+//! Each test is a story and asserts on the emulator's final state, not only on the response.
+
+#[path = "stand/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, Tag,
+    TaskDefinitionField,
+};
+use harness::{wait_for, Invoked, Stand, ACCOUNT, REGION};
+use serde_json::{json, Value};
+
+const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
+
+struct World {
+    stand: Stand,
+    ecs: aws_sdk_ecs::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+/// A stand with cluster `demo`, an SNS topic read through an SQS queue, and the Lambda running
+/// with `env` on top of the notification topic.
+async fn world(env: &[(&str, &str)]) -> World {
+    let mut stand = Stand::start();
+    let sdk = stand.sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let cloudwatch = stand.cloudwatch(&sdk);
+    ecs.create_cluster()
+        .cluster_name("demo")
+        .send()
+        .await
+        .unwrap();
+    let topic = sns
+        .create_topic()
+        .name("ecs-rollback")
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = topic.topic_arn().unwrap().to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("notifications")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:notifications");
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
+    all.extend_from_slice(env);
+    stand.start_lambda(&all);
+    World {
+        stand,
+        ecs,
+        cloudwatch,
+        sqs,
+        queue_url,
+    }
+}
+
+impl World {
+    async fn register(&self, image: &str, secret_env: bool) -> String {
+        let mut container = ContainerDefinition::builder()
+            .name("app")
+            .image(image)
+            .essential(true)
+            .memory(256);
+        if secret_env {
+            container = container.environment(
+                aws_sdk_ecs::types::KeyValuePair::builder()
+                    .name("DB_PASSWORD")
+                    .value("hunter2-stand-secret")
+                    .build(),
+            );
+        }
+        self.ecs
+            .register_task_definition()
+            .family("hello-world")
+            .container_definitions(container.build())
+            .send()
+            .await
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn create_service(&self, name: &str, td: &str, opted_in: bool, breaker_rollback: bool) {
+        let mut req = self
+            .ecs
+            .create_service()
+            .cluster("demo")
+            .service_name(name)
+            .task_definition(td)
+            .desired_count(1)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(breaker_rollback)
+                            .build(),
+                    )
+                    .build(),
+            );
+        if opted_in {
+            req = req.tags(
+                Tag::builder()
+                    .key("ecs-rollback:enabled")
+                    .value("true")
+                    .build(),
+            );
+        }
+        req.send().await.unwrap();
+    }
+
+    async fn deploy(&self, service: &str, td: &str) {
+        self.ecs
+            .update_service()
+            .cluster("demo")
+            .service(service)
+            .task_definition(td)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The story's prologue: revisions 1 and 2 deployed successfully (their COMPLETED events
+    /// delivered), then revision 3 deployed. Returns the three ARNs.
+    async fn good_then_bad(
+        &self,
+        service: &str,
+        opted_in: bool,
+        breaker_rollback: bool,
+    ) -> [String; 3] {
+        let r1 = self.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+        let r2 = self.register(&format!("{REGISTRY}:b2c3d4e"), false).await;
+        let r3 = self.register(&format!("{REGISTRY}:c3d4e5f"), true).await;
+        self.create_service(service, &r1, opted_in, breaker_rollback)
+            .await;
+        let completed = self
+            .stand
+            .deployment_state(service, "SUCCESSFUL", json!({}));
+        self.stand.invoke(&completed);
+        self.deploy(service, &r2).await;
+        let completed = self
+            .stand
+            .deployment_state(service, "SUCCESSFUL", json!({}));
+        self.stand.invoke(&completed);
+        self.deploy(service, &r3).await;
+        [r1, r2, r3]
+    }
+
+    async fn service_td(&self, service: &str) -> String {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster("demo")
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        out.services()[0].task_definition().unwrap().to_string()
+    }
+
+    async fn td_tags(&self, td: &str) -> Vec<(String, String)> {
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(td)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        out.tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+            .collect()
+    }
+
+    async fn ledger(&self, td: &str) -> Option<String> {
+        self.td_tags(td)
+            .await
+            .into_iter()
+            .find(|(k, _)| k == "ecs-rollback:status")
+            .map(|(_, v)| v)
+    }
+
+    async fn service_tag(&self, service: &str, key: &str) -> Option<String> {
+        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/{service}");
+        let out = self
+            .ecs
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        out.tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value().map(str::to_string))
+    }
+
+    /// Notifications received so far (the SNS `Message` of each).
+    async fn notifications(&self, at_least: usize) -> Vec<String> {
+        let mut got: Vec<String> = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while got.len() < at_least && std::time::Instant::now() < deadline {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                got.push(envelope["Message"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        got
+    }
+
+    /// A metric alarm on the service's CPU, created through the Rust SDK (CBOR), and the
+    /// EventBridge event of it entering ALARM now.
+    async fn alarm(&self, name: &str, service: &str) -> Value {
+        let dim = |n: &str, v: &str| {
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(n)
+                .value(v)
+                .build()
+        };
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            .dimensions(dim("ClusterName", "demo"))
+            .dimensions(dim("ServiceName", service))
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(90.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .unwrap();
+        alarm_event(name, service)
+    }
+
+    fn rollback_writes(&self) -> usize {
+        self.stand.count("UpdateService") + self.stand.count("StopServiceDeployment")
+    }
+}
+
+fn action(inv: &Invoked) -> &str {
+    assert!(
+        inv.function_error.is_none(),
+        "function error: {:?}",
+        inv.body
+    );
+    inv.body["action"].as_str().unwrap_or("")
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_deploy_is_rolled_back_to_the_good_revision_and_people_are_told() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    assert_eq!(
+        w.ledger(&good).await.as_deref(),
+        Some("stable"),
+        "COMPLETED marked the good revision stable"
+    );
+
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(r.body["from"], json!(bad));
+    assert_eq!(r.body["to"], json!(good));
+
+    assert_eq!(
+        w.service_td("hello-world").await,
+        good,
+        "the service runs the good revision again"
+    );
+    assert_eq!(w.ledger(&bad).await.as_deref(), Some("bad"));
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:last-rollback-to")
+            .await
+            .as_deref(),
+        Some(good.as_str())
+    );
+    let notes = w.notifications(1).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains(short(&bad)) && notes[0].contains(short(&good)),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        notes[0].contains(":b2c3d4e"),
+        "the image tag is in the notification: {}",
+        notes[0]
+    );
+    // Never leak container definitions or secrets.
+    let log = w.stand.lambda_log();
+    assert!(
+        !log.contains("hunter2") && !notes[0].contains("hunter2"),
+        "secret leaked"
+    );
+    assert!(
+        log.contains(r#""message":"decision""#),
+        "one structured decision line:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_failed_event_three_times_rolls_back_once() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let actions: Vec<String> = (0..3)
+        .map(|_| action(&w.stand.invoke(&failed)).to_string())
+        .collect();
+    assert_eq!(actions, ["rolled_back", "skipped", "skipped"]);
+    assert_eq!(
+        w.stand.count("UpdateService"),
+        3,
+        "two set-up deploys plus exactly one rollback"
+    );
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn circuit_breaker_already_rolling_back_means_no_action() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, true).await;
+    w.stand.clear_requests();
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "skipped");
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ECS is already rolling"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(
+        w.service_td("hello-world").await,
+        good,
+        "ECS's own rollback is what moved it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarm_during_a_deployment_stops_it_with_rollback() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.stand.count("StopServiceDeployment"), 1);
+    assert_eq!(w.stand.count("UpdateService"), 0);
+    let state = w.stand.control(
+        "GET",
+        "/ecs/state?cluster=demo&service=hello-world",
+        Value::Null,
+    );
+    assert!(
+        state.to_string().contains("ROLLBACK_REQUESTED")
+            || state.to_string().contains("ROLLBACK_IN_PROGRESS"),
+        "{state}"
+    );
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarm_after_completion_within_the_window_rolls_back() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    let completed = w
+        .stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    assert_eq!(action(&w.stand.invoke(&completed)), "recorded");
+    assert_eq!(w.ledger(&bad).await.as_deref(), Some("stable"));
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+    assert_eq!(
+        w.ledger(&bad).await.as_deref(),
+        Some("bad"),
+        "a rollback overrides the stable mark"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarm_outside_the_window_does_nothing() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand.control(
+        "POST",
+        "/ecs/created-at",
+        json!({"cluster": "demo", "service": "hello-world", "secondsAgo": 7200}),
+    );
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "skipped");
+    assert!(
+        r.body["reason"].as_str().unwrap().contains("alarm window"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn composite_alarm_rolls_back_the_service_its_child_guards() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.alarm("hello-world-5xx", "hello-world").await;
+    w.cloudwatch
+        .put_composite_alarm()
+        .alarm_name("hello-world-health")
+        .alarm_rule(r#"ALARM("hello-world-5xx") OR ALARM(hello-world-latency)"#)
+        .send()
+        .await
+        .unwrap();
+    let event = fixture("cloudwatch-alarm-composite.json");
+    let r = w.stand.invoke(&event);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+    let cbor = w.stand.requests(Some("DescribeAlarms"));
+    assert!(
+        cbor.iter().any(|q| q["protocol"] == "rpc-v2-cbor"),
+        "the Rust SDK spoke CBOR: {cbor:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inactive_or_bad_previous_revision_is_passed_over() {
+    let w = world(&[]).await;
+    let [first, good, _] = w.good_then_bad("hello-world", true, false).await;
+    // The previous good revision is banned by hand: the one before it is chosen.
+    w.ecs
+        .tag_resource()
+        .resource_arn(&good)
+        .tags(
+            Tag::builder()
+                .key("ecs-rollback:status")
+                .value("bad")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(r.body["to"], json!(first), "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, first);
+
+    // The same story with the previous revision deregistered (INACTIVE).
+    let w = world(&[]).await;
+    let [first, good, _] = w.good_then_bad("hello-world", true, false).await;
+    w.ecs
+        .deregister_task_definition()
+        .task_definition(&good)
+        .send()
+        .await
+        .unwrap();
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(r.body["to"], json!(first), "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latest_tagged_target_is_deployed_as_a_digest_pinned_copy() {
+    let w = world(&[]).await;
+    let latest = format!("{REGISTRY}:latest");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    w.stand.control(
+        "POST",
+        "/ecs/image-digest",
+        json!({"image": latest, "digest": digest}),
+    );
+    let good = w.register(&latest, false).await;
+    let bad = w.register(&format!("{REGISTRY}:c3d4e5f"), false).await;
+    w.create_service("hello-world", &good, true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.deploy("hello-world", &bad).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    let running = w.service_td("hello-world").await;
+    assert_ne!(running, good, "a copy, not the tag-based revision");
+    let out = w
+        .ecs
+        .describe_task_definition()
+        .task_definition(&running)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let image = out.task_definition().unwrap().container_definitions()[0]
+        .image()
+        .unwrap()
+        .to_string();
+    assert_eq!(image, format!("{REGISTRY}@{digest}"));
+    assert!(out
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("ecs-rollback:pinned-from") && t.value() == Some(good.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cooldown_blocks_a_second_automatic_rollback() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    assert_eq!(action(&w.stand.invoke(&failed)), "rolled_back");
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    // Someone deploys another broken revision within the cooldown.
+    let worse = w.register(&format!("{REGISTRY}:d4e5f6a"), false).await;
+    w.deploy("hello-world", &worse).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "skipped");
+    assert!(
+        r.body["reason"].as_str().unwrap().contains("Cooldown"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.service_td("hello-world").await, worse, "left for a human");
+    let _ = good;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_changes_nothing() {
+    let w = world(&[("ROLLBACK_DRY_RUN", "true")]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    assert_eq!(
+        w.ledger(&good).await,
+        None,
+        "dry run writes no ledger entry either"
+    );
+    w.stand.clear_requests();
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "dry_run");
+    assert_eq!(r.body["to"], json!(good));
+    for op in [
+        "UpdateService",
+        "StopServiceDeployment",
+        "TagResource",
+        "RegisterTaskDefinition",
+    ] {
+        assert_eq!(w.stand.count(op), 0, "{op}");
+    }
+    assert_eq!(w.service_td("hello-world").await, bad);
+    assert_eq!(
+        w.notifications(1).await.len(),
+        1,
+        "a dry run notifies as a real run would"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_and_unknown_inputs_are_clear_errors_and_change_nothing() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand.clear_requests();
+    let mut unknown_service = fixture("ecs-deployment-failed.json");
+    unknown_service["resources"][0] =
+        json!(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/nope"));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // lambda_runtime rejects bytes that are not JSON before our handler runs; its message says so.
+        (b"{not json".to_vec(), "deserialize"),
+        (fixture("invalid/unknown-detail-type.json").to_string().into_bytes(), "detail-type"),
+        (fixture("invalid/not-a-service-arn.json").to_string().into_bytes(), "resources[0]"),
+        (fixture("invalid/direct-missing-service.json").to_string().into_bytes(), "service"),
+        (unknown_service.to_string().into_bytes(), "nope"),
+        (json!({"cluster": "demo", "service": "hello-world", "toTaskDefinition": "hello-world:99"}).to_string().into_bytes(), "hello-world:99"),
+    ];
+    for (payload, names) in cases {
+        let r = w.stand.invoke_raw(&payload);
+        assert_eq!(
+            r.function_error.as_deref(),
+            Some("Unhandled"),
+            "{names}: {:?}",
+            r.body
+        );
+        let message = r.body["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.contains(names), "{names}: {message}");
+    }
+    for op in [
+        "UpdateService",
+        "StopServiceDeployment",
+        "TagResource",
+        "RegisterTaskDefinition",
+    ] {
+        assert_eq!(w.stand.count(op), 0, "{op}");
+    }
+    assert_eq!(w.service_td("hello-world").await, bad);
+    // The Lambda survived every one of them.
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    assert_eq!(action(&w.stand.invoke(&failed)), "rolled_back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_not_opted_in_is_left_alone() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", false, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "skipped");
+    assert!(r.body["reason"].as_str().unwrap().contains("not opted in"));
+    assert_eq!(w.service_td("hello-world").await, bad);
+    assert_eq!(w.ledger(&bad).await, None);
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// A metric alarm event for `service` in cluster `demo`, timestamped now.
+fn alarm_event(name: &str, service: &str) -> Value {
+    let mut e = fixture("cloudwatch-alarm-metric.json");
+    e["resources"][0] = json!(format!(
+        "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+    ));
+    e["detail"]["alarmName"] = json!(name);
+    e["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] =
+        json!({"ClusterName": "demo", "ServiceName": service});
+    e
+}
+
+#[test]
+fn the_stand_stops_when_dropped() {
+    let stand = Stand::start();
+    let pid = stand.doc["pid"].as_u64().unwrap();
+    drop(stand);
+    let gone = wait_for("the stand process to exit", Duration::from_secs(30), || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    let _ = gone;
+}
