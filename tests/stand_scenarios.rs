@@ -569,7 +569,13 @@ async fn cooldown_blocks_a_second_automatic_rollback() {
         r.body
     );
     assert_eq!(w.service_td("hello-world").await, worse, "left for a human");
-    let _ = good;
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:last-rollback-to")
+            .await
+            .as_deref(),
+        Some(good.as_str()),
+        "the record of the first rollback stands"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -679,8 +685,7 @@ fn the_stand_stops_when_dropped() {
     let stand = Stand::start();
     let pid = stand.doc["pid"].as_u64().unwrap();
     drop(stand);
-    let gone = wait_for("the stand process to exit", Duration::from_secs(30), || {
+    wait_for("the stand process to exit", Duration::from_secs(30), || {
         (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });
-    let _ = gone;
 }
