@@ -37,11 +37,13 @@ fn venv() -> PathBuf {
 }
 
 /// The Lambda binary: the release build named by `ECS_ROLLBACK_LAMBDA_BIN` (scripts/test builds
-/// it once), else the binary cargo built for these tests.
+/// it once), else the binary cargo built for these tests, else `target/debug`.
 fn lambda_bin() -> PathBuf {
     match std::env::var("ECS_ROLLBACK_LAMBDA_BIN") {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_ecs-rollback-lambda")),
+        _ => option_env!("CARGO_BIN_EXE_ecs-rollback-lambda")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/debug/ecs-rollback-lambda")),
     }
 }
 
