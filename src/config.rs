@@ -11,6 +11,7 @@ pub const ENV_COOLDOWN: &str = "ROLLBACK_COOLDOWN_MINUTES";
 pub const ENV_REQUIRE_OPT_IN: &str = "ROLLBACK_REQUIRE_OPT_IN";
 pub const ENV_NOTIFY_TOPIC: &str = "ROLLBACK_NOTIFY_TOPIC_ARN";
 pub const ENV_ALLOWED_ACCOUNTS: &str = "ROLLBACK_ALLOWED_ACCOUNTS";
+pub const ENV_EARLY_FAILED_TASKS: &str = "ROLLBACK_EARLY_FAILED_TASKS";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -62,6 +63,19 @@ impl Config {
         if let Some(v) = get(ENV_COOLDOWN) {
             config.policy.cooldown = Duration::minutes(parse_minutes(ENV_COOLDOWN, &v)?);
         }
+        if let Some(v) = get(ENV_EARLY_FAILED_TASKS) {
+            let n: u32 = v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "{ENV_EARLY_FAILED_TASKS}={v:?} is not a whole number of tasks"
+                ))
+            })?;
+            if n > 200 {
+                return Err(Error::Config(format!(
+                    "{ENV_EARLY_FAILED_TASKS}={n} is above 200, the circuit breaker's own maximum"
+                )));
+            }
+            config.policy.early_failed_tasks = n;
+        }
         if let Some(v) = get(ENV_NOTIFY_TOPIC) {
             let v = v.trim().to_string();
             if !v.starts_with("arn:") || !v.contains(":sns:") {
@@ -105,6 +119,7 @@ mod tests {
         assert_eq!(c.policy.alarm_window, Some(Duration::minutes(60)));
         assert_eq!(c.policy.cooldown, Duration::minutes(30));
         assert_eq!(c.notify_topic_arn, None);
+        assert_eq!(c.policy.early_failed_tasks, 2);
     }
 
     #[test]
@@ -119,18 +134,22 @@ mod tests {
                 "arn:aws:sns:eu-west-1:123456789012:rollbacks",
             ),
             (ENV_ALLOWED_ACCOUNTS, "111111111111, 222222222222"),
+            (ENV_EARLY_FAILED_TASKS, "0"),
         ])
         .unwrap();
         assert!(c.policy.dry_run && !c.policy.require_opt_in);
         assert_eq!(c.policy.alarm_window, None);
         assert_eq!(c.policy.cooldown, Duration::minutes(5));
         assert_eq!(c.allowed_accounts.len(), 2);
+        assert_eq!(c.policy.early_failed_tasks, 0);
         let bad: &[(&str, &str)] = &[
             (ENV_DRY_RUN, "maybe"),
             (ENV_COOLDOWN, "-1"),
             (ENV_ALARM_WINDOW, "sixty"),
             (ENV_NOTIFY_TOPIC, "my-topic"),
             (ENV_ALLOWED_ACCOUNTS, "12"),
+            (ENV_EARLY_FAILED_TASKS, "-1"),
+            (ENV_EARLY_FAILED_TASKS, "500"),
         ];
         for (k, v) in bad {
             let err = from(&[(k, v)]).unwrap_err().to_string();

@@ -24,6 +24,8 @@ pub struct Policy {
     pub alarm_window: Option<Duration>,
     pub cooldown: Duration,
     pub require_opt_in: bool,
+    /// Early detection: failed tasks of the newest deployment that trigger a rollback; 0 = off.
+    pub early_failed_tasks: u32,
 }
 
 impl Default for Policy {
@@ -33,6 +35,7 @@ impl Default for Policy {
             alarm_window: Some(Duration::minutes(60)),
             cooldown: Duration::minutes(30),
             require_opt_in: true,
+            early_failed_tasks: 2,
         }
     }
 }
@@ -145,6 +148,10 @@ pub enum Skip {
     NoCandidate(String),
     NotStableable { task_definition: String },
     AlreadyStable { task_definition: String },
+    EarlyDetectionOff,
+    OlderDeploymentTask { deployment: String, newest: String },
+    BelowThreshold { failed: i32, threshold: u32 },
+    NoDeployment,
 }
 
 impl Skip {
@@ -169,6 +176,10 @@ impl Skip {
             Skip::NoCandidate(_) => "no_stable_candidate",
             Skip::NotStableable { .. } => "marked_bad",
             Skip::AlreadyStable { .. } => "already_recorded",
+            Skip::EarlyDetectionOff => "early_detection_off",
+            Skip::OlderDeploymentTask { .. } => "older_deployment_task",
+            Skip::BelowThreshold { .. } => "below_failed_task_threshold",
+            Skip::NoDeployment => "no_deployment",
         }
     }
 
@@ -215,6 +226,10 @@ impl fmt::Display for Skip {
             Skip::NoCandidate(why) => write!(f, "No stable revision to roll back to: {why}."),
             Skip::NotStableable { task_definition } => write!(f, "{} is marked bad; a completed deployment does not clear that (a human may).", short_task_definition(task_definition)),
             Skip::AlreadyStable { task_definition } => write!(f, "{} is already recorded as stable.", short_task_definition(task_definition)),
+            Skip::EarlyDetectionOff => f.write_str("Early detection is off (ROLLBACK_EARLY_FAILED_TASKS=0)."),
+            Skip::OlderDeploymentTask { deployment, newest } => write!(f, "The failed task belongs to {deployment}, not to the newest deployment {newest}: it does not count against the new revision."),
+            Skip::BelowThreshold { failed, threshold } => write!(f, "The newest deployment has {failed} failed task(s), below the early-detection threshold of {threshold}."),
+            Skip::NoDeployment => f.write_str("The service has no PRIMARY deployment."),
         }
     }
 }
@@ -390,6 +405,42 @@ pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) ->
             }
             deployment.task_definition.clone()
         }
+        Cause::TaskFailures {
+            deployment_id,
+            task_definition,
+            ..
+        } => {
+            if policy.early_failed_tasks == 0 {
+                return Decision::skip(Skip::EarlyDetectionOff, Some(current));
+            }
+            let Some(primary) = service.primary() else {
+                return Decision::skip(Skip::NoDeployment, Some(current));
+            };
+            let other_deployment = deployment_id.as_deref().filter(|id| *id != primary.id);
+            let other_revision = task_definition
+                .as_deref()
+                .filter(|td| !same_task_definition(td, &primary.task_definition));
+            if let Some(older) = other_deployment.or(other_revision) {
+                return Decision::skip(
+                    Skip::OlderDeploymentTask {
+                        deployment: older.to_string(),
+                        newest: primary.id.clone(),
+                    },
+                    Some(current),
+                );
+            }
+            // Counted by ECS, not in process memory: Lambda sandboxes share nothing.
+            if primary.failed_tasks < policy.early_failed_tasks as i32 {
+                return Decision::skip(
+                    Skip::BelowThreshold {
+                        failed: primary.failed_tasks,
+                        threshold: policy.early_failed_tasks,
+                    },
+                    Some(current),
+                );
+            }
+            primary.task_definition.clone()
+        }
         Cause::Alarm { .. } | Cause::Manual { .. } => current.to_string(),
         Cause::DeploymentInProgress { .. } => unreachable!("handled above"),
     };
@@ -430,8 +481,8 @@ pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) ->
         }
     }
 
-    // Rule 4: the alarm window.
-    if let Cause::Alarm { .. } = &trigger.cause {
+    // Rule 4: the alarm window (early detection too: a completed deployment counts only within it).
+    if let Cause::Alarm { .. } | Cause::TaskFailures { .. } = &trigger.cause {
         let primary = service.primary();
         let in_progress = primary.is_some_and(|p| p.rollout == Rollout::InProgress);
         if let (Some(window), false) = (policy.alarm_window, in_progress) {

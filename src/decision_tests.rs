@@ -111,6 +111,20 @@ fn alarm() -> Cause {
     }
 }
 
+fn task_failed(deployment: Option<&str>, rev: i32) -> Cause {
+    Cause::TaskFailures {
+        deployment_id: deployment.map(str::to_string),
+        task_definition: deployment.map(|_| td(rev)),
+        signal: "EssentialContainerExited (exit codes app=1)".into(),
+    }
+}
+
+/// The newest deployment rolling out with `failed` failed tasks.
+fn crashing(w: &mut World, failed: i32) {
+    w.service.deployments[0].rollout = Rollout::InProgress;
+    w.service.deployments[0].failed_tasks = failed;
+}
+
 fn manual(to: Option<&str>, dry_run: bool) -> Cause {
     Cause::Manual {
         reason: "operator".into(),
@@ -590,6 +604,115 @@ fn rules_table() {
             "rule9_manual_dry_run",
             manual(None, true),
             |_, _| {},
+            Want {
+                action: "dry_run",
+                to: Some(3),
+                skip: None,
+            },
+        ),
+        // Early detection (issue 7): the same rules, counted by ECS.
+        (
+            "early_crash_loop_of_new_deployment_rolls_back",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| crashing(w, 2),
+            rolled(3),
+        ),
+        (
+            "early_below_threshold_waits",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| crashing(w, 1),
+            skipped("below_failed_task_threshold"),
+        ),
+        (
+            "early_threshold_is_configurable",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, p| {
+                crashing(w, 1);
+                p.early_failed_tasks = 1;
+            },
+            rolled(3),
+        ),
+        (
+            "early_zero_disables_early_detection",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, p| {
+                crashing(w, 5);
+                p.early_failed_tasks = 0;
+            },
+            skipped("early_detection_off"),
+        ),
+        (
+            "early_old_deployment_task_does_not_count",
+            task_failed(Some("ecs-svc/3"), 3),
+            |w, _| crashing(w, 5),
+            skipped("older_deployment_task"),
+        ),
+        (
+            "early_task_of_other_revision_does_not_count",
+            Cause::TaskFailures {
+                deployment_id: None,
+                task_definition: Some(td(3)),
+                signal: "x".into(),
+            },
+            |w, _| crashing(w, 5),
+            skipped("older_deployment_task"),
+        ),
+        (
+            "early_service_action_counts_against_newest_deployment",
+            task_failed(None, 4),
+            |w, _| crashing(w, 3),
+            rolled(3),
+        ),
+        (
+            "early_completed_deployment_outside_window_is_skipped",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 3);
+                w.service.deployments[0].rollout = Rollout::Completed;
+                w.service.deployments[0].created_at = Some(t(7, 0));
+            },
+            skipped("outside_alarm_window"),
+        ),
+        (
+            "early_respects_cooldown",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 3);
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:10:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+            },
+            skipped("cooldown"),
+        ),
+        (
+            "early_respects_opt_in",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 3);
+                w.service.tags.clear();
+            },
+            skipped("not_opted_in"),
+        ),
+        (
+            "early_never_fights_ecs_rollback",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 3);
+                w.service.deployments[1].rollout_reason = Some(
+                    "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3."
+                        .into(),
+                );
+            },
+            skipped("ecs_rolling_back"),
+        ),
+        (
+            "early_dry_run",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, p| {
+                crashing(w, 2);
+                p.dry_run = true;
+            },
             Want {
                 action: "dry_run",
                 to: Some(3),

@@ -15,7 +15,7 @@ pub enum InputError {
     Detail(#[source] serde_json::Error),
     #[error("direct invocation is invalid: {0}")]
     Direct(#[source] serde_json::Error),
-    #[error("unsupported detail-type {0:?} (expected \"ECS Deployment State Change\" or \"CloudWatch Alarm State Change\")")]
+    #[error("unsupported detail-type {0:?} (expected \"ECS Deployment State Change\", \"CloudWatch Alarm State Change\", \"ECS Task State Change\" or \"ECS Service Action\")")]
     UnknownDetailType(String),
     #[error("field `{0}` is missing or empty")]
     Missing(String),

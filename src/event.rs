@@ -10,6 +10,18 @@ use crate::model::*;
 
 pub const DETAIL_TYPE_DEPLOYMENT: &str = "ECS Deployment State Change";
 pub const DETAIL_TYPE_ALARM: &str = "CloudWatch Alarm State Change";
+pub const DETAIL_TYPE_TASK: &str = "ECS Task State Change";
+pub const DETAIL_TYPE_SERVICE_ACTION: &str = "ECS Service Action";
+
+/// Task stop codes that are the revision's fault. Every other code (`UserInitiated`,
+/// `ServiceSchedulerInitiated`, `SpotInterruption`, `TerminationNotice`, …) never triggers.
+pub const FAULT_STOP_CODES: &[&str] = &["EssentialContainerExited", "TaskFailedToStart"];
+/// Service actions that mean the new revision's tasks cannot start. Placement failures
+/// (capacity) and every other action never trigger.
+pub const FAULT_SERVICE_ACTIONS: &[&str] = &[
+    "SERVICE_TASK_START_IMPAIRED",
+    "SERVICE_TASK_CONFIGURATION_FAILURE",
+];
 
 /// Where an EventBridge event came from (`account`, `region` of the envelope).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,12 +33,21 @@ pub struct Origin {
 /// A parsed invocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// An ECS deployment state change for one service.
-    Deployment { origin: Origin, trigger: Trigger },
+    /// An event about one service: a deployment state change, a task stopped for the revision's
+    /// fault, or a service action saying its tasks cannot start.
+    Service { origin: Origin, trigger: Trigger },
     /// A CloudWatch alarm state change; the guarded services are resolved by the handler.
     Alarm { origin: Origin, alarm: AlarmEvent },
     /// `{"cluster","service","reason","toTaskDefinition"?,"dryRun"?}`.
     Direct { trigger: Trigger },
+    /// A well-formed event that never acts (a spot interruption, a scale-in, a placement
+    /// failure, …): answered `skipped` with the reason, without any AWS call.
+    Ignored {
+        origin: Origin,
+        target: Option<ServiceRef>,
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,7 +262,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 account: origin.account.or(Some(arn.account.clone())),
                 region: origin.region.or(Some(arn.region.clone())),
             };
-            Ok(Event::Deployment {
+            Ok(Event::Service {
                 origin,
                 trigger: Trigger {
                     target: ServiceRef {
@@ -263,8 +284,138 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
             let alarm = parse_alarm_detail(&envelope.detail, arn)?;
             Ok(Event::Alarm { origin, alarm })
         }
+        DETAIL_TYPE_TASK => parse_task_state(origin, &envelope.detail),
+        DETAIL_TYPE_SERVICE_ACTION => {
+            let resource = envelope
+                .resources
+                .as_ref()
+                .and_then(|r| r.first())
+                .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
+            let arn = parse_service_arn("resources[0]", resource)?;
+            let name = str_at(&envelope.detail, &["eventName"])
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| InputError::Missing("detail.eventName".into()))?;
+            let target = ServiceRef {
+                cluster: arn.cluster,
+                service: arn.service,
+            };
+            if !FAULT_SERVICE_ACTIONS.contains(&name) {
+                return Ok(Event::Ignored {
+                    origin,
+                    target: Some(target),
+                    kind: "service_action",
+                    reason: format!("Service action {name} is not the revision's fault (only {} are): nothing to do.", FAULT_SERVICE_ACTIONS.join(" and ")),
+                });
+            }
+            let signal = match str_at(&envelope.detail, &["reason"]) {
+                Some(reason) if !reason.is_empty() => format!("{name} ({reason})"),
+                _ => name.to_string(),
+            };
+            Ok(Event::Service {
+                origin,
+                trigger: Trigger {
+                    target,
+                    cause: Cause::TaskFailures {
+                        deployment_id: None,
+                        task_definition: None,
+                        signal,
+                    },
+                },
+            })
+        }
         other => Err(InputError::UnknownDetailType(other.to_string())),
     }
+}
+
+/// "ECS Task State Change": only STOPPED service tasks with a fault stop code act.
+fn parse_task_state(origin: Origin, detail: &Value) -> Result<Event, InputError> {
+    let required = |field: &str| {
+        str_at(detail, &[field])
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| InputError::Missing(format!("detail.{field}")))
+    };
+    let cluster_arn = required("clusterArn")?;
+    let last_status = required("lastStatus")?;
+    let cluster = cluster_arn
+        .rsplit_once(":cluster/")
+        .map(|(_, name)| name)
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .ok_or_else(|| InputError::Invalid {
+            field: "detail.clusterArn".into(),
+            why: format!("{cluster_arn:?} is not an ECS cluster ARN"),
+        })?;
+    let group = str_at(detail, &["group"]).unwrap_or("");
+    let service = group.strip_prefix("service:").filter(|s| !s.is_empty());
+    let target = service.map(|service| ServiceRef {
+        cluster: cluster.to_string(),
+        service: service.to_string(),
+    });
+    let ignored = |reason: String| {
+        Ok(Event::Ignored {
+            origin: origin.clone(),
+            target: target.clone(),
+            kind: "task_state",
+            reason,
+        })
+    };
+    if last_status != "STOPPED" {
+        return ignored(format!(
+            "The task is {last_status}, not STOPPED: nothing to do."
+        ));
+    }
+    let Some(target) = target.clone() else {
+        return ignored(format!(
+            "The task is not a service task (group {group:?}): nothing to do."
+        ));
+    };
+    let stop_code = str_at(detail, &["stopCode"]).unwrap_or("");
+    if !FAULT_STOP_CODES.contains(&stop_code) {
+        let code = if stop_code.is_empty() {
+            "none"
+        } else {
+            stop_code
+        };
+        return ignored(format!(
+            "Stop code {code} is not the revision's fault (only {} are): nothing to do.",
+            FAULT_STOP_CODES.join(" and ")
+        ));
+    }
+    let exit_codes: Vec<String> = detail
+        .get("containers")
+        .and_then(Value::as_array)
+        .map(|containers| {
+            containers
+                .iter()
+                .filter_map(|c| {
+                    let code = c.get("exitCode")?.as_i64()?;
+                    Some(format!(
+                        "{}={code}",
+                        c.get("name").and_then(Value::as_str).unwrap_or("?")
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut signal = stop_code.to_string();
+    if let Some(reason) = str_at(detail, &["stoppedReason"]).filter(|r| !r.is_empty()) {
+        signal = format!("{signal}: {reason}");
+    }
+    if !exit_codes.is_empty() {
+        signal = format!("{signal} (exit codes {})", exit_codes.join(", "));
+    }
+    Ok(Event::Service {
+        origin,
+        trigger: Trigger {
+            target,
+            cause: Cause::TaskFailures {
+                deployment_id: str_at(detail, &["startedBy"])
+                    .filter(|s| s.starts_with("ecs-svc/"))
+                    .map(str::to_string),
+                task_definition: str_at(detail, &["taskDefinitionArn"]).map(str::to_string),
+                signal,
+            },
+        },
+    })
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {

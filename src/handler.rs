@@ -87,10 +87,24 @@ pub async fn handle(
     let event = event::parse(payload)?;
     let responses = match event {
         Event::Direct { trigger } => vec![respond(deps, &trigger, now).await?],
-        Event::Deployment { origin, trigger } => match foreign(deps, &origin, inv) {
+        Event::Service { origin, trigger } => match foreign(deps, &origin, inv) {
             Some(reason) => vec![ignored(Some(&trigger.target), &trigger.cause, reason)],
             None => vec![respond(deps, &trigger, now).await?],
         },
+        Event::Ignored {
+            origin,
+            target,
+            kind,
+            reason,
+        } => {
+            let response = match foreign(deps, &origin, inv) {
+                Some(foreign_reason) => Response::skipped(target.as_ref(), foreign_reason),
+                None => Response::skipped(target.as_ref(), reason),
+            };
+            log_response(&response, kind, "not_a_fault");
+            metrics::emit("skipped", Some("not_a_fault"), None);
+            vec![response]
+        }
         Event::Alarm { origin, alarm } => match foreign(deps, &origin, inv) {
             Some(reason) => vec![ignored(None, &alarm.cause(), reason)],
             None => respond_alarm(deps, &alarm, now).await?,

@@ -49,6 +49,16 @@ pub enum Cause {
         state: AlarmState,
         reason: String,
     },
+    /// Early detection: tasks of the service stopped for the revision's fault (`ECS Task State
+    /// Change`), or ECS reports it cannot start them (`ECS Service Action`).
+    TaskFailures {
+        /// The ECS deployment the task belonged to (`startedBy: ecs-svc/…`); `None` for service actions.
+        deployment_id: Option<String>,
+        /// The task's task definition, when the event names it.
+        task_definition: Option<String>,
+        /// What happened, for people: `EssentialContainerExited (exit code 1)`, `SERVICE_TASK_START_IMPAIRED`.
+        signal: String,
+    },
     /// A direct invocation: an operator (or their tooling) asked for a rollback.
     Manual {
         reason: String,
@@ -71,6 +81,7 @@ impl Cause {
             Cause::DeploymentCompleted { .. } => "deployment_completed",
             Cause::DeploymentInProgress { .. } => "deployment_in_progress",
             Cause::Alarm { .. } => "alarm",
+            Cause::TaskFailures { .. } => "task_failures",
             Cause::Manual { .. } => "manual",
         }
     }
@@ -93,6 +104,12 @@ impl Cause {
                 state,
                 reason,
             } => format!("alarm {name} is {state}: {reason}"),
+            Cause::TaskFailures {
+                deployment_id: Some(id),
+                signal,
+                ..
+            } => format!("a task of deployment {id} stopped: {signal}"),
+            Cause::TaskFailures { signal, .. } => format!("ECS reports {signal}"),
             Cause::Manual { reason, .. } => format!("manual request: {reason}"),
         }
     }
