@@ -106,6 +106,8 @@ struct World {
     breaker_rollback: bool,
     /// Further services in the cluster, copies of this one under another name.
     also: Vec<String>,
+    /// `failedTasks` of the PRIMARY deployment (early detection).
+    primary_failed: i32,
 }
 
 impl World {
@@ -172,6 +174,7 @@ impl World {
             history_fails: false,
             breaker_rollback: false,
             also: Vec::new(),
+            primary_failed: 0,
         }
     }
 
@@ -199,8 +202,14 @@ impl World {
                     .build(),
             );
         for (id, status, rev, rollout, reason, (h, m)) in &self.deployments {
+            let failed = if *status == "PRIMARY" {
+                self.primary_failed
+            } else {
+                0
+            };
             b = b.deployments(
                 ecs::Deployment::builder()
+                    .failed_tasks(failed)
                     .id(*id)
                     .status(*status)
                     .task_definition(td("hello-world", *rev))
@@ -1259,6 +1268,17 @@ fn every_fixture_is_accounted_for() {
         "ecs-deployment-failed.json",
         "ecs-deployment-in-progress.json",
         "ecs-deployment-rollback-in-progress.json",
+        "ecs-task-stopped-essential-exited.json",
+        "ecs-task-stopped-failed-to-start.json",
+        "ecs-task-stopped-old-deployment.json",
+        "ecs-task-stopped-spot-interruption.json",
+        "ecs-task-stopped-scale-in.json",
+        "ecs-task-stopped-user-initiated.json",
+        "ecs-task-stopped-standalone.json",
+        "ecs-task-stopped-elb-health-check.json",
+        "ecs-service-action-task-start-impaired.json",
+        "ecs-service-action-task-configuration-failure.json",
+        "ecs-service-action-placement-failure.json",
     ];
     let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -1282,5 +1302,98 @@ async fn rollback_in_progress_event_is_not_acted_on() {
             .unwrap(),
     );
     assert_eq!(r.action, "skipped");
+    assert_no_writes(&h);
+}
+
+/// The new deployment rolling out and crash-looping with `failed` failed tasks.
+fn crash_looping(failed: i32) -> World {
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::InProgress;
+    w.deployments[0].4 = None;
+    w.primary_failed = failed;
+    w
+}
+
+#[tokio::test]
+async fn early_detection_rolls_back_a_crash_looping_revision() {
+    for f in [
+        "ecs-task-stopped-essential-exited.json",
+        "ecs-task-stopped-failed-to-start.json",
+        "ecs-service-action-task-start-impaired.json",
+        "ecs-service-action-task-configuration-failure.json",
+    ] {
+        let h = harness(&crash_looping(2));
+        let r = response(h.run(f).await.unwrap());
+        assert_eq!(r.action, "rolled_back", "{f}: {r:?}");
+        assert_eq!(r.to, Some(td("hello-world", 3)), "{f}");
+        let note = h.published.lock().unwrap().join("\n");
+        assert!(note.contains("Trigger:"), "{f}: {note}");
+    }
+}
+
+#[tokio::test]
+async fn early_detection_waits_for_the_threshold_read_from_ecs() {
+    let h = harness(&crash_looping(1));
+    let r = response(
+        h.run("ecs-task-stopped-essential-exited.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "skipped");
+    assert!(r.reason.contains("1 failed task"), "{}", r.reason);
+    assert_no_writes(&h);
+    assert_eq!(h.calls("DescribeServices"), 1);
+    assert_eq!(
+        h.calls("ListServiceDeployments"),
+        0,
+        "nothing more is read below the threshold"
+    );
+}
+
+#[tokio::test]
+async fn tasks_of_the_old_deployment_never_count() {
+    let h = harness(&crash_looping(5));
+    let r = response(h.run("ecs-task-stopped-old-deployment.json").await.unwrap());
+    assert_eq!(r.action, "skipped");
+    assert!(
+        r.reason.contains("ecs-svc/3333333333333333333"),
+        "{}",
+        r.reason
+    );
+    assert_no_writes(&h);
+}
+
+#[tokio::test]
+async fn stops_that_are_not_the_revisions_fault_never_trigger_and_cost_no_call() {
+    for f in [
+        "ecs-task-stopped-spot-interruption.json",
+        "ecs-task-stopped-scale-in.json",
+        "ecs-task-stopped-user-initiated.json",
+        "ecs-task-stopped-standalone.json",
+        "ecs-task-stopped-elb-health-check.json",
+        "ecs-service-action-placement-failure.json",
+    ] {
+        let h = harness(&crash_looping(50));
+        let r = response(h.run(f).await.unwrap());
+        assert_eq!(r.action, "skipped", "{f}");
+        assert!(r.reason.contains("not"), "{f}: {}", r.reason);
+        let total: usize = h.rules.iter().map(|(_, r)| r.num_calls()).sum();
+        assert_eq!(total, 0, "{f}: no AWS call");
+    }
+}
+
+#[tokio::test]
+async fn early_detection_off_means_task_events_do_nothing() {
+    let config =
+        Config::from_lookup(|k| (k == "ROLLBACK_EARLY_FAILED_TASKS").then(|| "0".to_string()))
+            .unwrap();
+    let h = harness_with(&crash_looping(9), vec![], config, vec![]);
+    let r = response(
+        h.run("ecs-task-stopped-essential-exited.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "skipped");
+    assert!(r.reason.contains("Early detection is off"), "{}", r.reason);
     assert_no_writes(&h);
 }
