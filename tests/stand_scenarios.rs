@@ -689,3 +689,180 @@ fn the_stand_stops_when_dropped() {
         (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Early detection (task stops and service actions, counted by ECS's failedTasks)
+
+impl World {
+    /// The PRIMARY deployment's id and task definition.
+    async fn primary(&self, service: &str) -> (String, String) {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster("demo")
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        let d = out.services()[0]
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .expect("a PRIMARY deployment")
+            .clone();
+        (
+            d.id().unwrap().to_string(),
+            d.task_definition().unwrap().to_string(),
+        )
+    }
+
+    fn set_failed_tasks(&self, service: &str, n: u32) {
+        self.stand.control(
+            "POST",
+            "/ecs/failed-tasks",
+            json!({"cluster": "demo", "service": service, "failedTasks": n}),
+        );
+    }
+}
+
+/// An "ECS Task State Change" for a stopped task of `service` started by `deployment`.
+fn task_stopped(service: &str, deployment: &str, td: &str, stop_code: &str) -> Value {
+    let mut e = fixture("ecs-task-stopped-essential-exited.json");
+    e["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    e["detail"]["group"] = json!(format!("service:{service}"));
+    e["detail"]["startedBy"] = json!(deployment);
+    e["detail"]["taskDefinitionArn"] = json!(td);
+    e["detail"]["stopCode"] = json!(stop_code);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_looping_new_revision_is_rolled_back_after_the_configured_failures() {
+    let w = world(&[("ROLLBACK_EARLY_FAILED_TASKS", "2")]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    let (deployment, td) = w.primary("hello-world").await;
+    assert_eq!(td, bad);
+
+    // First crash: ECS counts 1 failed task, below the threshold.
+    w.set_failed_tasks("hello-world", 1);
+    let r = w.stand.invoke(&task_stopped(
+        "hello-world",
+        &deployment,
+        &td,
+        "EssentialContainerExited",
+    ));
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, bad);
+
+    // Second crash: the threshold is reached, long before the circuit breaker's (3).
+    w.set_failed_tasks("hello-world", 2);
+    let r = w.stand.invoke(&task_stopped(
+        "hello-world",
+        &deployment,
+        &td,
+        "TaskFailedToStart",
+    ));
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(r.body["to"], json!(good));
+    assert!(w.stand.count("StopServiceDeployment") + w.stand.count("UpdateService") >= 1);
+    assert_eq!(w.ledger(&bad).await.as_deref(), Some("bad"));
+    assert_ne!(
+        w.primary("hello-world").await.0,
+        deployment,
+        "a new deployment took over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spot_interruptions_scale_in_and_capacity_shortages_never_trigger() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    let (deployment, td) = w.primary("hello-world").await;
+    w.set_failed_tasks("hello-world", 50);
+    w.stand.clear_requests();
+    for code in [
+        "SpotInterruption",
+        "ServiceSchedulerInitiated",
+        "UserInitiated",
+        "TerminationNotice",
+    ] {
+        let r = w
+            .stand
+            .invoke(&task_stopped("hello-world", &deployment, &td, code));
+        assert_eq!(action(&r), "skipped", "{code}");
+    }
+    let mut placement = fixture("ecs-service-action-placement-failure.json");
+    placement["resources"][0] = json!(format!(
+        "arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/hello-world"
+    ));
+    assert_eq!(action(&w.stand.invoke(&placement)), "skipped");
+    assert!(
+        w.stand.requests(None).is_empty(),
+        "not even a read: {:?}",
+        w.stand.requests(None)
+    );
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn old_deployment_task_failures_during_a_rollout_do_not_count() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    let out = w
+        .ecs
+        .describe_services()
+        .cluster("demo")
+        .services("hello-world")
+        .send()
+        .await
+        .unwrap();
+    let old = out.services()[0]
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("ACTIVE"))
+        .expect("the old deployment still runs during the rollout")
+        .id()
+        .unwrap()
+        .to_string();
+    w.set_failed_tasks("hello-world", 7);
+    let r = w.stand.invoke(&task_stopped(
+        "hello-world",
+        &old,
+        &good,
+        "EssentialContainerExited",
+    ));
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"].as_str().unwrap().contains(&old),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_task_events_arriving_together_cause_one_rollback() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let (deployment, td) = w.primary("hello-world").await;
+    w.set_failed_tasks("hello-world", 2);
+    w.stand.clear_requests();
+    let a = task_stopped("hello-world", &deployment, &td, "EssentialContainerExited");
+    let b = task_stopped("hello-world", &deployment, &td, "TaskFailedToStart");
+    let (ra, rb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| w.stand.invoke(&a));
+        let hb = s.spawn(|| w.stand.invoke(&b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let mut actions = vec![action(&ra).to_string(), action(&rb).to_string()];
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["rolled_back", "skipped"],
+        "{:?} / {:?}",
+        ra.body,
+        rb.body
+    );
+    assert_eq!(w.rollback_writes(), 1, "exactly one rollback call");
+    assert_eq!(w.service_td("hello-world").await, good);
+}
