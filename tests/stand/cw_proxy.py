@@ -329,6 +329,10 @@ class CborProxy:
         entry["params"] = params
 
         fault = self.take_fault("cloudwatch", op_name)
+        if fault is not None and fault.get("delay"):
+            time.sleep(fault["delay"])
+        if fault is not None and not fault.get("code"):
+            fault = None  # delay-only (reset is not modelled on the proxy)
         if fault is not None:
             status, headers, payload = cbor_error(fault["code"], fault.get("message") or fault["code"],
                                                   int(fault.get("status", 400)))

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -201,13 +202,19 @@ def control(method: str, path: str, query: dict, body: dict) -> tuple[int, Any]:
                 STAND.faults.clear()
             return 200, {"faults": []}
         if method == "POST":
-            if "operation" not in body or "code" not in body:
-                return 400, {"error": "operation and code are required"}
+            # Kinds: an error response (`code`, `status`); `after: true` = the call reaches moto
+            # (a write happens) but its response is replaced by that error - a lost response;
+            # `delay` seconds before answering (past the client's timeout: a slow response);
+            # `reset: true` = the connection is closed without any response.
+            if "operation" not in body or not ("code" in body or body.get("delay") or body.get("reset")):
+                return 400, {"error": "operation and one of code, delay, reset are required"}
             with STAND.lock:
                 STAND.fault_seq += 1
                 f = {"id": STAND.fault_seq, "service": body.get("service"), "operation": body["operation"],
-                     "status": int(body.get("status", 400)), "code": body["code"],
-                     "message": body.get("message") or body["code"],
+                     "status": int(body.get("status", 400)), "code": body.get("code"),
+                     "message": body.get("message") or body.get("code"),
+                     "after": bool(body.get("after")), "delay": float(body.get("delay") or 0),
+                     "reset": bool(body.get("reset")),
                      "remaining": int(body.get("count", 1)), "hits": 0}
                 STAND.faults.append(f)
             return 200, {"fault": f}
@@ -247,11 +254,30 @@ class StandMiddleware:
         forwarded = bool(environ.get("HTTP_X_STAND_FORWARDED"))
         if not forwarded:
             fault = STAND.take_fault(info["service"], info["operation"])
-            if fault is not None:
+            if fault is not None and fault.get("delay"):
+                time.sleep(fault["delay"])
+            if fault is not None and fault.get("reset"):
+                info.update(status=0, errorCode="ConnectionReset", injected=True)
+                STAND.record(info)
+                sock = environ.get("werkzeug.socket")
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return []
+            if fault is not None and fault.get("code"):
+                if fault.get("after"):  # let the call happen, then lose its response
+                    it = self.app(environ, lambda *a, **k: (lambda data: None))
+                    try:
+                        b"".join(it)
+                    finally:
+                        if hasattr(it, "close"):
+                            it.close()
                 status, headers, payload = fault_response(info, fault)
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(f"{status} Injected", headers)
-                info.update(status=status, errorCode=fault["code"], injected=True)
+                info.update(status=status, errorCode=fault["code"], injected=True, applied=fault.get("after"))
                 STAND.record(info)
                 return [payload]
         captured: dict[str, Any] = {}
