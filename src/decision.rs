@@ -816,6 +816,16 @@ fn stop_method(history: &HistoryRead, failing: &str, target: &str) -> Method {
     let Ok(entries) = history else {
         return Method::UpdateService;
     };
+    // ECS rolls back to the source revision only if it once deployed successfully.
+    let target_proven = entries.iter().any(|e| {
+        e.status == DeploymentStatus::Successful
+            && e.target_task_definition
+                .as_deref()
+                .is_some_and(|td| same_task_definition(td, target))
+    });
+    if !target_proven {
+        return Method::UpdateService;
+    }
     entries
         .iter()
         .find(|e| {

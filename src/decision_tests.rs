@@ -834,6 +834,26 @@ fn rule6_in_flight_deployment_is_stopped_with_rollback() {
 }
 
 #[test]
+fn rule6_source_never_successful_uses_update_service() {
+    // An explicit target that never deployed successfully: ECS's own rollback would refuse
+    // ("no previous service revision to roll back to").
+    let mut w = world();
+    w.service.deployments[0].rollout = Rollout::InProgress;
+    if let Ok(h) = &mut w.history {
+        h.retain(|e| e.target_task_definition.as_deref() != Some(&td(5)));
+        let mut e = entry(6, DeploymentStatus::InProgress, 4, t(10, 19));
+        e.source_task_definitions = vec![td(5)];
+        h.push(e);
+    }
+    let (d, _) = run(&w, manual(Some("hello-world:5"), false), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
+    assert_eq!(plan.to, td(5));
+    assert_eq!(plan.method, Method::UpdateService);
+}
+
+#[test]
 fn rule6_completed_deployment_uses_update_service() {
     let mut w = world();
     w.service.deployments[0].rollout = Rollout::Completed;

@@ -252,8 +252,29 @@ async fn alarm_targets(deps: &Deps, alarm: &AlarmEvent) -> Result<Vec<ServiceRef
     Ok(targets)
 }
 
-/// Decide and act for one service.
+/// Decide and act for one service. An AWS failure (after retries) is notified, where SNS itself
+/// works, and returned as a function error so that Lambda retries and then keeps the event.
 pub async fn respond(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Response, Error> {
+    let result = decide_and_act(deps, trigger, now).await;
+    if let (Err(error), Some(sns)) = (&result, &deps.sns) {
+        if !matches!(error, Error::Input(_)) {
+            let target = &trigger.target;
+            let subject = format!("ecs-rollback error: {}/{}", target.cluster, target.service);
+            let message = format!(
+                "Action:  error\nCluster: {}\nService: {}\nTrigger: {}\nError:   {error}\nThe event is retried by Lambda, then kept in the dead-letter queue.\n",
+                target.cluster,
+                target.service,
+                trigger.cause.describe()
+            );
+            if let Err(e) = sns.publish(&subject, &message).await {
+                tracing::error!(error = %e, "error notification not sent");
+            }
+        }
+    }
+    result
+}
+
+async fn decide_and_act(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Response, Error> {
     let started = Instant::now();
     let service = deps.ecs.describe_service(&trigger.target).await?;
     let mut snap = Snapshot::new(service);
@@ -422,6 +443,10 @@ async fn act(
     Ok(response)
 }
 
+/// Attempts of the rollback write. The SDK does not retry it (see `aws::ecs`): after a transient
+/// failure the service is read again, and the write is repeated only if it did not happen.
+const WRITE_ATTEMPTS: u32 = 3;
+
 /// Issue the rollback; returns the task definition the service is moved to.
 async fn execute(
     deps: &Deps,
@@ -433,13 +458,46 @@ async fn execute(
     } else {
         deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await?
     };
-    match &plan.method {
-        Method::StopDeployment {
-            service_deployment_arn,
-        } => deps.ecs.stop_deployment(service_deployment_arn).await?,
-        Method::UpdateService => deps.ecs.update_service(service, &target).await?,
+    let target_ref = ServiceRef {
+        cluster: service.cluster_arn.clone(),
+        service: service.service_arn.clone(),
+    };
+    let mut attempt = 1;
+    loop {
+        let written = match &plan.method {
+            Method::StopDeployment {
+                service_deployment_arn,
+            } => deps.ecs.stop_deployment(service_deployment_arn).await,
+            Method::UpdateService => deps.ecs.update_service(service, &target).await,
+        };
+        let error = match written {
+            Ok(()) => return Ok(target),
+            Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => e,
+            Err(e) => return Err(e),
+        };
+        // The response was lost or refused: did the write happen? Read, then decide again.
+        tracing::warn!(attempt, error = %error, "rollback write failed; reading the service again before any retry");
+        tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+        let now = deps.ecs.describe_service(&target_ref).await?;
+        if write_took_effect(&now, service, &target) {
+            tracing::info!(
+                attempt,
+                "the rollback write had taken effect; not repeating it"
+            );
+            return Ok(target);
+        }
+        attempt += 1;
     }
-    Ok(target)
+}
+
+/// Whether the service, read again, shows the rollback already under way: a new PRIMARY
+/// deployment of the target (UpdateService, or ECS's own rollback after StopServiceDeployment).
+fn write_took_effect(now: &ServiceState, before: &ServiceState, target: &str) -> bool {
+    let primary_changed = now.primary().map(|p| &p.id) != before.primary().map(|p| &p.id);
+    primary_changed
+        && now
+            .primary()
+            .is_some_and(|p| decision::same_task_definition(&p.task_definition, target))
 }
 
 /// After the rollback: the ledger (failed revision is bad) and the service's memory of it

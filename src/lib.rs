@@ -5,6 +5,7 @@
 //! core, [`aws`] holds the thin SDK adapters, [`handler`] orchestrates one invocation.
 
 pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod error;

@@ -44,8 +44,19 @@ pub fn document(
     doc
 }
 
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turn the EMF lines on or off for this process (on by default). The CLI turns them off: its
+/// stdout is for people and for `--output json`, and no CloudWatch Logs reads it.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Print the EMF line for one decision.
 pub fn emit(action: &str, skip: Option<&str>, latency_ms: Option<f64>) {
+    if !ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let doc = document(
         action,
         skip,

@@ -1397,3 +1397,113 @@ async fn early_detection_off_means_task_events_do_nothing() {
     assert!(r.reason.contains("Early detection is off"), "{}", r.reason);
     assert_no_writes(&h);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Writes are never repeated blindly (hardening): the SDK does not retry the rollback write; the
+// handler reads the service again and repeats the write only if it did not happen.
+
+fn server_error_update() -> Rule {
+    mock!(aws_sdk_ecs::Client::update_service)
+        .sequence()
+        .http_status(
+            500,
+            Some(r#"{"__type":"ServerException","message":"internal"}"#.into()),
+        )
+        .repeatedly()
+        .build()
+}
+
+/// The service after our UpdateService took effect: a new PRIMARY deployment of revision 3.
+fn rolled_back_world() -> World {
+    let mut after = World::new();
+    after.deployments.insert(
+        0,
+        (
+            "ecs-svc/5555555555555555555",
+            "PRIMARY",
+            3,
+            ecs::DeploymentRolloutState::InProgress,
+            None,
+            (10, 19),
+        ),
+    );
+    after.deployments[1].1 = "ACTIVE";
+    after.current = 3;
+    after
+}
+
+#[tokio::test]
+async fn a_write_whose_response_was_lost_is_not_repeated() {
+    let before = World::new().service();
+    let after = rolled_back_world().service();
+    let describe = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .output(move || {
+            DescribeServicesOutput::builder()
+                .services(before.clone())
+                .build()
+        })
+        .output(move || {
+            DescribeServicesOutput::builder()
+                .services(after.clone())
+                .build()
+        })
+        .build();
+    let h = harness_with(
+        &World::new(),
+        vec![],
+        notify_config(),
+        vec![
+            ("UpdateService", server_error_update()),
+            ("DescribeServices", describe),
+        ],
+    );
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(
+        h.calls("UpdateService"),
+        1,
+        "the lost write happened: not repeated"
+    );
+    assert_eq!(h.calls("DescribeServices"), 2, "the service was read again");
+}
+
+#[tokio::test]
+async fn a_write_that_did_not_happen_is_repeated_after_reading_again() {
+    let failing_once = mock!(aws_sdk_ecs::Client::update_service)
+        .sequence()
+        .http_status(
+            503,
+            Some(r#"{"__type":"ServiceUnavailableException","message":"busy"}"#.into()),
+        )
+        .output(|| UpdateServiceOutput::builder().build())
+        .build();
+    let h = harness_with(
+        &World::new(),
+        vec![],
+        notify_config(),
+        vec![("UpdateService", failing_once)],
+    );
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(h.calls("UpdateService"), 2);
+    assert_eq!(h.calls("DescribeServices"), 2);
+}
+
+#[tokio::test]
+async fn a_write_failing_every_time_is_a_retryable_error_with_no_record() {
+    let h = harness_with(
+        &World::new(),
+        vec![],
+        notify_config(),
+        vec![("UpdateService", server_error_update())],
+    );
+    let err = h.run("ecs-deployment-failed.json").await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(h.calls("UpdateService"), 3, "bounded attempts");
+    assert_eq!(
+        h.calls("TagResource"),
+        0,
+        "nothing recorded for a rollback that did not happen"
+    );
+}

@@ -82,12 +82,24 @@ impl World {
             .essential(true)
             .memory(256);
         if secret_env {
-            container = container.environment(
-                aws_sdk_ecs::types::KeyValuePair::builder()
-                    .name("DB_PASSWORD")
-                    .value("hunter2-stand-secret")
-                    .build(),
-            );
+            // A task definition full of secrets: none of it may ever reach a log or a notification.
+            container = container
+                .environment(
+                    aws_sdk_ecs::types::KeyValuePair::builder().name("DB_PASSWORD").value("hunter2-stand-secret").build(),
+                )
+                .secrets(
+                    aws_sdk_ecs::types::Secret::builder()
+                        .name("API_TOKEN")
+                        .value_from("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/api-token-AbCdEf")
+                        .build()
+                        .unwrap(),
+                )
+                .repository_credentials(
+                    aws_sdk_ecs::types::RepositoryCredentials::builder()
+                        .credentials_parameter("arn:aws:secretsmanager:eu-west-1:123456789012:secret:registry-creds-XyZ")
+                        .build()
+                        .unwrap(),
+                );
         }
         self.ecs
             .register_task_definition()
@@ -328,12 +340,22 @@ async fn bad_deploy_is_rolled_back_to_the_good_revision_and_people_are_told() {
         "the image tag is in the notification: {}",
         notes[0]
     );
-    // Never leak container definitions or secrets.
+    // Never leak container definitions, environment variables, secrets or registry credentials.
     let log = w.stand.lambda_log();
-    assert!(
-        !log.contains("hunter2") && !notes[0].contains("hunter2"),
-        "secret leaked"
-    );
+    for secret in [
+        "hunter2",
+        "DB_PASSWORD",
+        "prod/api-token",
+        "API_TOKEN",
+        "registry-creds",
+        "secretsmanager",
+    ] {
+        assert!(!log.contains(secret), "{secret} leaked into the logs");
+        assert!(
+            !notes[0].contains(secret),
+            "{secret} leaked into the notification"
+        );
+    }
     assert!(
         log.contains(r#""message":"decision""#),
         "one structured decision line:\n{log}"
@@ -865,4 +887,224 @@ async fn two_task_events_arriving_together_cause_one_rollback() {
     );
     assert_eq!(w.rollback_writes(), 1, "exactly one rollback call");
     assert_eq!(w.service_td("hello-world").await, good);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults injected at the stand, per AWS call (hardening): retried with backoff within the
+// function timeout, at most one rollback write, never a wrong target; exhausted retries give a
+// clear, retryable function error (so the event reaches the DLQ) and no write.
+
+/// Good → bad → FAILED, with `fault` armed just before the FAILED event is delivered.
+async fn failed_with_fault(fault: Value) -> (World, [String; 3], Invoked) {
+    let w = world(&[]).await;
+    let revs = w.good_then_bad("hello-world", true, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.stand.clear_requests();
+    w.stand.control("POST", "/faults", fault);
+    let r = w.stand.invoke(&failed);
+    // Disarm before the test reads the final state with its own client.
+    w.stand.control("DELETE", "/faults", Value::Null);
+    (w, revs, r)
+}
+
+/// Rolled back to the good revision with exactly `writes` UpdateService calls reaching ECS.
+async fn assert_rolled_back_once(w: &World, revs: &[String; 3], r: &Invoked, what: &str) {
+    assert_eq!(action(r), "rolled_back", "{what}: {:?}", r.body);
+    assert_eq!(r.body["to"], json!(revs[1]), "{what}");
+    assert_eq!(w.service_td("hello-world").await, revs[1], "{what}");
+    let applied = w
+        .stand
+        .requests(Some("UpdateService"))
+        .iter()
+        .filter(|q| q["status"] == 200 || q["applied"] == true)
+        .count();
+    assert_eq!(applied, 1, "{what}: exactly one UpdateService took effect");
+}
+
+macro_rules! transient_fault_cases {
+    ($($name:ident: $op:literal, $status:literal, $code:literal;)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            let fault = json!({"operation": $op, "status": $status, "code": $code, "count": 2});
+            let (w, revs, r) = failed_with_fault(fault).await;
+            assert_rolled_back_once(&w, &revs, &r, concat!($op, " ", $code)).await;
+            let hits = w.stand.requests(Some($op)).iter().filter(|q| q["injected"] == true).count();
+            assert_eq!(hits, 2, "both faults were hit");
+        }
+    )*};
+}
+
+transient_fault_cases! {
+    throttled_describe_services_is_retried: "DescribeServices", 400, "ThrottlingException";
+    throttled_list_service_deployments_is_retried: "ListServiceDeployments", 400, "ThrottlingException";
+    throttled_describe_service_revisions_is_retried: "DescribeServiceRevisions", 400, "ThrottlingException";
+    throttled_describe_task_definition_is_retried: "DescribeTaskDefinition", 400, "ThrottlingException";
+    throttled_update_service_is_retried_after_reading_again: "UpdateService", 400, "ThrottlingException";
+    throttled_tag_resource_is_retried: "TagResource", 400, "ThrottlingException";
+    server_error_describe_services_is_retried: "DescribeServices", 500, "ServerException";
+    server_error_update_service_is_retried_after_reading_again: "UpdateService", 500, "ServerException";
+    server_error_sns_publish_is_retried: "Publish", 500, "InternalError";
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_update_service_response_is_not_repeated() {
+    let fault = json!({"operation": "UpdateService", "status": 500, "code": "ServerException", "after": true});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_rolled_back_once(&w, &revs, &r, "lost response").await;
+    assert_eq!(
+        w.stand.count("UpdateService"),
+        1,
+        "the write was not sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_reset_on_update_service_is_survived() {
+    let fault = json!({"operation": "UpdateService", "reset": true});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_rolled_back_once(&w, &revs, &r, "connection reset").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_response_past_the_client_timeout_is_retried() {
+    // The SDK's attempt timeout is 10 s: one DescribeServices answer 12 s late times out.
+    let fault = json!({"operation": "DescribeServices", "delay": 12});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_rolled_back_once(&w, &revs, &r, "slow response").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_retries_on_a_read_are_a_retryable_error_with_no_write() {
+    let fault = json!({"operation": "DescribeServices", "status": 400, "code": "ThrottlingException", "count": -1});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_eq!(
+        r.function_error.as_deref(),
+        Some("Unhandled"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["errorType"], "AwsError.Retryable");
+    assert!(
+        r.body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("ThrottlingException"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, revs[2], "untouched");
+    let notes = w.notifications(1).await;
+    assert!(
+        notes.iter().any(|n| n.contains("ThrottlingException")),
+        "the failure is notified: {notes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_retries_on_the_write_are_a_retryable_error_and_never_a_wrong_target() {
+    let fault = json!({"operation": "UpdateService", "status": 500, "code": "ServerException", "count": -1});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_eq!(
+        r.function_error.as_deref(),
+        Some("Unhandled"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        w.service_td("hello-world").await,
+        revs[2],
+        "no rollback happened, and none to a wrong revision"
+    );
+    assert_eq!(w.stand.count("TagResource"), 0, "nothing recorded");
+    assert!(w.stand.count("UpdateService") <= 3, "bounded attempts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_api_down_falls_back_and_still_rolls_back() {
+    let fault = json!({"operation": "ListServiceDeployments", "status": 500, "code": "ServerException", "count": -1});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_rolled_back_once(&w, &revs, &r, "history down").await;
+    assert!(
+        w.stand.lambda_log().contains("falling back"),
+        "the fallback is said in the log"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Races and ordering
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_and_a_failed_event_for_the_same_deployment_act_once() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.stand.clear_requests();
+    let (ra, rb) = std::thread::scope(|s| {
+        let a = s.spawn(|| w.stand.invoke(&alarm));
+        let b = s.spawn(|| w.stand.invoke(&failed));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let mut actions = vec![action(&ra).to_string(), action(&rb).to_string()];
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["rolled_back", "skipped"],
+        "{:?} / {:?}",
+        ra.body,
+        rb.body
+    );
+    assert_eq!(w.rollback_writes(), 1);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completed_of_an_old_deployment_after_failed_of_a_newer_one_records_nothing() {
+    let w = world(&[]).await;
+    let r1 = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+    let r2 = w.register(&format!("{REGISTRY}:b2c3d4e"), false).await;
+    w.create_service("hello-world", &r1, true, false).await;
+    let completed_r1 = w
+        .stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.deploy("hello-world", &r2).await;
+    let failed_r2 = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    assert_eq!(action(&w.stand.invoke(&failed_r2)), "rolled_back");
+    w.stand.clear_requests();
+    // EventBridge delivers the old COMPLETED late.
+    let r = w.stand.invoke(&completed_r1);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"].as_str().unwrap().contains("Stale"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.stand.count("TagResource"), 0);
+    assert_eq!(
+        w.ledger(&r2).await.as_deref(),
+        Some("bad"),
+        "the late COMPLETED did not bless the bad revision"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_for_a_deployment_the_service_has_left_are_stale() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    // A human fixes forward before the event is handled.
+    let fixed = w.register(&format!("{REGISTRY}:e5f6a7b"), false).await;
+    w.deploy("hello-world", &fixed).await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"].as_str().unwrap().contains("Stale"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, fixed);
+    assert_eq!(w.ledger(&bad).await, None);
 }

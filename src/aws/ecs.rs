@@ -20,6 +20,13 @@ const REVISIONS_PER_CALL: usize = 20;
 /// Successful deployments whose revisions are resolved (newest first).
 const HISTORY_DEPTH: usize = 10;
 
+/// The rollback writes are never retried blindly by the SDK: a write whose response was lost
+/// may have happened. The handler re-reads the service and decides again instead.
+fn no_retries() -> aws_sdk_ecs::config::Builder {
+    aws_sdk_ecs::config::Builder::default()
+        .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+}
+
 #[derive(Clone, Debug)]
 pub struct Ecs {
     pub client: Client,
@@ -340,6 +347,8 @@ impl Ecs {
             .cluster(&service.cluster_arn)
             .service(&service.service_arn)
             .task_definition(task_definition)
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| aws_error("UpdateService", e))?;
@@ -351,6 +360,8 @@ impl Ecs {
             .stop_service_deployment()
             .service_deployment_arn(service_deployment_arn)
             .stop_type(StopServiceDeploymentStopType::Rollback)
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| aws_error("StopServiceDeployment", e))?;
@@ -372,10 +383,38 @@ impl Ecs {
         Ok(())
     }
 
-    /// Register a copy of `source` whose tagged images are replaced by their pinned digests.
-    /// Every field RegisterTaskDefinition accepts is copied (inference accelerators excepted: the
-    /// API no longer accepts them); only the images of `pins` change.
+    /// Register a copy of `source` whose tagged images are replaced by their pinned digests,
+    /// tagged `ecs-rollback:status=stable` and `ecs-rollback:pinned-from=<source>` (rule 7).
     pub async fn register_pinned_copy(&self, source: &str, pins: &[Pin]) -> Result<String, Error> {
+        let images: Vec<ImageOverride> = pins
+            .iter()
+            .map(|p| ImageOverride {
+                container: p.container.clone(),
+                image: p.pinned.clone(),
+            })
+            .collect();
+        self.register_copy(
+            source,
+            &images,
+            &[TAG_STATUS, TAG_PINNED_FROM],
+            &[(TAG_STATUS, "stable"), (TAG_PINNED_FROM, source)],
+        )
+        .await
+    }
+
+    /// Register a new revision of `source`'s family that copies `source` with `images` replaced.
+    ///
+    /// Every field RegisterTaskDefinition accepts is copied (inference accelerators excepted: the
+    /// API no longer accepts them); only the images named in `images` change. The copy carries
+    /// `source`'s tags except the keys in `drop_tags`, then `add_tags`. A container named in
+    /// `images` that `source` does not have is an [`InputError`] and registers nothing.
+    pub async fn register_copy(
+        &self,
+        source: &str,
+        images: &[ImageOverride],
+        drop_tags: &[&str],
+        add_tags: &[(&str, &str)],
+    ) -> Result<String, Error> {
         let out = self
             .client
             .describe_task_definition()
@@ -387,13 +426,30 @@ impl Ecs {
         let td = out
             .task_definition()
             .ok_or_else(|| Error::Input(InputError::UnknownTaskDefinition(source.to_string())))?;
+        if let Some(missing) = images.iter().find(|o| {
+            !td.container_definitions()
+                .iter()
+                .any(|c| c.name() == Some(o.container.as_str()))
+        }) {
+            return Err(Error::Input(InputError::Invalid {
+                field: "container".into(),
+                why: format!(
+                    "{} has no container named {:?}",
+                    short_task_definition(source),
+                    missing.container
+                ),
+            }));
+        }
         let containers = td
             .container_definitions()
             .iter()
             .map(|c| {
                 let mut c = c.clone();
-                if let Some(pin) = pins.iter().find(|p| Some(p.container.as_str()) == c.name()) {
-                    c.image = Some(pin.pinned.clone());
+                if let Some(o) = images
+                    .iter()
+                    .find(|o| Some(o.container.as_str()) == c.name())
+                {
+                    c.image = Some(o.image.clone());
                 }
                 c
             })
@@ -401,11 +457,14 @@ impl Ecs {
         let mut tags: Vec<Tag> = out
             .tags()
             .iter()
-            .filter(|t| !matches!(t.key(), Some(TAG_STATUS) | Some(TAG_PINNED_FROM)))
+            .filter(|t| !t.key().is_some_and(|k| drop_tags.contains(&k)))
             .cloned()
             .collect();
-        tags.push(Tag::builder().key(TAG_STATUS).value("stable").build());
-        tags.push(Tag::builder().key(TAG_PINNED_FROM).value(source).build());
+        tags.extend(
+            add_tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build()),
+        );
         let registered = self
             .client
             .register_task_definition()
@@ -439,4 +498,11 @@ impl Ecs {
             .map(str::to_string)
             .ok_or_else(|| Error::Internal("RegisterTaskDefinition returned no ARN".into()))
     }
+}
+
+/// One container's new image in [`Ecs::register_copy`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageOverride {
+    pub container: String,
+    pub image: String,
 }

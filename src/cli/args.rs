@@ -1,0 +1,342 @@
+//! The command line, as clap sees it. Parsing only: no I/O here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::split_task_definition;
+
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0  done (with --dry-run: the plan was printed)
+  1  AWS or runtime error (throttling or 5xx after the SDK's 4 attempts, access denied, network)
+  2  usage, bad input or configuration (unknown cluster, service or revision, unreadable event
+     file, no region or credentials, dialog without a terminal)
+  3  nothing to do, or refused (the decision skipped: already on the target, target marked bad,
+     no stable revision, service opted out; deploy of an unchanged image; dialog cancelled)
+  4  --wait: the deployment failed, or another deployment replaced it
+  5  --wait: the deployment did not settle within --wait-timeout"
+    };
+}
+
+/// Exit codes, shown by `--help` and documented in the README.
+pub const EXIT_CODES: &str = exit_codes!();
+
+const AFTER_HELP: &str = concat!(
+    "AWS: the standard SDK environment applies (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,
+AWS_ENDPOINT_URL_ECS, AWS_ENDPOINT_URL_CLOUDWATCH, credentials chain, SSO); --profile, --region
+and --endpoint-url override it. ROLLBACK_NOTIFY_TOPIC_ARN, when set, notifies rollbacks as the
+Lambda does; replay also reads the Lambda's other ROLLBACK_* settings.
+
+",
+    exit_codes!()
+);
+
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "ecs-rollback",
+    version,
+    about = "Roll an Amazon ECS service back to its last stable task-definition revision, by hand",
+    long_about = "Roll an Amazon ECS service back to its last stable task-definition revision, by hand.\n\n\
+The manual path of ecs-rollback, with the same decision core and AWS adapters as the Lambda: \
+`rollback` chooses \"last stable\" exactly as the responder does.",
+    after_help = AFTER_HELP,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Output format of the result (progress and errors go to stderr).
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+
+    /// Git repository whose commits name image tags (default: the current directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub git_repo: Option<PathBuf>,
+
+    /// Also log the handler's decision line and info messages to stderr (RUST_LOG overrides).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The standard AWS options.
+#[derive(Args, Debug, Clone, PartialEq, Default)]
+pub struct AwsArgs {
+    /// Named profile from ~/.aws/config (else AWS_PROFILE, else the default chain).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS Region (else AWS_REGION, else the profile's region).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A service's revisions, newest first: image tags, digests, ledger, what runs, deployment
+    /// outcomes, git commits, and the revision `rollback` would choose.
+    #[command(visible_alias = "history", after_help = EXIT_CODES)]
+    Status(StatusArgs),
+
+    /// Roll a service back to its last stable revision (the responder's rules) or to --to.
+    #[command(long_about = ROLLBACK_LONG, after_help = EXIT_CODES)]
+    Rollback(RollbackArgs),
+
+    /// Interactive: pick a cluster, services, a revision per service (with its git commit),
+    /// confirm, roll back. Needs a terminal.
+    #[command(after_help = EXIT_CODES)]
+    Dialog(DialogArgs),
+
+    /// Deploy an image: copy the service's task definition with the new image (tag defaults to
+    /// the current git short SHA), register it, update the service.
+    #[command(long_about = DEPLOY_LONG, after_help = EXIT_CODES)]
+    Deploy(DeployArgs),
+
+    /// Run the responder's decision for an event file (events/*.json) and print what it would do.
+    #[command(long_about = REPLAY_LONG, after_help = EXIT_CODES)]
+    Replay(ReplayArgs),
+}
+
+const ROLLBACK_LONG: &str = "\
+Roll a service back to its last stable revision or to --to REVISION.
+
+The target is chosen by the same decision core as the Lambda: the newest successful ECS service \
+deployment, else the newest older revision tagged ecs-rollback:status=stable, else the newest \
+older revision; revisions tagged ecs-rollback:status=bad, INACTIVE or DELETE_IN_PROGRESS are \
+never chosen (an explicit --to such revision is refused). A tag-based target whose deployment \
+recorded image digests is deployed as a digest-pinned copy; a deployment still in flight is \
+stopped with StopServiceDeployment(ROLLBACK).
+
+Unlike the Lambda, the CLI does not require the opt-in tag ecs-rollback:enabled=true; a service \
+tagged ecs-rollback:enabled=false is still refused. The cooldown does not apply. After the \
+rollback the failed revision is tagged ecs-rollback:status=bad and the service records the \
+rollback (ecs-rollback:last-rollback-at/-to/-from), as the Lambda does.";
+
+const DEPLOY_LONG: &str = "\
+Deploy an image, as the article's bin/deploy does.
+
+Copies the service's current task definition (every field, and its tags except the ledger's), \
+replaces the image of one container, registers the copy as a new revision and updates the \
+service. --image without a tag, or no --image at all (the container's current repository), is \
+tagged with the current git short SHA. An unchanged image is refused (exit 3) unless --force; \
+on a terminal you are asked instead.";
+
+const REPLAY_LONG: &str = "\
+Run the responder's decision for an event file (an EventBridge event or a direct invocation, as \
+in events/*.json) against the configured account or endpoint, and print the Lambda's response.
+
+Dry run by default: nothing is changed and nothing is notified. --execute acts as the Lambda \
+would (and notifies when ROLLBACK_NOTIFY_TOPIC_ARN is set). The policy is the Lambda's, read \
+from the same environment variables (ROLLBACK_REQUIRE_OPT_IN, ROLLBACK_COOLDOWN_MINUTES, \
+ROLLBACK_ALARM_WINDOW_MINUTES, ROLLBACK_DRY_RUN); the account/region filter of the Lambda does \
+not apply.";
+
+/// Which service.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ServiceArgs {
+    /// Cluster name or ARN.
+    #[arg(long, short = 'c')]
+    pub cluster: String,
+
+    /// Service name or ARN.
+    #[arg(long, short = 's')]
+    pub service: String,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: ServiceArgs,
+
+    /// How many revisions to show.
+    #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+}
+
+/// Following a deployment until it settles.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WaitArgs {
+    /// Follow the deployment until it is steady or failed.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Give up waiting after this long (e.g. 90s, 15m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+
+    /// Time between two DescribeServices calls while waiting.
+    #[arg(long, value_name = "DURATION", default_value = "6s", value_parser = parse_poll_interval)]
+    pub poll_interval: Duration,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: ServiceArgs,
+
+    /// Roll back to this revision (`family:revision`, a task-definition ARN, or a revision number
+    /// of the service's family) instead of the last stable one.
+    #[arg(long, value_name = "REVISION", value_parser = parse_revision)]
+    pub to: Option<RevisionArg>,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Why (recorded in the decision's reason and the notification).
+    #[arg(long)]
+    pub reason: Option<String>,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct DialogArgs {
+    /// Start with this cluster instead of asking.
+    #[arg(long, short = 'c')]
+    pub cluster: Option<String>,
+
+    /// How many revisions to offer per service.
+    #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+
+    /// Show the plans and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Why (recorded in the decision's reason and the notification).
+    #[arg(long)]
+    pub reason: Option<String>,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: ServiceArgs,
+
+    /// The image (`repo[:tag]`, `repo@sha256:…`). Without a tag the git short SHA is used;
+    /// without --image, the container's current repository.
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// The image tag (default: the current git short SHA when the image has none).
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// The container whose image changes (needed when the task definition has several).
+    #[arg(long)]
+    pub container: Option<String>,
+
+    /// Deploy even when the image is unchanged.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print what would be registered and deployed, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ReplayArgs {
+    /// The event file (JSON), e.g. events/ecs-deployment-failed.json; `-` reads stdin.
+    #[arg(value_name = "EVENT_FILE")]
+    pub file: PathBuf,
+
+    /// Act as the Lambda would (roll back, tag, notify) instead of a dry run.
+    #[arg(long)]
+    pub execute: bool,
+}
+
+/// A revision named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevisionArg {
+    /// `family:revision` or a task-definition ARN.
+    Name(String),
+    /// A revision number of the service's current family.
+    Number(i32),
+}
+
+impl RevisionArg {
+    /// The name the decision core gets: a bare number takes the family of `current`.
+    pub fn resolve(&self, current: &str) -> Option<String> {
+        match self {
+            RevisionArg::Name(n) => Some(n.clone()),
+            RevisionArg::Number(n) => {
+                split_task_definition(current).map(|(family, _)| format!("{family}:{n}"))
+            }
+        }
+    }
+}
+
+pub fn parse_revision(s: &str) -> Result<RevisionArg, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        return if n >= 1 {
+            Ok(RevisionArg::Number(n))
+        } else {
+            Err(format!("{s:?} is not a revision number (1 or more)"))
+        };
+    }
+    match split_task_definition(s) {
+        Some(_) => Ok(RevisionArg::Name(s.to_string())),
+        None => Err(format!(
+            "{s:?} is not `family:revision`, a task-definition ARN or a revision number"
+        )),
+    }
+}
+
+/// `90`, `90s`, `15m`, `1h`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 15m, 1h)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+        return Err(format!("{s:?} is not between 1ms and 24h"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("{s:?} is shorter than 100ms"));
+    }
+    Ok(d)
+}

@@ -1,0 +1,150 @@
+//! AWS set-up for the CLI: the SDK environment plus `--profile`, `--region`, `--endpoint-url`,
+//! the same retries and timeouts as the Lambda, and an early, clear error when there is no
+//! region or no credentials.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_ecs::config::ProvideCredentials;
+
+use super::args::{AwsArgs, Format};
+use super::error::{CliError, Code};
+use super::git::Git;
+use crate::config::Config;
+use crate::handler::Deps;
+use crate::runtime;
+
+/// What every command gets.
+pub struct Ctx {
+    pub sdk: SdkConfig,
+    pub format: Format,
+    pub git: Git,
+}
+
+/// The SDK configuration, checked: a region is set and credentials resolve.
+pub async fn sdk_config(aws: &AwsArgs) -> Result<SdkConfig, CliError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(40))
+                .build(),
+        );
+    if let Some(profile) = &aws.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &aws.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &aws.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(profile) = &aws.profile {
+        check_profile(profile).await?;
+    }
+    let sdk = loader.load().await;
+
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(no_credentials("no credentials provider is configured"));
+    };
+    match tokio::time::timeout(Duration::from_secs(30), provider.provide_credentials()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => {
+            return Err(no_credentials(
+                "none found (tried the environment, the profile, web identity, the container and instance metadata)",
+            ))
+        }
+        Ok(Err(e)) => return Err(no_credentials(&error_chain(&e))),
+        Err(_) => return Err(no_credentials("resolving credentials took more than 30 s")),
+    }
+    if sdk.region().is_none() {
+        return Err(CliError::usage("no AWS region is configured")
+            .hint("pass --region, set AWS_REGION, or set `region` in the profile"));
+    }
+    Ok(sdk)
+}
+
+/// A named profile must exist (the SDK would otherwise fall back to other credentials quietly).
+async fn check_profile(name: &str) -> Result<(), CliError> {
+    use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
+        .await
+        .map_err(|e| {
+            CliError::usage(format!("cannot read the AWS config files: {e}"))
+                .hint("fix ~/.aws/config and ~/.aws/credentials (or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)")
+        })?;
+    if set.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = set.profiles().collect();
+    known.sort();
+    let hint = if known.is_empty() {
+        "no profiles are configured: `aws configure --profile NAME` or `aws configure sso` creates one".to_string()
+    } else {
+        format!("profiles found: {}", known.join(", "))
+    };
+    Err(CliError::usage(format!(
+        "profile {name:?} is not in ~/.aws/config or ~/.aws/credentials"
+    ))
+    .hint(hint))
+}
+
+fn no_credentials(why: &str) -> CliError {
+    CliError::new(Code::Usage, format!("no AWS credentials: {why}")).hint(
+        "use --profile or AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    )
+}
+
+/// `Display` of an error and its sources, joined with `: ` (deduplicated).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The Lambda's settings from the environment (`ROLLBACK_*`), validated.
+pub fn env_config() -> Result<Config, CliError> {
+    Config::from_lookup(|k| std::env::var(k).ok()).map_err(CliError::from)
+}
+
+/// The handler's dependencies for a manual command: the opt-in tag is not required (an explicit
+/// opt-out still refuses), dry run only when asked. With `notify` false nothing is published.
+pub fn manual_deps(sdk: &SdkConfig, dry_run: bool, notify: bool) -> Result<Deps, CliError> {
+    let mut config = env_config()?;
+    config.policy.require_opt_in = false;
+    config.policy.dry_run = dry_run;
+    if !notify {
+        config.notify_topic_arn = None;
+    }
+    Ok(runtime::deps(sdk, config))
+}
+
+/// The handler's dependencies exactly as the Lambda builds them (replay), dry run unless `execute`.
+pub fn responder_deps(sdk: &SdkConfig, execute: bool) -> Result<Deps, CliError> {
+    let mut config = env_config()?;
+    if !execute {
+        config.policy.dry_run = true;
+        config.notify_topic_arn = None;
+    }
+    Ok(runtime::deps(sdk, config))
+}
+
+/// The region in use, for messages.
+pub fn region(sdk: &SdkConfig) -> String {
+    sdk.region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "?".into())
+}

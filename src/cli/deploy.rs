@@ -1,0 +1,330 @@
+//! `deploy`: the article's bin/deploy. Copy the service's current task definition with a new image
+//! (every field kept, through the same `Ecs::register_copy` the responder uses for pinned copies),
+//! register it, update the service, optionally follow the deployment.
+
+use std::io::IsTerminal;
+
+use serde_json::json;
+
+use super::args::{DeployArgs, Format};
+use super::context::{manual_deps, Ctx};
+use super::error::{CliError, Code};
+use super::follow::follow;
+use super::git::Git;
+use super::output::{print, print_json, short_image};
+use crate::aws::ecs::ImageOverride;
+use crate::model::*;
+
+/// Which container's image changes.
+pub fn pick_container(
+    revision: &str,
+    containers: &[ContainerImage],
+    named: Option<&str>,
+    image: Option<&str>,
+) -> Result<String, CliError> {
+    let names = || {
+        containers
+            .iter()
+            .map(|c| c.container.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(name) = named {
+        return containers
+            .iter()
+            .find(|c| c.container == name)
+            .map(|c| c.container.clone())
+            .ok_or_else(|| {
+                CliError::usage(format!("{revision} has no container named {name:?}"))
+                    .hint(format!("its containers: {}", names()))
+            });
+    }
+    if let [only] = containers {
+        return Ok(only.container.clone());
+    }
+    if let Some(image) = image {
+        let repo = image_repository(image);
+        let same: Vec<&ContainerImage> = containers
+            .iter()
+            .filter(|c| image_repository(&c.image) == repo)
+            .collect();
+        if let [only] = same.as_slice() {
+            return Ok(only.container.clone());
+        }
+    }
+    Err(CliError::usage(format!(
+        "{revision} has {} containers; which one gets the new image?",
+        containers.len()
+    ))
+    .hint(format!("name it with --container (one of: {})", names())))
+}
+
+/// Docker's rule for tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn valid_tag(tag: &str) -> bool {
+    let mut bytes = tag.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric() || b == b'_')
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The image to deploy: `--image` (its tag, or `--tag`, or the git short SHA), else the current
+/// image's repository with `--tag` or the git short SHA.
+pub fn new_image(
+    image: Option<&str>,
+    tag: Option<&str>,
+    current: &str,
+    head: impl FnOnce() -> Option<String>,
+) -> Result<String, CliError> {
+    if let Some(image) = image {
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
+            return Err(CliError::usage(format!(
+                "{image:?} is not an image reference"
+            )));
+        }
+        if image.contains('@') || image_tag(image).is_some() {
+            if tag.is_some() {
+                return Err(CliError::usage(format!(
+                    "--tag conflicts with the tag or digest already in --image {image}"
+                ))
+                .hint("give one of them"));
+            }
+            return Ok(image.to_string());
+        }
+    }
+    let repo = image.unwrap_or_else(|| image_repository(current));
+    let tag = match tag {
+        Some(t) => t.to_string(),
+        None => head().ok_or_else(|| {
+            CliError::usage("no image tag: --tag is not given and this is not a git repository with a commit")
+                .hint("pass --tag TAG, an --image with a tag, or run it in the repository (or with --git-repo DIR)")
+        })?,
+    };
+    if !valid_tag(&tag) {
+        return Err(CliError::usage(format!("{tag:?} is not a valid image tag")));
+    }
+    Ok(format!("{repo}:{tag}"))
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+pub async fn run(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
+    let deps = manual_deps(&ctx.sdk, false, false)?;
+    let target = ServiceRef {
+        cluster: args.target.cluster.clone(),
+        service: args.target.service.clone(),
+    };
+    let service = deps.ecs.describe_service(&target).await?;
+    let current = deps.ecs.describe_revision(&service.task_definition).await?;
+    let current_name = short_task_definition(&current.arn);
+    let container = pick_container(
+        &current_name,
+        &current.images,
+        args.container.as_deref(),
+        args.image.as_deref(),
+    )?;
+    let current_image = current
+        .images
+        .iter()
+        .find(|c| c.container == container)
+        .map(|c| c.image.clone())
+        .unwrap_or_default();
+    let image = new_image(
+        args.image.as_deref(),
+        args.tag.as_deref(),
+        &current_image,
+        || ctx.git.head_short_sha(),
+    )?;
+    let name = format!("{}/{}", service.cluster_name(), service.service_name);
+    if image == current_image && !args.force {
+        let refusal = CliError::nothing(format!(
+            "{current_name} already runs {image} in container {container}"
+        ))
+        .hint("build and push a new image (a new commit), or pass --force to deploy the same image as a new revision");
+        if args.dry_run || !interactive() {
+            return Err(refusal);
+        }
+        let go = dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "{current_name} already runs {image}. Register and deploy it as a new revision anyway?"
+            ))
+            .default(false)
+            .interact_opt()
+            .map_err(|e| CliError::usage(format!("the prompt failed: {e}")))?;
+        if go != Some(true) {
+            return Err(refusal);
+        }
+    }
+    let commit = commit_line(&ctx.git, &image);
+
+    if args.dry_run {
+        match ctx.format {
+            Format::Json => print_json(&json!({
+                "action": "dry_run",
+                "cluster": service.cluster_name(),
+                "service": service.service_name,
+                "from": current.arn,
+                "container": container,
+                "image_from": current_image,
+                "image": image,
+                "commit": commit,
+            })),
+            Format::Text => print(&format!(
+                "{name}: would deploy {image}\n  from    {current_name}  {}\n  copy    a new revision of {} copying {current_name}, container {container} with the new image (every other field and tag kept, ledger tags dropped)\n  how     RegisterTaskDefinition, then UpdateService\n{}Dry run: nothing was changed.\n",
+                short_image(&current_image),
+                current.family,
+                commit
+                    .as_ref()
+                    .map(|c| format!("  commit  {c}\n"))
+                    .unwrap_or_default(),
+            )),
+        }
+        return Ok(Code::Ok);
+    }
+
+    let registered = deps
+        .ecs
+        .register_copy(
+            &current.arn,
+            &[ImageOverride {
+                container: container.clone(),
+                image: image.clone(),
+            }],
+            &[TAG_STATUS, TAG_PINNED_FROM],
+            &[],
+        )
+        .await?;
+    deps.ecs.update_service(&service, &registered).await?;
+    if ctx.format == Format::Text {
+        print(&format!(
+            "{name}: deploying {} (copy of {current_name}, {container}: {} → {})\n{}",
+            short_task_definition(&registered),
+            short_image(&current_image),
+            short_image(&image),
+            commit
+                .as_ref()
+                .map(|c| format!("  commit  {c}\n"))
+                .unwrap_or_default(),
+        ));
+    }
+    let mut code = Code::Ok;
+    let mut followed = None;
+    if args.wait.wait {
+        let f = follow(
+            &deps.ecs,
+            &target.cluster,
+            &target.service,
+            &registered,
+            &args.wait,
+        )
+        .await?;
+        if ctx.format == Format::Text {
+            print(&f.text(&target.cluster, &target.service));
+        }
+        code = f.code();
+        followed = Some(f);
+    }
+    if ctx.format == Format::Json {
+        print_json(&json!({
+            "action": "deployed",
+            "cluster": service.cluster_name(),
+            "service": service.service_name,
+            "from": current.arn,
+            "to": registered,
+            "container": container,
+            "image_from": current_image,
+            "image": image,
+            "commit": commit,
+            "wait": followed,
+        }));
+    }
+    Ok(code)
+}
+
+/// `4f2a9c1 Fix the login page` when the image tag is a commit of the repository.
+fn commit_line(git: &Git, image: &str) -> Option<String> {
+    let c = git.commit(image_tag(image)?)?;
+    Some(format!("{} {}", c.sha, c.subject))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn containers(names: &[(&str, &str)]) -> Vec<ContainerImage> {
+        names
+            .iter()
+            .map(|(c, i)| ContainerImage {
+                container: c.to_string(),
+                image: i.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_new_image_defaults_to_the_git_short_sha() {
+        let cur = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world:a1b2c3d";
+        let head = || Some("4f2a9c1".to_string());
+        let cases: &[(Option<&str>, Option<&str>, &str)] = &[
+            (
+                None,
+                None,
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world:4f2a9c1",
+            ),
+            (
+                None,
+                Some("v1.2.3"),
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world:v1.2.3",
+            ),
+            (Some("repo/app"), None, "repo/app:4f2a9c1"),
+            (
+                Some("localhost:5000/app"),
+                None,
+                "localhost:5000/app:4f2a9c1",
+            ),
+            (Some("repo/app:main"), None, "repo/app:main"),
+            (Some("repo/app@sha256:abc"), None, "repo/app@sha256:abc"),
+            (Some("repo/app"), Some("rc1"), "repo/app:rc1"),
+        ];
+        for (image, tag, want) in cases {
+            assert_eq!(
+                new_image(*image, *tag, cur, head).unwrap(),
+                *want,
+                "{image:?} {tag:?}"
+            );
+        }
+        let errors: &[(Option<&str>, Option<&str>, &str)] = &[
+            (Some("repo/app:main"), Some("x"), "--tag conflicts"),
+            (None, Some("-bad"), "not a valid image tag"),
+            (Some("two words"), None, "not an image reference"),
+        ];
+        for (image, tag, want) in errors {
+            let e = new_image(*image, *tag, cur, head).unwrap_err();
+            assert!(e.message.contains(want), "{e:?}");
+            assert_eq!(e.code, Code::Usage);
+        }
+        let e = new_image(None, None, cur, || None).unwrap_err();
+        assert!(e.message.contains("no image tag"), "{e:?}");
+    }
+
+    #[test]
+    fn the_container_is_named_single_or_told_by_the_image() {
+        let one = containers(&[("app", "repo/app:1")]);
+        assert_eq!(pick_container("web:3", &one, None, None).unwrap(), "app");
+        let two = containers(&[("app", "repo/app:1"), ("envoy", "envoy:v1.30.1")]);
+        assert_eq!(
+            pick_container("web:3", &two, None, Some("repo/app:2")).unwrap(),
+            "app"
+        );
+        assert_eq!(
+            pick_container("web:3", &two, Some("envoy"), None).unwrap(),
+            "envoy"
+        );
+        let e = pick_container("web:3", &two, None, None).unwrap_err();
+        assert!(e.message.contains("2 containers"), "{e:?}");
+        assert!(e.hint.unwrap().contains("app, envoy"));
+        let e = pick_container("web:3", &two, Some("db"), None).unwrap_err();
+        assert!(e.message.contains("no container named \"db\""), "{e:?}");
+    }
+}

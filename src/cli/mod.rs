@@ -1,0 +1,251 @@
+//! The `ecs-rollback` command line: the manual path of the article — a service's history, a
+//! rollback, an interactive dialog, a deploy helper — and a replay of the responder's decision
+//! for an event file.
+//!
+//! Same brain as the Lambda: every rollback goes through [`crate::handler::respond`] (acting) or
+//! [`crate::handler::decide_loaded`] (plans), i.e. through [`crate::decision::decide`], with a
+//! [`crate::model::Cause::Manual`] trigger; replay goes through [`crate::handler::handle`]. The
+//! CLI adds only reading for display, prompts, rendering and `--wait`.
+
+mod args;
+mod context;
+mod deploy;
+mod dialog;
+mod error;
+mod follow;
+mod git;
+mod output;
+mod plan;
+mod replay;
+mod revisions;
+mod rollback;
+mod status;
+
+use std::process::ExitCode;
+
+pub use args::*;
+pub use error::{CliError, Code};
+
+pub use context::Ctx;
+
+/// Run a parsed command line; returns the process exit code (errors already printed).
+pub fn main(cli: Cli) -> ExitCode {
+    init_logging(cli.verbose);
+    crate::metrics::set_enabled(false);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&CliError::new(Code::Aws, format!("cannot start: {e}"))),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &CliError) -> ExitCode {
+    output::note(e.render().trim_end());
+    ExitCode::from(e.code as u8)
+}
+
+/// Connect, then run the command.
+pub async fn run(cli: Cli) -> Result<Code, CliError> {
+    if let Command::Dialog(_) = &cli.command {
+        dialog::check_terminal()?;
+    }
+    let sdk = context::sdk_config(&cli.aws).await?;
+    let ctx = Ctx {
+        sdk,
+        format: cli.output,
+        git: git::Git::new(cli.git_repo.clone()),
+    };
+    match &cli.command {
+        Command::Status(a) => status::run(&ctx, a).await,
+        Command::Rollback(a) => rollback::run(&ctx, a).await,
+        Command::Dialog(a) => dialog::run(&ctx, a).await,
+        Command::Deploy(a) => deploy::run(&ctx, a).await,
+        Command::Replay(a) => replay::run(&ctx, a).await,
+    }
+}
+
+/// Logs go to stderr, plain text, `warn` by default (`info` with `-v`; `RUST_LOG` overrides).
+/// The handler's one-line decision log is left out unless `-v`: the CLI prints the decision itself.
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    // The SDK's own warnings (IMDS probes, missing config files) are noise for a CLI.
+    let default = if verbose {
+        "warn,ecs_rollback=info"
+    } else {
+        "off,ecs_rollback=warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let decision_lines = tracing_subscriber::filter::filter_fn(move |meta| {
+        verbose || !(meta.is_event() && meta.fields().field("trigger").is_some())
+    });
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .compact()
+        .with_filter(filter)
+        .with_filter(decision_lines);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+    use std::time::Duration;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ecs-rollback").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rollback_parses_with_global_aws_options_anywhere() {
+        let cli = parse(&[
+            "rollback",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--to",
+            "hello-world:2",
+            "--dry-run",
+            "--profile",
+            "prod",
+            "--region",
+            "eu-west-1",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.aws.profile.as_deref(), Some("prod"));
+        assert_eq!(cli.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(cli.output, Format::Json);
+        let Command::Rollback(r) = cli.command else {
+            panic!("rollback")
+        };
+        assert_eq!(r.target.cluster, "demo");
+        assert_eq!(r.target.service, "hello-world");
+        assert_eq!(r.to, Some(RevisionArg::Name("hello-world:2".into())));
+        assert!(r.dry_run && !r.wait.wait);
+        assert_eq!(r.wait.wait_timeout, Duration::from_secs(1800));
+        assert_eq!(r.wait.poll_interval, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn revisions_durations_and_aliases_parse() {
+        let cli = parse(&[
+            "--region",
+            "us-east-1",
+            "rollback",
+            "-c",
+            "d",
+            "-s",
+            "s",
+            "--to",
+            "7",
+            "--wait",
+            "--wait-timeout",
+            "15m",
+            "--poll-interval",
+            "500ms",
+        ])
+        .unwrap();
+        let Command::Rollback(r) = cli.command else {
+            panic!("rollback")
+        };
+        assert_eq!(r.to, Some(RevisionArg::Number(7)));
+        assert_eq!(
+            r.to.unwrap()
+                .resolve("arn:aws:ecs:us-east-1:123456789012:task-definition/web:9"),
+            Some("web:7".into())
+        );
+        assert_eq!(r.wait.wait_timeout, Duration::from_secs(900));
+        assert_eq!(r.wait.poll_interval, Duration::from_millis(500));
+        let cli = parse(&["history", "-c", "d", "-s", "s", "-n", "3"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs { limit: 3, .. })
+        ));
+        let cli = parse(&["replay", "events/ecs-deployment-failed.json", "--execute"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Replay(ReplayArgs { execute: true, .. })
+        ));
+        let cli = parse(&[
+            "deploy", "-c", "d", "-s", "s", "--image", "repo/app", "--force",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Deploy(DeployArgs { force: true, .. })
+        ));
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["rollback", "-s", "x"], "--cluster"),
+            (
+                &["rollback", "-c", "d", "-s", "s", "--to", "latest"],
+                "not `family:revision`",
+            ),
+            (
+                &["rollback", "-c", "d", "-s", "s", "--to", "0"],
+                "not a revision number",
+            ),
+            (
+                &["rollback", "-c", "d", "-s", "s", "--wait-timeout", "soon"],
+                "not a duration",
+            ),
+            (
+                &["rollback", "-c", "d", "-s", "s", "--poll-interval", "10ms"],
+                "shorter than 100ms",
+            ),
+            (&["status", "-c", "d", "-s", "s", "-n", "0"], "1..=100"),
+            (&["status", "-c", "d", "-s", "s", "-o", "yaml"], "yaml"),
+            (&["frobnicate"], "frobnicate"),
+        ];
+        for (args, says) in cases {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(e.to_string().contains(says), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_documents_exit_codes_and_the_opt_in_rule() {
+        let help = Cli::command().render_long_help().to_string();
+        for code in [
+            "0  done",
+            "1  AWS",
+            "2  usage",
+            "3  nothing to do",
+            "4  --wait",
+            "5  --wait",
+        ] {
+            assert!(help.contains(code), "{code}: {help}");
+        }
+        assert!(EXIT_CODES.contains("3  nothing to do"));
+        let mut cmd = Cli::command();
+        let rollback = cmd.find_subcommand_mut("rollback").unwrap();
+        let help = rollback.render_long_help().to_string();
+        assert!(help.contains("does not require the opt-in tag"), "{help}");
+        assert!(help.contains("Exit codes:"), "{help}");
+    }
+}

@@ -1,0 +1,428 @@
+//! What people want to see of a service's revisions: images, digests, ledger, what runs, when it
+//! was deployed and how that went, and the git commit behind an image tag. Read-only and bounded;
+//! display only — choosing a rollback target is the decision core's job, never this module's.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::git::{Commit, Git};
+use crate::aws::ecs::Ecs;
+use crate::aws::{aws_error, to_time};
+use crate::error::{Error, InputError};
+use crate::model::*;
+
+/// Pages of `ListServiceDeployments` read (100 per page).
+const DEPLOYMENT_PAGES: usize = 2;
+/// Service deployments whose revisions are resolved, newest first.
+const RESOLVED_DEPLOYMENTS: usize = 60;
+/// `DescribeServiceRevisions` takes at most 20 ARNs.
+const REVISIONS_PER_CALL: usize = 20;
+
+/// One ECS service deployment, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deployed {
+    pub arn: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: Option<Time>,
+    pub started_at: Option<Time>,
+    pub finished_at: Option<Time>,
+    pub task_definition: Option<String>,
+    #[serde(skip)]
+    pub images: Vec<RecordedImage>,
+}
+
+impl Deployed {
+    fn when(&self) -> Option<Time> {
+        self.started_at.or(self.created_at)
+    }
+}
+
+/// The service-deployment history, newest first, with target revisions resolved.
+pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deployed>, Error> {
+    let mut briefs = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..DEPLOYMENT_PAGES {
+        let out = ecs
+            .client
+            .list_service_deployments()
+            .cluster(&service.cluster_arn)
+            .service(&service.service_arn)
+            .max_results(100)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| aws_error("ListServiceDeployments", e))?;
+        briefs.extend(out.service_deployments().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut list: Vec<(Deployed, Option<String>)> = briefs
+        .iter()
+        .filter_map(|b| {
+            Some((
+                Deployed {
+                    arn: b.service_deployment_arn()?.to_string(),
+                    status: b
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    reason: b.status_reason().map(str::to_string),
+                    created_at: b.created_at().and_then(to_time),
+                    started_at: b.started_at().and_then(to_time),
+                    finished_at: b.finished_at().and_then(to_time),
+                    task_definition: None,
+                    images: Vec::new(),
+                },
+                b.target_service_revision_arn().map(str::to_string),
+            ))
+        })
+        .collect();
+    // The API promises no order: newest first by the deployments' own timestamps.
+    list.sort_by_key(|(d, _)| std::cmp::Reverse(d.created_at.or(d.started_at)));
+    list.truncate(RESOLVED_DEPLOYMENTS);
+
+    let mut wanted: Vec<String> = list.iter().filter_map(|(_, r)| r.clone()).collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut revisions: BTreeMap<String, (String, Vec<RecordedImage>)> = BTreeMap::new();
+    for chunk in wanted.chunks(REVISIONS_PER_CALL) {
+        let out = ecs
+            .client
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeServiceRevisions", e))?;
+        for r in out.service_revisions() {
+            let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) else {
+                continue;
+            };
+            let images = r
+                .container_images()
+                .iter()
+                .map(|c| RecordedImage {
+                    container: c.container_name().unwrap_or_default().to_string(),
+                    image: c.image().map(str::to_string),
+                    digest: c.image_digest().map(str::to_string),
+                })
+                .collect();
+            revisions.insert(arn.to_string(), (td.to_string(), images));
+        }
+    }
+    Ok(list
+        .into_iter()
+        .map(|(mut d, rev)| {
+            if let Some((td, images)) = rev.and_then(|r| revisions.get(&r)) {
+                d.task_definition = Some(td.clone());
+                d.images = images.clone();
+            }
+            d
+        })
+        .collect())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImageInfo {
+    pub container: String,
+    pub image: String,
+    pub tag: Option<String>,
+    /// From the image reference itself, or recorded by a service deployment.
+    pub digest: Option<String>,
+    /// The git commit when the tag is a SHA of the current repository.
+    pub commit: Option<Commit>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RevisionInfo {
+    pub task_definition: String,
+    pub name: String,
+    pub status: &'static str,
+    /// `stable` or `bad` (tag `ecs-rollback:status`).
+    pub ledger: Option<&'static str>,
+    pub images: Vec<ImageInfo>,
+    /// `PRIMARY` or `ACTIVE` when the service runs it (DescribeServices deployments).
+    pub running: Option<String>,
+    /// When its newest deployment started.
+    pub deployed_at: Option<Time>,
+    /// How its newest deployment went: the service-deployment status (`SUCCESSFUL`, `STOPPED`,
+    /// `ROLLBACK_SUCCESSFUL`, `IN_PROGRESS`, …), else the rollout state ECS reports.
+    pub outcome: Option<String>,
+    pub outcome_reason: Option<String>,
+    /// How many of the listed service deployments targeted it.
+    pub deployments: usize,
+}
+
+/// A service and its recent revisions.
+#[derive(Clone, Debug)]
+pub struct Overview {
+    pub service: ServiceState,
+    pub revisions: Vec<RevisionInfo>,
+    /// Why the service-deployment history could not be read (the table then shows less).
+    pub history_error: Option<String>,
+}
+
+fn key(td: &str) -> Option<(String, i32)> {
+    split_task_definition(td).map(|(f, r)| (f.to_string(), r))
+}
+
+/// Read the newest `limit` revisions of the service's family (plus whatever it runs).
+pub async fn overview(
+    ecs: &Ecs,
+    git: &Git,
+    service: ServiceState,
+    limit: usize,
+) -> Result<Overview, Error> {
+    let (history, history_error) = match deployments(ecs, &service).await {
+        Ok(h) => (h, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "service-deployment history unavailable");
+            (Vec::new(), Some(e.to_string()))
+        }
+    };
+    let current_family = key(&service.task_definition).map(|(f, _)| f);
+
+    // Candidates: the family's ACTIVE revisions, what history deployed, what the service runs.
+    let mut candidates: BTreeMap<(String, i32), String> = BTreeMap::new();
+    if let Some(family) = &current_family {
+        for arn in ecs.family(family).await? {
+            if let Some(k) = key(&arn) {
+                candidates.entry(k).or_insert(arn);
+            }
+        }
+    }
+    for td in history.iter().filter_map(|d| d.task_definition.as_ref()) {
+        if let Some(k) = key(td) {
+            candidates.entry(k).or_insert_with(|| td.clone());
+        }
+    }
+    let running: Vec<&Deployment> = service.deployments.iter().collect();
+    for d in &running {
+        if let Some(k) = key(&d.task_definition) {
+            candidates
+                .entry(k)
+                .or_insert_with(|| d.task_definition.clone());
+        }
+    }
+    if let Some(k) = key(&service.task_definition) {
+        candidates
+            .entry(k)
+            .or_insert_with(|| service.task_definition.clone());
+    }
+    let mut ordered: Vec<((String, i32), String)> = candidates.into_iter().collect();
+    ordered.sort_by(|((fa, ra), _), ((fb, rb), _)| {
+        let ca = Some(fa) == current_family.as_ref();
+        let cb = Some(fb) == current_family.as_ref();
+        cb.cmp(&ca).then(fa.cmp(fb)).then(rb.cmp(ra))
+    });
+    let is_running = |arn: &str| {
+        same_task_definition_str(arn, &service.task_definition)
+            || running
+                .iter()
+                .any(|d| same_task_definition_str(arn, &d.task_definition))
+    };
+    let mut chosen: Vec<String> = Vec::new();
+    for (i, (_, arn)) in ordered.iter().enumerate() {
+        if i < limit || is_running(arn) {
+            chosen.push(arn.clone());
+        }
+    }
+
+    let mut revisions = Vec::new();
+    for arn in chosen {
+        let revision = match ecs.describe_revision(&arn).await {
+            Ok(r) => r,
+            Err(Error::Input(InputError::UnknownTaskDefinition(_))) => continue,
+            Err(e) => return Err(e),
+        };
+        revisions.push(describe(&revision, &service, &history, git));
+    }
+    Ok(Overview {
+        service,
+        revisions,
+        history_error,
+    })
+}
+
+fn same_task_definition_str(a: &str, b: &str) -> bool {
+    crate::decision::same_task_definition(a, b)
+}
+
+fn describe(
+    revision: &Revision,
+    service: &ServiceState,
+    history: &[Deployed],
+    git: &Git,
+) -> RevisionInfo {
+    let mine: Vec<&Deployed> = history
+        .iter()
+        .filter(|d| {
+            d.task_definition
+                .as_deref()
+                .is_some_and(|td| same_task_definition_str(td, &revision.arn))
+        })
+        .collect();
+    let newest = mine.iter().max_by_key(|d| d.when());
+    let recorded: Vec<&RecordedImage> = mine
+        .iter()
+        .find(|d| d.images.iter().any(|i| i.digest.is_some()))
+        .map(|d| d.images.iter().collect())
+        .unwrap_or_default();
+    let in_service = service
+        .deployments
+        .iter()
+        .filter(|d| same_task_definition_str(&d.task_definition, &revision.arn))
+        .max_by_key(|d| d.is_primary());
+    let images = revision
+        .images
+        .iter()
+        .map(|c| {
+            let tag = image_tag(&c.image).map(str::to_string);
+            let digest = c
+                .image
+                .split_once('@')
+                .map(|(_, d)| d.to_string())
+                .or_else(|| {
+                    recorded
+                        .iter()
+                        .find(|r| r.container == c.container)
+                        .and_then(|r| r.digest.clone())
+                });
+            let commit = tag.as_deref().and_then(|t| git.commit(t));
+            ImageInfo {
+                container: c.container.clone(),
+                image: c.image.clone(),
+                tag,
+                digest,
+                commit,
+            }
+        })
+        .collect();
+    let (deployed_at, outcome, outcome_reason) = match (newest, in_service) {
+        (Some(d), _) => (d.when(), Some(d.status.clone()), d.reason.clone()),
+        (None, Some(d)) => (
+            d.created_at,
+            Some(
+                match d.rollout {
+                    Rollout::InProgress => "IN_PROGRESS",
+                    Rollout::Completed => "COMPLETED",
+                    Rollout::Failed => "FAILED",
+                    Rollout::Unknown => "UNKNOWN",
+                }
+                .to_string(),
+            ),
+            d.rollout_reason.clone(),
+        ),
+        (None, None) => (None, None, None),
+    };
+    RevisionInfo {
+        task_definition: revision.arn.clone(),
+        name: short_task_definition(&revision.arn),
+        status: match revision.status {
+            RevisionStatus::Active => "ACTIVE",
+            RevisionStatus::Inactive => "INACTIVE",
+            RevisionStatus::DeleteInProgress => "DELETE_IN_PROGRESS",
+        },
+        ledger: match revision.ledger {
+            Some(Ledger::Stable) => Some("stable"),
+            Some(Ledger::Bad) => Some("bad"),
+            None => None,
+        },
+        images,
+        running: in_service.map(|d| d.status.clone()),
+        deployed_at,
+        outcome,
+        outcome_reason,
+        deployments: mine.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(deployments: Vec<Deployment>) -> ServiceState {
+        ServiceState {
+            cluster_arn: "arn:aws:ecs:eu-west-1:123456789012:cluster/demo".into(),
+            service_arn: "arn:aws:ecs:eu-west-1:123456789012:service/demo/web".into(),
+            service_name: "web".into(),
+            status: "ACTIVE".into(),
+            controller: Controller::Ecs,
+            task_definition: deployments
+                .first()
+                .map(|d| d.task_definition.clone())
+                .unwrap_or_default(),
+            tags: BTreeMap::new(),
+            deployments,
+            ecs_rollback: None,
+        }
+    }
+
+    fn td(rev: i32) -> String {
+        format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:{rev}")
+    }
+
+    #[test]
+    fn a_revision_shows_its_newest_deployment_its_digest_and_what_runs() {
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_750_000_000 + s, 0);
+        let history = vec![
+            Deployed {
+                arn: "d2".into(),
+                status: "STOPPED".into(),
+                reason: Some("circuit breaker".into()),
+                created_at: t(100),
+                started_at: t(100),
+                finished_at: t(200),
+                task_definition: Some(td(2)),
+                images: vec![RecordedImage {
+                    container: "app".into(),
+                    image: Some("repo/web:latest".into()),
+                    digest: Some("sha256:feed".into()),
+                }],
+            },
+            Deployed {
+                arn: "d1".into(),
+                status: "SUCCESSFUL".into(),
+                reason: None,
+                created_at: t(0),
+                started_at: t(0),
+                finished_at: t(50),
+                task_definition: Some(td(2)),
+                images: Vec::new(),
+            },
+        ];
+        let svc = service(vec![Deployment {
+            id: "ecs-svc/1".into(),
+            status: "PRIMARY".into(),
+            task_definition: td(2),
+            rollout: Rollout::Failed,
+            rollout_reason: None,
+            created_at: t(100),
+            failed_tasks: 3,
+        }]);
+        let revision = Revision {
+            arn: td(2),
+            family: "web".into(),
+            revision: 2,
+            status: RevisionStatus::Active,
+            ledger: Some(Ledger::Bad),
+            images: vec![ContainerImage {
+                container: "app".into(),
+                image: "repo/web:latest".into(),
+            }],
+        };
+        let git = Git::new(Some(std::env::temp_dir().join("not-a-repo-ecs-rollback")));
+        let info = describe(&revision, &svc, &history, &git);
+        assert_eq!(info.name, "web:2");
+        assert_eq!(info.outcome.as_deref(), Some("STOPPED"));
+        assert_eq!(info.deployed_at, t(100));
+        assert_eq!(info.images[0].digest.as_deref(), Some("sha256:feed"));
+        assert_eq!(info.images[0].tag.as_deref(), Some("latest"));
+        assert_eq!(info.running.as_deref(), Some("PRIMARY"));
+        assert_eq!(info.ledger, Some("bad"));
+        assert_eq!(info.deployments, 2);
+    }
+}
