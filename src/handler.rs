@@ -423,22 +423,8 @@ async fn act(
     if should_notify {
         notify(deps, trigger, snap, &response).await;
     }
-    match &decision.outcome {
-        Outcome::Skip(skip) if skip.is_error() => {
-            tracing::error!(
-                action = %response.action,
-                cluster = response.cluster.as_deref().unwrap_or(""),
-                service = response.service.as_deref().unwrap_or(""),
-                from = response.from.as_deref().unwrap_or(""),
-                to = response.to.as_deref().unwrap_or(""),
-                reason = %response.reason,
-                trigger = trigger.cause.kind(),
-                skip = code.unwrap_or(""),
-                "decision"
-            );
-        }
-        _ => log_response(&response, trigger.cause.kind(), code.unwrap_or("")),
-    }
+    let failed = matches!(&decision.outcome, Outcome::Skip(skip) if skip.is_error());
+    log_decision(&response, trigger.cause.kind(), code.unwrap_or(""), failed);
     metrics::emit(&response.action, code, Some(latency_ms));
     Ok(response)
 }
@@ -523,18 +509,33 @@ async fn record(
     }
 }
 
+/// The one structured line per decision (at error level when a wanted rollback was impossible).
+macro_rules! decision_line {
+    ($level:ident, $response:expr, $trigger:expr, $skip:expr) => {
+        tracing::$level!(
+            action = %$response.action,
+            cluster = $response.cluster.as_deref().unwrap_or(""),
+            service = $response.service.as_deref().unwrap_or(""),
+            from = $response.from.as_deref().unwrap_or(""),
+            to = $response.to.as_deref().unwrap_or(""),
+            reason = %$response.reason,
+            trigger = $trigger,
+            skip = $skip,
+            "decision"
+        )
+    };
+}
+
+fn log_decision(response: &Response, trigger: &str, skip: &str, failed: bool) {
+    if failed {
+        decision_line!(error, response, trigger, skip);
+    } else {
+        decision_line!(info, response, trigger, skip);
+    }
+}
+
 fn log_response(response: &Response, trigger: &str, skip: &str) {
-    tracing::info!(
-        action = %response.action,
-        cluster = response.cluster.as_deref().unwrap_or(""),
-        service = response.service.as_deref().unwrap_or(""),
-        from = response.from.as_deref().unwrap_or(""),
-        to = response.to.as_deref().unwrap_or(""),
-        reason = %response.reason,
-        trigger,
-        skip,
-        "decision"
-    );
+    log_decision(response, trigger, skip, false);
 }
 
 /// Image list of a revision for people: `container=image` (tags only, never other fields).

@@ -32,6 +32,11 @@ pub fn init_logging() {
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), standard retries with backoff, and
 /// timeouts that fit inside the function's timeout.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], shared with the CLI (which adds profile, region, endpoint).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(4))
         .timeout_config(
@@ -41,8 +46,6 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
                 .operation_timeout(Duration::from_secs(40))
                 .build(),
         )
-        .load()
-        .await
 }
 
 /// Clients for the handler, from an SDK configuration and the policy.

@@ -221,8 +221,31 @@ impl Ecs {
         }
         wanted.sort();
         wanted.dedup();
-        let mut revisions: BTreeMap<String, (String, Vec<RecordedImage>)> = BTreeMap::new();
-        for chunk in wanted.chunks(REVISIONS_PER_CALL) {
+        let revisions = self.describe_service_revisions(&wanted).await?;
+        for e in &mut entries {
+            if let Some((td, images)) = target_of.get(&e.arn).and_then(|r| revisions.get(r)) {
+                e.target_task_definition = Some(td.clone());
+                e.target_images = images.clone();
+            }
+            e.source_task_definitions = sources
+                .get(&e.arn)
+                .map(|revs| {
+                    revs.iter()
+                        .filter_map(|r| revisions.get(r).map(|(td, _)| td.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        Ok(entries)
+    }
+
+    /// Service revisions by ARN → (task definition, recorded container images), 20 per call.
+    pub async fn describe_service_revisions(
+        &self,
+        arns: &[String],
+    ) -> Result<BTreeMap<String, (String, Vec<RecordedImage>)>, Error> {
+        let mut revisions = BTreeMap::new();
+        for chunk in arns.chunks(REVISIONS_PER_CALL) {
             let out = self
                 .client
                 .describe_service_revisions()
@@ -246,21 +269,7 @@ impl Ecs {
                 revisions.insert(arn.to_string(), (td.to_string(), images));
             }
         }
-        for e in &mut entries {
-            if let Some((td, images)) = target_of.get(&e.arn).and_then(|r| revisions.get(r)) {
-                e.target_task_definition = Some(td.clone());
-                e.target_images = images.clone();
-            }
-            e.source_task_definitions = sources
-                .get(&e.arn)
-                .map(|revs| {
-                    revs.iter()
-                        .filter_map(|r| revisions.get(r).map(|(td, _)| td.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-        }
-        Ok(entries)
+        Ok(revisions)
     }
 
     /// ARNs of the family's ACTIVE revisions, newest first as far as the API sorts (the core

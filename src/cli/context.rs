@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecs::config::ProvideCredentials;
 
@@ -26,15 +24,8 @@ pub struct Ctx {
 
 /// The SDK configuration, checked: a region is set and credentials resolve.
 pub async fn sdk_config(aws: &AwsArgs) -> Result<SdkConfig, CliError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(40))
-                .build(),
-        );
+    // The Lambda's retries and timeouts.
+    let mut loader = runtime::sdk_loader();
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }

@@ -16,8 +16,6 @@ use crate::model::*;
 const DEPLOYMENT_PAGES: usize = 2;
 /// Service deployments whose revisions are resolved, newest first.
 const RESOLVED_DEPLOYMENTS: usize = 60;
-/// `DescribeServiceRevisions` takes at most 20 ARNs.
-const REVISIONS_PER_CALL: usize = 20;
 
 /// One ECS service deployment, as the history shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -88,31 +86,7 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
     let mut wanted: Vec<String> = list.iter().filter_map(|(_, r)| r.clone()).collect();
     wanted.sort();
     wanted.dedup();
-    let mut revisions: BTreeMap<String, (String, Vec<RecordedImage>)> = BTreeMap::new();
-    for chunk in wanted.chunks(REVISIONS_PER_CALL) {
-        let out = ecs
-            .client
-            .describe_service_revisions()
-            .set_service_revision_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeServiceRevisions", e))?;
-        for r in out.service_revisions() {
-            let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) else {
-                continue;
-            };
-            let images = r
-                .container_images()
-                .iter()
-                .map(|c| RecordedImage {
-                    container: c.container_name().unwrap_or_default().to_string(),
-                    image: c.image().map(str::to_string),
-                    digest: c.image_digest().map(str::to_string),
-                })
-                .collect();
-            revisions.insert(arn.to_string(), (td.to_string(), images));
-        }
-    }
+    let revisions = ecs.describe_service_revisions(&wanted).await?;
     Ok(list
         .into_iter()
         .map(|(mut d, rev)| {
