@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, EphemeralStorage,
-    HealthCheck, KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkMode, PortMapping,
-    RuntimePlatform, Secret, Tag, TaskDefinition, TaskDefinitionField, Volume,
+    ContainerDefinition, EphemeralStorage, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
+    MountPoint, NetworkMode, PortMapping, RuntimePlatform, Secret, Tag, TaskDefinition,
+    TaskDefinitionField, Volume,
 };
-use harness::{wait_for, Stand, ACCOUNT, REGION};
+use harness::{wait_for, Stand};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
@@ -182,60 +182,15 @@ impl World {
     }
 
     async fn register(&self, image: &str) -> String {
-        self.ecs
-            .register_task_definition()
-            .family("hello-world")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("app")
-                    .image(image)
-                    .essential(true)
-                    .memory(256)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .task_definition()
-            .unwrap()
-            .task_definition_arn()
-            .unwrap()
-            .to_string()
+        harness::ecs::register(&self.ecs, image, |c| c).await
     }
 
     async fn create_service(&self, name: &str, td: &str, enabled: Option<&str>) {
-        let mut req = self
-            .ecs
-            .create_service()
-            .cluster("demo")
-            .service_name(name)
-            .task_definition(td)
-            .desired_count(1)
-            .deployment_configuration(
-                DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(
-                        DeploymentCircuitBreaker::builder()
-                            .enable(true)
-                            .rollback(false)
-                            .build(),
-                    )
-                    .build(),
-            );
-        if let Some(v) = enabled {
-            req = req.tags(Tag::builder().key("ecs-rollback:enabled").value(v).build());
-        }
-        req.send().await.unwrap();
+        harness::ecs::create_service(&self.ecs, name, td, enabled, false).await
     }
 
     async fn deploy(&self, service: &str, td: &str) {
-        self.ecs
-            .update_service()
-            .cluster("demo")
-            .service(service)
-            .task_definition(td)
-            .send()
-            .await
-            .unwrap();
+        harness::ecs::deploy(&self.ecs, service, td).await
     }
 
     /// Write an event the stand returned to a file for `replay`.
@@ -270,15 +225,7 @@ impl World {
     }
 
     async fn service_td(&self, service: &str) -> String {
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster("demo")
-            .services(service)
-            .send()
-            .await
-            .unwrap();
-        out.services()[0].task_definition().unwrap().to_string()
+        harness::ecs::service_td(&self.ecs, service).await
     }
 
     async fn describe(&self, td: &str) -> (TaskDefinition, Vec<(String, String)>) {
@@ -308,18 +255,7 @@ impl World {
     }
 
     async fn service_tag(&self, service: &str, key: &str) -> Option<String> {
-        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/{service}");
-        let out = self
-            .ecs
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .unwrap();
-        out.tags()
-            .iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(|t| t.value().map(str::to_string))
+        harness::ecs::service_tag(&self.ecs, service, key).await
     }
 
     fn writes(&self) -> usize {

@@ -7,10 +7,7 @@ mod harness;
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, Tag,
-    TaskDefinitionField,
-};
+use aws_sdk_ecs::types::{Tag, TaskDefinitionField};
 use harness::{wait_for, Invoked, Stand, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
@@ -76,14 +73,12 @@ async fn world(env: &[(&str, &str)]) -> World {
 
 impl World {
     async fn register(&self, image: &str, secret_env: bool) -> String {
-        let mut container = ContainerDefinition::builder()
-            .name("app")
-            .image(image)
-            .essential(true)
-            .memory(256);
-        if secret_env {
+        harness::ecs::register(&self.ecs, image, |container| {
+            if !secret_env {
+                return container;
+            }
             // A task definition full of secrets: none of it may ever reach a log or a notification.
-            container = container
+            container
                 .environment(
                     aws_sdk_ecs::types::KeyValuePair::builder().name("DB_PASSWORD").value("hunter2-stand-secret").build(),
                 )
@@ -99,60 +94,24 @@ impl World {
                         .credentials_parameter("arn:aws:secretsmanager:eu-west-1:123456789012:secret:registry-creds-XyZ")
                         .build()
                         .unwrap(),
-                );
-        }
-        self.ecs
-            .register_task_definition()
-            .family("hello-world")
-            .container_definitions(container.build())
-            .send()
-            .await
-            .unwrap()
-            .task_definition()
-            .unwrap()
-            .task_definition_arn()
-            .unwrap()
-            .to_string()
+                )
+        })
+        .await
     }
 
     async fn create_service(&self, name: &str, td: &str, opted_in: bool, breaker_rollback: bool) {
-        let mut req = self
-            .ecs
-            .create_service()
-            .cluster("demo")
-            .service_name(name)
-            .task_definition(td)
-            .desired_count(1)
-            .deployment_configuration(
-                DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(
-                        DeploymentCircuitBreaker::builder()
-                            .enable(true)
-                            .rollback(breaker_rollback)
-                            .build(),
-                    )
-                    .build(),
-            );
-        if opted_in {
-            req = req.tags(
-                Tag::builder()
-                    .key("ecs-rollback:enabled")
-                    .value("true")
-                    .build(),
-            );
-        }
-        req.send().await.unwrap();
+        harness::ecs::create_service(
+            &self.ecs,
+            name,
+            td,
+            opted_in.then_some("true"),
+            breaker_rollback,
+        )
+        .await
     }
 
     async fn deploy(&self, service: &str, td: &str) {
-        self.ecs
-            .update_service()
-            .cluster("demo")
-            .service(service)
-            .task_definition(td)
-            .send()
-            .await
-            .unwrap();
+        harness::ecs::deploy(&self.ecs, service, td).await
     }
 
     /// The story's prologue: revisions 1 and 2 deployed successfully (their COMPLETED events
@@ -182,53 +141,15 @@ impl World {
     }
 
     async fn service_td(&self, service: &str) -> String {
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster("demo")
-            .services(service)
-            .send()
-            .await
-            .unwrap();
-        out.services()[0].task_definition().unwrap().to_string()
-    }
-
-    async fn td_tags(&self, td: &str) -> Vec<(String, String)> {
-        let out = self
-            .ecs
-            .describe_task_definition()
-            .task_definition(td)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .unwrap();
-        out.tags()
-            .iter()
-            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
-            .collect()
+        harness::ecs::service_td(&self.ecs, service).await
     }
 
     async fn ledger(&self, td: &str) -> Option<String> {
-        self.td_tags(td)
-            .await
-            .into_iter()
-            .find(|(k, _)| k == "ecs-rollback:status")
-            .map(|(_, v)| v)
+        harness::ecs::ledger(&self.ecs, td).await
     }
 
     async fn service_tag(&self, service: &str, key: &str) -> Option<String> {
-        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/{service}");
-        let out = self
-            .ecs
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .unwrap();
-        out.tags()
-            .iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(|t| t.value().map(str::to_string))
+        harness::ecs::service_tag(&self.ecs, service, key).await
     }
 
     /// Notifications received so far (the SNS `Message` of each).

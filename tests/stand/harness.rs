@@ -300,3 +300,129 @@ impl Drop for Stand {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// ECS set-up and read-back helpers shared by the stand's tests (cluster `demo`).
+pub mod ecs {
+    use aws_sdk_ecs::types::builders::ContainerDefinitionBuilder;
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, Tag,
+        TaskDefinitionField,
+    };
+    use aws_sdk_ecs::Client;
+
+    use super::{ACCOUNT, REGION};
+
+    /// Register a `hello-world` revision with one container `app` running `image`; `configure`
+    /// may add to the container (environment, secrets, a command…).
+    pub async fn register(
+        ecs: &Client,
+        image: &str,
+        configure: impl FnOnce(ContainerDefinitionBuilder) -> ContainerDefinitionBuilder,
+    ) -> String {
+        let container = ContainerDefinition::builder()
+            .name("app")
+            .image(image)
+            .essential(true)
+            .memory(256);
+        ecs.register_task_definition()
+            .family("hello-world")
+            .container_definitions(configure(container).build())
+            .send()
+            .await
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A one-task service with the circuit breaker on; `enabled` is its opt-in tag value.
+    pub async fn create_service(
+        ecs: &Client,
+        name: &str,
+        td: &str,
+        enabled: Option<&str>,
+        breaker_rollback: bool,
+    ) {
+        let mut req = ecs
+            .create_service()
+            .cluster("demo")
+            .service_name(name)
+            .task_definition(td)
+            .desired_count(1)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(breaker_rollback)
+                            .build(),
+                    )
+                    .build(),
+            );
+        if let Some(v) = enabled {
+            req = req.tags(Tag::builder().key("ecs-rollback:enabled").value(v).build());
+        }
+        req.send().await.unwrap();
+    }
+
+    pub async fn deploy(ecs: &Client, service: &str, td: &str) {
+        ecs.update_service()
+            .cluster("demo")
+            .service(service)
+            .task_definition(td)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The task definition the service runs.
+    pub async fn service_td(ecs: &Client, service: &str) -> String {
+        let out = ecs
+            .describe_services()
+            .cluster("demo")
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        out.services()[0].task_definition().unwrap().to_string()
+    }
+
+    pub async fn td_tags(ecs: &Client, td: &str) -> Vec<(String, String)> {
+        let out = ecs
+            .describe_task_definition()
+            .task_definition(td)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        out.tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+            .collect()
+    }
+
+    /// The revision's `ecs-rollback:status` tag.
+    pub async fn ledger(ecs: &Client, td: &str) -> Option<String> {
+        td_tags(ecs, td)
+            .await
+            .into_iter()
+            .find(|(k, _)| k == "ecs-rollback:status")
+            .map(|(_, v)| v)
+    }
+
+    pub async fn service_tag(ecs: &Client, service: &str, key: &str) -> Option<String> {
+        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/{service}");
+        let out = ecs
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        out.tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value().map(str::to_string))
+    }
+}
