@@ -144,6 +144,14 @@ impl World {
         harness::ecs::service_td(&self.ecs, service).await
     }
 
+    async fn td_pinned_from(&self, td: &str) -> Option<String> {
+        harness::ecs::td_tags(&self.ecs, td)
+            .await
+            .into_iter()
+            .find(|(k, _)| k == "ecs-rollback:pinned-from")
+            .map(|(_, v)| v)
+    }
+
     async fn ledger(&self, td: &str) -> Option<String> {
         harness::ecs::ledger(&self.ecs, td).await
     }
@@ -1028,4 +1036,109 @@ async fn events_for_a_deployment_the_service_has_left_are_stale() {
     assert_eq!(w.rollback_writes(), 0);
     assert_eq!(w.service_td("hello-world").await, fixed);
     assert_eq!(w.ledger(&bad).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_reset_on_a_read_is_retried() {
+    let fault = json!({"operation": "DescribeServices", "reset": true, "count": 2});
+    let (w, revs, r) = failed_with_fault(fault).await;
+    assert_rolled_back_once(&w, &revs, &r, "reset on DescribeServices").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_error_on_stop_service_deployment_is_retried_after_reading_again() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"operation": "StopServiceDeployment", "status": 500, "code": "ServerException", "count": 1}),
+    );
+    let r = w.stand.invoke(&alarm);
+    w.stand.control("DELETE", "/faults", Value::Null);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    let stops = w.stand.requests(Some("StopServiceDeployment"));
+    assert_eq!(
+        stops.len(),
+        2,
+        "one failed attempt, one after reading again: {stops:?}"
+    );
+    assert_eq!(stops.iter().filter(|q| q["status"] == 200).count(), 1);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_register_task_definition_still_deploys_one_pinned_copy() {
+    let w = world(&[]).await;
+    let latest = format!("{REGISTRY}:latest");
+    w.stand.control(
+        "POST",
+        "/ecs/image-digest",
+        json!({"image": latest, "digest": format!("sha256:{}", "cd".repeat(32))}),
+    );
+    let good = w.register(&latest, false).await;
+    let bad = w.register(&format!("{REGISTRY}:c3d4e5f"), false).await;
+    w.create_service("hello-world", &good, true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.deploy("hello-world", &bad).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.stand.clear_requests();
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"operation": "RegisterTaskDefinition", "status": 400, "code": "ThrottlingException", "count": 2}),
+    );
+    let r = w.stand.invoke(&failed);
+    w.stand.control("DELETE", "/faults", Value::Null);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    let registered = w.stand.requests(Some("RegisterTaskDefinition"));
+    assert_eq!(
+        registered.iter().filter(|q| q["status"] == 200).count(),
+        1,
+        "{registered:?}"
+    );
+    assert_eq!(w.stand.count("UpdateService"), 1);
+    let running = w.service_td("hello-world").await;
+    assert!(
+        w.td_pinned_from(&running).await.as_deref() == Some(good.as_str()),
+        "{running}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_cloudwatch_reads_are_retried_for_a_composite_alarm() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.alarm("hello-world-5xx", "hello-world").await;
+    w.cloudwatch
+        .put_composite_alarm()
+        .alarm_name("hello-world-health")
+        .alarm_rule(r#"ALARM("hello-world-5xx") OR ALARM(hello-world-latency)"#)
+        .send()
+        .await
+        .unwrap();
+    w.stand.clear_requests();
+    for op in ["ListTagsForResource", "DescribeAlarms"] {
+        w.stand.control(
+            "POST",
+            "/faults",
+            json!({"service": "cloudwatch", "operation": op, "status": 400, "code": "Throttling", "count": 1}),
+        );
+    }
+    let r = w.stand.invoke(&fixture("cloudwatch-alarm-composite.json"));
+    w.stand.control("DELETE", "/faults", Value::Null);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    let injected = w
+        .stand
+        .requests(None)
+        .iter()
+        .filter(|q| q["injected"] == true)
+        .count();
+    assert_eq!(injected, 2, "both CloudWatch faults were hit and survived");
+    assert_eq!(w.service_td("hello-world").await, good);
 }
