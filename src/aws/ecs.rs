@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    DeploymentControllerType, DeploymentRolloutState, ServiceField, SortOrder,
-    StopServiceDeploymentStopType, Tag, TaskDefinitionField, TaskDefinitionStatus,
+    DeploymentControllerType, DeploymentRolloutState, ServiceDeploymentBrief, ServiceField,
+    SortOrder, StopServiceDeploymentStopType, Tag, TaskDefinitionField, TaskDefinitionStatus,
 };
 use aws_sdk_ecs::Client;
 
@@ -127,10 +127,15 @@ impl Ecs {
         self.try_history(service).await.map_err(|e| e.to_string())
     }
 
-    async fn try_history(&self, service: &ServiceState) -> Result<Vec<HistoryEntry>, Error> {
+    /// `ListServiceDeployments` (every status), at most `pages` pages of 100, in the API's order.
+    pub async fn list_service_deployments(
+        &self,
+        service: &ServiceState,
+        pages: usize,
+    ) -> Result<Vec<ServiceDeploymentBrief>, Error> {
         let mut briefs = Vec::new();
         let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        for _ in 0..pages {
             let out = self
                 .client
                 .list_service_deployments()
@@ -147,6 +152,11 @@ impl Ecs {
                 _ => break,
             }
         }
+        Ok(briefs)
+    }
+
+    async fn try_history(&self, service: &ServiceState) -> Result<Vec<HistoryEntry>, Error> {
+        let briefs = self.list_service_deployments(service, MAX_PAGES).await?;
         let mut entries: Vec<HistoryEntry> = briefs
             .iter()
             .filter_map(|b| {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::git::{Commit, Git};
 use crate::aws::ecs::Ecs;
-use crate::aws::{aws_error, to_time};
+use crate::aws::to_time;
 use crate::error::{Error, InputError};
 use crate::model::*;
 
@@ -39,25 +39,9 @@ impl Deployed {
 
 /// The service-deployment history, newest first, with target revisions resolved.
 pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deployed>, Error> {
-    let mut briefs = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..DEPLOYMENT_PAGES {
-        let out = ecs
-            .client
-            .list_service_deployments()
-            .cluster(&service.cluster_arn)
-            .service(&service.service_arn)
-            .max_results(100)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| aws_error("ListServiceDeployments", e))?;
-        briefs.extend(out.service_deployments().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+    let briefs = ecs
+        .list_service_deployments(service, DEPLOYMENT_PAGES)
+        .await?;
     let mut list: Vec<(Deployed, Option<String>)> = briefs
         .iter()
         .filter_map(|b| {
