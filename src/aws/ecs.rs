@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::{aws_error, to_time};
+use super::{aws_error, paginate, to_time};
 use crate::decision::Pin;
 use crate::error::{Error, InputError};
 use crate::model::*;
@@ -133,26 +133,23 @@ impl Ecs {
         service: &ServiceState,
         pages: usize,
     ) -> Result<Vec<ServiceDeploymentBrief>, Error> {
-        let mut briefs = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..pages {
+        paginate(pages, |token| async move {
             let out = self
                 .client
                 .list_service_deployments()
                 .cluster(&service.cluster_arn)
                 .service(&service.service_arn)
                 .max_results(100)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| aws_error("ListServiceDeployments", e))?;
-            briefs.extend(out.service_deployments().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(briefs)
+            Ok((
+                out.service_deployments().to_vec(),
+                out.next_token().map(str::to_string),
+            ))
+        })
+        .await
     }
 
     async fn try_history(&self, service: &ServiceState) -> Result<Vec<HistoryEntry>, Error> {
@@ -285,9 +282,7 @@ impl Ecs {
     /// ARNs of the family's ACTIVE revisions, newest first as far as the API sorts (the core
     /// sorts again by revision number).
     pub async fn family(&self, family: &str) -> Result<Vec<String>, Error> {
-        let mut arns = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        paginate(MAX_PAGES, |token| async move {
             let out = self
                 .client
                 .list_task_definitions()
@@ -295,17 +290,16 @@ impl Ecs {
                 .status(TaskDefinitionStatus::Active)
                 .sort(SortOrder::Desc)
                 .max_results(100)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| aws_error("ListTaskDefinitions", e))?;
-            arns.extend(out.task_definition_arns().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(arns)
+            Ok((
+                out.task_definition_arns().to_vec(),
+                out.next_token().map(str::to_string),
+            ))
+        })
+        .await
     }
 
     /// `DescribeTaskDefinition` with tags; only name, status, ledger and images are kept.

@@ -55,6 +55,26 @@ where
     }
 }
 
+/// Read at most `pages` pages of a paginated list call. `page(token)` sends one request and
+/// answers its items and the next token; no (or an empty) token ends the list.
+pub async fn paginate<T, F, Fut>(pages: usize, mut page: F) -> Result<Vec<T>, crate::error::Error>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), crate::error::Error>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..pages {
+        let (batch, next) = page(token.take()).await?;
+        items.extend(batch);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
 /// SDK timestamp → domain time.
 pub fn to_time(t: &aws_sdk_ecs::primitives::DateTime) -> Option<Time> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())

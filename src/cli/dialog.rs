@@ -20,8 +20,8 @@ use super::revisions::{overview, RevisionInfo};
 use super::rollback::{
     code_of, default_reason, describe_for_display, response_json, response_text,
 };
-use crate::aws::aws_error;
 use crate::aws::ecs::Ecs;
+use crate::aws::{aws_error, paginate};
 use crate::decision::{same_task_definition, Outcome, Snapshot};
 use crate::error::Error;
 use crate::handler::{self, Deps};
@@ -39,38 +39,34 @@ fn cancelled() -> CliError {
 }
 
 async fn list_clusters(ecs: &Ecs) -> Result<Vec<String>, Error> {
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    let arns = paginate(MAX_PAGES, |token| async move {
         let out = ecs
             .client
             .list_clusters()
             .max_results(100)
-            .set_next_token(token.take())
+            .set_next_token(token)
             .send()
             .await
             .map_err(|e| aws_error("ListClusters", e))?;
-        arns.extend(out.cluster_arns().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+        Ok((
+            out.cluster_arns().to_vec(),
+            out.next_token().map(str::to_string),
+        ))
+    })
+    .await?;
     let mut names: Vec<String> = arns.iter().map(|a| last_segment(a)).collect();
     names.sort();
     Ok(names)
 }
 
 async fn list_services(ecs: &Ecs, cluster: &str) -> Result<Vec<String>, Error> {
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    let arns = paginate(MAX_PAGES, |token| async move {
         let out = ecs
             .client
             .list_services()
             .cluster(cluster)
             .max_results(100)
-            .set_next_token(token.take())
+            .set_next_token(token)
             .send()
             .await
             .map_err(|e| {
@@ -84,12 +80,12 @@ async fn list_services(ecs: &Ecs, cluster: &str) -> Result<Vec<String>, Error> {
                     aws_error("ListServices", e).into()
                 }
             })?;
-        arns.extend(out.service_arns().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+        Ok((
+            out.service_arns().to_vec(),
+            out.next_token().map(str::to_string),
+        ))
+    })
+    .await?;
     let mut names: Vec<String> = arns.iter().map(|a| last_segment(a)).collect();
     names.sort();
     Ok(names)
