@@ -211,6 +211,19 @@ impl World {
         alarm_event(name, service)
     }
 
+    /// The composite alarm of `events/cloudwatch-alarm-composite.json` over the metric alarm
+    /// `hello-world-5xx`, both created through the Rust SDK (CBOR).
+    async fn composite_alarm(&self) {
+        self.alarm("hello-world-5xx", "hello-world").await;
+        self.cloudwatch
+            .put_composite_alarm()
+            .alarm_name("hello-world-health")
+            .alarm_rule(r#"ALARM("hello-world-5xx") OR ALARM(hello-world-latency)"#)
+            .send()
+            .await
+            .unwrap();
+    }
+
     fn rollback_writes(&self) -> usize {
         self.stand.count("UpdateService") + self.stand.count("StopServiceDeployment")
     }
@@ -405,14 +418,7 @@ async fn composite_alarm_rolls_back_the_service_its_child_guards() {
     let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     w.stand
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
-    w.alarm("hello-world-5xx", "hello-world").await;
-    w.cloudwatch
-        .put_composite_alarm()
-        .alarm_name("hello-world-health")
-        .alarm_rule(r#"ALARM("hello-world-5xx") OR ALARM(hello-world-latency)"#)
-        .send()
-        .await
-        .unwrap();
+    w.composite_alarm().await;
     let event = fixture("cloudwatch-alarm-composite.json");
     let r = w.stand.invoke(&event);
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
@@ -1114,14 +1120,7 @@ async fn throttled_cloudwatch_reads_are_retried_for_a_composite_alarm() {
     let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     w.stand
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
-    w.alarm("hello-world-5xx", "hello-world").await;
-    w.cloudwatch
-        .put_composite_alarm()
-        .alarm_name("hello-world-health")
-        .alarm_rule(r#"ALARM("hello-world-5xx") OR ALARM(hello-world-latency)"#)
-        .send()
-        .await
-        .unwrap();
+    w.composite_alarm().await;
     w.stand.clear_requests();
     for op in ["ListTagsForResource", "DescribeAlarms"] {
         w.stand.control(
