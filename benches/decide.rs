@@ -46,7 +46,10 @@ fn snapshot() -> Snapshot {
                 Rollout::Completed,
             ),
         ],
-        ecs_rollback: None,
+        circuit_breaker: None,
+        deployment_alarms: None,
+        strategy: Strategy::Rolling,
+        bake_time_minutes: None,
     });
     let history: Vec<HistoryEntry> = (1..=10)
         .map(|n| HistoryEntry {
@@ -64,6 +67,10 @@ fn snapshot() -> Snapshot {
             created_at: Some(t(9, n as u32)),
             started_at: Some(t(9, n as u32)),
             finished_at: Some(t(9, n as u32 + 1)),
+            target: None,
+            sources: Vec::new(),
+            rolled_back_to: None,
+            lifecycle_stage: None,
         })
         .collect();
     snap.history = Some(Ok(history));
@@ -76,6 +83,7 @@ fn snapshot() -> Snapshot {
                 revision: rev,
                 status: RevisionStatus::Active,
                 ledger: None,
+                bad_for: Vec::new(),
                 images: vec![ContainerImage {
                     container: "app".into(),
                     image: "repo/app:latest".into(),

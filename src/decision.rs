@@ -1,9 +1,11 @@
 //! The pure decision core: `(Trigger, Snapshot, Policy, now) -> Step`.
 //!
-//! No I/O, no async, no SDK types. Every rule of DESIGN §4 lives here. The core reads only what it
-//! has been given; when it needs more (the deployment history, the task-definition family, details
-//! of a revision) it answers [`Step::Need`] and the caller loads exactly that and asks again. This
-//! keeps AWS calls to what a decision really needs: a duplicate event costs one `DescribeServices`.
+//! No I/O, no async, no SDK types. Every rule of DESIGN §4 is a named function here
+//! (`rule1_eligibility`, `rule2_…`, …) and [`decide`] composes them in order; the table tests in
+//! `decision_tests.rs` mirror them one to one. The core reads only what it has been given; when
+//! it needs more (the deployment history, the task-definition family, details of a revision, the
+//! stopped tasks of a deployment) it answers [`Step::Need`] and the caller loads exactly that and
+//! asks again. A duplicate event costs one `DescribeServices`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +17,8 @@ use crate::model::*;
 
 /// How many of a family's newest revisions the fallback search reads (rule 5 (b)/(c)).
 pub const FAMILY_SCAN_LIMIT: usize = 10;
+/// A `last-rollback-at` further in the future than this is clock skew or tampering (rule 8).
+pub const MAX_CLOCK_SKEW_MINUTES: i64 = 5;
 
 /// The policy knobs (DESIGN §5), already validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct Snapshot {
     pub family: Option<Vec<String>>,
     /// Revisions described so far, by ARN (and by the name they were asked for).
     pub revisions: BTreeMap<String, Revision>,
+    /// Stopped tasks of the newest deployment (early detection); `Err` = could not be read.
+    pub stopped_tasks: Option<Result<Vec<TaskStop>, String>>,
 }
 
 impl Snapshot {
@@ -58,6 +64,7 @@ impl Snapshot {
             history: None,
             family: None,
             revisions: BTreeMap::new(),
+            stopped_tasks: None,
         }
     }
 }
@@ -71,6 +78,8 @@ pub enum Need {
     Family(String),
     /// Details and ledger tags of these task definitions (`DescribeTaskDefinition`).
     Revisions(Vec<String>),
+    /// The stopped tasks of this ECS deployment (`ListTasks startedBy` + `DescribeTasks`).
+    StoppedTasks(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,8 +92,10 @@ pub enum Step {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// A successful ECS service deployment.
+    /// A successful ECS service deployment (or the revision an ECS rollback restored).
     History,
+    /// The revision the failing deployment replaces, which ECS can restore (rule 6).
+    DeploymentSource,
     /// Tagged `ecs-rollback:status=stable`.
     Ledger,
     /// The newest older revision of the family.
@@ -97,7 +108,7 @@ pub enum Source {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Method {
-    /// `UpdateService(taskDefinition = to)`.
+    /// `UpdateService(taskDefinition = to, + the configuration fields in `restore`)`.
     UpdateService,
     /// `StopServiceDeployment(stopType = ROLLBACK)`: ECS returns to the deployment's source revision.
     StopDeployment { service_deployment_arn: String },
@@ -119,11 +130,57 @@ pub struct RollbackPlan {
     pub method: Method,
     /// Non-empty: register a copy of `to` with these images and deploy the copy.
     pub pins: Vec<Pin>,
-    /// Tag `from` as `ecs-rollback:status=bad`.
-    pub mark_bad: String,
+    /// `to` is INACTIVE (CloudFormation, CDK and Copilot deregister on every update): register a
+    /// copy of it (pinned where `pins` says) and deploy the copy.
+    pub copy_inactive: bool,
+    /// Service-configuration fields (`networkConfiguration`, `loadBalancers`, …) that differ from
+    /// the target revision and are restored with `UpdateService`.
+    pub restore: Vec<String>,
+    /// The service revision whose configuration is restored (`DescribeServiceRevisions`).
+    pub restore_from: Option<String>,
+    /// Tag this task definition `ecs-rollback:status=bad` (+ `bad-for` this service): only when
+    /// the failure is the task definition's, never for a same-task-definition digest or
+    /// configuration failure.
+    pub mark_bad: Option<String>,
+    /// The service's deployment strategy: what ECS does next.
+    pub strategy: Strategy,
+    pub bake_time_minutes: Option<i32>,
     pub dry_run: bool,
     /// Set when the history API was unavailable and the search fell back (said in the log).
     pub degraded: Option<String>,
+}
+
+impl RollbackPlan {
+    /// A copy of `to` must be registered before deploying it.
+    pub fn needs_copy(&self) -> bool {
+        !self.pins.is_empty() || self.copy_inactive
+    }
+
+    /// What ECS does next, for the reason and the notification.
+    pub fn next(&self) -> String {
+        let to = short_task_definition(&self.to);
+        let bake = self
+            .bake_time_minutes
+            .filter(|m| *m > 0)
+            .map(|m| format!(", with its {m} min bake time"))
+            .unwrap_or_default();
+        match (&self.method, self.strategy) {
+            (Method::StopDeployment { .. }, s) if s.shifts_traffic() => format!(
+                "ECS shifts production traffic back to {to}, which is still running ({} deployment stopped in flight)",
+                s.as_str()
+            ),
+            (Method::StopDeployment { .. }, _) => {
+                format!("ECS rolls the deployment back and replaces its tasks with {to}")
+            }
+            (Method::UpdateService, Strategy::Rolling) => {
+                format!("ECS replaces the tasks with {to} in a rolling deployment")
+            }
+            (Method::UpdateService, s) => format!(
+                "ECS runs a full {} deployment of {to}{bake} and its lifecycle hooks",
+                s.as_str()
+            ),
+        }
+    }
 }
 
 /// Why nothing is done. Each has a stable code (metrics) and a sentence (response, log).
@@ -136,21 +193,64 @@ pub enum Skip {
     Controller(Controller),
     ServiceNotActive(String),
     UnknownDeployment(String),
-    Superseded { deployment: String, by: String },
-    AlreadyRolledBack { to: String },
-    RollbackFailed { to: String },
+    Superseded {
+        deployment: String,
+        by: String,
+    },
+    AlreadyRolledBack {
+        to: String,
+    },
+    RollbackFailed {
+        to: String,
+    },
     EcsRollingBack(String),
-    OutsideWindow { minutes: i64, window: i64 },
+    /// Rule 3: ECS rolled the service back itself within the cooldown.
+    EcsRolledBack {
+        deployment: String,
+        at: String,
+    },
+    /// Rule 4: the alarm only shares the service's dimensions; the service does not list it.
+    NotAGuard {
+        alarm: String,
+    },
+    /// Rule 3: a deployment alarm with `rollback: true` while the deployment (or bake) runs.
+    EcsDeploymentAlarm {
+        alarm: String,
+    },
+    OutsideWindow {
+        minutes: i64,
+        window: i64,
+    },
     DeploymentStartUnknown,
-    Cooldown { at: String, minutes_left: i64 },
+    Cooldown {
+        at: String,
+        minutes_left: i64,
+        /// `automatically` / `manually by …` / `(seen in the deployment history)`.
+        how: String,
+    },
+    /// Rule 8: the loop guard cannot be read (tag invalid and history unavailable).
+    LoopGuardUnknown(String),
     AlreadyOnTarget(String),
-    TargetRejected { target: String, why: String },
+    TargetRejected {
+        target: String,
+        why: String,
+    },
     NoCandidate(String),
-    NotStableable { task_definition: String },
-    AlreadyStable { task_definition: String },
+    NotStableable {
+        task_definition: String,
+    },
+    AlreadyStable {
+        task_definition: String,
+    },
     EarlyDetectionOff,
-    OlderDeploymentTask { deployment: String, newest: String },
-    BelowThreshold { failed: i32, threshold: u32 },
+    OlderDeploymentTask {
+        deployment: String,
+        newest: String,
+    },
+    BelowThreshold {
+        failed: i32,
+        threshold: u32,
+    },
     NoDeployment,
 }
 
@@ -168,9 +268,13 @@ impl Skip {
             Skip::AlreadyRolledBack { .. } => "duplicate_event",
             Skip::RollbackFailed { .. } => "rollback_failed",
             Skip::EcsRollingBack(_) => "ecs_rolling_back",
+            Skip::EcsRolledBack { .. } => "ecs_rolled_back",
+            Skip::NotAGuard { .. } => "not_a_guard",
+            Skip::EcsDeploymentAlarm { .. } => "ecs_deployment_alarm",
             Skip::OutsideWindow { .. } => "outside_alarm_window",
             Skip::DeploymentStartUnknown => "outside_alarm_window",
             Skip::Cooldown { .. } => "cooldown",
+            Skip::LoopGuardUnknown(_) => "loop_guard_unknown",
             Skip::AlreadyOnTarget(_) => "already_on_target",
             Skip::TargetRejected { .. } => "target_rejected",
             Skip::NoCandidate(_) => "no_stable_candidate",
@@ -189,9 +293,12 @@ impl Skip {
             self,
             Skip::RollbackFailed { .. }
                 | Skip::EcsRollingBack(_)
+                | Skip::EcsRolledBack { .. }
+                | Skip::EcsDeploymentAlarm { .. }
                 | Skip::NoCandidate(_)
                 | Skip::TargetRejected { .. }
                 | Skip::Cooldown { .. }
+                | Skip::LoopGuardUnknown(_)
         )
     }
 
@@ -199,7 +306,10 @@ impl Skip {
     pub fn is_error(&self) -> bool {
         matches!(
             self,
-            Skip::NoCandidate(_) | Skip::RollbackFailed { .. } | Skip::TargetRejected { .. }
+            Skip::NoCandidate(_)
+                | Skip::RollbackFailed { .. }
+                | Skip::TargetRejected { .. }
+                | Skip::LoopGuardUnknown(_)
         )
     }
 }
@@ -216,11 +326,15 @@ impl fmt::Display for Skip {
             Skip::UnknownDeployment(id) => write!(f, "Stale event: deployment {id} is no longer one of the service's deployments."),
             Skip::Superseded { deployment, by } => write!(f, "Stale event: deployment {deployment} has been superseded by {by}."),
             Skip::AlreadyRolledBack { to } => write!(f, "Duplicate event: the service was already rolled back to {}.", short_task_definition(to)),
-            Skip::RollbackFailed { to } => write!(f, "The service runs {}, the target of an earlier automatic rollback, and it is failing too: not rolling back again, a human must decide.", short_task_definition(to)),
+            Skip::RollbackFailed { to } => write!(f, "The service runs {}, the target of an earlier rollback, and it is failing too: not rolling back again, a human must decide.", short_task_definition(to)),
             Skip::EcsRollingBack(why) => write!(f, "ECS is already rolling this deployment back ({why}): not issuing a second rollback."),
+            Skip::EcsRolledBack { deployment, at } => write!(f, "ECS itself rolled the service back at {at} (service deployment {deployment}); within the cooldown the responder does not walk further back."),
+            Skip::NotAGuard { alarm } => write!(f, "The alarm {alarm} only shares the service's ClusterName/ServiceName dimensions; it guards the service only when tagged {TAG_ALARM_CLUSTER} + {TAG_ALARM_SERVICE} or listed in the service's deployment alarms."),
+            Skip::EcsDeploymentAlarm { alarm } => write!(f, "The alarm {alarm} is one of the service's deployment alarms with rollback enabled and the deployment (or its bake time) is still running: ECS rolls it back itself."),
             Skip::OutsideWindow { minutes, window } => write!(f, "The current deployment started {minutes} min ago, outside the {window} min alarm window: probably not the deployment's fault."),
             Skip::DeploymentStartUnknown => f.write_str("The current deployment's start time is unknown, so the alarm window cannot be checked."),
-            Skip::Cooldown { at, minutes_left } => write!(f, "Cooldown: the service was rolled back automatically at {at}; no automatic rollback for another {minutes_left} min."),
+            Skip::Cooldown { at, minutes_left, how } => write!(f, "Cooldown: the service was rolled back {how} at {at}; no automatic rollback for another {minutes_left} min."),
+            Skip::LoopGuardUnknown(why) => write!(f, "The loop guard cannot be checked ({why}): not rolling back automatically; a human must decide."),
             Skip::AlreadyOnTarget(td) => write!(f, "The service already runs {}.", short_task_definition(td)),
             Skip::TargetRejected { target, why } => write!(f, "Refusing to roll back to {}: {why}.", short_task_definition(target)),
             Skip::NoCandidate(why) => write!(f, "No stable revision to roll back to: {why}."),
@@ -232,6 +346,72 @@ impl fmt::Display for Skip {
             Skip::NoDeployment => f.write_str("The service has no PRIMARY deployment."),
         }
     }
+}
+
+/// Why an alarm is no trigger at all, before any service is looked at (rule 4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlarmSkip {
+    /// Application Auto Scaling's alarm (target tracking / step scaling).
+    AutoScaling { why: String },
+    /// A composite alarm whose actions are suppressed.
+    Suppressed { by: String },
+    /// `ActionsEnabled: false`.
+    ActionsDisabled,
+}
+
+impl AlarmSkip {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AlarmSkip::AutoScaling { .. } => "auto_scaling_alarm",
+            AlarmSkip::Suppressed { .. } => "alarm_suppressed",
+            AlarmSkip::ActionsDisabled => "alarm_actions_disabled",
+        }
+    }
+
+    pub fn sentence(&self, alarm: &str) -> String {
+        match self {
+            AlarmSkip::AutoScaling { why } => format!("The alarm {alarm} belongs to Application Auto Scaling ({why}): a scaling signal, never a health signal."),
+            AlarmSkip::Suppressed { by } => format!("The alarm {alarm}'s actions are suppressed ({by}): no action while it is muted."),
+            AlarmSkip::ActionsDisabled => format!("The alarm {alarm} has its actions disabled (ActionsEnabled: false): no action while they are off."),
+        }
+    }
+}
+
+/// What is known of an alarm (or a composite's child) for [`rule4_alarm_is_trigger`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlarmFacts {
+    pub name: String,
+    /// `AlarmActions` (DescribeAlarms); empty when not read.
+    pub actions: Vec<String>,
+    /// `ActionsEnabled` (DescribeAlarms); `None` when not read.
+    pub actions_enabled: Option<bool>,
+    /// `state.actionsSuppressedBy` (+ suppressor), from the event.
+    pub suppressed: Option<String>,
+}
+
+/// Rule 4 (first half): an alarm that is never a trigger, whatever it names. Application Auto
+/// Scaling alarms (their actions are scaling policies; target tracking names them
+/// `TargetTracking-…`), suppressed alarms and alarms with actions disabled.
+pub fn rule4_alarm_is_trigger(alarm: &AlarmFacts) -> Result<(), AlarmSkip> {
+    if let Some(policy) = alarm.actions.iter().find(|a| {
+        a.starts_with("arn:aws") && a.contains(":autoscaling:") && a.contains(":scalingPolicy:")
+    }) {
+        return Err(AlarmSkip::AutoScaling {
+            why: format!("its action is the scaling policy {policy}"),
+        });
+    }
+    if alarm.name.starts_with("TargetTracking-") {
+        return Err(AlarmSkip::AutoScaling {
+            why: "target tracking names its alarms TargetTracking-…".into(),
+        });
+    }
+    if let Some(by) = &alarm.suppressed {
+        return Err(AlarmSkip::Suppressed { by: by.clone() });
+    }
+    if alarm.actions_enabled == Some(false) {
+        return Err(AlarmSkip::ActionsDisabled);
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -249,6 +429,9 @@ pub struct Decision {
     pub outcome: Outcome,
     /// The service's current (or failing) task definition, when known.
     pub current: Option<String>,
+    /// Things people must know besides the outcome (a clock-skewed tag, a revision bad for
+    /// another service): appended to the reason, logged, notified.
+    pub notes: Vec<String>,
 }
 
 impl Decision {
@@ -256,6 +439,7 @@ impl Decision {
         Step::Done(Decision {
             outcome: Outcome::Skip(skip),
             current: current.map(str::to_string),
+            notes: Vec::new(),
         })
     }
 
@@ -284,9 +468,9 @@ impl Decision {
         }
     }
 
-    /// One human sentence.
+    /// One human sentence (plus the notes, each its own sentence).
     pub fn reason(&self, cause: &Cause) -> String {
-        match &self.outcome {
+        let mut text = match &self.outcome {
             Outcome::Skip(skip) => skip.to_string(),
             Outcome::Record { task_definition } => format!(
                 "Recorded {} as stable: {}.",
@@ -299,111 +483,325 @@ impl Decision {
                 } else {
                     "Rolled back"
                 };
-                let how = match (&plan.method, plan.pins.is_empty()) {
-                    (Method::StopDeployment { .. }, _) => {
-                        " by stopping the deployment in progress (StopServiceDeployment ROLLBACK)"
+                let same_td = same_task_definition(&plan.from, &plan.to);
+                let how = match (&plan.method, plan.pins.is_empty(), plan.copy_inactive) {
+                    (Method::StopDeployment { .. }, _, _) => {
+                        " by stopping the deployment in flight (StopServiceDeployment ROLLBACK)"
+                            .to_string()
                     }
-                    (Method::UpdateService, false) => {
-                        " as a copy pinned to the image digests it ran"
+                    (Method::UpdateService, false, _) => {
+                        " as a copy pinned to the image digests it ran".to_string()
                     }
-                    (Method::UpdateService, true) => "",
+                    (Method::UpdateService, true, true) => {
+                        " as a copy of the INACTIVE revision".to_string()
+                    }
+                    (Method::UpdateService, true, false) => String::new(),
+                };
+                let restored = if plan.restore.is_empty() {
+                    String::new()
+                } else {
+                    format!(", restoring {}", plan.restore.join(", "))
                 };
                 let source = match plan.source {
+                    Source::History if same_td => "its last successful service revision (same task definition, other images or configuration)",
                     Source::History => "its last successful deployment",
+                    Source::DeploymentSource => "the revision the failing deployment was replacing",
                     Source::Ledger => "the revision last marked stable",
                     Source::Family => "the newest older revision not marked bad (no deployment history or ledger entry was available)",
                     Source::Requested => "the revision requested",
                 };
                 format!(
-                    "{verb} from {} to {} ({source}){how} because {}.",
+                    "{verb} from {} to {} ({source}){how}{restored} because {}. Next: {}.",
                     short_task_definition(&plan.from),
                     short_task_definition(&plan.to),
-                    cause.describe()
+                    cause.describe(),
+                    plan.next()
                 )
             }
+        };
+        for note in &self.notes {
+            text.push(' ');
+            text.push_str(note);
         }
+        text
     }
+}
+
+/// Early return from a rule: a finished decision or a [`Need`].
+type Flow<T> = Result<T, Step>;
+
+fn skip<T>(skip: Skip, current: &str) -> Flow<T> {
+    Err(Decision::skip(skip, Some(current)))
+}
+
+fn need<T>(need: Need) -> Flow<T> {
+    Err(Step::Need(need))
 }
 
 /// The whole decision. Call repeatedly, loading each [`Need`], until it is [`Step::Done`].
 pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -> Step {
+    match decide_flow(trigger, snap, policy, now) {
+        Ok(step) | Err(step) => step,
+    }
+}
+
+fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -> Flow<Step> {
     let service = &snap.service;
     let current = service.task_definition.as_str();
+    let mut notes = Vec::new();
 
-    // Triggers that never act, whatever the service looks like.
-    match &trigger.cause {
-        Cause::Alarm { state, .. } if *state != AlarmState::Alarm => {
-            return Decision::skip(Skip::AlarmNotInAlarm(*state), Some(current))
-        }
-        Cause::DeploymentInProgress { .. } => {
-            return Decision::skip(Skip::DeploymentInProgress, Some(current))
-        }
-        _ => {}
+    inert_trigger(&trigger.cause, current)?;
+    rule1_eligibility(service, policy)?;
+    rule3_ecs_rolling_back_now(service)?;
+    rule4_alarm_guards_service(&trigger.cause, service)?;
+    let failing = rule2_failing_deployment(trigger, snap, policy)?;
+    let memory = rule8_loop_guard_tags(trigger, service, &failing, policy, now, &mut notes)?;
+    rule4_alarm_window(&trigger.cause, service, policy, now, failing.td)?;
+
+    // Rules 3, 5, 6 and 8 read the service-deployment history.
+    let Some(history) = &snap.history else {
+        return need(Need::History);
+    };
+    let entries: &[HistoryEntry] = history.as_deref().unwrap_or(&[]);
+    let failing_entry = history
+        .as_ref()
+        .ok()
+        .and_then(|h| failing_history_entry(h, failing.deployment, failing.td));
+    rule3_ecs_rolled_back(
+        trigger,
+        service,
+        entries,
+        failing.deployment,
+        policy,
+        now,
+        failing.td,
+    )?;
+    rule8_loop_guard_history(
+        trigger,
+        history,
+        failing_entry,
+        &memory,
+        policy,
+        now,
+        failing.td,
+    )?;
+
+    let dry_run = policy.dry_run || matches!(trigger.cause, Cause::Manual { dry_run: true, .. });
+    let failing_rev = failing_entry.and_then(|e| e.resolved_target());
+    let failing_rev = failing_rev.as_ref();
+    let in_flight = failing_entry.filter(|e| e.status.is_in_flight());
+
+    // Rule 6 first: a deployment in flight whose source ECS can restore is stopped with
+    // ROLLBACK — for blue/green, linear and canary a traffic shift back to the running revision.
+    let stop = match (&trigger.cause, in_flight) {
+        (Cause::Manual { to: Some(_), .. }, _) | (_, None) => None,
+        (_, Some(entry)) => rule6_restorable_source(snap, entries, entry)?,
+    };
+    let chosen = match (&trigger.cause, stop) {
+        (_, Some(chosen)) => chosen,
+        (
+            Cause::Manual {
+                to: Some(to),
+                allow_other_family,
+                ..
+            },
+            _,
+        ) => rule10_requested_target(snap, entries, to, failing.td, *allow_other_family)?,
+        _ => rule5_last_stable(snap, history, failing.td, failing_rev)?,
+    };
+    rule2_already_on_target(&chosen, current, failing.td, failing_rev)?;
+    if let Some(note) = &chosen.warning {
+        notes.push(note.clone());
     }
 
-    // Rule 1: eligibility.
+    let method = match (&chosen.source, in_flight) {
+        (Source::DeploymentSource, Some(entry)) => Method::StopDeployment {
+            service_deployment_arn: entry.arn.clone(),
+        },
+        _ => Method::UpdateService,
+    };
+    let target = lookup(snap, &chosen.arn);
+    let (pins, copy_inactive, restore, restore_from) = match &method {
+        // ECS's own rollback restores the source revision exactly: nothing to copy or restore.
+        Method::StopDeployment { .. } => (Vec::new(), false, Vec::new(), None),
+        Method::UpdateService => {
+            let force = same_task_definition(&chosen.arn, failing.td);
+            let pins = rule7_exact_image(target, chosen.recorded(), force);
+            let inactive = target.is_some_and(|r| r.status == RevisionStatus::Inactive);
+            let (restore, from) = match (&chosen.revision, failing_rev) {
+                (Some(to), Some(from)) => {
+                    let fields = restorable_fields(to.config_differences(from));
+                    let source = (!fields.is_empty()).then(|| to.arn.clone());
+                    (fields, source)
+                }
+                _ => (Vec::new(), None),
+            };
+            (pins, inactive, restore, from)
+        }
+    };
+    // The task definition is proven bad only when it is what changed: a failure with the same
+    // task definition (a re-pushed tag, a configuration change) says nothing against it.
+    let mark_bad = (!same_task_definition(&chosen.arn, failing.td)).then(|| failing.td.to_string());
+    let degraded = history.as_ref().err().map(|why| {
+        format!("service-deployment history unavailable ({why}); chose from the ledger and the task-definition family")
+    });
+    Ok(Step::Done(Decision {
+        outcome: Outcome::Rollback(RollbackPlan {
+            from: failing.td.to_string(),
+            to: chosen.arn,
+            source: chosen.source,
+            method,
+            pins,
+            copy_inactive,
+            restore,
+            restore_from,
+            mark_bad,
+            strategy: service.strategy,
+            bake_time_minutes: service.bake_time_minutes,
+            dry_run,
+            degraded,
+        }),
+        current: Some(failing.td.to_string()),
+        notes,
+    }))
+}
+
+/// Triggers that never act, whatever the service looks like.
+fn inert_trigger(cause: &Cause, current: &str) -> Flow<()> {
+    match cause {
+        Cause::Alarm { state, .. } if *state != AlarmState::Alarm => {
+            skip(Skip::AlarmNotInAlarm(*state), current)
+        }
+        Cause::DeploymentInProgress { .. } => skip(Skip::DeploymentInProgress, current),
+        _ => Ok(()),
+    }
+}
+
+/// Rule 1: opt-in, deployment controller, service status.
+pub fn rule1_eligibility(service: &ServiceState, policy: &Policy) -> Flow<()> {
+    let current = service.task_definition.as_str();
     match service
         .tags
         .get(TAG_ENABLED)
         .map(|v| v.trim().to_ascii_lowercase())
     {
-        Some(v) if v == "false" => return Decision::skip(Skip::OptedOut, Some(current)),
+        Some(v) if v == "false" => return skip(Skip::OptedOut, current),
         Some(v) if v == "true" => {}
-        _ if policy.require_opt_in => return Decision::skip(Skip::NotOptedIn, Some(current)),
+        _ if policy.require_opt_in => return skip(Skip::NotOptedIn, current),
         _ => {}
     }
     if service.controller != Controller::Ecs {
-        return Decision::skip(Skip::Controller(service.controller), Some(current));
+        return skip(Skip::Controller(service.controller), current);
     }
     if service.status != "ACTIVE" {
-        return Decision::skip(
-            Skip::ServiceNotActive(service.status.clone()),
-            Some(current),
-        );
+        return skip(Skip::ServiceNotActive(service.status.clone()), current);
     }
+    Ok(())
+}
 
-    // Rule 3: ECS rolling back on its own, as DescribeServices shows it.
-    if let Some(why) = ecs_rolling_back_in_service(service) {
-        return Decision::skip(Skip::EcsRollingBack(why), Some(current));
+/// Rule 3, as `DescribeServices` shows it: a deployment's rollout reason says ECS is rolling back.
+pub fn rule3_ecs_rolling_back_now(service: &ServiceState) -> Flow<()> {
+    let Some(primary) = service.primary() else {
+        return Ok(());
+    };
+    if primary.rollout != Rollout::InProgress {
+        return Ok(());
     }
+    let why = service.deployments.iter().find_map(|d| {
+        d.rollout_reason
+            .as_deref()
+            .filter(|r| is_ecs_rollback_reason(r))
+            .map(str::to_string)
+    });
+    match why {
+        Some(why) => skip(Skip::EcsRollingBack(why), &service.task_definition),
+        None => Ok(()),
+    }
+}
 
-    // Which revision is failing, and is the event still about the service's present (rule 2)?
-    let failing = match &trigger.cause {
-        Cause::DeploymentCompleted { deployment_id } => {
-            return record_completed(snap, deployment_id);
+/// Rule 4 (second half): an alarm mapped by its dimensions guards the service only if the service
+/// lists it among its ECS deployment alarms. Rule 3 for alarms: a deployment alarm with
+/// `rollback: true` is ECS's to act on while the deployment or its bake time runs.
+pub fn rule4_alarm_guards_service(cause: &Cause, service: &ServiceState) -> Flow<()> {
+    let Cause::Alarm { name, guard, .. } = cause else {
+        return Ok(());
+    };
+    let current = service.task_definition.as_str();
+    let mut names: Vec<&str> = vec![name.as_str()];
+    if let AlarmGuard::Dimensions { alarm_names } = guard {
+        names.extend(alarm_names.iter().map(String::as_str));
+        if !names.iter().any(|n| service.lists_deployment_alarm(n)) {
+            let alarm = alarm_names.first().cloned().unwrap_or_else(|| name.clone());
+            return skip(Skip::NotAGuard { alarm }, current);
         }
+    }
+    let ecs_acts = service
+        .deployment_alarms
+        .as_ref()
+        .is_some_and(|a| a.enable && a.rollback);
+    let in_flight = service
+        .primary()
+        .is_some_and(|p| p.rollout == Rollout::InProgress);
+    if ecs_acts && in_flight {
+        if let Some(alarm) = names.iter().find(|n| service.lists_deployment_alarm(n)) {
+            return skip(
+                Skip::EcsDeploymentAlarm {
+                    alarm: alarm.to_string(),
+                },
+                current,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The failing deployment (as `DescribeServices` shows it) and its task definition.
+struct Failing<'a> {
+    td: &'a str,
+    deployment: Option<&'a Deployment>,
+}
+
+/// Rule 2: which revision is failing, and is the event still about the service's present?
+/// A completed deployment is recorded; a FAILED event ECS handles itself is skipped (rule 3);
+/// task failures count only for the newest deployment and above the threshold.
+fn rule2_failing_deployment<'a>(
+    trigger: &Trigger,
+    snap: &'a Snapshot,
+    policy: &Policy,
+) -> Flow<Failing<'a>> {
+    let service = &snap.service;
+    let current = service.task_definition.as_str();
+    match &trigger.cause {
+        Cause::DeploymentCompleted { deployment_id } => Err(record_completed(snap, deployment_id)),
         Cause::DeploymentFailed {
             deployment_id,
             reason,
         } => {
-            // Rule 3: the event itself may say ECS is rolling back.
-            if is_ecs_rollback_reason(reason) {
-                return Decision::skip(Skip::EcsRollingBack(reason.clone()), Some(current));
-            }
-            if let Some(how) = &service.ecs_rollback {
-                return Decision::skip(
-                    Skip::EcsRollingBack(format!("the service's {how} is set to roll back")),
-                    Some(current),
-                );
-            }
+            rule3_ecs_handles_failure(reason, service)?;
             let Some(deployment) = service.deployments.iter().find(|d| &d.id == deployment_id)
             else {
-                return stale_or_duplicate(service, Skip::UnknownDeployment(deployment_id.clone()));
+                return Err(stale_or_duplicate(
+                    service,
+                    Skip::UnknownDeployment(deployment_id.clone()),
+                ));
             };
             if !deployment.is_primary() {
                 let by = service
                     .primary()
                     .map(|p| p.id.clone())
                     .unwrap_or_else(|| "another deployment".into());
-                return stale_or_duplicate(
+                return Err(stale_or_duplicate(
                     service,
                     Skip::Superseded {
                         deployment: deployment_id.clone(),
                         by,
                     },
-                );
+                ));
             }
-            deployment.task_definition.clone()
+            Ok(Failing {
+                td: &deployment.task_definition,
+                deployment: Some(deployment),
+            })
         }
         Cause::TaskFailures {
             deployment_id,
@@ -411,169 +809,741 @@ pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) ->
             ..
         } => {
             if policy.early_failed_tasks == 0 {
-                return Decision::skip(Skip::EarlyDetectionOff, Some(current));
+                return skip(Skip::EarlyDetectionOff, current);
             }
             let Some(primary) = service.primary() else {
-                return Decision::skip(Skip::NoDeployment, Some(current));
+                return skip(Skip::NoDeployment, current);
             };
             let other_deployment = deployment_id.as_deref().filter(|id| *id != primary.id);
             let other_revision = task_definition
                 .as_deref()
                 .filter(|td| !same_task_definition(td, &primary.task_definition));
             if let Some(older) = other_deployment.or(other_revision) {
-                return Decision::skip(
+                return skip(
                     Skip::OlderDeploymentTask {
                         deployment: older.to_string(),
                         newest: primary.id.clone(),
                     },
-                    Some(current),
+                    current,
                 );
             }
-            // Counted by ECS, not in process memory: Lambda sandboxes share nothing.
-            if primary.failed_tasks < policy.early_failed_tasks as i32 {
-                return Decision::skip(
-                    Skip::BelowThreshold {
-                        failed: primary.failed_tasks,
-                        threshold: policy.early_failed_tasks,
-                    },
-                    Some(current),
-                );
-            }
-            primary.task_definition.clone()
+            rule4_early_detection_threshold(snap, primary, policy)?;
+            Ok(Failing {
+                td: &primary.task_definition,
+                deployment: Some(primary),
+            })
         }
-        Cause::Alarm { .. } | Cause::Manual { .. } => current.to_string(),
-        Cause::DeploymentInProgress { .. } => unreachable!("handled above"),
-    };
-    let failing = failing.as_str();
-
-    // Rule 8: never chase our own rollback, and respect the cooldown for automatic triggers.
-    let last_to = service.tags.get(TAG_LAST_ROLLBACK_TO).map(String::as_str);
-    let last_at = service
-        .tags
-        .get(TAG_LAST_ROLLBACK_AT)
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc));
-    if trigger.cause.is_automatic() {
-        if let Some(to) = last_to {
-            if same_task_definition(to, failing) {
-                let skip = match (&trigger.cause, last_at) {
-                    // An alarm still ringing just after our rollback is the same incident.
-                    (Cause::Alarm { .. }, Some(at)) if now - at < policy.cooldown => {
-                        Skip::AlreadyRolledBack { to: to.to_string() }
-                    }
-                    _ => Skip::RollbackFailed { to: to.to_string() },
-                };
-                return Decision::skip(skip, Some(failing));
-            }
-        }
-        if let Some(at) = last_at {
-            let elapsed = now - at;
-            if elapsed < policy.cooldown {
-                let left = (policy.cooldown - elapsed).num_minutes().max(1);
-                return Decision::skip(
-                    Skip::Cooldown {
-                        at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        minutes_left: left,
-                    },
-                    Some(failing),
-                );
-            }
-        }
-    }
-
-    // Rule 4: the alarm window (early detection too: a completed deployment counts only within it).
-    if let Cause::Alarm { .. } | Cause::TaskFailures { .. } = &trigger.cause {
-        let primary = service.primary();
-        let in_progress = primary.is_some_and(|p| p.rollout == Rollout::InProgress);
-        if let (Some(window), false) = (policy.alarm_window, in_progress) {
-            match primary.and_then(|p| p.created_at) {
-                None => return Decision::skip(Skip::DeploymentStartUnknown, Some(failing)),
-                Some(started) if now - started > window => {
-                    return Decision::skip(
-                        Skip::OutsideWindow {
-                            minutes: (now - started).num_minutes(),
-                            window: window.num_minutes(),
-                        },
-                        Some(failing),
-                    )
-                }
-                Some(_) => {}
-            }
-        }
-    }
-
-    // Rule 5 needs the history (it also tells whether ECS is rolling back, rule 3).
-    let Some(history) = &snap.history else {
-        return Step::Need(Need::History);
-    };
-    if let Ok(entries) = history {
-        if let Some(entry) = entries.iter().find(|e| e.status.is_rolling_back()) {
-            let why = format!("service deployment {} is {:?}", entry.arn, entry.status);
-            return Decision::skip(Skip::EcsRollingBack(why), Some(failing));
-        }
-    }
-
-    let dry_run = policy.dry_run || matches!(trigger.cause, Cause::Manual { dry_run: true, .. });
-    let chosen = match &trigger.cause {
-        Cause::Manual { to: Some(to), .. } => match requested_target(snap, to, failing) {
-            Ok(c) => c,
-            Err(step) => return *step,
-        },
-        _ => match search(snap, failing, history) {
-            Ok(c) => c,
-            Err(step) => return *step,
-        },
-    };
-
-    // Rule 2: the service already runs the target.
-    if same_task_definition(&chosen.arn, current) {
-        return Decision::skip(Skip::AlreadyOnTarget(chosen.arn), Some(failing));
-    }
-
-    // Rule 6 first: ECS's own rollback of an in-flight deployment restores the source revision
-    // with the digests it recorded, so it needs no pinned copy. Otherwise rule 7 pins.
-    let method = stop_method(history, failing, &chosen.arn);
-    let pins = match (&method, chosen.source) {
-        (Method::UpdateService, Source::History) => {
-            pins_for(lookup(snap, &chosen.arn), &chosen.recorded)
-        }
-        _ => Vec::new(),
-    };
-    let degraded = history.as_ref().err().map(|why| {
-        format!("service-deployment history unavailable ({why}); chose from the ledger and the task-definition family")
-    });
-    Step::Done(Decision {
-        outcome: Outcome::Rollback(RollbackPlan {
-            from: failing.to_string(),
-            to: chosen.arn,
-            source: chosen.source,
-            method,
-            pins,
-            mark_bad: failing.to_string(),
-            dry_run,
-            degraded,
+        Cause::Alarm { .. } | Cause::Manual { .. } => Ok(Failing {
+            td: current,
+            deployment: service.primary(),
         }),
-        current: Some(failing.to_string()),
+        Cause::DeploymentInProgress { .. } => skip(Skip::DeploymentInProgress, current),
+    }
+}
+
+/// Rule 3 for a FAILED event: ECS rolls the deployment back itself when the mechanism that failed
+/// it has `rollback: true`. The circuit breaker and the deployment alarms are told apart by
+/// ECS's reason; when the reason names neither, either with rollback on is assumed to act (the
+/// history check then still sees a ROLLBACK_* deployment).
+pub fn rule3_ecs_handles_failure(reason: &str, service: &ServiceState) -> Flow<()> {
+    let current = service.task_definition.as_str();
+    if is_ecs_rollback_reason(reason) {
+        return skip(Skip::EcsRollingBack(reason.to_string()), current);
+    }
+    let breaker = service
+        .circuit_breaker
+        .is_some_and(|b| b.enable && b.rollback);
+    let alarms = service
+        .deployment_alarms
+        .as_ref()
+        .is_some_and(|a| a.enable && a.rollback);
+    let r = reason.to_ascii_lowercase();
+    let by_breaker = r.contains("circuit breaker");
+    let by_alarm = r.contains("alarm");
+    let ecs = match (by_breaker, by_alarm) {
+        (true, false) => breaker.then_some("deployment circuit breaker"),
+        (false, true) => alarms.then_some("deployment alarms"),
+        _ => match (breaker, alarms) {
+            (true, true) => Some("deployment circuit breaker and deployment alarms"),
+            (true, false) => Some("deployment circuit breaker"),
+            (false, true) => Some("deployment alarms"),
+            (false, false) => None,
+        },
+    };
+    match ecs {
+        Some(how) => skip(
+            Skip::EcsRollingBack(format!("the service's {how} is set to roll back")),
+            current,
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Early detection's threshold: ECS's `failedTasks` of the newest deployment, or — since ECS
+/// resets that count once a task reaches RUNNING (API reference, `Deployment.failedTasks`) — the
+/// deployment's stopped tasks that are the revision's fault, counted from ECS, never in memory.
+fn rule4_early_detection_threshold(
+    snap: &Snapshot,
+    primary: &Deployment,
+    policy: &Policy,
+) -> Flow<()> {
+    let threshold = policy.early_failed_tasks as i32;
+    if primary.failed_tasks >= threshold {
+        return Ok(());
+    }
+    let Some(stopped) = &snap.stopped_tasks else {
+        return need(Need::StoppedTasks(primary.id.clone()));
+    };
+    let faults = stopped
+        .as_ref()
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter(|t| {
+                    let reasons: Vec<&str> =
+                        t.container_reasons.iter().map(String::as_str).collect();
+                    matches!(
+                        crate::faults::classify(&t.stop_code, &t.stopped_reason, &reasons),
+                        crate::faults::Verdict::Fault(_)
+                    )
+                })
+                .count() as i32
+        })
+        .unwrap_or(0);
+    if faults >= threshold {
+        return Ok(());
+    }
+    skip(
+        Skip::BelowThreshold {
+            failed: primary.failed_tasks.max(faults),
+            threshold: policy.early_failed_tasks,
+        },
+        &snap.service.task_definition,
+    )
+}
+
+/// The service's memory of its last rollback (service tags), as far as it can be trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Memory {
+    /// No rollback recorded.
+    None,
+    /// Recorded and consistent.
+    At { at: Time },
+    /// Recorded with a timestamp that cannot be trusted: the history decides instead.
+    Untrusted,
+}
+
+/// Rule 8 from the service's tags: never chase a failing rollback, the cooldown — which guards
+/// against loops, not against a new deployment's failure — and timestamps that cannot be trusted.
+fn rule8_loop_guard_tags(
+    trigger: &Trigger,
+    service: &ServiceState,
+    failing: &Failing,
+    policy: &Policy,
+    now: Time,
+    notes: &mut Vec<String>,
+) -> Flow<Memory> {
+    if !trigger.cause.is_automatic() {
+        return Ok(Memory::None);
+    }
+    let Some(raw_at) = service.tags.get(TAG_LAST_ROLLBACK_AT) else {
+        return Ok(Memory::None);
+    };
+    let last_to = service.tags.get(TAG_LAST_ROLLBACK_TO).map(String::as_str);
+    let at = match chrono::DateTime::parse_from_rfc3339(raw_at.trim()) {
+        Ok(t) => t.with_timezone(&chrono::Utc),
+        Err(_) => {
+            notes.push(format!("The service's {TAG_LAST_ROLLBACK_AT} tag {raw_at:?} is not an RFC 3339 time: it was ignored and the loop guard was checked from the deployment history instead."));
+            return Ok(Memory::Untrusted);
+        }
+    };
+    if at - now > Duration::minutes(MAX_CLOCK_SKEW_MINUTES) {
+        notes.push(format!("The service's {TAG_LAST_ROLLBACK_AT} tag ({raw_at}) is in the future (clock skew or a hand-set tag): it was ignored and the loop guard was checked from the deployment history instead."));
+        return Ok(Memory::Untrusted);
+    }
+    // The recorded rollback must show in the service: some deployment runs its target. (The
+    // memory is written before the rollback; one whose write then failed is not a rollback.)
+    let happened = last_to.is_some_and(|to| {
+        service
+            .deployments
+            .iter()
+            .any(|d| same_task_definition(&d.task_definition, to))
+    });
+    if !happened {
+        return Ok(Memory::None);
+    }
+    let to = last_to.unwrap_or_default();
+    let failing_is_ours = same_task_definition(failing.td, to);
+    // A deployment started after the rollback, of another revision, is a new incident.
+    let new_incident = !failing_is_ours
+        && failing
+            .deployment
+            .and_then(|d| d.created_at)
+            .is_some_and(|created| created > at);
+    if new_incident {
+        return Ok(Memory::At { at });
+    }
+    let within = now - at < policy.cooldown;
+    if failing_is_ours {
+        let ours_completed = failing
+            .deployment
+            .is_some_and(|d| d.rollout == Rollout::Completed);
+        match (&trigger.cause, within, ours_completed) {
+            // An alarm still ringing just after our rollback is the same incident.
+            (Cause::Alarm { .. }, true, _) => {
+                return skip(Skip::AlreadyRolledBack { to: to.to_string() }, failing.td)
+            }
+            // Our rollback's own deployment fails: reported, never chased — until that revision
+            // has completed a deployment; then it is an ordinary revision again.
+            (_, _, false) => return skip(Skip::RollbackFailed { to: to.to_string() }, failing.td),
+            _ => {}
+        }
+    }
+    if within {
+        let left = (policy.cooldown - (now - at)).num_minutes().max(1);
+        let how = match service.tags.get(TAG_LAST_ROLLBACK_KIND).map(String::as_str) {
+            Some("manual") => match service.tags.get(TAG_LAST_ROLLBACK_BY) {
+                Some(by) if !by.is_empty() => format!("manually by {by}"),
+                _ => "manually".to_string(),
+            },
+            _ => "automatically".to_string(),
+        };
+        return skip(
+            Skip::Cooldown {
+                at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                minutes_left: left,
+                how,
+            },
+            failing.td,
+        );
+    }
+    Ok(Memory::At { at })
+}
+
+/// Rule 4: the alarm window (early detection too: a completed deployment counts only within it).
+fn rule4_alarm_window(
+    cause: &Cause,
+    service: &ServiceState,
+    policy: &Policy,
+    now: Time,
+    failing: &str,
+) -> Flow<()> {
+    if !matches!(cause, Cause::Alarm { .. } | Cause::TaskFailures { .. }) {
+        return Ok(());
+    }
+    let primary = service.primary();
+    let in_progress = primary.is_some_and(|p| p.rollout == Rollout::InProgress);
+    let (Some(window), false) = (policy.alarm_window, in_progress) else {
+        return Ok(());
+    };
+    match primary.and_then(|p| p.created_at) {
+        None => skip(Skip::DeploymentStartUnknown, failing),
+        Some(started) if now - started > window => skip(
+            Skip::OutsideWindow {
+                minutes: (now - started).num_minutes(),
+                window: window.num_minutes(),
+            },
+            failing,
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Rule 3 from the history: ECS is rolling back (a `ROLLBACK_*` deployment in flight — circuit
+/// breaker, deployment alarms, a lifecycle hook or a user's StopServiceDeployment), or rolled
+/// back within the cooldown and the service still runs what it restored.
+fn rule3_ecs_rolled_back(
+    trigger: &Trigger,
+    service: &ServiceState,
+    entries: &[HistoryEntry],
+    failing: Option<&Deployment>,
+    policy: &Policy,
+    now: Time,
+    failing_td: &str,
+) -> Flow<()> {
+    if let Some(entry) = entries.iter().find(|e| e.status.is_rolling_back()) {
+        let why = format!("service deployment {} is {:?}", entry.arn, entry.status);
+        return skip(Skip::EcsRollingBack(why), &service.task_definition);
+    }
+    if !trigger.cause.is_automatic() {
+        return Ok(());
+    }
+    let rolled_back = entries
+        .iter()
+        .filter(|e| e.status == DeploymentStatus::RollbackSuccessful)
+        .filter_map(|e| Some((e, e.finished_at.or(e.started_at)?)))
+        .filter(|(_, at)| now - *at < policy.cooldown)
+        .max_by_key(|(_, at)| *at);
+    let Some((entry, at)) = rolled_back else {
+        return Ok(());
+    };
+    // A deployment started after ECS's rollback is a new incident.
+    let newer = failing
+        .and_then(|d| d.created_at)
+        .is_some_and(|created| created > at);
+    if newer {
+        return Ok(());
+    }
+    skip(
+        Skip::EcsRolledBack {
+            deployment: entry.arn.clone(),
+            at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        failing_td,
+    )
+}
+
+/// Rule 8 from the history, when the tags carry no trustworthy memory (their write failed, or the
+/// timestamp is skewed): the failing deployment itself restored an earlier revision (a rollback —
+/// ours or anyone's) within the cooldown → no further automatic rollback.
+fn rule8_loop_guard_history(
+    trigger: &Trigger,
+    history: &HistoryRead,
+    failing_entry: Option<&HistoryEntry>,
+    memory: &Memory,
+    policy: &Policy,
+    now: Time,
+    failing_td: &str,
+) -> Flow<()> {
+    if !trigger.cause.is_automatic() || matches!(memory, Memory::At { .. }) {
+        return Ok(());
+    }
+    let entries = match history {
+        Ok(entries) => entries,
+        Err(why) if *memory == Memory::Untrusted => {
+            return skip(
+                Skip::LoopGuardUnknown(format!(
+                    "the {TAG_LAST_ROLLBACK_AT} tag cannot be trusted and the deployment history is unavailable: {why}"
+                )),
+                failing_td,
+            )
+        }
+        Err(_) => return Ok(()),
+    };
+    let Some(entry) = failing_entry else {
+        return Ok(());
+    };
+    let Some(created) = entry.created_at.or(entry.started_at) else {
+        return Ok(());
+    };
+    if now - created >= policy.cooldown {
+        return Ok(());
+    }
+    if !is_rollback_shaped(entries, entry) {
+        return Ok(());
+    }
+    let left = (policy.cooldown - (now - created)).num_minutes().max(1);
+    skip(
+        Skip::Cooldown {
+            at: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            minutes_left: left,
+            how: format!(
+                "(seen in the deployment history: {} restored an earlier revision)",
+                entry.arn
+            ),
+        },
+        failing_td,
+    )
+}
+
+/// A deployment that went back to a revision that had succeeded before the one it replaced.
+fn is_rollback_shaped(entries: &[HistoryEntry], entry: &HistoryEntry) -> bool {
+    let Some(target) = entry.resolved_target() else {
+        return false;
+    };
+    let Some(created) = entry.created_at.or(entry.started_at) else {
+        return false;
+    };
+    let mut older: Vec<&HistoryEntry> = entries
+        .iter()
+        .filter(|e| e.arn != entry.arn)
+        .filter(|e| e.created_at.or(e.started_at).is_some_and(|t| t < created))
+        .collect();
+    older.sort_by_key(|e| std::cmp::Reverse(e.created_at.or(e.started_at)));
+    let Some(previous) = older.first() else {
+        return false;
+    };
+    let differs_from_previous = previous
+        .resolved_target()
+        .is_none_or(|p| !p.same_as(&target));
+    let succeeded_before = older.iter().skip(1).any(|e| {
+        e.status == DeploymentStatus::Successful
+            && e.resolved_target().is_some_and(|t| t.same_as(&target))
+    });
+    differs_from_previous && succeeded_before
+}
+
+/// The history entry of the failing deployment: the service revision whose id is the deployment's
+/// (`ecs-svc/N` ↔ `…:service-revision/C/S/N`), else the one of the same task definition created
+/// closest to it.
+fn failing_history_entry<'a>(
+    entries: &'a [HistoryEntry],
+    deployment: Option<&Deployment>,
+    td: &str,
+) -> Option<&'a HistoryEntry> {
+    if let Some(id) = deployment.and_then(|d| d.id.strip_prefix("ecs-svc/")) {
+        let suffix = format!("/{id}");
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.target.as_ref().is_some_and(|t| t.arn.ends_with(&suffix)))
+        {
+            return Some(e);
+        }
+    }
+    let created = deployment.and_then(|d| d.created_at);
+    entries
+        .iter()
+        .filter(|e| {
+            e.target_task_definition
+                .as_deref()
+                .is_some_and(|t| same_task_definition(t, td))
+        })
+        .min_by_key(|e| match (created, e.created_at.or(e.started_at)) {
+            (Some(c), Some(t)) => (c - t).num_seconds().abs(),
+            // Without the deployment's time, the newest entry of that task definition.
+            (None, Some(t)) => -t.timestamp(),
+            _ => i64::MAX,
+        })
+}
+
+/// A candidate target revision.
+struct Chosen {
+    arn: String,
+    source: Source,
+    /// The service revision it comes from (history), with digests and configuration.
+    revision: Option<ServiceRevision>,
+    /// A warning to pass on (bad for another service).
+    warning: Option<String>,
+}
+
+impl Chosen {
+    fn recorded(&self) -> &[RecordedImage] {
+        self.revision
+            .as_ref()
+            .map(|r| r.images.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// Why a revision cannot be a rollback target for this service, if it cannot. INACTIVE is no
+/// reason (a copy is registered); bad for another service only is a warning.
+fn reject(revision: &Revision, ledger_key: &str) -> Option<String> {
+    if revision.is_bad_for(ledger_key) {
+        return Some(format!("it is marked {TAG_STATUS}=bad"));
+    }
+    match revision.status {
+        RevisionStatus::DeleteInProgress => Some("it is DELETE_IN_PROGRESS or deleted".into()),
+        _ => None,
+    }
+}
+
+fn warning_for(revision: &Revision, ledger_key: &str) -> Option<String> {
+    revision.bad_elsewhere(ledger_key).then(|| {
+        format!(
+            "Warning: {} is marked bad for {} (not for this service).",
+            short_task_definition(&revision.arn),
+            revision.bad_for.join(", ")
+        )
     })
+}
+
+/// Rule 6: the in-flight deployment's single source revision, when ECS can restore it and it is
+/// proven stable — it succeeded, ECS restored it, or it ran before the visible history began —
+/// and not banned. `None` = use `UpdateService`.
+fn rule6_restorable_source(
+    snap: &Snapshot,
+    entries: &[HistoryEntry],
+    entry: &HistoryEntry,
+) -> Flow<Option<Chosen>> {
+    let [source] = entry.sources.as_slice() else {
+        return Ok(None);
+    };
+    let as_target: Vec<&HistoryEntry> = entries
+        .iter()
+        .filter(|e| e.arn != entry.arn)
+        .filter(|e| e.resolved_target().is_some_and(|t| t.same_as(source)))
+        .collect();
+    let restored = entries
+        .iter()
+        .any(|e| e.rolled_back_to.as_ref().is_some_and(|r| r.same_as(source)));
+    let proven = restored
+        || as_target.is_empty()
+        || as_target
+            .iter()
+            .any(|e| e.status == DeploymentStatus::Successful);
+    if !proven {
+        return Ok(None);
+    }
+    let Some(revision) = lookup(snap, &source.task_definition) else {
+        return need(Need::Revisions(vec![source.task_definition.clone()]));
+    };
+    let key = snap.service.ledger_key();
+    if reject(revision, &key).is_some() {
+        return Ok(None);
+    }
+    Ok(Some(Chosen {
+        arn: revision.arn.clone(),
+        source: Source::DeploymentSource,
+        revision: Some(source.clone()),
+        warning: warning_for(revision, &key),
+    }))
+}
+
+/// Rule 10: a requested target must be of the service's own family or in its history (a direct
+/// invocation can never move a service onto an unrelated task definition and its task role);
+/// the CLI may allow another family explicitly.
+fn rule10_requested_target(
+    snap: &Snapshot,
+    entries: &[HistoryEntry],
+    to: &str,
+    failing: &str,
+    allow_other_family: bool,
+) -> Flow<Chosen> {
+    let family = split_task_definition(&snap.service.task_definition).map(|(f, _)| f);
+    let in_history = entries.iter().any(|e| {
+        e.target_task_definition
+            .as_deref()
+            .is_some_and(|t| same_task_definition(t, to))
+    });
+    let requested_family = split_task_definition(to).map(|(f, _)| f);
+    if !allow_other_family && !in_history && requested_family != family {
+        return skip(
+            Skip::TargetRejected {
+                target: to.to_string(),
+                why: format!(
+                    "it is of family {} and the service runs family {} (a requested target must be of the service's own family or in its deployment history)",
+                    requested_family.unwrap_or("?"),
+                    family.unwrap_or("?")
+                ),
+            },
+            failing,
+        );
+    }
+    let Some(revision) = lookup(snap, to) else {
+        return need(Need::Revisions(vec![to.to_string()]));
+    };
+    if same_task_definition(&revision.arn, failing) {
+        return skip(Skip::AlreadyOnTarget(revision.arn.clone()), failing);
+    }
+    let key = snap.service.ledger_key();
+    let inactive_unproven = (revision.status == RevisionStatus::Inactive && !in_history)
+        .then(|| "it is INACTIVE and never ran in this service's deployment history".to_string());
+    if let Some(why) = reject(revision, &key).or(inactive_unproven) {
+        return skip(
+            Skip::TargetRejected {
+                target: revision.arn.clone(),
+                why,
+            },
+            failing,
+        );
+    }
+    Ok(Chosen {
+        arn: revision.arn.clone(),
+        source: Source::Requested,
+        revision: None,
+        warning: warning_for(revision, &key),
+    })
+}
+
+/// Whether deploying `candidate` can restore anything the failing revision lacks: another task
+/// definition, other configuration, or other image digests that can be pinned.
+fn restores_something(candidate: &ServiceRevision, failing: &ServiceRevision) -> bool {
+    if !same_task_definition(&candidate.task_definition, &failing.task_definition) {
+        return true;
+    }
+    if !restorable_fields(candidate.config_differences(failing)).is_empty() {
+        return true;
+    }
+    let digests = candidate.digests();
+    !digests.is_empty() && digests != failing.digests()
+}
+
+/// Rule 5: the last stable revision — (a) the newest successful service deployment (or a
+/// revision an ECS rollback restored) that is not the failing revision, (b) the ledger, (c) the
+/// family — never a revision marked bad for this service.
+fn rule5_last_stable(
+    snap: &Snapshot,
+    history: &HistoryRead,
+    failing: &str,
+    failing_rev: Option<&ServiceRevision>,
+) -> Flow<Chosen> {
+    let current = snap.service.task_definition.as_str();
+    let key = snap.service.ledger_key();
+
+    // (a) successful service deployments and ECS-restored revisions, newest first by their own
+    // timestamps (the API documents no order).
+    if let Ok(entries) = history {
+        let mut proven: Vec<(Option<Time>, ServiceRevision)> = entries
+            .iter()
+            .filter_map(|e| match e.status {
+                DeploymentStatus::Successful => Some((e.ordering_time(), e.resolved_target()?)),
+                DeploymentStatus::RollbackSuccessful => {
+                    Some((e.ordering_time(), e.rolled_back_to.clone()?))
+                }
+                _ => None,
+            })
+            .collect();
+        proven.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        let mut seen: Vec<&ServiceRevision> = Vec::new();
+        for (_, candidate) in &proven {
+            if seen.iter().any(|s| s.same_as(candidate)) {
+                continue;
+            }
+            seen.push(candidate);
+            let usable = match failing_rev {
+                Some(f) => !candidate.same_as(f) && restores_something(candidate, f),
+                None => {
+                    !same_task_definition(&candidate.task_definition, failing)
+                        && !same_task_definition(&candidate.task_definition, current)
+                }
+            };
+            if !usable {
+                continue;
+            }
+            let Some(revision) = lookup(snap, &candidate.task_definition) else {
+                return need(Need::Revisions(vec![candidate.task_definition.clone()]));
+            };
+            if reject(revision, &key).is_none() {
+                return Ok(Chosen {
+                    arn: revision.arn.clone(),
+                    source: Source::History,
+                    revision: Some(candidate.clone()),
+                    warning: warning_for(revision, &key),
+                });
+            }
+        }
+    }
+
+    // (b) and (c) read the failing revision's family (ACTIVE revisions only).
+    let excluded =
+        |arn: &str| same_task_definition(arn, failing) || same_task_definition(arn, current);
+    let Some((family, failing_rev_no)) = split_task_definition(failing) else {
+        return skip(
+            Skip::NoCandidate(format!("{failing} is not a task-definition revision")),
+            failing,
+        );
+    };
+    let Some(arns) = &snap.family else {
+        return need(Need::Family(family.to_string()));
+    };
+    let mut older: Vec<(i32, &str)> = arns
+        .iter()
+        .filter_map(|arn| {
+            let (f, rev) = split_task_definition(arn)?;
+            (f == family && rev < failing_rev_no && !excluded(arn)).then_some((rev, arn.as_str()))
+        })
+        .collect();
+    older.sort_by_key(|(rev, _)| std::cmp::Reverse(*rev));
+    older.dedup_by_key(|(rev, _)| *rev);
+    older.truncate(FAMILY_SCAN_LIMIT);
+    let missing: Vec<String> = older
+        .iter()
+        .filter(|(_, arn)| lookup(snap, arn).is_none())
+        .map(|(_, arn)| arn.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return need(Need::Revisions(missing));
+    }
+    let described: Vec<&Revision> = older
+        .iter()
+        .filter_map(|(_, arn)| lookup(snap, arn))
+        .collect();
+    let usable = |r: &Revision| reject(r, &key).is_none() && r.status == RevisionStatus::Active;
+    let pick = |source: Source, want_stable: bool| {
+        described
+            .iter()
+            .find(|r| usable(r) && (!want_stable || r.ledger == Some(Ledger::Stable)))
+            .map(|r| Chosen {
+                arn: r.arn.clone(),
+                source,
+                revision: None,
+                warning: warning_for(r, &key),
+            })
+    };
+    if let Some(chosen) = pick(Source::Ledger, true).or_else(|| pick(Source::Family, false)) {
+        return Ok(chosen);
+    }
+    let why = if older.is_empty() {
+        format!("{family} has no ACTIVE revision older than {failing_rev_no}")
+    } else {
+        format!(
+            "the {} newest older revisions of {family} are all marked bad or inactive",
+            older.len()
+        )
+    };
+    skip(Skip::NoCandidate(why), failing)
+}
+
+/// Rule 2: the service already runs the chosen revision (same task definition and nothing else
+/// to restore).
+fn rule2_already_on_target(
+    chosen: &Chosen,
+    current: &str,
+    failing: &str,
+    failing_rev: Option<&ServiceRevision>,
+) -> Flow<()> {
+    let same_td = same_task_definition(&chosen.arn, current);
+    let differs = match (&chosen.revision, failing_rev) {
+        (Some(to), Some(from)) => restores_something(to, from),
+        _ => false,
+    };
+    if same_td && !differs {
+        return skip(Skip::AlreadyOnTarget(chosen.arn.clone()), failing);
+    }
+    Ok(())
+}
+
+/// Rule 7: pin each image of the target that uses a mutable tag to the digest its history
+/// recorded — every image with a recorded digest when the target's task definition is the
+/// failing one's (the digest is then the only difference).
+pub fn rule7_exact_image(
+    target: Option<&Revision>,
+    recorded: &[RecordedImage],
+    force: bool,
+) -> Vec<Pin> {
+    let Some(target) = target else {
+        return Vec::new();
+    };
+    target
+        .images
+        .iter()
+        .filter(|c| !c.image.contains('@') && (force || is_mutable_image(&c.image)))
+        .filter_map(|c| {
+            let rec = recorded.iter().find(|r| r.container == c.container)?;
+            let digest = rec.digest.as_deref().filter(|d| d.starts_with("sha256:"))?;
+            Some(Pin {
+                container: c.container.clone(),
+                image: c.image.clone(),
+                pinned: format!("{}@{digest}", image_repository(&c.image)),
+            })
+        })
+        .collect()
+}
+
+/// Service-configuration fields that `UpdateService` can set (DESIGN §4 rule 6). A change
+/// between a launch type and a capacity-provider strategy is restored as the strategy only.
+pub const RESTORABLE_FIELDS: &[&str] = &[
+    "networkConfiguration",
+    "loadBalancers",
+    "serviceRegistries",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+];
+
+fn restorable_fields(fields: Vec<String>) -> Vec<String> {
+    fields
+        .into_iter()
+        .filter(|f| RESTORABLE_FIELDS.contains(&f.as_str()))
+        .collect()
 }
 
 /// Whether `reason` (an event's or a deployment's) says ECS itself is rolling back.
 pub fn is_ecs_rollback_reason(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
     r.contains("rolling back") || r.contains("rollback in progress")
-}
-
-fn ecs_rolling_back_in_service(service: &ServiceState) -> Option<String> {
-    let primary = service.primary()?;
-    if primary.rollout != Rollout::InProgress {
-        return None;
-    }
-    service.deployments.iter().find_map(|d| {
-        d.rollout_reason
-            .as_deref()
-            .filter(|r| is_ecs_rollback_reason(r))
-            .map(str::to_string)
-    })
 }
 
 /// A FAILED event whose deployment is gone: a duplicate when our rollback replaced it.
@@ -623,6 +1593,7 @@ fn record_completed(snap: &Snapshot, deployment_id: &str) -> Step {
                 task_definition: td.clone(),
             },
             current: Some(td),
+            notes: Vec::new(),
         }),
     }
 }
@@ -636,210 +1607,12 @@ pub fn same_task_definition(a: &str, b: &str) -> bool {
         )
 }
 
-fn need(need: Need) -> Box<Step> {
-    Box::new(Step::Need(need))
-}
-
-fn boxed_skip(skip: Skip, current: Option<&str>) -> Box<Step> {
-    Box::new(Decision::skip(skip, current))
-}
-
-struct Chosen {
-    arn: String,
-    source: Source,
-    recorded: Vec<RecordedImage>,
-}
-
-/// Why a revision cannot be a rollback target, if it cannot.
-fn reject(revision: &Revision) -> Option<String> {
-    match (revision.status, revision.ledger) {
-        (_, Some(Ledger::Bad)) => Some(format!("it is marked {TAG_STATUS}=bad")),
-        (RevisionStatus::Inactive, _) => Some("it is INACTIVE".into()),
-        (RevisionStatus::DeleteInProgress, _) => Some("it is DELETE_IN_PROGRESS".into()),
-        _ => None,
-    }
-}
-
-fn requested_target(snap: &Snapshot, to: &str, failing: &str) -> Result<Chosen, Box<Step>> {
-    let Some(revision) = lookup(snap, to) else {
-        return Err(need(Need::Revisions(vec![to.to_string()])));
-    };
-    if same_task_definition(&revision.arn, failing) {
-        return Err(boxed_skip(
-            Skip::AlreadyOnTarget(revision.arn.clone()),
-            Some(failing),
-        ));
-    }
-    if let Some(why) = reject(revision) {
-        return Err(boxed_skip(
-            Skip::TargetRejected {
-                target: revision.arn.clone(),
-                why,
-            },
-            Some(failing),
-        ));
-    }
-    Ok(Chosen {
-        arn: revision.arn.clone(),
-        source: Source::Requested,
-        recorded: Vec::new(),
-    })
-}
-
 fn lookup<'a>(snap: &'a Snapshot, name: &str) -> Option<&'a Revision> {
     snap.revisions.get(name).or_else(|| {
         snap.revisions
             .values()
             .find(|r| same_task_definition(&r.arn, name))
     })
-}
-
-/// Rule 5: history → ledger → family, skipping bad / INACTIVE / DELETE_IN_PROGRESS revisions.
-fn search(snap: &Snapshot, failing: &str, history: &HistoryRead) -> Result<Chosen, Box<Step>> {
-    let current = snap.service.task_definition.as_str();
-    let excluded =
-        |arn: &str| same_task_definition(arn, failing) || same_task_definition(arn, current);
-
-    // (a) successful service deployments, newest first by their own timestamps.
-    if let Ok(entries) = history {
-        let mut successful: Vec<&HistoryEntry> = entries
-            .iter()
-            .filter(|e| e.status == DeploymentStatus::Successful)
-            .filter(|e| {
-                e.target_task_definition
-                    .as_deref()
-                    .is_some_and(|td| !excluded(td))
-            })
-            .collect();
-        successful.sort_by_key(|e| std::cmp::Reverse(e.ordering_time()));
-        let mut seen: Vec<&str> = Vec::new();
-        for entry in successful {
-            let Some(td) = entry.target_task_definition.as_deref() else {
-                continue;
-            };
-            if seen.contains(&td) {
-                continue;
-            }
-            seen.push(td);
-            let Some(revision) = lookup(snap, td) else {
-                return Err(need(Need::Revisions(vec![td.to_string()])));
-            };
-            if reject(revision).is_none() {
-                return Ok(Chosen {
-                    arn: revision.arn.clone(),
-                    source: Source::History,
-                    recorded: entry.target_images.clone(),
-                });
-            }
-        }
-    }
-
-    // (b) and (c) read the failing revision's family.
-    let Some((family, failing_rev)) = split_task_definition(failing) else {
-        return Err(boxed_skip(
-            Skip::NoCandidate(format!("{failing} is not a task-definition revision")),
-            Some(failing),
-        ));
-    };
-    let Some(arns) = &snap.family else {
-        return Err(need(Need::Family(family.to_string())));
-    };
-    let mut older: Vec<(i32, &str)> = arns
-        .iter()
-        .filter_map(|arn| {
-            let (f, rev) = split_task_definition(arn)?;
-            (f == family && rev < failing_rev && !excluded(arn)).then_some((rev, arn.as_str()))
-        })
-        .collect();
-    older.sort_by_key(|(rev, _)| std::cmp::Reverse(*rev));
-    older.dedup_by_key(|(rev, _)| *rev);
-    older.truncate(FAMILY_SCAN_LIMIT);
-    let missing: Vec<String> = older
-        .iter()
-        .filter(|(_, arn)| lookup(snap, arn).is_none())
-        .map(|(_, arn)| arn.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(need(Need::Revisions(missing)));
-    }
-    let described: Vec<&Revision> = older
-        .iter()
-        .filter_map(|(_, arn)| lookup(snap, arn))
-        .collect();
-    let pick = |source: Source, want_stable: bool| {
-        described
-            .iter()
-            .find(|r| reject(r).is_none() && (!want_stable || r.ledger == Some(Ledger::Stable)))
-            .map(|r| Chosen {
-                arn: r.arn.clone(),
-                source,
-                recorded: Vec::new(),
-            })
-    };
-    if let Some(chosen) = pick(Source::Ledger, true).or_else(|| pick(Source::Family, false)) {
-        return Ok(chosen);
-    }
-    let why = if older.is_empty() {
-        format!("{family} has no ACTIVE revision older than {failing_rev}")
-    } else {
-        format!(
-            "the {} newest older revisions of {family} are all marked bad or inactive",
-            older.len()
-        )
-    };
-    Err(boxed_skip(Skip::NoCandidate(why), Some(failing)))
-}
-
-/// Rule 7: pin each image of the target that uses a mutable tag to the digest its history recorded.
-fn pins_for(target: Option<&Revision>, recorded: &[RecordedImage]) -> Vec<Pin> {
-    let Some(target) = target else {
-        return Vec::new();
-    };
-    target
-        .images
-        .iter()
-        .filter(|c| is_mutable_image(&c.image))
-        .filter_map(|c| {
-            let rec = recorded.iter().find(|r| r.container == c.container)?;
-            let digest = rec.digest.as_deref().filter(|d| d.starts_with("sha256:"))?;
-            Some(Pin {
-                container: c.container.clone(),
-                image: c.image.clone(),
-                pinned: format!("{}@{digest}", image_repository(&c.image)),
-            })
-        })
-        .collect()
-}
-
-/// Rule 6: a deployment still in flight whose source is exactly the target is stopped with ROLLBACK.
-fn stop_method(history: &HistoryRead, failing: &str, target: &str) -> Method {
-    let Ok(entries) = history else {
-        return Method::UpdateService;
-    };
-    // ECS rolls back to the source revision only if it once deployed successfully.
-    let target_proven = entries.iter().any(|e| {
-        e.status == DeploymentStatus::Successful
-            && e.target_task_definition
-                .as_deref()
-                .is_some_and(|td| same_task_definition(td, target))
-    });
-    if !target_proven {
-        return Method::UpdateService;
-    }
-    entries
-        .iter()
-        .find(|e| {
-            e.status.is_in_flight()
-                && e.target_task_definition
-                    .as_deref()
-                    .is_some_and(|td| same_task_definition(td, failing))
-                && e.source_task_definitions.len() == 1
-                && same_task_definition(&e.source_task_definitions[0], target)
-        })
-        .map(|e| Method::StopDeployment {
-            service_deployment_arn: e.arn.clone(),
-        })
-        .unwrap_or(Method::UpdateService)
 }
 
 #[cfg(test)]

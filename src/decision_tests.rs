@@ -29,19 +29,45 @@ fn deployment(id: &str, status: &str, rev: i32, rollout: Rollout, created: Time)
 }
 
 fn entry(n: u32, status: DeploymentStatus, rev: i32, finished: Time) -> HistoryEntry {
-    HistoryEntry {
-        arn: format!("arn:aws:ecs:eu-west-1:123456789012:service-deployment/demo/hello-world/d{n}"),
+    let mut e = HistoryEntry::new(
+        format!("arn:aws:ecs:eu-west-1:123456789012:service-deployment/demo/hello-world/d{n}"),
         status,
-        target_task_definition: Some(td(rev)),
-        target_images: vec![RecordedImage {
-            container: "app".into(),
-            image: Some(format!("repo/app:v{rev}")),
-            digest: Some(format!("sha256:{rev:0>64}")),
-        }],
-        source_task_definitions: Vec::new(),
-        created_at: Some(finished - Duration::minutes(10)),
-        started_at: Some(finished - Duration::minutes(9)),
-        finished_at: Some(finished),
+    );
+    let images = vec![RecordedImage {
+        container: "app".into(),
+        image: Some(format!("repo/app:v{rev}")),
+        digest: Some(format!("sha256:{rev:0>64}")),
+    }];
+    e.target_task_definition = Some(td(rev));
+    e.target_images = images.clone();
+    e.target = Some(ServiceRevision {
+        arn: format!("arn:aws:ecs:eu-west-1:123456789012:service-revision/demo/hello-world/{n}"),
+        task_definition: td(rev),
+        images,
+        config: BTreeMap::new(),
+    });
+    e.created_at = Some(finished - Duration::minutes(10));
+    e.started_at = Some(finished - Duration::minutes(9));
+    e.finished_at = Some(finished);
+    e
+}
+
+/// The service revision `n` (its id is deployment `ecs-svc/n`'s) of task definition `rev`.
+fn srev(n: u32, rev: i32) -> ServiceRevision {
+    entry(n, DeploymentStatus::Successful, rev, t(0, 0))
+        .target
+        .unwrap()
+}
+
+/// Make deployment `d4` (the failing one) in flight, replacing `sources`.
+fn in_flight(w: &mut World, sources: Vec<ServiceRevision>) {
+    w.service.deployments[0].rollout = Rollout::InProgress;
+    if let Ok(h) = &mut w.history {
+        let e = h.iter_mut().find(|e| e.arn.ends_with("/d4")).unwrap();
+        e.status = DeploymentStatus::InProgress;
+        e.finished_at = None;
+        e.source_task_definitions = sources.iter().map(|s| s.task_definition.clone()).collect();
+        e.sources = sources;
     }
 }
 
@@ -52,6 +78,7 @@ fn revision(rev: i32) -> Revision {
         revision: rev,
         status: RevisionStatus::Active,
         ledger: None,
+        bad_for: Vec::new(),
         images: vec![ContainerImage {
             container: "app".into(),
             image: format!("repo/app@sha256:{rev:0>64}"),
@@ -65,6 +92,8 @@ struct World {
     history: HistoryRead,
     family: Vec<String>,
     revisions: BTreeMap<String, Revision>,
+    /// Stopped tasks of the newest deployment (early detection).
+    stopped: Vec<TaskStop>,
 }
 
 fn world() -> World {
@@ -83,7 +112,10 @@ fn world() -> World {
                 deployment("ecs-svc/4", "PRIMARY", 4, Rollout::Failed, t(10, 0)),
                 deployment("ecs-svc/3", "ACTIVE", 3, Rollout::Completed, t(9, 0)),
             ],
-            ecs_rollback: None,
+            circuit_breaker: None,
+            deployment_alarms: None,
+            strategy: Strategy::Rolling,
+            bake_time_minutes: None,
         },
         // Deliberately not in time order: the API does not promise one.
         history: Ok(vec![
@@ -94,6 +126,7 @@ fn world() -> World {
         ]),
         family: (1..=5).map(td).collect(),
         revisions: (1..=5).map(|r| (td(r), revision(r))).collect(),
+        stopped: Vec::new(),
     }
 }
 
@@ -109,6 +142,7 @@ fn alarm() -> Cause {
         name: "hello-world-5xx".into(),
         state: AlarmState::Alarm,
         reason: "Threshold Crossed".into(),
+        guard: AlarmGuard::Tagged,
     }
 }
 
@@ -120,6 +154,25 @@ fn task_failed(deployment: Option<&str>, rev: i32) -> Cause {
     }
 }
 
+/// Our rollback to revision 3 (deployment `ecs-svc/9`, created at `at`) completed; the
+/// failed deployment 4 is gone from the service.
+fn ours_completed(w: &mut World, at: &str) {
+    let (h, m) = at.split_once(':').unwrap();
+    let created = t(h.parse().unwrap(), m.parse().unwrap());
+    w.service.deployments = vec![deployment(
+        "ecs-svc/9",
+        "PRIMARY",
+        3,
+        Rollout::Completed,
+        created,
+    )];
+    w.service.task_definition = td(3);
+    w.service
+        .tags
+        .insert(TAG_LAST_ROLLBACK_AT.into(), created.to_rfc3339());
+    w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
+}
+
 /// The newest deployment rolling out with `failed` failed tasks.
 fn crashing(w: &mut World, failed: i32) {
     w.service.deployments[0].rollout = Rollout::InProgress;
@@ -128,6 +181,8 @@ fn crashing(w: &mut World, failed: i32) {
 
 fn manual(to: Option<&str>, dry_run: bool) -> Cause {
     Cause::Manual {
+        allow_other_family: false,
+        by: None,
         reason: "operator".into(),
         to: to.map(str::to_string),
         dry_run,
@@ -155,6 +210,10 @@ fn run(world: &World, cause: Cause, policy: &Policy) -> (Decision, Vec<Need>) {
                     Need::Family(f) => {
                         assert_eq!(f, "hello-world");
                         snap.family = Some(world.family.clone());
+                    }
+                    Need::StoppedTasks(id) => {
+                        assert_eq!(id, &world.service.deployments[0].id);
+                        snap.stopped_tasks = Some(Ok(world.stopped.clone()));
                     }
                     Need::Revisions(names) => {
                         for name in names {
@@ -345,7 +404,10 @@ fn rules_table() {
             "rule3_circuit_breaker_rollback_configured",
             failed(),
             |w, _| {
-                w.service.ecs_rollback = Some("deployment circuit breaker".into());
+                w.service.circuit_breaker = Some(AutoRollback {
+                    enable: true,
+                    rollback: true,
+                });
             },
             skipped("ecs_rolling_back"),
         ),
@@ -419,6 +481,7 @@ fn rules_table() {
                 name: "a".into(),
                 state: AlarmState::Ok,
                 reason: String::new(),
+                guard: AlarmGuard::Tagged,
             },
             |_, _| {},
             skipped("alarm_not_in_alarm"),
@@ -429,6 +492,7 @@ fn rules_table() {
                 name: "a".into(),
                 state: AlarmState::InsufficientData,
                 reason: String::new(),
+                guard: AlarmGuard::Tagged,
             },
             |_, _| {},
             skipped("alarm_not_in_alarm"),
@@ -449,12 +513,13 @@ fn rules_table() {
             rolled(2),
         ),
         (
-            "rule5_history_skips_inactive_revision",
+            // CloudFormation/CDK/Copilot deregister the previous revision: restored by a copy.
+            "rule5_history_inactive_revision_is_restored_by_copy",
             failed(),
             |w, _| {
                 w.revisions.get_mut(&td(3)).unwrap().status = RevisionStatus::Inactive;
             },
-            rolled(2),
+            rolled(3),
         ),
         (
             "rule5_history_skips_delete_in_progress",
@@ -524,22 +589,29 @@ fn rules_table() {
             skipped("target_rejected"),
         ),
         (
-            "rule5_manual_target_inactive_is_refused",
+            "rule5_manual_target_inactive_outside_history_is_refused",
+            manual(Some("hello-world:5"), false),
+            |w, _| {
+                w.revisions.get_mut(&td(5)).unwrap().status = RevisionStatus::Inactive;
+            },
+            skipped("target_rejected"),
+        ),
+        (
+            "rule5_manual_target_inactive_in_history_is_restored_by_copy",
             manual(Some("hello-world:2"), false),
             |w, _| {
                 w.revisions.get_mut(&td(2)).unwrap().status = RevisionStatus::Inactive;
             },
-            skipped("target_rejected"),
+            rolled(2),
         ),
         // Rule 8: no loops.
         (
+            // Our rollback to 3 completed at 10:05; its tasks then fail: within the cooldown.
             "rule8_cooldown_blocks_automatic_rollback",
-            failed(),
+            task_failed(Some("ecs-svc/9"), 3),
             |w, _| {
-                w.service
-                    .tags
-                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:05:00Z".into());
-                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+                ours_completed(w, "10:05");
+                w.service.deployments[0].failed_tasks = 3;
             },
             skipped("cooldown"),
         ),
@@ -676,13 +748,10 @@ fn rules_table() {
         ),
         (
             "early_respects_cooldown",
-            task_failed(Some("ecs-svc/4"), 4),
+            task_failed(Some("ecs-svc/9"), 3),
             |w, _| {
-                crashing(w, 3);
-                w.service
-                    .tags
-                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:10:00Z".into());
-                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+                ours_completed(w, "10:10");
+                w.service.deployments[0].failed_tasks = 3;
             },
             skipped("cooldown"),
         ),
@@ -817,41 +886,65 @@ fn rule5_history_stops_at_the_first_acceptable_revision() {
 #[test]
 fn rule6_in_flight_deployment_is_stopped_with_rollback() {
     let mut w = world();
-    w.service.deployments[0].rollout = Rollout::InProgress;
     // ECS's own rollback restores the source revision with its recorded digests: no copy needed.
-    if let Ok(h) = &mut w.history {
-        let mut e = entry(5, DeploymentStatus::InProgress, 4, t(10, 19));
-        e.finished_at = None;
-        e.source_task_definitions = vec![td(3)];
-        h.push(e);
-    }
+    in_flight(&mut w, vec![srev(3, 3)]);
     let (d, _) = run(&w, alarm(), &Policy::default());
     let Outcome::Rollback(plan) = &d.outcome else {
         panic!("{d:?}")
     };
     assert!(
-        matches!(&plan.method, Method::StopDeployment { service_deployment_arn } if service_deployment_arn.ends_with("/d5"))
+        matches!(&plan.method, Method::StopDeployment { service_deployment_arn } if service_deployment_arn.ends_with("/d4")),
+        "{plan:?}"
     );
+    assert_eq!(plan.to, td(3));
+    assert!(plan.pins.is_empty() && !plan.needs_copy());
 }
 
 #[test]
-fn rule6_source_never_successful_uses_update_service() {
-    // An explicit target that never deployed successfully: ECS's own rollback would refuse
-    // ("no previous service revision to roll back to").
+fn rule6_requested_target_uses_update_service() {
+    // An explicit target is deployed as asked, even while a deployment is in flight.
     let mut w = world();
-    w.service.deployments[0].rollout = Rollout::InProgress;
-    if let Ok(h) = &mut w.history {
-        h.retain(|e| e.target_task_definition.as_deref() != Some(&td(5)));
-        let mut e = entry(6, DeploymentStatus::InProgress, 4, t(10, 19));
-        e.source_task_definitions = vec![td(5)];
-        h.push(e);
-    }
+    in_flight(&mut w, vec![srev(3, 3)]);
     let (d, _) = run(&w, manual(Some("hello-world:5"), false), &Policy::default());
     let Outcome::Rollback(plan) = &d.outcome else {
         panic!("{d:?}")
     };
     assert_eq!(plan.to, td(5));
     assert_eq!(plan.method, Method::UpdateService);
+}
+
+#[test]
+fn rule6_source_that_only_failed_uses_update_service() {
+    // The source ran only in deployments that failed: not proven, ECS's rollback is not used.
+    let mut w = world();
+    in_flight(&mut w, vec![srev(7, 5)]);
+    if let Ok(h) = &mut w.history {
+        h.push(entry(7, DeploymentStatus::Stopped, 5, t(9, 30)));
+    }
+    let (d, _) = run(&w, alarm(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
+    assert_eq!(plan.to, td(3));
+    assert_eq!(plan.method, Method::UpdateService);
+}
+
+#[test]
+fn rule6_source_older_than_the_history_is_restored_by_ecs() {
+    // The source ran before the visible history began (> 90 days, or before 2024-10-25): ECS
+    // can still restore it, and it is proven by having run.
+    let mut w = world();
+    in_flight(&mut w, vec![srev(99, 1)]);
+    if let Ok(h) = &mut w.history {
+        h.retain(|e| !e.arn.ends_with("/d1"));
+    }
+    let (d, _) = run(&w, alarm(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{d:?}")
+    };
+    assert_eq!(plan.source, Source::DeploymentSource);
+    assert_eq!(plan.to, td(1));
+    assert!(matches!(plan.method, Method::StopDeployment { .. }));
 }
 
 #[test]
@@ -868,13 +961,8 @@ fn rule6_completed_deployment_uses_update_service() {
 #[test]
 fn rule6_source_other_than_target_uses_update_service() {
     let mut w = world();
-    w.service.deployments[0].rollout = Rollout::InProgress;
     w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
-    if let Ok(h) = &mut w.history {
-        let mut e = entry(5, DeploymentStatus::InProgress, 4, t(10, 19));
-        e.source_task_definitions = vec![td(3)];
-        h.push(e);
-    }
+    in_flight(&mut w, vec![srev(3, 3)]);
     let (d, _) = run(&w, alarm(), &Policy::default());
     let Outcome::Rollback(plan) = &d.outcome else {
         panic!("{d:?}")
@@ -927,6 +1015,7 @@ fn rule7_no_digest_in_history_means_no_pin() {
     if let Ok(h) = &mut w.history {
         for e in h.iter_mut() {
             e.target_images[0].digest = None;
+            e.target.as_mut().unwrap().images[0].digest = None;
         }
     }
     let (d, _) = run(&w, failed(), &Policy::default());
@@ -958,6 +1047,7 @@ fn every_skip_reason_is_one_sentence() {
         Skip::Cooldown {
             at: "2026-11-26T10:00:00Z".into(),
             minutes_left: 5,
+            how: "automatically".into(),
         },
         Skip::NoCandidate("x".into()),
         Skip::EcsRollingBack("y".into()),

@@ -15,8 +15,8 @@ pub enum InputError {
     Detail(#[source] serde_json::Error),
     #[error("direct invocation is invalid: {0}")]
     Direct(#[source] serde_json::Error),
-    #[error("unsupported detail-type {0:?} (expected \"ECS Deployment State Change\", \"CloudWatch Alarm State Change\", \"ECS Task State Change\" or \"ECS Service Action\")")]
-    UnknownDetailType(String),
+    #[error("this is an ECS lifecycle-hook invocation (`executionId`, `lifecycleStage`): this build does not act as a deployment gate, so ECS counts the error as a FAILED hook — remove the hook from the service's lifecycleHooks or deploy a build with the gate")]
+    LifecycleHook,
     #[error("field `{0}` is missing or empty")]
     Missing(String),
     #[error("field `{field}`: {why}")]
@@ -27,6 +27,25 @@ pub enum InputError {
     UnknownService { cluster: String, service: String },
     #[error("task definition {0:?} does not exist")]
     UnknownTaskDefinition(String),
+}
+
+impl InputError {
+    /// The same error for a detail that sits under `prefix` instead of `detail` (an alarm
+    /// action's `alarmData`).
+    pub fn under(self, prefix: &str) -> InputError {
+        let rename = |f: String| match f.strip_prefix("detail.") {
+            Some(rest) => format!("{prefix}.{rest}"),
+            None => f,
+        };
+        match self {
+            InputError::Missing(f) => InputError::Missing(rename(f)),
+            InputError::Invalid { field, why } => InputError::Invalid {
+                field: rename(field),
+                why,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A call to AWS failed after the SDK's retries.

@@ -13,9 +13,7 @@ pub const DETAIL_TYPE_ALARM: &str = "CloudWatch Alarm State Change";
 pub const DETAIL_TYPE_TASK: &str = "ECS Task State Change";
 pub const DETAIL_TYPE_SERVICE_ACTION: &str = "ECS Service Action";
 
-/// Task stop codes that are the revision's fault. Every other code (`UserInitiated`,
-/// `ServiceSchedulerInitiated`, `SpotInterruption`, `TerminationNotice`, …) never triggers.
-pub const FAULT_STOP_CODES: &[&str] = &["EssentialContainerExited", "TaskFailedToStart"];
+pub use crate::faults::FAULT_STOP_CODES;
 /// Service actions that mean the new revision's tasks cannot start. Placement failures
 /// (capacity) and every other action never trigger.
 pub const FAULT_SERVICE_ACTIONS: &[&str] = &[
@@ -56,6 +54,9 @@ pub struct AlarmEvent {
     pub arn: Option<String>,
     pub state: AlarmState,
     pub reason: String,
+    /// A composite alarm whose actions are suppressed: `state.actionsSuppressedBy` (`Alarm`,
+    /// `WaitPeriod`, `ExtensionPeriod`) with the suppressor and its reason, for people.
+    pub suppressed: Option<String>,
     /// Services named by `ClusterName` + `ServiceName` dimensions of the alarm's metrics.
     pub dimension_targets: Vec<ServiceRef>,
     /// A composite alarm's rule.
@@ -65,11 +66,12 @@ pub struct AlarmEvent {
 }
 
 impl AlarmEvent {
-    pub fn cause(&self) -> Cause {
+    pub fn cause(&self, guard: AlarmGuard) -> Cause {
         Cause::Alarm {
             name: self.name.clone(),
             state: self.state,
             reason: self.reason.clone(),
+            guard,
         }
     }
 }
@@ -174,13 +176,19 @@ pub fn parse(value: Value) -> Result<Event, InputError> {
             serde_json::from_value(value).map_err(InputError::Envelope)?;
         return parse_eventbridge(envelope);
     }
+    if map.contains_key("alarmData") {
+        return parse_alarm_action(&value);
+    }
+    if map.contains_key("executionId") && map.contains_key("lifecycleStage") {
+        return Err(InputError::LifecycleHook);
+    }
     if map.contains_key("cluster") || map.contains_key("service") {
         let direct: Direct = serde_json::from_value(value).map_err(InputError::Direct)?;
         return parse_direct(direct);
     }
     Err(InputError::Invalid {
         field: "event".into(),
-        why: "is neither an EventBridge event (no `detail-type`) nor a direct invocation (no `cluster`/`service`)".into(),
+        why: "is neither an EventBridge event (no `detail-type`), a CloudWatch alarm action (no `alarmData`) nor a direct invocation (no `cluster`/`service`)".into(),
     })
 }
 
@@ -216,6 +224,9 @@ fn parse_direct(direct: Direct) -> Result<Event, InputError> {
                 reason,
                 to: direct.to_task_definition,
                 dry_run: direct.dry_run,
+                // Rule 10: `lambda:InvokeFunction` alone never moves a service to another family.
+                allow_other_family: false,
+                by: None,
             },
         },
     })
@@ -323,8 +334,57 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 },
             })
         }
-        other => Err(InputError::UnknownDetailType(other.to_string())),
+        // A well-formed envelope of a kind this function does not act on (`ECS Hook State
+        // Change`, `ECS Container Instance State Change`, types AWS adds later): answered, not
+        // failed, so that a broad rule does not retry it into the dead-letter queue.
+        other => Ok(Event::Ignored {
+            origin,
+            target: envelope
+                .resources
+                .as_ref()
+                .and_then(|r| r.first())
+                .and_then(|arn| parse_service_arn("resources[0]", arn).ok())
+                .map(|arn| ServiceRef {
+                    cluster: arn.cluster,
+                    service: arn.service,
+                }),
+            kind: "unknown_event",
+            reason: format!(
+                "{other:?} from {} is not an event this function acts on: nothing to do.",
+                envelope.source
+            ),
+        }),
     }
+}
+
+/// A CloudWatch alarm action that invokes the function directly (CloudWatch User Guide, "Lambda
+/// alarm actions"): `{"source":"aws.cloudwatch","alarmArn","accountId","time","region",
+/// "alarmData":{…the same as an alarm event's detail…}}`.
+fn parse_alarm_action(value: &Value) -> Result<Event, InputError> {
+    match str_at(value, &["source"]) {
+        Some("aws.cloudwatch") => {}
+        Some(other) => {
+            return Err(InputError::Invalid {
+                field: "source".into(),
+                why: format!("{other:?} is not aws.cloudwatch"),
+            })
+        }
+        None => return Err(InputError::Missing("source".into())),
+    }
+    let arn = str_at(value, &["alarmArn"])
+        .filter(|a| a.starts_with("arn:") && a.contains(":alarm:"))
+        .ok_or_else(|| InputError::Missing("alarmArn".into()))?;
+    let data = value
+        .get("alarmData")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| InputError::Missing("alarmData".into()))?;
+    let alarm =
+        parse_alarm_detail(data, Some(arn.to_string())).map_err(|e| e.under("alarmData"))?;
+    let origin = Origin {
+        account: str_at(value, &["accountId"]).map(str::to_string),
+        region: str_at(value, &["region"]).map(str::to_string),
+    };
+    Ok(Event::Alarm { origin, alarm })
 }
 
 /// "ECS Task State Change": only STOPPED service tasks with a fault stop code act.
@@ -369,15 +429,21 @@ fn parse_task_state(origin: Origin, detail: &Value) -> Result<Event, InputError>
         ));
     };
     let stop_code = str_at(detail, &["stopCode"]).unwrap_or("");
-    if !FAULT_STOP_CODES.contains(&stop_code) {
-        let code = if stop_code.is_empty() {
-            "none"
-        } else {
-            stop_code
-        };
+    let stopped_reason = str_at(detail, &["stoppedReason"]).unwrap_or("");
+    let container_reasons: Vec<&str> = detail
+        .get("containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("reason").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let crate::faults::Verdict::NotFault(why) =
+        crate::faults::classify(stop_code, stopped_reason, &container_reasons)
+    {
         return ignored(format!(
-            "Stop code {code} is not the revision's fault (only {} are): nothing to do.",
-            FAULT_STOP_CODES.join(" and ")
+            "The task stop is not the revision's fault ({why}): nothing to do."
         ));
     }
     let exit_codes: Vec<String> = detail
@@ -448,6 +514,19 @@ fn parse_alarm_detail(detail: &Value, arn: Option<String>) -> Result<AlarmEvent,
     let reason = str_at(detail, &["state", "reason"])
         .unwrap_or("")
         .to_string();
+    let suppressed = str_at(detail, &["state", "actionsSuppressedBy"])
+        .filter(|s| !s.is_empty())
+        .map(|by| {
+            let suppressor = str_at(detail, &["configuration", "actionsSuppressor"])
+                .map(|a| a.rsplit(":alarm:").next().unwrap_or(a).to_string());
+            let why = str_at(detail, &["state", "actionsSuppressedReason"]).unwrap_or("");
+            match suppressor {
+                Some(s) => format!("{by} by {s}: {why}"),
+                None => format!("{by}: {why}"),
+            }
+            .trim_end_matches([':', ' '])
+            .to_string()
+        });
     let configuration = detail.get("configuration");
     let mut dimension_targets = Vec::new();
     if let Some(metrics) = configuration
@@ -486,6 +565,7 @@ fn parse_alarm_detail(detail: &Value, arn: Option<String>) -> Result<AlarmEvent,
         arn,
         state,
         reason,
+        suppressed,
         dimension_targets,
         alarm_rule,
         triggering,

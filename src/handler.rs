@@ -5,15 +5,34 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::cloudwatch::CloudWatch;
+use crate::aws::cloudwatch::{AlarmInfo, CloudWatch};
 use crate::aws::ecs::Ecs;
 use crate::aws::sns::Sns;
 use crate::config::Config;
-use crate::decision::{self, Decision, Method, Need, Outcome, RollbackPlan, Snapshot, Step};
+use crate::decision::{
+    self, AlarmFacts, Decision, Method, Need, Outcome, RollbackPlan, Snapshot, Step,
+};
 use crate::error::{Error, InputError};
 use crate::event::{self, AlarmEvent, Event, Origin};
 use crate::metrics;
 use crate::model::*;
+
+/// The one structured line per decision (at error level when a wanted rollback was impossible).
+macro_rules! decision_line {
+    ($level:ident, $response:expr, $trigger:expr, $skip:expr) => {
+        tracing::$level!(
+            action = %$response.action,
+            cluster = $response.cluster.as_deref().unwrap_or(""),
+            service = $response.service.as_deref().unwrap_or(""),
+            from = $response.from.as_deref().unwrap_or(""),
+            to = $response.to.as_deref().unwrap_or(""),
+            reason = %$response.reason,
+            trigger = $trigger,
+            skip = $skip,
+            "decision"
+        )
+    };
+}
 
 /// How many load-and-decide rounds one decision may take (history, family, a revision at a time).
 const MAX_ROUNDS: usize = 32;
@@ -106,7 +125,7 @@ pub async fn handle(
             vec![response]
         }
         Event::Alarm { origin, alarm } => match foreign(deps, &origin, inv) {
-            Some(reason) => vec![ignored(None, &alarm.cause(), reason)],
+            Some(reason) => vec![ignored(None, &alarm.cause(AlarmGuard::Tagged), reason)],
             None => respond_alarm(deps, &alarm, now).await?,
         },
     };
@@ -146,69 +165,123 @@ fn ignored(target: Option<&ServiceRef>, cause: &Cause, reason: String) -> Respon
 }
 
 async fn respond_alarm(deps: &Deps, alarm: &AlarmEvent, now: Time) -> Result<Vec<Response>, Error> {
-    let cause = alarm.cause();
+    let cause = alarm.cause(AlarmGuard::Tagged);
+    let skip_alarm = |reason: String, code: &str| {
+        let targets = &alarm.dimension_targets;
+        let response = Response::skipped((targets.len() == 1).then(|| &targets[0]), reason);
+        log_response(&response, cause.kind(), code);
+        metrics::emit("skipped", Some(code), None);
+        Ok(vec![response])
+    };
     if alarm.state != AlarmState::Alarm {
         // No AWS call: an alarm that is not in ALARM never acts, whichever service it guards.
-        let targets = &alarm.dimension_targets;
-        let response = Response::skipped(
-            (targets.len() == 1).then(|| &targets[0]),
+        return skip_alarm(
             format!(
                 "The alarm {} is {}, not ALARM: nothing to do.",
                 alarm.name, alarm.state
             ),
+            "alarm_not_in_alarm",
         );
-        log_response(&response, cause.kind(), "alarm_not_in_alarm");
-        metrics::emit("skipped", Some("alarm_not_in_alarm"), None);
-        return Ok(vec![response]);
     }
-    let targets = alarm_targets(deps, alarm).await?;
+    // Rule 4: is this alarm a health signal at all? Its actions and ActionsEnabled come from
+    // DescribeAlarms (the event does not carry them), suppression from the event.
+    let described = deps
+        .cloudwatch
+        .describe(std::slice::from_ref(&alarm.name))
+        .await?;
+    let me = described.into_iter().find(|a| a.name == alarm.name);
+    let facts = AlarmFacts {
+        name: alarm.name.clone(),
+        actions: me.as_ref().map(|m| m.actions.clone()).unwrap_or_default(),
+        actions_enabled: me.as_ref().and_then(|m| m.actions_enabled),
+        suppressed: alarm.suppressed.clone(),
+    };
+    if let Err(skip) = decision::rule4_alarm_is_trigger(&facts) {
+        return skip_alarm(skip.sentence(&alarm.name), skip.code());
+    }
+    let targets = alarm_targets(deps, alarm, me.as_ref()).await?;
     if targets.is_empty() {
-        let response = Response::skipped(
-            None,
+        return skip_alarm(
             format!(
-                "The alarm {} guards no ECS service: tag it {TAG_ALARM_CLUSTER} and {TAG_ALARM_SERVICE}, or give its metrics ClusterName and ServiceName dimensions.",
+                "The alarm {} guards no ECS service: tag it {TAG_ALARM_CLUSTER} and {TAG_ALARM_SERVICE}, or list it in the service's deployment alarms (deploymentConfiguration.alarms).",
                 alarm.name
             ),
+            "no_service",
         );
-        log_response(&response, cause.kind(), "no_service");
-        metrics::emit("skipped", Some("no_service"), None);
-        return Ok(vec![response]);
     }
+    let several = targets.len() > 1;
     let mut responses = Vec::new();
-    let mut first_error = None;
-    for target in targets {
+    let mut retryable = None;
+    for (target, guard) in targets {
         let trigger = Trigger {
             target,
-            cause: cause.clone(),
+            cause: alarm.cause(guard),
         };
         match respond(deps, &trigger, now).await {
             Ok(r) => responses.push(r),
-            Err(e) => {
-                tracing::error!(cluster = %trigger.target.cluster, service = %trigger.target.service, error = %e, "alarm target failed");
-                first_error.get_or_insert(e);
+            // Lambda retries the event; services already handled then answer as duplicates.
+            Err(e) if e.is_retryable() => {
+                tracing::error!(cluster = %trigger.target.cluster, service = %trigger.target.service, error = %e, "alarm target failed; the invocation fails so that Lambda retries");
+                retryable.get_or_insert(e);
             }
+            // One unknown or failing service of several does not fail the others.
+            Err(e) if several => {
+                let response = Response::skipped(
+                    Some(&trigger.target),
+                    format!(
+                        "The alarm {} names {}/{}, which could not be handled: {e}.",
+                        alarm.name, trigger.target.cluster, trigger.target.service
+                    ),
+                );
+                decision_line!(error, response, trigger.cause.kind(), "target_error");
+                metrics::emit("skipped", Some("target_error"), None);
+                responses.push(response);
+            }
+            Err(e) => return Err(e),
         }
     }
-    match first_error {
+    match retryable {
         Some(e) => Err(e),
         None => Ok(responses),
     }
 }
 
-/// Which services an alarm guards: its tags, else its dimensions, else its composite children's.
-async fn alarm_targets(deps: &Deps, alarm: &AlarmEvent) -> Result<Vec<ServiceRef>, Error> {
-    if let Some(arn) = &alarm.arn {
+/// Which services an alarm guards and how it was mapped (rule 4): its tags, else its dimensions
+/// (which count only if the service lists the alarm among its deployment alarms), else its
+/// composite children's, each held to the same rules.
+async fn alarm_targets(
+    deps: &Deps,
+    alarm: &AlarmEvent,
+    me: Option<&AlarmInfo>,
+) -> Result<Vec<(ServiceRef, AlarmGuard)>, Error> {
+    let mut found: Vec<(ServiceRef, AlarmGuard)> = Vec::new();
+    let arn = alarm.arn.clone().or_else(|| me.and_then(|m| m.arn.clone()));
+    if let Some(arn) = &arn {
         let tags = deps.cloudwatch.tags(arn).await?;
-        let targets = event::targets_from_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if !targets.is_empty() {
-            return Ok(targets);
+        for t in event::targets_from_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            add_target(&mut found, t, AlarmGuard::Tagged);
+        }
+        if !found.is_empty() {
+            return Ok(found);
         }
     }
-    if !alarm.dimension_targets.is_empty() {
-        return Ok(alarm.dimension_targets.clone());
+    let dims = if alarm.dimension_targets.is_empty() {
+        me.map(|m| m.dimension_targets.clone()).unwrap_or_default()
+    } else {
+        alarm.dimension_targets.clone()
+    };
+    for t in dims {
+        add_target(&mut found, t, dimension_guard(&alarm.name));
     }
-    let Some(rule) = &alarm.alarm_rule else {
-        return Ok(Vec::new());
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    let Some(rule) = alarm
+        .alarm_rule
+        .clone()
+        .or_else(|| me.and_then(|m| m.alarm_rule.clone()))
+    else {
+        return Ok(found);
     };
     // A composite alarm: follow the children that triggered it (else every child of its rule).
     let mut names: Vec<String> = alarm
@@ -217,9 +290,8 @@ async fn alarm_targets(deps: &Deps, alarm: &AlarmEvent) -> Result<Vec<ServiceRef
         .map(|arn| arn.rsplit(":alarm:").next().unwrap_or(arn).to_string())
         .collect();
     if names.is_empty() {
-        names = event::alarm_rule_children(rule);
+        names = event::alarm_rule_children(&rule);
     }
-    let mut targets: Vec<ServiceRef> = Vec::new();
     let mut seen: Vec<String> = vec![alarm.name.clone()];
     for _ in 0..MAX_ALARM_DEPTH {
         names.retain(|n| !seen.contains(n));
@@ -230,26 +302,63 @@ async fn alarm_targets(deps: &Deps, alarm: &AlarmEvent) -> Result<Vec<ServiceRef
         let children = deps.cloudwatch.describe(&names).await?;
         names = Vec::new();
         for child in children {
-            let mut found = Vec::new();
+            let facts = AlarmFacts {
+                name: child.name.clone(),
+                actions: child.actions.clone(),
+                actions_enabled: None,
+                suppressed: None,
+            };
+            if let Err(skip) = decision::rule4_alarm_is_trigger(&facts) {
+                tracing::info!(alarm = %alarm.name, child = %child.name, reason = %skip.sentence(&child.name), "composite child is no health signal");
+                continue;
+            }
+            let mut tagged = Vec::new();
             if let Some(arn) = &child.arn {
                 let tags = deps.cloudwatch.tags(arn).await?;
-                found =
+                tagged =
                     event::targets_from_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             }
-            if found.is_empty() {
-                found = child.dimension_targets.clone();
+            if tagged.is_empty() {
+                for t in child.dimension_targets.clone() {
+                    add_target(&mut found, t, dimension_guard(&child.name));
+                }
+            }
+            for t in tagged {
+                add_target(&mut found, t, AlarmGuard::Tagged);
             }
             if let Some(rule) = &child.alarm_rule {
                 names.extend(event::alarm_rule_children(rule));
             }
-            for t in found {
-                if !targets.contains(&t) {
-                    targets.push(t);
-                }
-            }
         }
     }
-    Ok(targets)
+    Ok(found)
+}
+
+fn dimension_guard(alarm: &str) -> AlarmGuard {
+    AlarmGuard::Dimensions {
+        alarm_names: vec![alarm.to_string()],
+    }
+}
+
+/// One entry per service: an explicit tag wins over dimensions; dimension alarms add up.
+fn add_target(found: &mut Vec<(ServiceRef, AlarmGuard)>, target: ServiceRef, guard: AlarmGuard) {
+    match found.iter_mut().find(|(t, _)| *t == target) {
+        None => found.push((target, guard)),
+        Some((_, existing)) => match (existing, guard) {
+            (AlarmGuard::Tagged, _) => {}
+            (existing, AlarmGuard::Tagged) => *existing = AlarmGuard::Tagged,
+            (
+                AlarmGuard::Dimensions { alarm_names },
+                AlarmGuard::Dimensions { alarm_names: more },
+            ) => {
+                for name in more {
+                    if !alarm_names.contains(&name) {
+                        alarm_names.push(name);
+                    }
+                }
+            }
+        },
+    }
 }
 
 /// Decide and act for one service. An AWS failure (after retries) is notified, where SNS itself
@@ -319,6 +428,13 @@ pub async fn decide_loaded(
                 snap.history = Some(history);
             }
             Need::Family(family) => snap.family = Some(deps.ecs.family(family).await?),
+            Need::StoppedTasks(deployment) => {
+                let tasks = deps.ecs.stopped_tasks(&snap.service, deployment).await;
+                if let Err(e) = &tasks {
+                    tracing::warn!(error = %e, "stopped tasks could not be read; counting ECS's failedTasks only");
+                }
+                snap.stopped_tasks = Some(tasks.map_err(|e| e.to_string()));
+            }
             Need::Revisions(names) => {
                 for name in names {
                     let revision = match deps.ecs.describe_revision(name).await {
@@ -347,8 +463,10 @@ fn gone(name: &str) -> Revision {
         arn: name.to_string(),
         family: family.to_string(),
         revision,
-        status: RevisionStatus::Inactive,
+        // Gone (deleted): never a target, not even by copy.
+        status: RevisionStatus::DeleteInProgress,
         ledger: None,
+        bad_for: Vec::new(),
         images: Vec::new(),
     }
 }
@@ -396,16 +514,19 @@ async fn act(
             );
         }
         Outcome::Rollback(plan) => {
-            let deployed = execute(deps, service, plan).await?;
-            if deployed != plan.to {
-                response.to = Some(deployed.clone());
+            let done = execute(deps, trigger, snap, plan, now).await?;
+            if done.deployed != plan.to {
+                response.to = Some(done.deployed.clone());
                 response.reason = format!(
                     "{} The copy is {}.",
                     response.reason,
-                    short_task_definition(&deployed)
+                    short_task_definition(&done.deployed)
                 );
             }
-            record(deps, service, plan, &deployed, now).await;
+            for note in &done.notes {
+                response.reason = format!("{} {note}", response.reason);
+            }
+            mark_bad(deps, snap, plan).await;
         }
     }
     if let Outcome::Rollback(RollbackPlan {
@@ -433,17 +554,86 @@ async fn act(
 /// failure the service is read again, and the write is repeated only if it did not happen.
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// Issue the rollback; returns the task definition the service is moved to.
+/// What a rollback did: the task definition deployed, and what people must know about it.
+struct Executed {
+    deployed: String,
+    notes: Vec<String>,
+}
+
+/// Issue the rollback: register the copy (pinned, or of an INACTIVE revision), write the loop
+/// guard, then the rollback write (rule 8: the memory is written first, so that a failed
+/// bookkeeping write can never cause a second rollback).
 async fn execute(
+    deps: &Deps,
+    trigger: &Trigger,
+    snap: &Snapshot,
+    plan: &RollbackPlan,
+    now: Time,
+) -> Result<Executed, Error> {
+    let service = &snap.service;
+    let mut notes = Vec::new();
+    let mut target = plan.to.clone();
+    if plan.needs_copy() {
+        match deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await {
+            Ok(copy) => target = copy,
+            // An INACTIVE revision can only be restored by a copy.
+            Err(e) if plan.copy_inactive => return Err(e),
+            Err(e) => {
+                tracing::error!(task_definition = %plan.to, error = %e, "registering the pinned copy failed; deploying the revision unpinned");
+                notes.push(format!(
+                    "Registering the pinned copy failed ({e}), so {} was deployed unpinned: its mutable image tags may now resolve to other images than the ones it ran.",
+                    short_task_definition(&plan.to)
+                ));
+            }
+        }
+    }
+    let guard = write_loop_guard(deps, trigger, service, plan, &target, now).await;
+    if let Err(e) = &guard {
+        tracing::error!(service = %service.service_arn, error = %e, "the loop guard could not be written before the rollback");
+        notes.push(format!(
+            "The loop-guard tags could not be written before the rollback ({e}); the next automatic trigger is guarded by the deployment history instead."
+        ));
+    }
+    let restore_from = match (&plan.method, &plan.restore_from) {
+        (Method::UpdateService, Some(arn)) if !plan.restore.is_empty() => deps
+            .ecs
+            .raw_service_revisions(std::slice::from_ref(arn))
+            .await?
+            .into_iter()
+            .next(),
+        _ => None,
+    };
+    match write_rollback(deps, service, plan, &target, restore_from.as_ref()).await {
+        Ok(unrestored) => {
+            if !unrestored.is_empty() {
+                notes.push(format!(
+                    "Not restorable with UpdateService: {} (the service keeps the failing revision's value).",
+                    unrestored.join(", ")
+                ));
+            }
+            Ok(Executed {
+                deployed: target,
+                notes,
+            })
+        }
+        Err(e) => {
+            if let Ok(previous) = guard {
+                revert_loop_guard(deps, service, &previous).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The rollback write with its re-read-before-retry loop. Answers the configuration fields that
+/// could not be restored.
+async fn write_rollback(
     deps: &Deps,
     service: &ServiceState,
     plan: &RollbackPlan,
-) -> Result<String, Error> {
-    let target = if plan.pins.is_empty() {
-        plan.to.clone()
-    } else {
-        deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await?
-    };
+    target: &str,
+    restore_from: Option<&aws_sdk_ecs::types::ServiceRevision>,
+) -> Result<Vec<String>, Error> {
     let target_ref = ServiceRef {
         cluster: service.cluster_arn.clone(),
         service: service.service_arn.clone(),
@@ -453,11 +643,19 @@ async fn execute(
         let written = match &plan.method {
             Method::StopDeployment {
                 service_deployment_arn,
-            } => deps.ecs.stop_deployment(service_deployment_arn).await,
-            Method::UpdateService => deps.ecs.update_service(service, &target).await,
+            } => deps
+                .ecs
+                .stop_deployment(service_deployment_arn)
+                .await
+                .map(|_| Vec::new()),
+            Method::UpdateService => {
+                deps.ecs
+                    .update_service_restoring(service, target, restore_from, &plan.restore)
+                    .await
+            }
         };
         let error = match written {
-            Ok(()) => return Ok(target),
+            Ok(unrestored) => return Ok(unrestored),
             Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => e,
             Err(e) => return Err(e),
         };
@@ -465,12 +663,12 @@ async fn execute(
         tracing::warn!(attempt, error = %error, "rollback write failed; reading the service again before any retry");
         tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
         let now = deps.ecs.describe_service(&target_ref).await?;
-        if write_took_effect(&now, service, &target) {
+        if write_took_effect(&now, service, target) {
             tracing::info!(
                 attempt,
                 "the rollback write had taken effect; not repeating it"
             );
-            return Ok(target);
+            return Ok(Vec::new());
         }
         attempt += 1;
     }
@@ -486,44 +684,112 @@ fn write_took_effect(now: &ServiceState, before: &ServiceState, target: &str) ->
             .is_some_and(|p| decision::same_task_definition(&p.task_definition, target))
 }
 
-/// After the rollback: the ledger (failed revision is bad) and the service's memory of it
-/// (cooldown, no loops). Best effort: the rollback already happened, a failed tag is logged.
-async fn record(
+/// The service tags of the loop guard (rule 8).
+const GUARD_TAGS: [&str; 5] = [
+    TAG_LAST_ROLLBACK_AT,
+    TAG_LAST_ROLLBACK_TO,
+    TAG_LAST_ROLLBACK_FROM,
+    TAG_LAST_ROLLBACK_KIND,
+    TAG_LAST_ROLLBACK_BY,
+];
+
+/// Write the loop guard before the rollback write. Answers the previous values, to put back if
+/// the rollback write then fails (a guard for a rollback that never happened would block the
+/// next real one).
+async fn write_loop_guard(
     deps: &Deps,
+    trigger: &Trigger,
     service: &ServiceState,
     plan: &RollbackPlan,
-    deployed: &str,
+    target: &str,
     now: Time,
-) {
-    if let Err(e) = deps.ecs.tag(&plan.mark_bad, &[(TAG_STATUS, "bad")]).await {
-        tracing::error!(task_definition = %plan.mark_bad, error = %e, "could not mark the failed revision bad");
-    }
+) -> Result<Vec<(String, Option<String>)>, Error> {
+    let previous: Vec<(String, Option<String>)> = GUARD_TAGS
+        .iter()
+        .map(|k| (k.to_string(), service.tags.get(*k).cloned()))
+        .collect();
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (kind, by) = match &trigger.cause {
+        Cause::Manual { by, .. } => (
+            "manual",
+            by.clone().unwrap_or_else(|| "direct invocation".into()),
+        ),
+        _ => ("automatic", "ecs-rollback".to_string()),
+    };
     let tags = [
         (TAG_LAST_ROLLBACK_AT, at.as_str()),
-        (TAG_LAST_ROLLBACK_TO, deployed),
+        (TAG_LAST_ROLLBACK_TO, target),
         (TAG_LAST_ROLLBACK_FROM, plan.from.as_str()),
+        (TAG_LAST_ROLLBACK_KIND, kind),
+        (TAG_LAST_ROLLBACK_BY, by.as_str()),
     ];
-    if let Err(e) = deps.ecs.tag(&service.service_arn, &tags).await {
-        tracing::error!(service = %service.service_arn, error = %e, "could not record the rollback on the service; the cooldown will not apply");
+    deps.ecs.tag(&service.service_arn, &tags).await?;
+    Ok(previous)
+}
+
+async fn revert_loop_guard(
+    deps: &Deps,
+    service: &ServiceState,
+    previous: &[(String, Option<String>)],
+) {
+    let restore: Vec<(&str, &str)> = previous
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
+        .collect();
+    let remove: Vec<&str> = previous
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut result = Ok(());
+    if !restore.is_empty() {
+        result = deps.ecs.tag(&service.service_arn, &restore).await;
+    }
+    if result.is_ok() && !remove.is_empty() {
+        result = deps.ecs.untag(&service.service_arn, &remove).await;
+    }
+    if let Err(e) = result {
+        tracing::error!(service = %service.service_arn, error = %e, "the rollback failed and its loop-guard tags could not be removed: remove ecs-rollback:last-rollback-* by hand, or the cooldown blocks the next rollback");
     }
 }
 
-/// The one structured line per decision (at error level when a wanted rollback was impossible).
-macro_rules! decision_line {
-    ($level:ident, $response:expr, $trigger:expr, $skip:expr) => {
-        tracing::$level!(
-            action = %$response.action,
-            cluster = $response.cluster.as_deref().unwrap_or(""),
-            service = $response.service.as_deref().unwrap_or(""),
-            from = $response.from.as_deref().unwrap_or(""),
-            to = $response.to.as_deref().unwrap_or(""),
-            reason = %$response.reason,
-            trigger = $trigger,
-            skip = $skip,
-            "decision"
-        )
+/// The ledger after a rollback whose failure is the task definition's: `status=bad` with the
+/// service it was proven on (`bad-for`, merged with the services already there). A `bad` set by
+/// hand (no `bad-for`) stays a ban everywhere. Best effort: the rollback already happened.
+async fn mark_bad(deps: &Deps, snap: &Snapshot, plan: &RollbackPlan) {
+    let Some(td) = &plan.mark_bad else {
+        return;
     };
+    let key = snap.service.ledger_key();
+    let known = snap.revisions.get(td).cloned().or_else(|| {
+        snap.revisions
+            .values()
+            .find(|r| decision::same_task_definition(&r.arn, td))
+            .cloned()
+    });
+    let known = match known {
+        Some(r) => Some(r),
+        None => deps.ecs.describe_revision(td).await.ok(),
+    };
+    let result = match known {
+        Some(r) if r.ledger == Some(Ledger::Bad) && r.bad_for.is_empty() => Ok(()),
+        other => {
+            let mut services: Vec<String> = other
+                .filter(|r| r.ledger == Some(Ledger::Bad))
+                .map(|r| r.bad_for)
+                .unwrap_or_default();
+            if !services.contains(&key) {
+                services.push(key);
+            }
+            let bad_for = services.join(" ");
+            deps.ecs
+                .tag(td, &[(TAG_STATUS, "bad"), (TAG_BAD_FOR, bad_for.as_str())])
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!(task_definition = %td, error = %e, "could not mark the failed revision bad");
+    }
 }
 
 fn log_decision(response: &Response, trigger: &str, skip: &str, failed: bool) {

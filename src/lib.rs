@@ -10,6 +10,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod event;
+pub mod faults;
 pub mod handler;
 pub mod metrics;
 pub mod model;

@@ -20,6 +20,13 @@ pub const TAG_LAST_ROLLBACK_AT: &str = "ecs-rollback:last-rollback-at";
 pub const TAG_LAST_ROLLBACK_TO: &str = "ecs-rollback:last-rollback-to";
 /// Service tag: the task definition the last rollback moved the service away from.
 pub const TAG_LAST_ROLLBACK_FROM: &str = "ecs-rollback:last-rollback-from";
+/// Service tag: `automatic` (the responder) or `manual` (the CLI, a direct invocation).
+pub const TAG_LAST_ROLLBACK_KIND: &str = "ecs-rollback:last-rollback-kind";
+/// Service tag: who asked for the last rollback (a caller ARN, or `ecs-rollback`).
+pub const TAG_LAST_ROLLBACK_BY: &str = "ecs-rollback:last-rollback-by";
+/// Task-definition tag beside `status=bad`: the services (`cluster/service`, space-separated) the
+/// failure was proven on. `bad` without it (set by hand) bans the revision everywhere.
+pub const TAG_BAD_FOR: &str = "ecs-rollback:bad-for";
 /// Alarm tags naming the guarded service(s).
 pub const TAG_ALARM_CLUSTER: &str = "ecs-rollback:cluster";
 pub const TAG_ALARM_SERVICE: &str = "ecs-rollback:service";
@@ -48,6 +55,8 @@ pub enum Cause {
         name: String,
         state: AlarmState,
         reason: String,
+        /// Why the alarm is thought to guard this service (rule 4 checks it against the service).
+        guard: AlarmGuard,
     },
     /// Early detection: tasks of the service stopped for the revision's fault (`ECS Task State
     /// Change`), or ECS reports it cannot start them (`ECS Service Action`).
@@ -65,7 +74,22 @@ pub enum Cause {
         /// An explicit target (`family:revision` or ARN); `None` = the last stable revision.
         to: Option<String>,
         dry_run: bool,
+        /// Rule 10: a target of another family is refused unless this is set (the CLI's
+        /// `--allow-other-family`; a direct invocation can never set it).
+        allow_other_family: bool,
+        /// Who asked (recorded on the service): a caller ARN, or `None` for a direct invocation.
+        by: Option<String>,
     },
+}
+
+/// How an alarm was mapped to a service (DESIGN §4 rule 4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlarmGuard {
+    /// The alarm (or a composite's child) carries `ecs-rollback:cluster` + `ecs-rollback:service`.
+    Tagged,
+    /// Only its `ClusterName`/`ServiceName` dimensions name the service: it guards the service only
+    /// if the service lists one of these alarm names among its ECS deployment alarms.
+    Dimensions { alarm_names: Vec<String> },
 }
 
 impl Cause {
@@ -103,7 +127,12 @@ impl Cause {
                 name,
                 state,
                 reason,
-            } => format!("alarm {name} is {state}: {reason}"),
+                ..
+            } => {
+                // CloudWatch's own reason usually ends with a period already.
+                let reason = reason.trim().trim_end_matches('.');
+                format!("alarm {name} is {state}: {reason}")
+            }
             Cause::TaskFailures {
                 deployment_id: Some(id),
                 signal,
@@ -185,14 +214,82 @@ pub struct ServiceState {
     pub task_definition: String,
     pub tags: BTreeMap<String, String>,
     pub deployments: Vec<Deployment>,
-    /// Set when ECS itself rolls failed deployments back (circuit breaker or deployment alarms
-    /// with `rollback: true`): names which.
-    pub ecs_rollback: Option<String>,
+    /// `deploymentConfiguration.deploymentCircuitBreaker`.
+    pub circuit_breaker: Option<AutoRollback>,
+    /// `deploymentConfiguration.alarms`.
+    pub deployment_alarms: Option<DeploymentAlarms>,
+    /// `deploymentConfiguration.strategy` (absent = `ROLLING`).
+    pub strategy: Strategy,
+    /// `deploymentConfiguration.bakeTimeInMinutes`.
+    pub bake_time_minutes: Option<i32>,
+}
+
+/// The circuit breaker's switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoRollback {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+/// The service's ECS deployment alarms (`deploymentConfiguration.alarms`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentAlarms {
+    pub names: Vec<String>,
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+/// `deploymentConfiguration.strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Strategy {
+    #[default]
+    Rolling,
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "BLUE_GREEN" => Strategy::BlueGreen,
+            "LINEAR" => Strategy::Linear,
+            "CANARY" => Strategy::Canary,
+            _ => Strategy::Rolling,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "ROLLING",
+            Strategy::BlueGreen => "BLUE_GREEN",
+            Strategy::Linear => "LINEAR",
+            Strategy::Canary => "CANARY",
+        }
+    }
+
+    /// Blue/green, linear and canary keep the old revision running until the end of bake time.
+    pub fn shifts_traffic(self) -> bool {
+        !matches!(self, Strategy::Rolling)
+    }
 }
 
 impl ServiceState {
     pub fn primary(&self) -> Option<&Deployment> {
         self.deployments.iter().find(|d| d.is_primary())
+    }
+
+    /// `cluster/service`, the key of the per-service ledger (`ecs-rollback:bad-for`).
+    pub fn ledger_key(&self) -> String {
+        format!("{}/{}", self.cluster_name(), self.service_name)
+    }
+
+    /// Whether `alarm` is one of the service's ECS deployment alarms.
+    pub fn lists_deployment_alarm(&self, alarm: &str) -> bool {
+        self.deployment_alarms
+            .as_ref()
+            .is_some_and(|a| a.names.iter().any(|n| n == alarm))
     }
 
     pub fn cluster_name(&self) -> &str {
@@ -251,6 +348,50 @@ pub struct RecordedImage {
     pub digest: Option<String>,
 }
 
+/// A service revision as ECS recorded it (`DescribeServiceRevisions`): the task definition, the
+/// image digests ECS resolved, and the service configuration it ran with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceRevision {
+    pub arn: String,
+    pub task_definition: String,
+    pub images: Vec<RecordedImage>,
+    /// The configuration fields ECS recorded (`networkConfiguration`, `loadBalancers`, …): field
+    /// name → a canonical rendering of its value, only ever compared (never shown: it may hold
+    /// subnet and security-group IDs, not secrets, but people need only the field names).
+    pub config: BTreeMap<String, String>,
+}
+
+impl ServiceRevision {
+    /// The same revision in substance: task definition, digests and configuration.
+    pub fn same_as(&self, other: &ServiceRevision) -> bool {
+        if !self.arn.is_empty() && self.arn == other.arn {
+            return true;
+        }
+        crate::decision::same_task_definition(&self.task_definition, &other.task_definition)
+            && self.digests() == other.digests()
+            && self.config == other.config
+    }
+
+    /// `container → digest` for the containers whose digest ECS recorded.
+    pub fn digests(&self) -> BTreeMap<&str, &str> {
+        self.images
+            .iter()
+            .filter_map(|i| Some((i.container.as_str(), i.digest.as_deref()?)))
+            .collect()
+    }
+
+    /// Configuration fields whose value differs from `other`'s (either side may lack it).
+    pub fn config_differences(&self, other: &ServiceRevision) -> Vec<String> {
+        let mut keys: Vec<&String> = self.config.keys().chain(other.config.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| self.config.get(*k) != other.config.get(*k))
+            .cloned()
+            .collect()
+    }
+}
+
 /// One ECS service deployment with its revisions resolved to task definitions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -262,6 +403,14 @@ pub struct HistoryEntry {
     pub created_at: Option<Time>,
     pub started_at: Option<Time>,
     pub finished_at: Option<Time>,
+    /// The target service revision, resolved (for successful and in-flight deployments).
+    pub target: Option<ServiceRevision>,
+    /// The source revisions of an in-flight deployment (what ECS restores on ROLLBACK).
+    pub sources: Vec<ServiceRevision>,
+    /// For a `ROLLBACK_*` deployment: the revision ECS rolled back to (`rollback.serviceRevisionArn`).
+    pub rolled_back_to: Option<ServiceRevision>,
+    /// `lifecycleStage` of a blue/green, linear or canary deployment in flight.
+    pub lifecycle_stage: Option<String>,
 }
 
 impl HistoryEntry {
@@ -269,6 +418,46 @@ impl HistoryEntry {
     pub fn ordering_time(&self) -> Option<Time> {
         self.finished_at.or(self.started_at).or(self.created_at)
     }
+
+    /// The target revision: resolved, or as far as the task definition and images are known.
+    pub fn resolved_target(&self) -> Option<ServiceRevision> {
+        if let Some(t) = &self.target {
+            return Some(t.clone());
+        }
+        Some(ServiceRevision {
+            arn: String::new(),
+            task_definition: self.target_task_definition.clone()?,
+            images: self.target_images.clone(),
+            config: BTreeMap::new(),
+        })
+    }
+
+    /// A bare entry (tests and adapters fill the rest).
+    pub fn new(arn: impl Into<String>, status: DeploymentStatus) -> Self {
+        HistoryEntry {
+            arn: arn.into(),
+            status,
+            target_task_definition: None,
+            target_images: Vec::new(),
+            source_task_definitions: Vec::new(),
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            target: None,
+            sources: Vec::new(),
+            rolled_back_to: None,
+            lifecycle_stage: None,
+        }
+    }
+}
+
+/// A stopped task of a deployment, as `DescribeTasks` shows it (early detection counts these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskStop {
+    pub task_arn: String,
+    pub stop_code: String,
+    pub stopped_reason: String,
+    pub container_reasons: Vec<String>,
 }
 
 /// The result of reading the service-deployment history. `Err` carries why it is unavailable:
@@ -303,7 +492,23 @@ pub struct Revision {
     pub revision: i32,
     pub status: RevisionStatus,
     pub ledger: Option<Ledger>,
+    /// `ecs-rollback:bad-for`: where a `bad` was proven (`cluster/service`); empty = everywhere.
+    pub bad_for: Vec<String>,
     pub images: Vec<ContainerImage>,
+}
+
+impl Revision {
+    /// Marked bad for this service (`ledger_key` = `cluster/service`): a `bad` without
+    /// `bad-for` (set by hand) counts everywhere; one proven on other services only is a warning.
+    pub fn is_bad_for(&self, ledger_key: &str) -> bool {
+        self.ledger == Some(Ledger::Bad)
+            && (self.bad_for.is_empty() || self.bad_for.iter().any(|k| k == ledger_key))
+    }
+
+    /// Marked bad, but for other services only.
+    pub fn bad_elsewhere(&self, ledger_key: &str) -> bool {
+        self.ledger == Some(Ledger::Bad) && !self.is_bad_for(ledger_key)
+    }
 }
 
 /// `family` and `revision` of a task-definition ARN or `family:revision`.

@@ -21,6 +21,10 @@ pub struct AlarmInfo {
     pub dimension_targets: Vec<ServiceRef>,
     /// Set for a composite alarm.
     pub alarm_rule: Option<String>,
+    /// `AlarmActions`: an Application Auto Scaling alarm's are scaling-policy ARNs.
+    pub actions: Vec<String>,
+    /// `ActionsEnabled`.
+    pub actions_enabled: Option<bool>,
 }
 
 impl CloudWatch {
@@ -106,6 +110,8 @@ impl CloudWatch {
                 arn: m.alarm_arn().map(str::to_string),
                 dimension_targets: targets,
                 alarm_rule: None,
+                actions: m.alarm_actions().to_vec(),
+                actions_enabled: m.actions_enabled(),
             });
         }
         for c in out.composite_alarms() {
@@ -114,6 +120,8 @@ impl CloudWatch {
                 arn: c.alarm_arn().map(str::to_string),
                 dimension_targets: Vec::new(),
                 alarm_rule: c.alarm_rule().map(str::to_string),
+                actions: c.alarm_actions().to_vec(),
+                actions_enabled: c.actions_enabled(),
             });
         }
         Ok(alarms)

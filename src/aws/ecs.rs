@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    DeploymentControllerType, DeploymentRolloutState, ServiceDeploymentBrief, ServiceField,
-    SortOrder, StopServiceDeploymentStopType, Tag, TaskDefinitionField, TaskDefinitionStatus,
+    DeploymentControllerType, DeploymentRolloutState, DesiredStatus, ServiceDeploymentBrief,
+    ServiceField, SortOrder, StopServiceDeploymentStopType, Tag, TaskDefinitionField,
+    TaskDefinitionStatus,
 };
 use aws_sdk_ecs::Client;
 
@@ -19,6 +20,12 @@ const MAX_PAGES: usize = 5;
 const REVISIONS_PER_CALL: usize = 20;
 /// Successful deployments whose revisions are resolved (newest first).
 const HISTORY_DEPTH: usize = 10;
+/// `DescribeServiceDeployments` takes at most 20 ARNs.
+const DETAILS_PER_CALL: usize = 20;
+/// Revisions resolved at most for one history read (bounded work: 3 calls).
+const MAX_REVISIONS: usize = 60;
+/// Deployments of any status whose target revision is resolved, newest first (the failing one).
+const NEWEST_ANY: usize = 5;
 
 /// The rollback writes are never retried blindly by the SDK: a write whose response was lost
 /// may have happened. The handler re-reads the service and decides again instead.
@@ -77,18 +84,22 @@ impl Ecs {
             _ => Controller::Ecs,
         };
         let config = svc.deployment_configuration();
-        let breaker = config
+        let circuit_breaker = config
             .and_then(|c| c.deployment_circuit_breaker())
-            .is_some_and(|b| b.enable() && b.rollback());
-        let alarms = config
-            .and_then(|c| c.alarms())
-            .is_some_and(|a| a.enable() && a.rollback());
-        let ecs_rollback = match (breaker, alarms) {
-            (true, true) => Some("deployment circuit breaker and deployment alarms".to_string()),
-            (true, false) => Some("deployment circuit breaker".to_string()),
-            (false, true) => Some("deployment alarms".to_string()),
-            (false, false) => None,
-        };
+            .map(|b| AutoRollback {
+                enable: b.enable(),
+                rollback: b.rollback(),
+            });
+        let deployment_alarms = config.and_then(|c| c.alarms()).map(|a| DeploymentAlarms {
+            names: a.alarm_names().to_vec(),
+            enable: a.enable(),
+            rollback: a.rollback(),
+        });
+        let strategy = config
+            .and_then(|c| c.strategy())
+            .map(|s| Strategy::parse(s.as_str()))
+            .unwrap_or_default();
+        let bake_time_minutes = config.and_then(|c| c.bake_time_in_minutes());
         let deployments = svc
             .deployments()
             .iter()
@@ -117,7 +128,10 @@ impl Ecs {
             task_definition: svc.task_definition().unwrap_or_default().to_string(),
             tags: tags_map(svc.tags()),
             deployments,
-            ecs_rollback,
+            circuit_breaker,
+            deployment_alarms,
+            strategy,
+            bake_time_minutes,
         })
     }
 
@@ -157,16 +171,14 @@ impl Ecs {
         let mut entries: Vec<HistoryEntry> = briefs
             .iter()
             .filter_map(|b| {
-                Some(HistoryEntry {
-                    arn: b.service_deployment_arn()?.to_string(),
-                    status: DeploymentStatus::parse(b.status().map(|s| s.as_str()).unwrap_or("")),
-                    target_task_definition: None,
-                    target_images: Vec::new(),
-                    source_task_definitions: Vec::new(),
-                    created_at: b.created_at().and_then(to_time),
-                    started_at: b.started_at().and_then(to_time),
-                    finished_at: b.finished_at().and_then(to_time),
-                })
+                let mut e = HistoryEntry::new(
+                    b.service_deployment_arn()?,
+                    DeploymentStatus::parse(b.status().map(|s| s.as_str()).unwrap_or("")),
+                );
+                e.created_at = b.created_at().and_then(to_time);
+                e.started_at = b.started_at().and_then(to_time);
+                e.finished_at = b.finished_at().and_then(to_time);
+                Some(e)
             })
             .collect();
         // Newest first by the deployments' own timestamps: the API does not document its order.
@@ -181,42 +193,63 @@ impl Ecs {
             })
             .collect();
 
-        // Deployments in flight: their source revisions decide whether StopServiceDeployment applies.
-        let in_flight: Vec<String> = entries
+        // Details of the deployments in flight (their source revisions decide whether
+        // StopServiceDeployment applies; their lifecycle stage is shown) and of the rollbacks
+        // (the revision ECS restored is only in `rollback.serviceRevisionArn`).
+        let detailed: Vec<String> = entries
             .iter()
-            .filter(|e| e.status.is_in_flight())
+            .filter(|e| {
+                e.status.is_in_flight()
+                    || matches!(
+                        e.status,
+                        DeploymentStatus::RollbackSuccessful
+                            | DeploymentStatus::RollbackRequested
+                            | DeploymentStatus::RollbackInProgress
+                    )
+            })
+            .take(DETAILS_PER_CALL)
             .map(|e| e.arn.clone())
             .collect();
         let mut sources: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if !in_flight.is_empty() {
+        let mut restored: BTreeMap<String, String> = BTreeMap::new();
+        let mut stages: BTreeMap<String, String> = BTreeMap::new();
+        if !detailed.is_empty() {
             let out = self
                 .client
                 .describe_service_deployments()
-                .set_service_deployment_arns(Some(in_flight))
+                .set_service_deployment_arns(Some(detailed))
                 .send()
                 .await
                 .map_err(|e| aws_error("DescribeServiceDeployments", e))?;
             for d in out.service_deployments() {
-                if let Some(arn) = d.service_deployment_arn() {
-                    let revs = d
-                        .source_service_revisions()
-                        .iter()
-                        .filter_map(|r| r.arn().map(str::to_string))
-                        .collect();
-                    sources.insert(arn.to_string(), revs);
+                let Some(arn) = d.service_deployment_arn() else {
+                    continue;
+                };
+                let revs = d
+                    .source_service_revisions()
+                    .iter()
+                    .filter_map(|r| r.arn().map(str::to_string))
+                    .collect();
+                sources.insert(arn.to_string(), revs);
+                if let Some(r) = d.rollback().and_then(|r| r.service_revision_arn()) {
+                    restored.insert(arn.to_string(), r.to_string());
+                }
+                if let Some(stage) = d.lifecycle_stage() {
+                    stages.insert(arn.to_string(), stage.as_str().to_string());
                 }
             }
         }
 
-        // Resolve the revisions we care about to task definitions and image digests.
+        // Resolve the revisions we care about to task definitions, digests and configuration.
         let mut wanted: Vec<String> = Vec::new();
         let mut successful = 0;
-        for e in &entries {
+        for (i, e) in entries.iter().enumerate() {
             let relevant = if e.status == DeploymentStatus::Successful {
                 successful += 1;
                 successful <= HISTORY_DEPTH
             } else {
-                e.status.is_in_flight()
+                // In flight, rollbacks, and the newest few of any status (the failing one).
+                i < NEWEST_ANY || sources.contains_key(&e.arn) || restored.contains_key(&e.arn)
             };
             if !relevant {
                 continue;
@@ -225,33 +258,60 @@ impl Ecs {
                 wanted.push(rev.clone());
             }
             wanted.extend(sources.get(&e.arn).cloned().unwrap_or_default());
+            wanted.extend(restored.get(&e.arn).cloned());
         }
-        wanted.sort();
-        wanted.dedup();
-        let revisions = self.describe_service_revisions(&wanted).await?;
+        // Newest first, each once; bounded.
+        let mut seen = std::collections::BTreeSet::new();
+        wanted.retain(|arn| seen.insert(arn.clone()));
+        wanted.truncate(MAX_REVISIONS);
+        let revisions = self.service_revisions(&wanted).await?;
         for e in &mut entries {
-            if let Some((td, images)) = target_of.get(&e.arn).and_then(|r| revisions.get(r)) {
-                e.target_task_definition = Some(td.clone());
-                e.target_images = images.clone();
+            if let Some(rev) = target_of.get(&e.arn).and_then(|r| revisions.get(r)) {
+                e.target_task_definition = Some(rev.task_definition.clone());
+                e.target_images = rev.images.clone();
+                e.target = Some(rev.clone());
             }
-            e.source_task_definitions = sources
+            e.sources = sources
                 .get(&e.arn)
                 .map(|revs| {
                     revs.iter()
-                        .filter_map(|r| revisions.get(r).map(|(td, _)| td.clone()))
+                        .filter_map(|r| revisions.get(r).cloned())
                         .collect()
                 })
                 .unwrap_or_default();
+            e.source_task_definitions = e
+                .sources
+                .iter()
+                .map(|r| r.task_definition.clone())
+                .collect();
+            e.rolled_back_to = restored.get(&e.arn).and_then(|r| revisions.get(r)).cloned();
+            e.lifecycle_stage = stages.get(&e.arn).cloned();
         }
         Ok(entries)
     }
 
-    /// Service revisions by ARN → (task definition, recorded container images), 20 per call.
-    pub async fn describe_service_revisions(
+    /// Service revisions by ARN, 20 per call, as domain revisions (task definition, digests,
+    /// configuration fingerprint).
+    pub async fn service_revisions(
         &self,
         arns: &[String],
-    ) -> Result<BTreeMap<String, (String, Vec<RecordedImage>)>, Error> {
+    ) -> Result<BTreeMap<String, ServiceRevision>, Error> {
         let mut revisions = BTreeMap::new();
+        for r in self.raw_service_revisions(arns).await? {
+            let Some(rev) = to_service_revision(&r) else {
+                continue;
+            };
+            revisions.insert(rev.arn.clone(), rev);
+        }
+        Ok(revisions)
+    }
+
+    /// `DescribeServiceRevisions`, 20 ARNs per call, as the SDK returns them.
+    pub async fn raw_service_revisions(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<aws_sdk_ecs::types::ServiceRevision>, Error> {
+        let mut all = Vec::new();
         for chunk in arns.chunks(REVISIONS_PER_CALL) {
             let out = self
                 .client
@@ -260,23 +320,71 @@ impl Ecs {
                 .send()
                 .await
                 .map_err(|e| aws_error("DescribeServiceRevisions", e))?;
-            for r in out.service_revisions() {
-                let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) else {
-                    continue;
-                };
-                let images = r
-                    .container_images()
-                    .iter()
-                    .map(|c| RecordedImage {
-                        container: c.container_name().unwrap_or_default().to_string(),
-                        image: c.image().map(str::to_string),
-                        digest: c.image_digest().map(str::to_string),
-                    })
-                    .collect();
-                revisions.insert(arn.to_string(), (td.to_string(), images));
-            }
+            all.extend(out.service_revisions().iter().cloned());
         }
-        Ok(revisions)
+        Ok(all)
+    }
+
+    /// The stopped tasks of an ECS deployment (`ListTasks startedBy` + `DescribeTasks`): what early
+    /// detection counts once ECS's own `failedTasks` has reset. ECS keeps stopped tasks visible
+    /// for at least an hour (API reference, `ListTasks`).
+    pub async fn stopped_tasks(
+        &self,
+        service: &ServiceState,
+        deployment_id: &str,
+    ) -> Result<Vec<TaskStop>, Error> {
+        let out = self
+            .client
+            .list_tasks()
+            .cluster(&service.cluster_arn)
+            .started_by(deployment_id)
+            .desired_status(DesiredStatus::Stopped)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTasks", e))?;
+        let arns = out.task_arns().to_vec();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(&service.cluster_arn)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeTasks", e))?;
+        Ok(out
+            .tasks()
+            .iter()
+            .map(|t| TaskStop {
+                task_arn: t.task_arn().unwrap_or_default().to_string(),
+                stop_code: t
+                    .stop_code()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                stopped_reason: t.stopped_reason().unwrap_or_default().to_string(),
+                container_reasons: t
+                    .containers()
+                    .iter()
+                    .filter_map(|c| c.reason().map(str::to_string))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Service revisions by ARN → (task definition, recorded container images).
+    pub async fn describe_service_revisions(
+        &self,
+        arns: &[String],
+    ) -> Result<BTreeMap<String, (String, Vec<RecordedImage>)>, Error> {
+        Ok(self
+            .service_revisions(arns)
+            .await?
+            .into_iter()
+            .map(|(arn, r)| (arn, (r.task_definition, r.images)))
+            .collect())
     }
 
     /// ARNs of the family's ACTIVE revisions, newest first as far as the API sorts (the core
@@ -339,6 +447,10 @@ impl Ecs {
                 Some(v) if v == "bad" => Some(Ledger::Bad),
                 _ => None,
             },
+            bad_for: tags
+                .get(TAG_BAD_FOR)
+                .map(|v| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
             images: td
                 .container_definitions()
                 .iter()
@@ -355,16 +467,83 @@ impl Ecs {
         service: &ServiceState,
         task_definition: &str,
     ) -> Result<(), Error> {
-        self.client
+        self.update_service_restoring(service, task_definition, None, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// `UpdateService` to `task_definition`, also setting the configuration `fields` to the values
+    /// the service revision `from` ran with (rule 6). Answers the fields that could not be
+    /// restored this way (said in the reason).
+    pub async fn update_service_restoring(
+        &self,
+        service: &ServiceState,
+        task_definition: &str,
+        from: Option<&aws_sdk_ecs::types::ServiceRevision>,
+        fields: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let mut req = self
+            .client
             .update_service()
             .cluster(&service.cluster_arn)
             .service(&service.service_arn)
-            .task_definition(task_definition)
-            .customize()
+            .task_definition(task_definition);
+        let mut unrestorable = Vec::new();
+        if let Some(r) = from {
+            for field in fields {
+                req = match field.as_str() {
+                    // An empty list removes what the failing revision added.
+                    "loadBalancers" => req.set_load_balancers(Some(r.load_balancers().to_vec())),
+                    "serviceRegistries" => {
+                        req.set_service_registries(Some(r.service_registries().to_vec()))
+                    }
+                    "capacityProviderStrategy" if !r.capacity_provider_strategy().is_empty() => req
+                        .set_capacity_provider_strategy(Some(
+                            r.capacity_provider_strategy().to_vec(),
+                        )),
+                    "volumeConfigurations" => {
+                        req.set_volume_configurations(Some(r.volume_configurations().to_vec()))
+                    }
+                    "vpcLatticeConfigurations" => req.set_vpc_lattice_configurations(Some(
+                        r.vpc_lattice_configurations().to_vec(),
+                    )),
+                    "networkConfiguration" if r.network_configuration().is_some() => {
+                        req.set_network_configuration(r.network_configuration().cloned())
+                    }
+                    "platformVersion" if r.platform_version().is_some() => {
+                        req.set_platform_version(r.platform_version().map(str::to_string))
+                    }
+                    "serviceConnectConfiguration"
+                        if r.service_connect_configuration().is_some() =>
+                    {
+                        req.set_service_connect_configuration(
+                            r.service_connect_configuration().cloned(),
+                        )
+                    }
+                    _ => {
+                        unrestorable.push(field.clone());
+                        req
+                    }
+                };
+            }
+        }
+        req.customize()
             .config_override(no_retries())
             .send()
             .await
             .map_err(|e| aws_error("UpdateService", e))?;
+        Ok(unrestorable)
+    }
+
+    /// Remove tags (`UntagResource`).
+    pub async fn untag(&self, arn: &str, keys: &[&str]) -> Result<(), Error> {
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("UntagResource", e))?;
         Ok(())
     }
 
@@ -518,4 +697,79 @@ impl Ecs {
 pub struct ImageOverride {
     pub container: String,
     pub image: String,
+}
+
+/// SDK service revision → domain revision. The configuration is kept as a canonical rendering
+/// per field, only for comparison (subnets and security groups sorted: their order means nothing).
+pub fn to_service_revision(r: &aws_sdk_ecs::types::ServiceRevision) -> Option<ServiceRevision> {
+    let arn = r.service_revision_arn()?.to_string();
+    let task_definition = r.task_definition()?.to_string();
+    let images = r
+        .container_images()
+        .iter()
+        .map(|c| RecordedImage {
+            container: c.container_name().unwrap_or_default().to_string(),
+            image: c.image().map(str::to_string),
+            digest: c.image_digest().map(str::to_string),
+        })
+        .collect();
+    let mut config = BTreeMap::new();
+    let mut put = |field: &str, value: Option<String>| {
+        if let Some(v) = value {
+            config.insert(field.to_string(), v);
+        }
+    };
+    let list = |v: String| Some(v).filter(|v| v != "[]");
+    put(
+        "capacityProviderStrategy",
+        list(format!("{:?}", r.capacity_provider_strategy())),
+    );
+    put(
+        "launchType",
+        r.launch_type().map(|l| l.as_str().to_string()),
+    );
+    put("platformVersion", r.platform_version().map(str::to_string));
+    put("platformFamily", r.platform_family().map(str::to_string));
+    put("loadBalancers", list(format!("{:?}", r.load_balancers())));
+    put(
+        "serviceRegistries",
+        list(format!("{:?}", r.service_registries())),
+    );
+    put(
+        "networkConfiguration",
+        r.network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .map(|a| {
+                let mut subnets = a.subnets().to_vec();
+                subnets.sort();
+                let mut groups = a.security_groups().to_vec();
+                groups.sort();
+                format!(
+                    "subnets={subnets:?} securityGroups={groups:?} assignPublicIp={:?}",
+                    a.assign_public_ip().map(|p| p.as_str())
+                )
+            }),
+    );
+    put(
+        "serviceConnectConfiguration",
+        r.service_connect_configuration().map(|c| format!("{c:?}")),
+    );
+    put(
+        "volumeConfigurations",
+        list(format!("{:?}", r.volume_configurations())),
+    );
+    put(
+        "vpcLatticeConfigurations",
+        list(format!("{:?}", r.vpc_lattice_configurations())),
+    );
+    put(
+        "fargateEphemeralStorage",
+        r.fargate_ephemeral_storage().map(|e| format!("{e:?}")),
+    );
+    Some(ServiceRevision {
+        arn,
+        task_definition,
+        images,
+        config,
+    })
 }

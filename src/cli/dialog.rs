@@ -323,6 +323,8 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
         let trigger = Trigger {
             target: pick.service.clone(),
             cause: Cause::Manual {
+                allow_other_family: false,
+                by: None,
                 reason: reason.clone(),
                 to: Some(pick.to.clone()),
                 dry_run: false,
@@ -369,6 +371,8 @@ async fn recommended_target(
     let trigger = Trigger {
         target: target.clone(),
         cause: Cause::Manual {
+            allow_other_family: false,
+            by: None,
             reason: "ecs-rollback dialog".into(),
             to: None,
             dry_run: true,
@@ -393,6 +397,8 @@ async fn handler_dry_run(
     let trigger = Trigger {
         target: pick.service.clone(),
         cause: Cause::Manual {
+            allow_other_family: false,
+            by: None,
             reason: reason.to_string(),
             to: Some(pick.to.clone()),
             dry_run: true,

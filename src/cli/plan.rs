@@ -69,6 +69,9 @@ pub fn source_text(source: Source) -> &'static str {
             "the newest older revision not marked bad (no deployment history or ledger entry)"
         }
         Source::Requested => "the revision you asked for",
+        Source::DeploymentSource => {
+            "the revision the deployment in flight replaces (ECS restores it with StopServiceDeployment)"
+        }
     }
 }
 
@@ -182,13 +185,19 @@ impl PlanView<'_> {
                         ),
                     );
                 }
-                line(
-                    "after",
-                    &format!(
-                        "tag {} {TAG_STATUS}=bad; tag the service {TAG_LAST_ROLLBACK_AT}, -to, -from",
-                        short_task_definition(&plan.mark_bad)
+                if !plan.restore.is_empty() {
+                    line("restore", &plan.restore.join(", "));
+                }
+                let after = match &plan.mark_bad {
+                    Some(bad) => format!(
+                        "tag {} {TAG_STATUS}=bad for this service; the service's {TAG_LAST_ROLLBACK_AT}, -to, -from, -kind, -by are written first",
+                        short_task_definition(bad)
                     ),
-                );
+                    None => format!(
+                        "no task definition is marked bad (the failure is not the task definition's); the service's {TAG_LAST_ROLLBACK_AT}, -to, -from, -kind, -by are written first"
+                    ),
+                };
+                line("after", &after);
                 if let Some(why) = &plan.degraded {
                     line("note", why);
                 }
@@ -220,7 +229,10 @@ mod tests {
             task_definition: FROM.into(),
             tags: Default::default(),
             deployments: Vec::new(),
-            ecs_rollback: None,
+            circuit_breaker: None,
+            deployment_alarms: None,
+            strategy: Strategy::Rolling,
+            bake_time_minutes: None,
         });
         snap.revisions.insert(
             TO.into(),
@@ -230,6 +242,7 @@ mod tests {
                 revision: 2,
                 status: RevisionStatus::Active,
                 ledger: Some(Ledger::Stable),
+                bad_for: Vec::new(),
                 images: vec![ContainerImage {
                     container: "app".into(),
                     image: format!("{REPO}:latest"),
@@ -241,6 +254,8 @@ mod tests {
 
     fn cause() -> Cause {
         Cause::Manual {
+            allow_other_family: false,
+            by: None,
             reason: "bad login page".into(),
             to: None,
             dry_run: true,
@@ -259,11 +274,17 @@ mod tests {
                     image: format!("{REPO}:latest"),
                     pinned: format!("{REPO}@sha256:{}", "ab".repeat(32)),
                 }],
-                mark_bad: FROM.into(),
+                mark_bad: Some(FROM.into()),
+                copy_inactive: false,
+                restore: Vec::new(),
+                restore_from: None,
+                strategy: Strategy::Rolling,
+                bake_time_minutes: None,
                 dry_run: true,
                 degraded: None,
             }),
             current: Some(FROM.into()),
+            notes: Vec::new(),
         }
     }
 
@@ -284,8 +305,8 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
   chosen  its last successful deployment (ECS service-deployment history)
   how     RegisterTaskDefinition (a copy of hello-world:2 pinned to the digests it ran), then UpdateService to the copy
   pin     app: hello-world:latest → hello-world@sha256:abababababab
-  after   tag hello-world:3 ecs-rollback:status=bad; tag the service ecs-rollback:last-rollback-at, -to, -from
-  reason  Would roll back from hello-world:3 to hello-world:2 (its last successful deployment) as a copy pinned to the image digests it ran because manual request: bad login page.
+  after   tag hello-world:3 ecs-rollback:status=bad for this service; the service's ecs-rollback:last-rollback-at, -to, -from, -kind, -by are written first
+  reason  Would roll back from hello-world:3 to hello-world:2 (its last successful deployment) as a copy pinned to the image digests it ran because manual request: bad login page. Next: ECS replaces the tasks with hello-world:2 in a rolling deployment.
 ";
         assert_eq!(view.text(), want);
     }
@@ -328,11 +349,17 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
                             .into(),
                 },
                 pins: Vec::new(),
-                mark_bad: FROM.into(),
+                mark_bad: Some(FROM.into()),
+                copy_inactive: false,
+                restore: Vec::new(),
+                restore_from: None,
+                strategy: Strategy::Rolling,
+                bake_time_minutes: None,
                 dry_run: false,
                 degraded: Some("service-deployment history unavailable (boom)".into()),
             }),
             current: Some(FROM.into()),
+            notes: Vec::new(),
         };
         let view = PlanView {
             cluster: "demo",
@@ -359,6 +386,7 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
         let skip = Decision {
             outcome: Outcome::Skip(Skip::AlreadyOnTarget(TO.into())),
             current: Some(TO.into()),
+            notes: Vec::new(),
         };
         let view = PlanView {
             cluster: "demo",

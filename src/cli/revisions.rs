@@ -315,7 +315,10 @@ mod tests {
                 .unwrap_or_default(),
             tags: BTreeMap::new(),
             deployments,
-            ecs_rollback: None,
+            circuit_breaker: None,
+            deployment_alarms: None,
+            strategy: Strategy::Rolling,
+            bake_time_minutes: None,
         }
     }
 
@@ -367,6 +370,7 @@ mod tests {
             revision: 2,
             status: RevisionStatus::Active,
             ledger: Some(Ledger::Bad),
+            bad_for: Vec::new(),
             images: vec![ContainerImage {
                 container: "app".into(),
                 image: "repo/web:latest".into(),

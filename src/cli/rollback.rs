@@ -72,6 +72,8 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         let trigger = Trigger {
             target,
             cause: Cause::Manual {
+                allow_other_family: false,
+                by: None,
                 reason,
                 to,
                 dry_run: true,
@@ -108,6 +110,8 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
     let trigger = Trigger {
         target,
         cause: Cause::Manual {
+            allow_other_family: false,
+            by: None,
             reason,
             to,
             dry_run: false,

@@ -23,6 +23,8 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<Code, CliError> {
     let trigger = Trigger {
         target,
         cause: Cause::Manual {
+            allow_other_family: false,
+            by: None,
             reason: "ecs-rollback status".into(),
             to: None,
             dry_run: true,
