@@ -108,6 +108,11 @@ struct World {
     also: Vec<String>,
     /// `failedTasks` of the PRIMARY deployment (early detection).
     primary_failed: i32,
+    /// `deploymentConfiguration.alarms.alarmNames` (enabled; `rollback` from `alarms_rollback`).
+    deployment_alarms: Vec<&'static str>,
+    alarms_rollback: bool,
+    /// Stopped tasks of the PRIMARY deployment: (stopCode, stoppedReason) — ListTasks/DescribeTasks.
+    stopped: Vec<(&'static str, &'static str)>,
 }
 
 impl World {
@@ -175,6 +180,9 @@ impl World {
             breaker_rollback: false,
             also: Vec::new(),
             primary_failed: 0,
+            deployment_alarms: Vec::new(),
+            alarms_rollback: false,
+            stopped: Vec::new(),
         }
     }
 
@@ -199,6 +207,19 @@ impl World {
                             .rollback(self.breaker_rollback)
                             .build(),
                     )
+                    .set_alarms((!self.deployment_alarms.is_empty()).then(|| {
+                        ecs::DeploymentAlarms::builder()
+                            .set_alarm_names(Some(
+                                self.deployment_alarms
+                                    .iter()
+                                    .map(|a| a.to_string())
+                                    .collect(),
+                            ))
+                            .enable(true)
+                            .rollback(self.alarms_rollback)
+                            .build()
+                            .unwrap()
+                    }))
                     .build(),
             );
         for (id, status, rev, rollout, reason, (h, m)) in &self.deployments {
@@ -500,6 +521,51 @@ fn ecs_rules(
             TagResourceOutput::builder().build()
         }),
     ));
+    let stopped = w.stopped.clone();
+    rules.push((
+        "ListTasks",
+        mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |req| {
+            assert_eq!(req.desired_status(), Some(&ecs::DesiredStatus::Stopped));
+            assert!(req.started_by().is_some_and(|s| s.starts_with("ecs-svc/")));
+            aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+                .set_task_arns(Some(
+                    (0..stopped.len())
+                        .map(|i| format!("arn:aws:ecs:eu-west-1:123456789012:task/demo/t{i}"))
+                        .collect(),
+                ))
+                .build()
+        }),
+    ));
+    let stopped = w.stopped.clone();
+    rules.push((
+        "DescribeTasks",
+        mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |req| {
+            let mut out = aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder();
+            for (i, arn) in req.tasks().iter().enumerate() {
+                let (code, reason) = stopped[i];
+                out = out.tasks(
+                    ecs::Task::builder()
+                        .task_arn(arn)
+                        .stop_code(ecs::TaskStopCode::from(code))
+                        .stopped_reason(reason)
+                        .build(),
+                );
+            }
+            out.build()
+        }),
+    ));
+    let log = writes.clone();
+    rules.push((
+        "UntagResource",
+        mock!(aws_sdk_ecs::Client::untag_resource).then_compute_output(move |req| {
+            log.lock().unwrap().push(format!(
+                "UntagResource {} {}",
+                req.resource_arn().unwrap_or_default(),
+                req.tag_keys().join(",")
+            ));
+            aws_sdk_ecs::operation::untag_resource::UntagResourceOutput::builder().build()
+        }),
+    ));
     let log = writes.clone();
     rules.push((
         "RegisterTaskDefinition",
@@ -525,10 +591,21 @@ fn ecs_rules(
     rules
 }
 
-/// CloudWatch: alarm tags by ARN, and DescribeAlarms for composite children.
+/// CloudWatch: alarm tags by ARN, and DescribeAlarms (actions, ActionsEnabled, dimensions).
 fn cloudwatch_rules(
     alarm_tags: Vec<(&'static str, &'static str, &'static str)>,
 ) -> Vec<(&'static str, Rule)> {
+    cloudwatch_rules_with(alarm_tags, Vec::new())
+}
+
+/// A metric alarm as DescribeAlarms shows it: (name, service dimension, actions, ActionsEnabled).
+type MockAlarm = (&'static str, Option<&'static str>, Vec<String>, bool);
+
+fn cloudwatch_rules_with(
+    alarm_tags: Vec<(&'static str, &'static str, &'static str)>,
+    mut alarms: Vec<MockAlarm>,
+) -> Vec<(&'static str, Rule)> {
+    alarms.push(("hello-world-5xx", Some("hello-world"), Vec::new(), true));
     let tags = alarm_tags.clone();
     vec![
         (
@@ -553,27 +630,32 @@ fn cloudwatch_rules(
         ),
         (
             "cw:DescribeAlarms",
-            mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_compute_output(|req| {
+            mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_compute_output(move |req| {
                 let mut out = DescribeAlarmsOutput::builder();
                 for name in req.alarm_names() {
-                    if name == "hello-world-5xx" {
-                        let dim = |n: &str, v: &str| {
-                            aws_sdk_cloudwatch::types::Dimension::builder()
-                                .name(n)
-                                .value(v)
-                                .build()
-                        };
-                        out = out.metric_alarms(
-                            aws_sdk_cloudwatch::types::MetricAlarm::builder()
-                                .alarm_name(name)
-                                .alarm_arn(format!(
-                                    "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
-                                ))
-                                .dimensions(dim("ClusterName", "demo"))
-                                .dimensions(dim("ServiceName", "hello-world"))
-                                .build(),
-                        );
+                    let Some((_, service, actions, enabled)) = alarms.iter().find(|a| a.0 == name)
+                    else {
+                        continue;
+                    };
+                    let dim = |n: &str, v: &str| {
+                        aws_sdk_cloudwatch::types::Dimension::builder()
+                            .name(n)
+                            .value(v)
+                            .build()
+                    };
+                    let mut a = aws_sdk_cloudwatch::types::MetricAlarm::builder()
+                        .alarm_name(name)
+                        .alarm_arn(format!(
+                            "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
+                        ))
+                        .set_alarm_actions(Some(actions.clone()))
+                        .actions_enabled(*enabled);
+                    if let Some(service) = service {
+                        a = a
+                            .dimensions(dim("ClusterName", "demo"))
+                            .dimensions(dim("ServiceName", service));
                     }
+                    out = out.metric_alarms(a.build());
                 }
                 out.build()
             }),
@@ -587,9 +669,19 @@ fn harness_with(
     config: Config,
     extra: Vec<(&'static str, Rule)>,
 ) -> Harness {
+    harness_full(world, alarm_tags, Vec::new(), config, extra)
+}
+
+fn harness_full(
+    world: &World,
+    alarm_tags: Vec<(&'static str, &'static str, &'static str)>,
+    alarms: Vec<MockAlarm>,
+    config: Config,
+    extra: Vec<(&'static str, Rule)>,
+) -> Harness {
     let writes: Writes = Arc::default();
     let ecs = ecs_rules(world, &writes, extra);
-    let cw = cloudwatch_rules(alarm_tags);
+    let cw = cloudwatch_rules_with(alarm_tags, alarms);
     let published: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = published.clone();
     let sns_rule = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
@@ -651,6 +743,7 @@ const WRITES: &[&str] = &[
     "UpdateService",
     "StopServiceDeployment",
     "TagResource",
+    "UntagResource",
     "RegisterTaskDefinition",
 ];
 
@@ -675,28 +768,31 @@ async fn failed_deployment_rolls_back_to_last_successful_revision() {
         r.reason
     );
     let writes = h.writes();
-    assert_eq!(writes[0], format!("UpdateService {}", td("hello-world", 3)));
+    // Rule 8: the loop guard is written before the rollback write.
     assert_eq!(
-        writes[1],
+        writes[0],
         format!(
-            "TagResource {} ecs-rollback:status=bad",
+            "TagResource {} ecs-rollback:last-rollback-at=2026-11-26T10:20:00Z,ecs-rollback:last-rollback-to={},ecs-rollback:last-rollback-from={},ecs-rollback:last-rollback-kind=automatic,ecs-rollback:last-rollback-by=ecs-rollback",
+            service_arn("hello-world"),
+            td("hello-world", 3),
             td("hello-world", 4)
         )
     );
-    assert!(
-        writes[2].starts_with(&format!(
-            "TagResource {} ecs-rollback:last-rollback-at=2026-11-26T10:20:00Z",
-            service_arn("hello-world")
-        )),
-        "{}",
-        writes[2]
+    assert_eq!(writes[1], format!("UpdateService {}", td("hello-world", 3)));
+    assert_eq!(
+        writes[2],
+        format!(
+            "TagResource {} ecs-rollback:status=bad,ecs-rollback:bad-for=demo/hello-world",
+            td("hello-world", 4)
+        )
     );
     assert_eq!(writes.len(), 3, "{writes:?}");
-    // Calls for a rollback: service, history (list + revisions), the target's details.
+    // Calls for a rollback: service, history (list + revisions), the target's details, and the
+    // failed revision's tags (its `bad-for` is merged, never overwritten).
     assert_eq!(h.calls("DescribeServices"), 1);
     assert_eq!(h.calls("ListServiceDeployments"), 1);
     assert_eq!(h.calls("DescribeServiceRevisions"), 1);
-    assert_eq!(h.calls("DescribeTaskDefinition"), 1);
+    assert_eq!(h.calls("DescribeTaskDefinition"), 2);
     assert_eq!(h.calls("ListTaskDefinitions"), 0);
     let published = h.published.lock().unwrap().clone();
     assert_eq!(published.len(), 1);
@@ -760,12 +856,17 @@ async fn same_failed_event_after_rollback_is_a_duplicate_and_reads_only_the_serv
 
 #[tokio::test]
 async fn circuit_breaker_rolling_back_means_we_stand_back() {
-    for (fixture_name, breaker) in [
-        ("ecs-deployment-failed-circuit-breaker-rollback.json", false),
-        ("ecs-deployment-failed.json", true),
+    // ECS's rollback is read from the service's settings and the history, never from the
+    // FAILED event's reason alone (that text is on the rollback's IN_PROGRESS event).
+    for (fixture_name, breaker, rolling_back) in [
+        ("ecs-deployment-failed.json", true, false),
+        ("ecs-deployment-failed.json", false, true),
     ] {
         let mut w = World::new();
         w.breaker_rollback = breaker;
+        if rolling_back {
+            w.history[3].1 = ecs::ServiceDeploymentStatus::RollbackInProgress;
+        }
         let h = harness(&w);
         let r = response(h.run(fixture_name).await.unwrap());
         assert_eq!(r.action, "skipped", "{fixture_name}");
@@ -806,8 +907,10 @@ async fn in_progress_event_does_nothing() {
 
 #[tokio::test]
 async fn metric_alarm_finds_service_by_dimensions_and_rolls_back() {
+    // Dimensions count because the service lists the alarm among its deployment alarms.
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-5xx"];
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
@@ -823,6 +926,7 @@ async fn metric_alarm_finds_service_by_dimensions_and_rolls_back() {
 async fn metric_math_alarm_is_parsed_and_acts() {
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-error-rate"];
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-metric-math.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
@@ -833,6 +937,7 @@ async fn alarm_outside_the_window_does_nothing() {
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
     w.deployments[0].5 = (8, 0);
+    w.deployment_alarms = vec!["hello-world-5xx"];
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
     assert_eq!(r.action, "skipped");
@@ -845,6 +950,7 @@ async fn alarm_with_window_zero_acts_on_old_deployment() {
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
     w.deployments[0].5 = (1, 0);
+    w.deployment_alarms = vec!["hello-world-5xx"];
     let config =
         Config::from_lookup(|k| (k == "ROLLBACK_ALARM_WINDOW_MINUTES").then(|| "0".to_string()))
             .unwrap();
@@ -883,10 +989,15 @@ async fn alarm_tags_name_the_guarded_service() {
 async fn composite_alarm_follows_its_triggering_child() {
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-5xx"];
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-composite.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
-    assert_eq!(h.calls("cw:DescribeAlarms"), 1);
+    assert_eq!(
+        h.calls("cw:DescribeAlarms"),
+        2,
+        "the composite itself (actions), then its child"
+    );
 }
 
 #[tokio::test]
@@ -894,6 +1005,7 @@ async fn alarm_guarding_two_services_returns_one_response_per_service() {
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
     w.also = vec!["checkout".into()];
+    w.deployment_alarms = vec!["demo-cluster-errors"];
     let h = harness(&w);
     let v = h.run("cloudwatch-alarm-two-services.json").await.unwrap();
     let responses: Vec<Response> = serde_json::from_value(v).expect("an array");
@@ -913,21 +1025,206 @@ async fn alarm_guarding_two_services_returns_one_response_per_service() {
 
 #[tokio::test]
 async fn alarm_guarding_a_missing_service_still_handles_the_others() {
-    // Only hello-world exists in this world: checkout is unknown, which is bad input → error,
-    // after hello-world was handled.
+    // Only hello-world exists in this world: checkout is unknown. Each service gets its own
+    // response; the unknown one does not turn hello-world's rollback into a function error.
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["demo-cluster-errors"];
     let h = harness(&w);
-    let err = h
-        .run("cloudwatch-alarm-two-services.json")
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("checkout"), "{err}");
+    let v = h.run("cloudwatch-alarm-two-services.json").await.unwrap();
+    let responses: Vec<Response> = serde_json::from_value(v).expect("an array");
+    assert_eq!(responses.len(), 2, "{responses:?}");
+    assert_eq!(responses[0].action, "rolled_back");
+    assert_eq!(responses[1].action, "skipped");
+    assert_eq!(responses[1].service.as_deref(), Some("checkout"));
+    assert!(
+        responses[1].reason.contains("does not exist"),
+        "{}",
+        responses[1].reason
+    );
     assert_eq!(
         h.calls("UpdateService"),
         1,
         "the known service was still handled"
     );
+}
+
+#[tokio::test]
+async fn alarm_of_several_services_with_a_throttled_one_fails_so_lambda_retries() {
+    // A retryable error for one service still fails the invocation (Lambda retries; the service
+    // already rolled back then answers as a duplicate).
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["demo-cluster-errors"];
+    let describe = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|req| req.services().iter().any(|s| s.ends_with("checkout")))
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()),
+        )
+        .repeatedly()
+        .build();
+    let h = harness_with(
+        &w,
+        vec![],
+        notify_config(),
+        vec![("DescribeServices", describe)],
+    );
+    let err = h
+        .run("cloudwatch-alarm-two-services.json")
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(h.calls("UpdateService"), 1, "hello-world was handled first");
+}
+
+#[tokio::test]
+async fn untagged_dimension_alarm_not_listed_by_the_service_is_no_trigger() {
+    // Rule 4: ClusterName/ServiceName dimensions alone never make a trigger.
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(r.reason.contains("deployment alarms"), "{}", r.reason);
+    assert_no_writes(&h);
+}
+
+#[tokio::test]
+async fn target_tracking_alarm_never_triggers_even_tagged() {
+    // Application Auto Scaling's AlarmLow: ECS dimensions, scaling-policy actions.
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec![
+        "TargetTracking-service/demo/hello-world-AlarmLow-5f3c8e1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b",
+    ];
+    let policy = "arn:aws:autoscaling:eu-west-1:123456789012:scalingPolicy:8d5c2f1e-3a4b-4c5d-9e6f-7a8b9c0d1e2f:resource/ecs/service/demo/hello-world:policyName/cpu-target-tracking".to_string();
+    let h = harness_full(
+        &w,
+        vec![
+            (
+                "TargetTracking-service/demo/hello-world-AlarmLow-5f3c8e1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b",
+                "ecs-rollback:cluster",
+                "demo",
+            ),
+            (
+                "TargetTracking-service/demo/hello-world-AlarmLow-5f3c8e1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b",
+                "ecs-rollback:service",
+                "hello-world",
+            ),
+        ],
+        vec![(
+            "TargetTracking-service/demo/hello-world-AlarmLow-5f3c8e1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b",
+            Some("hello-world"),
+            vec![policy],
+            true,
+        )],
+        notify_config(),
+        vec![],
+    );
+    let r = response(
+        h.run("cloudwatch-alarm-target-tracking-low.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(
+        r.reason.contains("Application Auto Scaling"),
+        "{}",
+        r.reason
+    );
+    assert_no_writes(&h);
+    assert_eq!(
+        h.calls("DescribeServices"),
+        0,
+        "decided from the alarm alone"
+    );
+}
+
+#[tokio::test]
+async fn alarm_with_actions_disabled_is_no_trigger() {
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-latency"];
+    let h = harness_full(
+        &w,
+        vec![],
+        vec![(
+            "hello-world-latency",
+            Some("hello-world"),
+            Vec::new(),
+            false,
+        )],
+        notify_config(),
+        vec![],
+    );
+    let r = response(
+        h.run("cloudwatch-alarm-actions-disabled.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(r.reason.contains("ActionsEnabled"), "{}", r.reason);
+    assert_no_writes(&h);
+}
+
+#[tokio::test]
+async fn suppressed_composite_alarm_is_no_trigger() {
+    let h = harness(&World::new());
+    let r = response(
+        h.run("cloudwatch-alarm-composite-suppressed.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(
+        r.reason.contains("suppressed") && r.reason.contains("maintenance-window"),
+        "{}",
+        r.reason
+    );
+    assert_no_writes(&h);
+}
+
+#[tokio::test]
+async fn deployment_alarm_with_ecs_rollback_during_the_deployment_is_ecs_s() {
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::InProgress;
+    w.deployments[0].4 = None;
+    w.deployment_alarms = vec!["hello-world-5xx"];
+    w.alarms_rollback = true;
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(
+        r.reason.contains("ECS rolls it back itself"),
+        "{}",
+        r.reason
+    );
+    assert_no_writes(&h);
+}
+
+#[tokio::test]
+async fn circuit_breaker_failure_is_ours_when_only_the_alarms_roll_back() {
+    // Circuit breaker rollback=false, deployment alarms rollback=true: a FAILED event from the
+    // circuit breaker is ours (ECS will not roll it back).
+    let mut w = World::new();
+    w.deployment_alarms = vec!["hello-world-5xx"];
+    w.alarms_rollback = true;
+    let h = harness(&w);
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+}
+
+#[tokio::test]
+async fn alarm_action_payload_rolls_back_like_the_eventbridge_form() {
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-5xx"];
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-action-lambda.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(r.to, Some(td("hello-world", 3)));
 }
 
 #[tokio::test]
@@ -953,13 +1250,14 @@ async fn alarm_during_deployment_stops_it_with_rollback() {
     w.deployments[0].3 = ecs::DeploymentRolloutState::InProgress;
     w.deployments[0].4 = None;
     w.history[3].1 = ecs::ServiceDeploymentStatus::InProgress;
+    w.deployment_alarms = vec!["hello-world-5xx"];
     // Even with a mutable tag: ECS's own rollback restores the recorded digests, no copy needed.
     w.revisions.get_mut(&3).unwrap().2 = "repo/app:latest".into();
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
     assert_eq!(
-        h.writes()[0],
+        h.writes()[1],
         format!("StopServiceDeployment {} Some(Rollback)", sd_arn(4))
     );
     assert_eq!(h.calls("UpdateService"), 0);
@@ -987,7 +1285,8 @@ async fn mutable_tag_target_is_deployed_as_digest_pinned_copy() {
         ),
         "a full copy: environment, role and cpu kept"
     );
-    assert_eq!(writes[1], format!("UpdateService {}", td("hello-world", 5)));
+    assert!(writes[1].starts_with("TagResource"), "{writes:?}");
+    assert_eq!(writes[2], format!("UpdateService {}", td("hello-world", 5)));
 }
 
 #[tokio::test]
@@ -1021,13 +1320,26 @@ async fn ledger_stable_tag_beats_newer_untagged_revision_in_fallback() {
 }
 
 #[tokio::test]
-async fn revisions_marked_bad_or_inactive_are_skipped() {
+async fn revisions_marked_bad_are_skipped_and_inactive_ones_restored_by_copy() {
     let mut w = World::new();
     w.revisions.get_mut(&3).unwrap().1 = Some("bad");
-    w.revisions.get_mut(&2).unwrap().0 = ecs::TaskDefinitionStatus::Inactive;
     let h = harness(&w);
     let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
-    assert_eq!(r.to, Some(td("hello-world", 1)), "{r:?}");
+    assert_eq!(r.to, Some(td("hello-world", 2)), "{r:?}");
+
+    // CloudFormation deregistered revision 3: a full copy of it is registered and deployed.
+    let mut w = World::new();
+    w.revisions.get_mut(&3).unwrap().0 = ecs::TaskDefinitionStatus::Inactive;
+    let h = harness(&w);
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(r.to, Some(td("hello-world", 5)), "the copy runs: {r:?}");
+    assert!(r.reason.contains("INACTIVE"), "{}", r.reason);
+    let writes = h.writes();
+    assert!(
+        writes[0].starts_with("RegisterTaskDefinition hello-world image=repo/app:3a1b2c3d"),
+        "{writes:?}"
+    );
 }
 
 #[tokio::test]
@@ -1087,18 +1399,69 @@ async fn throttling_exhausted_is_a_retryable_error_without_writes() {
 
 #[tokio::test]
 async fn cooldown_blocks_a_second_automatic_rollback() {
+    // Our rollback to 3 at 10:05 completed; the alarm still rings: the same incident.
     let mut w = World::new();
+    w.deployments = vec![(
+        "ecs-svc/9999999999999999999",
+        "PRIMARY",
+        3,
+        ecs::DeploymentRolloutState::Completed,
+        None,
+        (10, 5),
+    )];
+    w.current = 3;
+    w.deployment_alarms = vec!["hello-world-5xx"];
     w.tags.push((
         "ecs-rollback:last-rollback-at",
         "2026-11-26T10:05:00Z".into(),
     ));
     w.tags
+        .push(("ecs-rollback:last-rollback-to", td("hello-world", 3)));
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
+    assert_eq!(r.action, "skipped");
+    assert!(r.reason.contains("already rolled back"), "{}", r.reason);
+    assert_no_writes(&h);
+}
+
+#[tokio::test]
+async fn a_new_deployment_after_a_rollback_is_a_new_incident() {
+    // A manual rollback to 2 at 09:50, then the team deployed 4 at 10:00, which failed: the
+    // cooldown guards against loops, not against a new deployment's failure.
+    let mut w = World::new();
+    w.deployments[1].2 = 2;
+    w.tags.push((
+        "ecs-rollback:last-rollback-at",
+        "2026-11-26T09:50:00Z".into(),
+    ));
+    w.tags
         .push(("ecs-rollback:last-rollback-to", td("hello-world", 2)));
+    w.tags
+        .push(("ecs-rollback:last-rollback-kind", "manual".into()));
     let h = harness(&w);
     let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
-    assert_eq!(r.action, "skipped");
-    assert!(r.reason.contains("Cooldown"), "{}", r.reason);
-    assert_no_writes(&h);
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+}
+
+#[tokio::test]
+async fn a_future_or_unparsable_rollback_time_is_reported_and_the_history_decides() {
+    for stamp in ["2027-01-01T00:00:00Z", "yesterday"] {
+        let mut w = World::new();
+        w.tags
+            .push(("ecs-rollback:last-rollback-at", stamp.to_string()));
+        w.tags
+            .push(("ecs-rollback:last-rollback-to", td("hello-world", 3)));
+        let h = harness(&w);
+        let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+        assert_eq!(r.action, "rolled_back", "{stamp}: {r:?}");
+        assert!(
+            r.reason.contains("last-rollback-at") && r.reason.contains("ignored"),
+            "{stamp}: {}",
+            r.reason
+        );
+        let note = h.published.lock().unwrap().join("\n");
+        assert!(note.contains("ignored"), "{stamp}: notified: {note}");
+    }
 }
 
 #[tokio::test]
@@ -1167,8 +1530,33 @@ async fn direct_invoke_rolls_back_and_to_revision_is_honoured() {
         "{r:?}"
     );
     assert_eq!(
-        h.writes()[0],
+        h.writes()[1],
         format!("UpdateService {}", td("hello-world", 2))
+    );
+    assert!(
+        h.writes()[0].contains("ecs-rollback:last-rollback-kind=manual"),
+        "{:?}",
+        h.writes()
+    );
+}
+
+#[tokio::test]
+async fn direct_invoke_to_another_family_is_refused() {
+    // Rule 10: lambda:InvokeFunction alone never moves a service onto an unrelated task
+    // definition (and its task role).
+    let h = harness(&World::new());
+    let r = response(h.run("direct-invoke-other-family.json").await.unwrap());
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(
+        r.reason.contains("admin-tools") && r.reason.contains("hello-world"),
+        "{}",
+        r.reason
+    );
+    assert_no_writes(&h);
+    assert_eq!(
+        h.calls("DescribeTaskDefinition"),
+        0,
+        "refused before any read"
     );
 }
 
@@ -1214,8 +1602,12 @@ async fn event_from_another_account_is_ignored() {
 #[tokio::test]
 async fn malformed_and_unknown_inputs_are_clear_non_retryable_errors() {
     let cases: &[(&str, &str)] = &[
-        ("invalid/unknown-detail-type.json", "detail-type"),
         ("invalid/missing-resources.json", "resources[0]"),
+        (
+            "invalid/alarm-action-missing-alarm-data-state.json",
+            "alarmData.state.value",
+        ),
+        ("ecs-lifecycle-hook-invocation.json", "lifecycle-hook"),
         ("invalid/not-a-service-arn.json", "resources[0]"),
         ("invalid/direct-missing-service.json", "service"),
         (
@@ -1248,47 +1640,235 @@ async fn malformed_and_unknown_inputs_are_clear_non_retryable_errors() {
     );
 }
 
-#[test]
-fn every_fixture_is_accounted_for() {
-    // A fixture nobody tests is a fixture that can rot: list them all here.
-    let known = [
-        "cloudwatch-alarm-composite.json",
-        "cloudwatch-alarm-insufficient-data.json",
-        "cloudwatch-alarm-metric-math.json",
-        "cloudwatch-alarm-metric.json",
-        "cloudwatch-alarm-ok.json",
-        "cloudwatch-alarm-tagged-no-dimensions.json",
-        "cloudwatch-alarm-two-services.json",
-        "direct-invoke-dry-run.json",
-        "direct-invoke-to-revision.json",
-        "direct-invoke.json",
-        "ecs-deployment-completed.json",
-        "ecs-deployment-failed-circuit-breaker-rollback.json",
-        "ecs-deployment-failed-other-account.json",
-        "ecs-deployment-failed.json",
-        "ecs-deployment-in-progress.json",
-        "ecs-deployment-rollback-in-progress.json",
-        "ecs-task-stopped-essential-exited.json",
-        "ecs-task-stopped-failed-to-start.json",
-        "ecs-task-stopped-old-deployment.json",
-        "ecs-task-stopped-spot-interruption.json",
-        "ecs-task-stopped-scale-in.json",
-        "ecs-task-stopped-user-initiated.json",
-        "ecs-task-stopped-standalone.json",
-        "ecs-task-stopped-elb-health-check.json",
-        "ecs-service-action-task-start-impaired.json",
-        "ecs-service-action-task-configuration-failure.json",
-        "ecs-service-action-placement-failure.json",
+/// How a fixture is expected to come out of the handler (issue: every real payload shape).
+enum Expect {
+    Action(&'static str),
+    Error(&'static str),
+}
+
+#[tokio::test]
+async fn every_fixture_replays_to_its_documented_outcome() {
+    use Expect::*;
+    // Worlds: the failing rolling deployment (default); a completed one with the alarms listed;
+    // a crash loop above the threshold.
+    fn alarmed() -> World {
+        let mut w = World::new();
+        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+        w.deployment_alarms = vec![
+            "hello-world-5xx",
+            "hello-world-error-rate",
+            "demo-cluster-errors",
+            "hello-world-latency",
+        ];
+        w.also = vec!["checkout".into()];
+        w
+    }
+    let table: &[(&str, fn() -> World, Expect)] = &[
+        (
+            "cloudwatch-alarm-action-lambda.json",
+            alarmed,
+            Action("rolled_back"),
+        ),
+        (
+            "cloudwatch-alarm-actions-disabled.json",
+            alarmed,
+            Action("rolled_back"),
+        ),
+        (
+            "cloudwatch-alarm-composite-suppressed.json",
+            alarmed,
+            Action("skipped"),
+        ),
+        (
+            "cloudwatch-alarm-composite.json",
+            alarmed,
+            Action("rolled_back"),
+        ),
+        (
+            "cloudwatch-alarm-insufficient-data.json",
+            alarmed,
+            Action("skipped"),
+        ),
+        (
+            "cloudwatch-alarm-metric-math.json",
+            alarmed,
+            Action("rolled_back"),
+        ),
+        (
+            "cloudwatch-alarm-metric.json",
+            alarmed,
+            Action("rolled_back"),
+        ),
+        ("cloudwatch-alarm-ok.json", alarmed, Action("skipped")),
+        (
+            "cloudwatch-alarm-tagged-no-dimensions.json",
+            alarmed,
+            Action("skipped"),
+        ),
+        (
+            "cloudwatch-alarm-target-tracking-low.json",
+            alarmed,
+            Action("skipped"),
+        ),
+        (
+            "cloudwatch-alarm-two-services.json",
+            alarmed,
+            Action("rolled_back"),
+        ),
+        ("direct-invoke-dry-run.json", World::new, Action("dry_run")),
+        (
+            "direct-invoke-other-family.json",
+            World::new,
+            Action("skipped"),
+        ),
+        (
+            "direct-invoke-to-revision.json",
+            World::new,
+            Action("rolled_back"),
+        ),
+        ("direct-invoke.json", World::new, Action("rolled_back")),
+        (
+            "ec2-instance-state-change.json",
+            World::new,
+            Action("skipped"),
+        ),
+        (
+            "ecs-deployment-completed.json",
+            World::new,
+            Action("recorded"),
+        ),
+        (
+            "ecs-deployment-failed-other-account.json",
+            World::new,
+            Action("skipped"),
+        ),
+        (
+            "ecs-deployment-failed.json",
+            World::new,
+            Action("rolled_back"),
+        ),
+        (
+            "ecs-deployment-in-progress.json",
+            World::new,
+            Action("skipped"),
+        ),
+        (
+            "ecs-deployment-rollback-in-progress.json",
+            World::new,
+            Action("skipped"),
+        ),
+        ("ecs-hook-state-change.json", World::new, Action("skipped")),
+        (
+            "ecs-lifecycle-hook-invocation.json",
+            World::new,
+            Error("InvalidInput.NonRetryable"),
+        ),
+        (
+            "ecs-service-action-placement-failure.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-service-action-task-configuration-failure.json",
+            || crash_looping(5),
+            Action("rolled_back"),
+        ),
+        (
+            "ecs-service-action-task-start-impaired.json",
+            || crash_looping(5),
+            Action("rolled_back"),
+        ),
+        (
+            "ecs-task-deprovisioning.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-provisioning.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-stopped-elb-health-check.json",
+            || crash_looping(5),
+            Action("rolled_back"),
+        ),
+        (
+            "ecs-task-stopped-essential-exited.json",
+            || crash_looping(5),
+            Action("rolled_back"),
+        ),
+        (
+            "ecs-task-stopped-failed-to-start.json",
+            || crash_looping(5),
+            Action("rolled_back"),
+        ),
+        (
+            "ecs-task-stopped-image-pull-throttled.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-stopped-old-deployment.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-stopped-scale-in.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-stopped-spot-interruption.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-stopped-standalone.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
+        (
+            "ecs-task-stopped-user-initiated.json",
+            || crash_looping(5),
+            Action("skipped"),
+        ),
     ];
+    // A fixture nobody replays is a fixture that can rot: the table lists them all.
     let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".json") {
-            assert!(
-                known.contains(&name.as_str()),
-                "fixture {name} is not covered by a test"
-            );
-            ecs_rollback::event::parse(fixture(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    let listed: Vec<&str> = table.iter().map(|(f, _, _)| *f).collect();
+    assert_eq!(files, listed, "events/*.json and the table differ");
+    let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
+    for (name, world, expect) in table {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} is not in events/README.md"
+        );
+        let h = harness(&world());
+        let out = h.run(name).await;
+        match (expect, out) {
+            (Action(want), Ok(v)) => {
+                let actions: Vec<String> = match &v {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| i["action"].as_str().unwrap_or_default().to_string())
+                        .collect(),
+                    other => vec![other["action"].as_str().unwrap_or_default().to_string()],
+                };
+                assert!(
+                    actions.iter().all(|a| a == want),
+                    "{name}: want {want}, got {v}"
+                );
+            }
+            (Error(want), Err(e)) => assert_eq!(e.error_type(), *want, "{name}: {e}"),
+            (Action(want), Err(e)) => panic!("{name}: want {want}, got the error {e}"),
+            (Error(want), Ok(v)) => panic!("{name}: want the error {want}, got {v}"),
         }
     }
 }
@@ -1319,6 +1899,7 @@ async fn early_detection_rolls_back_a_crash_looping_revision() {
     for f in [
         "ecs-task-stopped-essential-exited.json",
         "ecs-task-stopped-failed-to-start.json",
+        "ecs-task-stopped-elb-health-check.json",
         "ecs-service-action-task-start-impaired.json",
         "ecs-service-action-task-configuration-failure.json",
     ] {
@@ -1344,9 +1925,55 @@ async fn early_detection_waits_for_the_threshold_read_from_ecs() {
     assert_no_writes(&h);
     assert_eq!(h.calls("DescribeServices"), 1);
     assert_eq!(
+        h.calls("ListTasks"),
+        1,
+        "the deployment's stopped tasks are read"
+    );
+    assert_eq!(
         h.calls("ListServiceDeployments"),
         0,
         "nothing more is read below the threshold"
+    );
+}
+
+#[tokio::test]
+async fn a_revision_that_starts_then_crash_loops_is_counted_from_its_stopped_tasks() {
+    // ECS resets failedTasks once a task reaches RUNNING: the stopped tasks themselves count,
+    // read from ECS (only the revision's faults: a scale-in stop does not).
+    let mut w = crash_looping(0);
+    w.stopped = vec![
+        ("EssentialContainerExited", "Essential container in task exited"),
+        ("ServiceSchedulerInitiated", "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/hello-world/6d0ecf831eec9f09)"),
+        ("ServiceSchedulerInitiated", "Scaling activity initiated by (deployment ecs-svc/4444444444444444444)"),
+    ];
+    let h = harness(&w);
+    let r = response(
+        h.run("ecs-task-stopped-essential-exited.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+
+    let mut w = crash_looping(0);
+    w.stopped = vec![
+        (
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        ),
+        (
+            "ServiceSchedulerInitiated",
+            "Scaling activity initiated by (deployment ecs-svc/4444444444444444444)",
+        ),
+    ];
+    let h = harness(&w);
+    let r = response(
+        h.run("ecs-task-stopped-essential-exited.json")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        r.action, "skipped",
+        "one fault is below the threshold of 2: {r:?}"
     );
 }
 
@@ -1370,7 +1997,9 @@ async fn stops_that_are_not_the_revisions_fault_never_trigger_and_cost_no_call()
         "ecs-task-stopped-scale-in.json",
         "ecs-task-stopped-user-initiated.json",
         "ecs-task-stopped-standalone.json",
-        "ecs-task-stopped-elb-health-check.json",
+        "ecs-task-stopped-image-pull-throttled.json",
+        "ecs-task-provisioning.json",
+        "ecs-task-deprovisioning.json",
         "ecs-service-action-placement-failure.json",
     ] {
         let h = harness(&crash_looping(50));
@@ -1501,9 +2130,26 @@ async fn a_write_failing_every_time_is_a_retryable_error_with_no_record() {
     let err = h.run("ecs-deployment-failed.json").await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert_eq!(h.calls("UpdateService"), 3, "bounded attempts");
+    // The loop guard was written first; the rollback did not happen, so it is removed again
+    // (a guard for a rollback that never happened would block the next real one), and no
+    // revision is marked bad.
+    let writes = h.writes();
+    let tags: Vec<&String> = writes
+        .iter()
+        .filter(|w| w.starts_with("TagResource"))
+        .collect();
+    assert_eq!(tags.len(), 1, "{writes:?}");
+    assert!(tags[0].contains("last-rollback-at"), "{writes:?}");
     assert_eq!(
-        h.calls("TagResource"),
-        0,
+        writes.last().unwrap(),
+        &format!(
+            "UntagResource {} ecs-rollback:last-rollback-at,ecs-rollback:last-rollback-to,ecs-rollback:last-rollback-from,ecs-rollback:last-rollback-kind,ecs-rollback:last-rollback-by",
+            service_arn("hello-world")
+        ),
         "nothing recorded for a rollback that did not happen"
+    );
+    assert!(
+        !writes.iter().any(|w| w.contains("status=bad")),
+        "{writes:?}"
     );
 }
