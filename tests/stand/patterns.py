@@ -70,7 +70,13 @@ def main():
         "ecs-task-stopped-scale-in.json": False,
         "ecs-task-stopped-user-initiated.json": False,
         "ecs-task-stopped-standalone.json": False,
-        "ecs-task-stopped-elb-health-check.json": False,
+        "ecs-task-stopped-elb-health-check.json": True,  # a health-check kill: the revision's fault
+        "ecs-task-stopped-image-pull-throttled.json": True,  # reaches us; the core reads the reason
+        "ecs-task-provisioning.json": False,
+        "ecs-task-deprovisioning.json": False,
+        "ecs-hook-state-change.json": False,
+        "ecs-deployment-rollback-in-progress.json": False,
+        "cloudwatch-alarm-target-tracking-low.json": True,  # reaches us; rule 4 says never a trigger
         "ecs-service-action-task-start-impaired.json": True,
         "ecs-service-action-task-configuration-failure.json": True,
         "ecs-service-action-placement-failure.json": False,
