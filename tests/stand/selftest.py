@@ -369,7 +369,8 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq(control(doc, "POST", "/ecs/image-digest", {"image": "nginx:1.27", "digest": digest})[0], 200, "set digest")
         ecs.update_service(cluster="prod", service="api", taskDefinition=ctx["td"][2])
         sds = ecs.list_service_deployments(cluster="prod", service="api")["serviceDeployments"]
-        eq([s["status"] for s in sds], ["IN_PROGRESS", "STOPPED", "SUCCESSFUL"], "statuses")
+        # the superseded deployment is stopping; it ends STOPPED once ECS has stopped it
+        eq([s["status"] for s in sds], ["IN_PROGRESS", "STOP_REQUESTED", "SUCCESSFUL"], "statuses")
         ctx["sd3"] = sds[0]["serviceDeploymentArn"]
         rev = ecs.describe_service_revisions(serviceRevisionArns=[sds[0]["targetServiceRevisionArn"]])["serviceRevisions"][0]
         eq(rev["containerImages"][0]["imageDigest"], digest, "digest")
@@ -411,13 +412,16 @@ def run_all(stand: StandProc, doc: dict) -> None:
         det = out["event"]["detail"]
         eq((det["eventType"], det["reason"]), ("ERROR", "ECS deployment circuit breaker: task failed to start."), "detail")
         sd = out["serviceDeployment"]
-        eq((sd["status"], sd["deploymentCircuitBreaker"]["status"], sd["deploymentCircuitBreaker"]["failureCount"]), ("STOPPED", "TRIGGERED", 3), "sd")
+        eq((sd["status"], sd["deploymentCircuitBreaker"]["status"], sd["deploymentCircuitBreaker"]["failureCount"]), ("STOP_REQUESTED", "TRIGGERED", 3), "sd")
+        st2, out2 = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "nofix", "state": "STOPPED"})
+        eq((st2, out2["serviceDeployment"]["status"]), (200, "STOPPED"), "settles STOPPED")
+        eq(out2["serviceDeployment"]["statusHistory"], ["PENDING", "IN_PROGRESS", "STOP_REQUESTED", "STOPPED"], "history")
         s = ecs.describe_services(cluster="prod", services=["nofix"])["services"][0]
         eq([(d["status"], d["rolloutState"]) for d in s["deployments"]], [("PRIMARY", "FAILED"), ("ACTIVE", "COMPLETED")], "deployments")
         eq(s["deployments"][0]["failedTasks"], 3, "failedTasks")
         eq(s["deployments"][0]["rolloutStateReason"], "ECS deployment circuit breaker: tasks failed to start.", "rolloutStateReason")
 
-    @check("control: FAILED with circuit breaker rolling back -> ROLLBACK_IN_PROGRESS + new PRIMARY")
+    @check("control: FAILED with circuit breaker rolling back -> ROLLBACK_IN_PROGRESS, earlier deployment PRIMARY again")
     def _():
         ecs.create_service(cluster="prod", serviceName="autofix", taskDefinition="web:1", desiredCount=2,
                            deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
@@ -429,11 +433,13 @@ def run_all(stand: StandProc, doc: dict) -> None:
         names = [e["detail"]["eventName"] for e in out["events"]]
         eq(names, ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "events")
         eq(out["events"][1]["detail"]["reason"], f"ECS deployment circuit breaker: rolling back to deploymentId {good_id}.", "rollback reason")
+        eq(out["events"][1]["detail"]["deploymentId"], good_id, "the rollback is the earlier deployment, no new id")
         eq(out["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS", "sd status")
         s = ecs.describe_services(cluster="prod", services=["autofix"])["services"][0]
         eq([(d["status"], d["taskDefinition"], d["rolloutState"]) for d in s["deployments"]],
            [("PRIMARY", ctx["td"][0], "IN_PROGRESS"), ("ACTIVE", ctx["td"][1], "FAILED")], "deployments")
         ok(s["deployments"][0]["rolloutStateReason"].startswith("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/"), "primary reason")
+        eq(s["deployments"][0]["id"], good_id, "restored PRIMARY keeps the earlier deployment id")
         eq(s["taskDefinition"], ctx["td"][0], "service.taskDefinition")
 
     @check("ecs: forceNewDeployment starts a deployment of the same task definition; events log; list order config")
@@ -465,8 +471,9 @@ def run_all(stand: StandProc, doc: dict) -> None:
         ok(7100 < age < 7300, f"legacy createdAt moved ({age:.0f}s)")
         before = ecs.list_service_deployments(cluster="prod", service="alarmed", createdAt={"before": time.time() - 3600})
         eq(len(before["serviceDeployments"]), 1, "createdAt.before filter")
-        st, out = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "alarmed", "state": "FAILED", "cause": "alarms"})
+        st, out = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "alarmed", "state": "FAILED", "cause": "alarms", "settle": True})
         eq(st, 200, str(out))
+        eq(out["serviceDeployment"]["statusHistory"], ["PENDING", "IN_PROGRESS", "STOP_REQUESTED", "STOPPED"], "history")
         eq(out["serviceDeployment"]["alarms"]["status"], "TRIGGERED", "alarms status")
         eq(out["serviceDeployment"]["alarms"]["triggeredAlarmNames"], ["api-5xx"], "triggered alarms")
         eq(out["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_FAILED", "event")
