@@ -837,8 +837,7 @@ def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = N
         sd["alarms"]["triggeredAlarmNames"] = names
         if not sd["alarms"].get("alarmNames"):
             sd["alarms"]["alarmNames"] = names
-        if rollback is None:
-            rollback = bool(al_cfg.get("rollback"))
+        rollback = _configured_rollback(rollback, bool(al_cfg.get("rollback")), "alarms.rollback")
     elif cause == "circuitBreaker":
         if sd["_strategy"] not in ("ROLLING", "BLUE_GREEN") or not cb_cfg.get("enable"):
             raise ControlError(409, "the deployment circuit breaker is not enabled for this service (or its "
@@ -848,8 +847,7 @@ def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = N
         cbs = sd["deploymentCircuitBreaker"]
         cbs["status"] = "TRIGGERED"
         cbs["failureCount"] = failed_tasks if failed_tasks is not None else max(cbs["failureCount"], cbs["threshold"])
-        if rollback is None:
-            rollback = bool(cb_cfg.get("rollback"))
+        rollback = _configured_rollback(rollback, bool(cb_cfg.get("rollback")), "deploymentCircuitBreaker.rollback")
     elif cause == "hook":
         fail_reason = event_reason = reason or "lifecycle hook failed"
         rollback = True  # "If your function ... fails, Amazon ECS rolls back the deployment."
@@ -885,6 +883,14 @@ def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = N
             sd["stoppedAt"] = sd["finishedAt"] = t
         recount(st, rs)
     return events
+
+
+def _configured_rollback(asked: bool | None, configured: bool, what: str) -> bool:
+    """ECS rolls back exactly when the service's configuration says so."""
+    if asked is not None and bool(asked) != configured:
+        raise ControlError(409, f"the service's {what} is {str(configured).lower()}: ECS cannot "
+                                f"{'roll back' if asked else 'skip the rollback'} here")
+    return configured
 
 
 def move(rs: dict, st: SvcState, sd: dict, state: str, *, rollback: bool | None = None,

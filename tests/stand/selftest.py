@@ -952,6 +952,7 @@ def behaviours(doc, session, kw, ecs, ecs1):
                            deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
         _raises(lambda: ecs.stop_service_deployment(serviceDeploymentArn=sds("first")[0]["serviceDeploymentArn"]),
                 "InvalidParameterException")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "first", "state": "FAILED", "rollback": False}, want=409)
         out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "first", "state": "FAILED"})
         eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_FAILED"], "no rollback event")
         eq(out["serviceDeployment"]["status"], "STOP_REQUESTED", "stopping, not rolling back")
