@@ -222,8 +222,10 @@ class CborProxy:
     """Loopback HTTP server: rpcv2Cbor in, awsJson1_0 to moto, rpcv2Cbor out."""
 
     def __init__(self, moto_host: str, moto_port: int, on_request: Callable[[dict], None],
-                 take_fault: Callable[[str, str], dict | None], region: str = "us-east-1"):
+                 take_fault: Callable[[str, str], dict | None], region: str = "us-east-1",
+                 latency_for: Callable[[str, str], float] | None = None):
         self.moto_host, self.moto_port = moto_host, moto_port
+        self.latency_for = latency_for
         self.region = region
         self.on_request = on_request
         self.take_fault = take_fault
@@ -285,7 +287,7 @@ class CborProxy:
         body = read_body(h)
         m = PATH_RE.match(h.path)
         entry: dict[str, Any] = {
-            "time": started, "method": "POST", "path": h.path, "service": "cloudwatch",
+            "time": started, "start": started, "method": "POST", "path": h.path, "service": "cloudwatch",
             "protocol": "rpc-v2-cbor", "operation": m.group(2) if m else None, "params": None,
         }
 
@@ -298,6 +300,7 @@ class CborProxy:
             h.send_header("Content-Length", str(len(payload)))
             h.end_headers()
             h.wfile.write(payload)
+            entry["end"] = time.time()
             entry["status"] = status
             entry["errorCode"] = error_code
             self.on_request(entry)
@@ -328,6 +331,10 @@ class CborProxy:
                          error_code="SerializationException")
         entry["params"] = params
 
+        extra_ms = self.latency_for("cloudwatch", op_name) if self.latency_for else 0
+        if extra_ms > 0:
+            time.sleep(extra_ms / 1000.0)
+            entry["latencyMs"] = extra_ms
         fault = self.take_fault("cloudwatch", op_name)
         if fault is not None and fault.get("delay"):
             time.sleep(fault["delay"])

@@ -134,15 +134,21 @@ class Store:
         self.regions: dict[tuple[str, str], dict[str, Any]] = {}
         self.digests: dict[str, str] = {}  # image string -> digest set by the control API
         self.events: list[dict] = []  # every ECS Deployment State Change the model emitted
+        self.task_events: list[dict] = []  # every ECS Task State Change the control API produced
+        self.hooks: list[dict] = []  # every lifecycle-hook invocation and its answer
         self.config: dict[str, Any] = {
-            "initialServiceDeploymentStatus": "IN_PROGRESS",  # or PENDING
+            # Every service deployment is created PENDING; "IN_PROGRESS" starts it at once
+            # (PENDING -> IN_PROGRESS in its history), "PENDING" holds it until a control move.
+            "initialServiceDeploymentStatus": "IN_PROGRESS",
             "listServiceDeploymentsOrder": "newest",  # newest | oldest | random
+            # Real seconds the stand waits per second of a hook's callBackDelay (1.0 = as ECS).
+            "hookDelayScale": 1.0,
         }
 
     def region(self, account: str, region: str) -> dict[str, Any]:
         key = (account, region)
         if key not in self.regions:
-            self.regions[key] = {"services": {}, "sds": {}, "revs": {}}
+            self.regions[key] = {"services": {}, "sds": {}, "revs": {}, "tasks": {}}
         return self.regions[key]
 
     def reset(self) -> None:
@@ -150,6 +156,8 @@ class Store:
 
 
 STORE = Store()
+# Set by stand.py: invoke(function_ref, payload_bytes) -> (http_status, body_bytes, headers)
+HOOK_INVOKER: Any = None
 
 
 class SvcState:
@@ -162,12 +170,17 @@ class SvcState:
         self.cluster_name = service.cluster_name
         self.name = service.name
         self.sd_arns: list[str] = []
-        self.last_successful_rev: str | None = None
-        self.last_successful_dep_id: str | None = None
+        self.last_successful_rev: str | None = None  # the revision of the last COMPLETED deployment
+        # the service configuration a revision captures (API member names), see REVISION_FIELDS
+        self.config: dict[str, Any] = {}
 
     @property
     def deployments(self) -> list[dict]:
         return self.service.deployments
+
+    @property
+    def controller(self) -> str:
+        return (self.service.deployment_controller or {}).get("type", "ECS")
 
 
 def image_digest(image: str) -> str:
@@ -223,6 +236,34 @@ def cb_threshold(desired: int) -> int:
     return min(200, max(3, math.ceil(0.5 * desired)))
 
 
+
+
+def strategy_of(cfg: dict | None) -> str:
+    return ((cfg or {}).get("strategy") or "ROLLING").upper()
+
+
+def validate_deployment_configuration(cfg: dict) -> None:
+    """The constraints botocore's model documents for DeploymentConfiguration."""
+    strategy = strategy_of(cfg)
+    if strategy not in ("ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"):
+        raise EcsError("InvalidParameterException", f"Invalid deployment strategy: {strategy}")
+    if strategy == "BLUE_GREEN" and cfg.get("bakeTimeInMinutes") is None:
+        # DeploymentConfiguration.bakeTimeInMinutes: "You must provide this parameter when
+        # you use the BLUE_GREEN deployment strategy."
+        raise EcsError("InvalidParameterException",
+                       "bakeTimeInMinutes is required for the BLUE_GREEN deployment strategy.")
+    if strategy == "LINEAR" and not (cfg.get("linearConfiguration") or {}).get("stepPercent"):
+        raise EcsError("InvalidParameterException",
+                       "linearConfiguration.stepPercent is required for the LINEAR deployment strategy.")
+    if strategy == "CANARY" and not (cfg.get("canaryConfiguration") or {}).get("canaryPercent"):
+        raise EcsError("InvalidParameterException",
+                       "canaryConfiguration.canaryPercent is required for the CANARY deployment strategy.")
+    for hook in cfg.get("lifecycleHooks") or []:
+        for stage in hook.get("lifecycleStages") or []:
+            if stage not in HOOK_STAGES:
+                raise EcsError("InvalidParameterException", f"Invalid lifecycle stage: {stage}")
+
+
 def find_legacy(st: SvcState, dep_id: str | None) -> dict | None:
     for d in st.deployments:
         if d["id"] == dep_id:
@@ -230,7 +271,32 @@ def find_legacy(st: SvcState, dep_id: str | None) -> dict | None:
     return None
 
 
-def recount(st: SvcState) -> None:
+def rev_id(rev_arn: str) -> str:
+    return rev_arn.rsplit("/", 1)[-1]
+
+
+def dep_id_of(rev_arn: str) -> str:
+    """A revision's id is the number of the `ecs-svc/<number>` deployment that created it:
+    terraform-provider-aws' findPrimaryDeploymentARN finds a service deployment by the PRIMARY
+    deployment's `ecs-svc/` number inside the deployment's targetServiceRevisionArn."""
+    return "ecs-svc/" + rev_id(rev_arn)
+
+
+def summary(d: dict, sd: dict | None = None) -> dict:
+    s = {
+        "arn": d["_revisionArn"],
+        "requestedTaskCount": d.get("desiredCount", 0),
+        "runningTaskCount": d.get("runningCount", 0),
+        "pendingTaskCount": d.get("pendingCount", 0),
+    }
+    traffic = (sd or {}).get("_traffic")
+    if traffic is not None:
+        s["requestedProductionTrafficWeight"] = float(traffic["production"].get(d["_revisionArn"], 0))
+        s["requestedTestTrafficWeight"] = float(traffic["test"].get(d["_revisionArn"], 0))
+    return s
+
+
+def recount(st: SvcState, rs: dict | None = None) -> None:
     svc = st.service
     svc.running_count = sum(d.get("runningCount", 0) for d in st.deployments)
     svc.pending_count = sum(d.get("pendingCount", 0) for d in st.deployments)
@@ -238,67 +304,121 @@ def recount(st: SvcState) -> None:
     if primary is not None:
         svc.task_definition = primary["taskDefinition"]
     svc.current_service_deployment = st.sd_arns[-1] if st.sd_arns else None
-    summaries = []
-    for d in st.deployments:
-        if d.get("_revisionArn"):
-            summaries.append({
-                "arn": d["_revisionArn"],
-                "requestedTaskCount": d.get("desiredCount", 0),
-                "runningTaskCount": d.get("runningCount", 0),
-                "pendingTaskCount": d.get("pendingCount", 0),
-            })
-    svc.current_service_revisions = summaries
+    sd = None
+    if rs is not None and st.sd_arns:
+        sd = rs["sds"].get(st.sd_arns[-1])
+    svc.current_service_revisions = [summary(d, sd) for d in st.deployments if d.get("_revisionArn")]
 
 
-def new_legacy(st: SvcState, td_arn: str, desired: int, reason: str | None = None) -> dict:
-    svc = st.service
-    dep_id = "ecs-svc/" + rand19()
+def status_to(sd: dict, status: str, t: float | None = None) -> None:
+    """Every status change goes through here so the history shows the sequence ECS went through."""
+    t = now() if t is None else t
+    if sd["status"] != status:
+        sd["_history"].append({"status": status, "at": t})
+    sd["status"] = status
+    sd["updatedAt"] = t
+
+
+def new_legacy(st: SvcState, rev: dict, desired: int, reason: str | None = None) -> dict:
+    dep_id = dep_id_of(rev["serviceRevisionArn"])
     t = now()
     d = {
         "id": dep_id,
         "status": "PRIMARY",
-        "taskDefinition": td_arn,
+        "taskDefinition": rev["taskDefinition"],
         "desiredCount": desired,
         "pendingCount": desired,
         "runningCount": 0,
         "failedTasks": 0,
         "createdAt": t,
         "updatedAt": t,
-        "launchType": svc.launch_type,
         "rolloutState": "IN_PROGRESS",
         "rolloutStateReason": reason or f"ECS deployment {dep_id} in progress.",
+        "_revisionArn": rev["serviceRevisionArn"],
     }
-    if svc.launch_type == "FARGATE" and svc.platform_version:
-        d["platformVersion"] = svc.platform_version
-    if getattr(svc, "network_configuration", None):
-        d["networkConfiguration"] = svc.network_configuration
+    # the Deployment shape carries the same configuration as the revision it deploys
+    for k in ("capacityProviderStrategy", "launchType", "platformVersion", "platformFamily",
+              "networkConfiguration", "serviceConnectConfiguration", "volumeConfigurations",
+              "vpcLatticeConfigurations"):
+        if rev.get(k) not in (None, []):
+            d[k] = copy.deepcopy(rev[k])
     return d
 
 
-def make_revision(rs: dict, st: SvcState, td: Any) -> dict:
-    svc = st.service
-    rev_arn = f"arn:aws:ecs:{st.region}:{st.account}:service-revision/{st.cluster_name}/{st.name}/{rand19()}"
-    rev = {
+# API members of CreateService/UpdateService that a service revision records
+# (botocore ServiceRevision) and whether a change of it alone starts a deployment.
+REVISION_FIELDS = {
+    "capacityProviderStrategy": False,  # needs forceNewDeployment (see README)
+    "launchType": False,  # CreateService only
+    "platformVersion": True,
+    "loadBalancers": True,
+    "serviceRegistries": True,
+    "networkConfiguration": True,
+    "serviceConnectConfiguration": True,
+    "volumeConfigurations": True,
+    "vpcLatticeConfigurations": True,
+}
+
+
+def td_platform_family(td: Any) -> str | None:
+    rp = getattr(td, "runtime_platform", None) or {}
+    fam = rp.get("operatingSystemFamily") if isinstance(rp, dict) else None
+    if fam and fam != "LINUX":
+        return fam
+    return "Linux"
+
+
+def make_revision(rs: dict, st: SvcState, td: Any, rid: str | None = None) -> dict:
+    rid = rid or rand19()
+    rev_arn = f"arn:aws:ecs:{st.region}:{st.account}:service-revision/{st.cluster_name}/{st.name}/{rid}"
+    cfg = st.config
+    rev: dict[str, Any] = {
         "serviceRevisionArn": rev_arn,
         "serviceArn": st.arn,
         "clusterArn": st.cluster_arn,
         "taskDefinition": td.arn,
-        "launchType": svc.launch_type,
-        "loadBalancers": list(svc.load_balancers or []),
-        "serviceRegistries": list(svc.service_registries or []),
-        "containerImages": [
-            {"containerName": c.get("name"), "imageDigest": image_digest(c.get("image", "")), "image": c.get("image")}
-            for c in td.container_definitions
-        ],
-        "guardDutyEnabled": False,
-        "createdAt": now(),
     }
-    if svc.launch_type == "FARGATE" and svc.platform_version:
-        rev["platformVersion"] = svc.platform_version
-    if getattr(svc, "network_configuration", None):
-        rev["networkConfiguration"] = svc.network_configuration
+    # capacityProviderStrategy XOR launchType (a capacity-provider service has no launch type)
+    if cfg.get("capacityProviderStrategy"):
+        rev["capacityProviderStrategy"] = copy.deepcopy(cfg["capacityProviderStrategy"])
+        fargate = any("FARGATE" in (i.get("capacityProvider") or "") for i in cfg["capacityProviderStrategy"])
+    else:
+        rev["launchType"] = cfg.get("launchType") or "EC2"
+        fargate = rev["launchType"] == "FARGATE"
+    if fargate:
+        rev["platformVersion"] = cfg.get("platformVersion") or "LATEST"
+        rev["platformFamily"] = td_platform_family(td)
+    for k in ("loadBalancers", "serviceRegistries"):
+        rev[k] = copy.deepcopy(cfg.get(k) or [])
+    for k in ("networkConfiguration", "serviceConnectConfiguration"):
+        if cfg.get(k):
+            rev[k] = copy.deepcopy(cfg[k])
+    for k in ("volumeConfigurations", "vpcLatticeConfigurations"):
+        if cfg.get(k):
+            rev[k] = copy.deepcopy(cfg[k])
+    rev["containerImages"] = [
+        {"containerName": c.get("name"), "imageDigest": container_digest(c), "image": c.get("image")}
+        for c in td.container_definitions
+    ]
+    rev["containerImages"] = [{k: v for k, v in ci.items() if v is not None} for ci in rev["containerImages"]]
+    rev["guardDutyEnabled"] = False
+    if strategy_of(getattr(st.service, "deployment_configuration", None)) != "ROLLING":
+        lbs = [{k: lb[k] for k in ("targetGroupArn",) if k in lb} |
+               ({"productionListenerRule": lb["advancedConfiguration"]["productionListenerRule"]}
+                if (lb.get("advancedConfiguration") or {}).get("productionListenerRule") else {})
+               for lb in rev["loadBalancers"]]
+        if lbs:
+            rev["resolvedConfiguration"] = {"loadBalancers": lbs}
+    rev["createdAt"] = now()
     rs["revs"][rev_arn] = rev
     return rev
+
+
+def container_digest(c: dict) -> str | None:
+    # ContainerDefinition.versionConsistency "disabled": ECS does not resolve the digest
+    if (c.get("versionConsistency") or "").lower() == "disabled":
+        return None
+    return image_digest(c.get("image", ""))
 
 
 def event(st: SvcState, name: str, dep_id: str, reason: str, etype: str = "INFO") -> dict:
@@ -324,37 +444,259 @@ def event(st: SvcState, name: str, dep_id: str, reason: str, etype: str = "INFO"
     return ev
 
 
-def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
-    """CreateService / UpdateService(taskDefinition | forceNewDeployment): a new service
-    revision, a new service deployment, and a new PRIMARY deployment; the previous
-    deployments become ACTIVE (they still run tasks)."""
-    svc = st.service
+# --------------------------------------------------------------------------- strategies
+
+HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
+               "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
+               "POST_PRODUCTION_TRAFFIC_SHIFT")
+
+
+def plan_for(cfg: dict, n_sources: int) -> list[dict]:
+    """The stages a BLUE_GREEN / LINEAR / CANARY deployment walks through (developer guide
+    "Amazon ECS blue/green deployments", "linear", "canary" and the lifecycleStage enum).
+    Each step: `stage` shown in ServiceDeployment.lifecycleStage (None = unchanged), `hook`
+    (the DeploymentLifecycleHookStage whose hooks run), and the traffic it sets."""
+    strategy = strategy_of(cfg)
+    steps: list[dict] = []
+    if n_sources > 1:
+        steps.append({"stage": "RECONCILE_SERVICE", "hook": "RECONCILE_SERVICE"})
+    steps += [
+        {"stage": "PRE_SCALE_UP", "hook": "PRE_SCALE_UP"},
+        {"stage": "SCALE_UP", "hook": None, "scale": True},
+        {"stage": "POST_SCALE_UP", "hook": "POST_SCALE_UP"},
+        {"stage": "TEST_TRAFFIC_SHIFT", "hook": "TEST_TRAFFIC_SHIFT", "test": 100},
+        {"stage": "POST_TEST_TRAFFIC_SHIFT", "hook": "POST_TEST_TRAFFIC_SHIFT"},
+    ]
+    if strategy == "LINEAR":
+        lc = cfg.get("linearConfiguration") or {}
+        pct = float(lc["stepPercent"])
+        weights, w = [], 0.0
+        while w < 100:
+            w = min(100.0, round(w + pct, 1))
+            weights.append(w)
+        bake = lc.get("stepBakeTimeInMinutes", 0)
+    elif strategy == "CANARY":
+        cc = cfg.get("canaryConfiguration") or {}
+        weights = [float(cc["canaryPercent"]), 100.0]
+        bake = cc.get("canaryBakeTimeInMinutes", 0)
+    else:
+        weights, bake = [100.0], 0
+    for i, w in enumerate(weights):
+        steps.append({"stage": None, "hook": "PRE_PRODUCTION_TRAFFIC_SHIFT"})
+        steps.append({"stage": "PRODUCTION_TRAFFIC_SHIFT", "hook": "PRODUCTION_TRAFFIC_SHIFT",
+                      "production": w, "stepBakeTimeInMinutes": bake if i < len(weights) - 1 else None})
+    steps += [
+        {"stage": "POST_PRODUCTION_TRAFFIC_SHIFT", "hook": "POST_PRODUCTION_TRAFFIC_SHIFT"},
+        {"stage": "BAKE_TIME", "hook": None, "bakeTimeInMinutes": cfg.get("bakeTimeInMinutes", 0)},
+        {"stage": "CLEAN_UP", "hook": None},
+    ]
+    return steps
+
+
+def set_traffic(sd: dict, green: str, sources: list[str], *, production: float | None = None,
+                test: float | None = None) -> None:
+    tr = sd["_traffic"]
+    if production is not None:
+        tr["production"] = {green: production}
+        for s in sources:
+            tr["production"][s] = round(100.0 - production, 1) if s == sources[0] else 0.0
+    if test is not None:
+        tr["test"] = {green: test}
+        for s in sources:
+            tr["test"][s] = round(100.0 - test, 1) if s == sources[0] else 0.0
+
+
+def hook_payload(st: SvcState, sd: dict, stage: str, execution_id: str, details: dict | None) -> dict:
+    tr = sd["_traffic"]
+    p = {
+        "executionId": execution_id,
+        "lifecycleStage": stage,
+        "resourceArn": sd["serviceDeploymentArn"],
+        "executionDetails": {
+            "serviceArn": st.arn,
+            "targetServiceRevisionArn": sd["targetServiceRevision"]["arn"],
+            "testTrafficWeights": dict(tr["test"]) if stage in ("TEST_TRAFFIC_SHIFT",) else {},
+            "productionTrafficWeights": dict(tr["production"])
+            if stage in ("PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT") else {},
+        },
+    }
+    if details:
+        p["hookDetails"] = details
+    return p
+
+
+def run_hook(st: SvcState, sd: dict, hook: dict, stage: str, rollback: bool = False) -> tuple[str, str]:
+    """Invoke one lifecycle hook until it answers SUCCEEDED or FAILED (developer guide
+    "Lambda hooks for Amazon ECS service deployments"). Called WITHOUT the lock: the hook
+    function may call ECS. Returns (outcome, reason); outcome SUCCEEDED | FAILED | STOPPED."""
+    execution_id = str(uuid.uuid4())
+    details = copy.deepcopy(hook.get("hookDetails")) if isinstance(hook.get("hookDetails"), dict) else None
+    timeout = hook.get("timeoutConfiguration") or {}
+    timeout_s = float(timeout.get("timeoutInMinutes", 1440)) * 60
+    timeout_action = (timeout.get("action") or "ROLLBACK").upper()
+    elapsed = 0.0  # ECS seconds
+    target = hook.get("hookTargetArn", "")
+    attempt = 0
+    while True:
+        attempt += 1
+        with LOCK:
+            if not rollback and sd["status"] not in ("PENDING", "IN_PROGRESS"):
+                return "STOPPED", f"deployment is {sd['status']}"
+            payload = hook_payload(st, sd, stage, execution_id, details)
+        rec = {"seq": len(STORE.hooks) + 1, "time": now(), "serviceDeploymentArn": sd["serviceDeploymentArn"],
+               "serviceArn": st.arn, "account": st.account, "region": st.region,
+               "lifecycleStage": stage, "hookTargetArn": target, "executionId": execution_id,
+               "attempt": attempt, "rollback": rollback, "payload": payload}
+        if HOOK_INVOKER is None:
+            status, body, headers = 500, b'{"errorType":"Stand.NoLambda"}', {"X-Amz-Function-Error": "Unhandled"}
+        else:
+            status, body, headers = HOOK_INVOKER(target, json.dumps(payload).encode())
+        func_err = {k.lower(): v for k, v in (headers or {}).items()}.get("x-amz-function-error")
+        try:
+            answer = json.loads(body) if body else None
+        except ValueError:
+            answer = body.decode(errors="replace")
+        rec.update(httpStatus=status, response=answer, functionError=func_err)
+        if status != 200 or func_err:
+            outcome, why = "FAILED", f"lifecycle hook {target} failed at {stage} (function error)"
+        elif not isinstance(answer, dict) or answer.get("hookStatus") not in ("SUCCEEDED", "FAILED", "IN_PROGRESS"):
+            outcome, why = "FAILED", f"lifecycle hook {target} returned an invalid response at {stage}"
+        else:
+            outcome = answer["hookStatus"]
+            why = f"lifecycle hook {target} returned {outcome} at {stage}"
+        rec["outcome"] = outcome
+        if outcome == "IN_PROGRESS":
+            delay = answer.get("callBackDelay", 30)
+            try:
+                delay = max(0.0, float(delay))
+            except (TypeError, ValueError):
+                delay = 30.0
+            rec["callBackDelay"] = delay
+            if isinstance(answer.get("hookDetails"), dict):
+                details = dict(details or {}, **answer["hookDetails"])
+            elapsed += delay
+            if elapsed >= timeout_s:
+                rec["timedOut"] = True
+                STORE.hooks.append(rec)
+                if timeout_action == "CONTINUE":
+                    return "SUCCEEDED", f"lifecycle hook {target} timed out at {stage}; CONTINUE"
+                return "FAILED", f"lifecycle hook {target} timed out at {stage}"
+            STORE.hooks.append(rec)
+            time.sleep(delay * float(STORE.config.get("hookDelayScale", 1.0)))
+            continue
+        STORE.hooks.append(rec)
+        return outcome, why
+
+
+def hooks_for(sd: dict, stage: str) -> list[dict]:
+    return [h for h in (sd["deploymentConfiguration"].get("lifecycleHooks") or [])
+            if stage in (h.get("lifecycleStages") or [])]
+
+
+def advance(rs: dict, st: SvcState, sd: dict, until: str | None = None, steps: int | None = None) -> dict:
+    """Walk a traffic-shifting deployment's plan. The lock is held for each state change and
+    released while a hook runs. Stops after entering stage `until` (its hooks done), after
+    `steps` steps, at the end (SUCCESSFUL), or when the deployment stops or rolls back."""
+    done = 0
+    first_hook = len(STORE.hooks)
+    events: list[dict] = []
+    while True:
+        with LOCK:
+            if sd["status"] == "PENDING":
+                events += start_in_progress(st, sd)
+            if sd["status"] != "IN_PROGRESS":
+                break
+            plan = sd["_plan"]
+            i = sd["_step"]
+            if i >= len(plan):
+                events += complete(rs, st, sd)
+                break
+            step = plan[i]
+            sd["_step"] = i + 1
+            green = sd["targetServiceRevision"]["arn"]
+            sources = [s["arn"] for s in sd["sourceServiceRevisions"]]
+            d = find_legacy(st, sd["_legacyId"])
+            if step.get("stage"):
+                sd["lifecycleStage"] = step["stage"]
+            if step.get("scale") and d is not None:
+                d["runningCount"], d["pendingCount"] = d["desiredCount"], 0
+                sd["targetServiceRevision"]["runningTaskCount"] = d["desiredCount"]
+                sd["targetServiceRevision"]["pendingTaskCount"] = 0
+            if "test" in step:
+                set_traffic(sd, green, sources, test=step["test"])
+            if "production" in step:
+                set_traffic(sd, green, sources, production=step["production"])
+            sd["updatedAt"] = now()
+            recount(st, rs)
+            hooks = hooks_for(sd, step["hook"]) if step.get("hook") else []
+            stage_shown = sd.get("lifecycleStage")
+        failed = None
+        for h in hooks:
+            outcome, why = run_hook(st, sd, h, step["hook"])
+            if outcome == "STOPPED":
+                break
+            if outcome == "FAILED":
+                failed = why
+                break
+        if failed is not None:
+            with LOCK:
+                if sd["status"] in ("PENDING", "IN_PROGRESS"):
+                    events += fail(rs, st, sd, cause="hook", reason=failed, rollback=True)
+            break
+        done += 1
+        if steps is not None and done >= steps:
+            break
+        if until and step.get("stage") == until and stage_shown == until:
+            break
+    with LOCK:
+        return {"serviceDeployment": public(sd), "events": events,
+                "hookInvocations": STORE.hooks[first_hook:]}
+
+
+# --------------------------------------------------------------------------- deployment model
+
+def start_in_progress(st: SvcState, sd: dict) -> list[dict]:
     t = now()
-    # a newer deployment supersedes ongoing ones
+    status_to(sd, "IN_PROGRESS", t)
+    sd["startedAt"] = t
+    d = find_legacy(st, sd["_legacyId"])
+    return [event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", d["id"], d["rolloutStateReason"])]
+
+
+def settle_stopping(rs: dict, st: SvcState, t: float) -> None:
+    """STOP_REQUESTED deployments end STOPPED once ECS has stopped them (here: when another
+    deployment starts, or when one is moved to STOPPED through the control API)."""
     for arn in st.sd_arns:
         sd = rs["sds"][arn]
-        if sd["status"] in ONGOING:
-            sd["status"] = "STOPPED"
+        if sd["status"] == "STOP_REQUESTED":
+            status_to(sd, "STOPPED", t)
+            sd["stoppedAt"] = sd["finishedAt"] = t
+
+
+def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
+    """CreateService / an UpdateService that needs a deployment: a new service revision, a new
+    service deployment (PENDING first), and a new PRIMARY deployment; the previous deployments
+    become ACTIVE (they still run tasks)."""
+    svc = st.service
+    t = now()
+    settle_stopping(rs, st, t)
+    # a newer deployment supersedes ongoing ones: STOP_REQUESTED (STOPPED when they settle)
+    for arn in st.sd_arns:
+        sd = rs["sds"][arn]
+        if sd["status"] in ("PENDING", "IN_PROGRESS"):
+            status_to(sd, "STOP_REQUESTED", t)
             sd["statusReason"] = "Service deployment stopped because a newer service deployment started."
-            sd["stoppedAt"] = sd["finishedAt"] = sd["updatedAt"] = t
     sources = []
     for d in st.deployments:
         d["status"] = "ACTIVE"
         if d.get("_revisionArn"):
-            sources.append({
-                "arn": d["_revisionArn"],
-                "requestedTaskCount": d.get("desiredCount", 0),
-                "runningTaskCount": d.get("runningCount", 0),
-                "pendingTaskCount": d.get("pendingCount", 0),
-            })
+            sources.append(summary(d))
     rev = make_revision(rs, st, td)
     desired = svc.desired_count or 0
-    legacy = new_legacy(st, td.arn, desired)
-    legacy["_revisionArn"] = rev["serviceRevisionArn"]
+    legacy = new_legacy(st, rev, desired)
     cfg = default_deployment_configuration(getattr(svc, "deployment_configuration", None))
     cb = cfg.get("deploymentCircuitBreaker") or {}
     alarms = cfg.get("alarms") or {}
-    status = STORE.config.get("initialServiceDeploymentStatus", "IN_PROGRESS")
     sd_arn = f"arn:aws:ecs:{st.region}:{st.account}:service-deployment/{st.cluster_name}/{st.name}/{short_id()}"
     sd = {
         "serviceDeploymentArn": sd_arn,
@@ -369,7 +711,7 @@ def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
             "runningTaskCount": 0,
             "pendingTaskCount": desired,
         },
-        "status": status,
+        "status": "PENDING",
         "deploymentConfiguration": cfg,
         "deploymentCircuitBreaker": {
             "status": "MONITORING" if cb.get("enable") else "DISABLED",
@@ -381,48 +723,182 @@ def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
             "alarmNames": list(alarms.get("alarmNames") or []),
         },
         "_legacyId": legacy["id"],
+        "_history": [{"status": "PENDING", "at": t}],
+        "_strategy": strategy_of(cfg),
     }
-    if status == "IN_PROGRESS":
-        sd["startedAt"] = t
+    if sd["_strategy"] != "ROLLING":
+        sd["_plan"] = plan_for(cfg, len(sources))
+        sd["_step"] = 0
+        sd["_traffic"] = {"production": {}, "test": {}}
+        if sources:
+            sd["_traffic"]["production"] = {rev["serviceRevisionArn"]: 0.0, sources[0]["arn"]: 100.0}
+        sd["targetServiceRevision"].update(requestedProductionTrafficWeight=0.0, requestedTestTrafficWeight=0.0)
     legacy["_sd"] = sd_arn
     rs["sds"][sd_arn] = sd
     st.sd_arns.append(sd_arn)
     svc.deployments.insert(0, legacy)
-    recount(st)
-    event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", legacy["id"], legacy["rolloutStateReason"])
+    recount(st, rs)
+    if STORE.config.get("initialServiceDeploymentStatus", "IN_PROGRESS") == "IN_PROGRESS":
+        start_in_progress(st, sd)
     return sd
 
 
 def begin_rollback(rs: dict, st: SvcState, sd: dict, status: str, reason: str,
                    legacy_reason: str | None) -> dict:
-    """Roll the service back to its last successful service revision (no new revision is
-    created for a rollback).  Returns the new PRIMARY legacy deployment."""
+    """Roll the service back to its last successful service revision. ECS creates no new
+    service revision and no new deployment for a rollback: the failing service deployment
+    carries it, and the PRIMARY becomes the earlier deployment again (same `ecs-svc/` id)."""
     t = now()
     target_rev = rs["revs"][st.last_successful_rev]
+    restored_id = dep_id_of(target_rev["serviceRevisionArn"])
     failed = find_legacy(st, sd["_legacyId"])
     desired = st.service.desired_count or 0
     if legacy_reason is None:
-        legacy_reason = f"ECS deployment circuit breaker: rolling back to deploymentId {st.last_successful_dep_id}."
-    rb = new_legacy(st, target_rev["taskDefinition"], desired, reason=legacy_reason)
-    rb["_revisionArn"] = target_rev["serviceRevisionArn"]
+        legacy_reason = f"ECS deployment circuit breaker: rolling back to deploymentId {restored_id}."
+    rb = find_legacy(st, restored_id)
+    if rb is None:  # it no longer ran tasks: ECS starts it again under its id
+        rb = new_legacy(st, target_rev, desired, reason=legacy_reason)
+        rb["createdAt"] = target_rev["createdAt"]
+    rb.update(status="PRIMARY", rolloutState="IN_PROGRESS", rolloutStateReason=legacy_reason,
+              desiredCount=desired, updatedAt=t)
     rb["_sd"] = sd["serviceDeploymentArn"]
-    keep = [failed] if failed is not None else []
+    keep = [failed] if failed is not None and failed is not rb else []
     for d in keep:
         d["status"] = "ACTIVE"
         d["updatedAt"] = t
     st.service.deployments[:] = [rb] + keep
-    sd["status"] = status
-    sd["updatedAt"] = t
+    if sd["status"] == "PENDING":
+        status_to(sd, "IN_PROGRESS", t)
+    status_to(sd, status, t)
     sd["rollback"] = {"reason": reason, "startedAt": t, "serviceRevisionArn": target_rev["serviceRevisionArn"]}
     sd["_rollbackLegacyId"] = rb["id"]
-    recount(st)
+    if sd.get("_traffic") is not None:  # traffic-shifting strategies: shift back to the old revision
+        green = sd["targetServiceRevision"]["arn"]
+        sd["_traffic"] = {"production": {green: 0.0, target_rev["serviceRevisionArn"]: 100.0}, "test": {}}
+        rb["runningCount"], rb["pendingCount"] = desired, 0
+        hooks = [(h, s) for s in ("PRODUCTION_TRAFFIC_SHIFT", "TEST_TRAFFIC_SHIFT") for h in hooks_for(sd, s)]
+        if hooks:  # "ECS re-invokes hooks registered at PRODUCTION_TRAFFIC_SHIFT and TEST_TRAFFIC_SHIFT"
+            threading.Thread(target=_rollback_hooks, args=(st, sd, hooks), daemon=True,
+                             name="rollback-hooks").start()
+    recount(st, rs)
     return rb
+
+
+def _rollback_hooks(st: SvcState, sd: dict, hooks: list) -> None:
+    for h, stage in hooks:
+        run_hook(st, sd, h, stage, rollback=True)
+
+
+def complete(rs: dict, st: SvcState, sd: dict) -> list[dict]:
+    """The deployment reached a steady state (rolling) or finished CLEAN_UP (traffic shifting):
+    SUCCESSFUL, its PRIMARY COMPLETED, every older deployment gone."""
+    t = now()
+    status_to(sd, "SUCCESSFUL", t)
+    sd["finishedAt"] = t
+    sd.setdefault("startedAt", sd["createdAt"])
+    for mon in ("deploymentCircuitBreaker", "alarms"):
+        if sd[mon]["status"] == "MONITORING":
+            sd[mon]["status"] = "MONITORING_COMPLETE"
+    tgt = sd["targetServiceRevision"]
+    tgt["runningTaskCount"], tgt["pendingTaskCount"] = tgt["requestedTaskCount"], 0
+    if sd.get("_traffic") is not None:
+        sd["_traffic"] = {"production": {tgt["arn"]: 100.0}, "test": {}}
+        tgt.update(requestedProductionTrafficWeight=100.0, requestedTestTrafficWeight=0.0)
+        sd.pop("lifecycleStage", None)
+    st.last_successful_rev = tgt["arn"]
+    events = []
+    d = find_legacy(st, sd["_legacyId"])
+    if d is not None:
+        d.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {d['id']} completed.",
+                 runningCount=d["desiredCount"], pendingCount=0, updatedAt=t, status="PRIMARY")
+        st.service.deployments[:] = [d]  # ACTIVE deployments drained: the old revision is gone
+        events.append(event(st, "SERVICE_DEPLOYMENT_COMPLETED", d["id"], d["rolloutStateReason"]))
+    settle_stopping(rs, st, t)
+    recount(st, rs)
+    return events
+
+
+def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = None,
+         rollback: bool | None = None, failed_tasks: int | None = None,
+         alarm_names: list[str] | None = None, settle: bool = False) -> list[dict]:
+    t = now()
+    events: list[dict] = []
+    cfg = sd["deploymentConfiguration"]
+    cb_cfg = cfg.get("deploymentCircuitBreaker") or {}
+    al_cfg = cfg.get("alarms") or {}
+    if cause == "alarms":
+        if not al_cfg.get("enable"):
+            raise ControlError(409, "deployment alarms are not enabled for this service: ECS does not fail "
+                                    "the deployment (SERVICE_DEPLOYMENT_FAILED needs the circuit breaker or alarms)")
+        names = list(alarm_names or al_cfg.get("alarmNames") or [])
+        fail_reason = reason or f"ECS deployment failed: alarm(s) {', '.join(names)} in ALARM state."
+        event_reason = fail_reason
+        sd["alarms"]["status"] = "TRIGGERED"
+        sd["alarms"]["triggeredAlarmNames"] = names
+        if not sd["alarms"].get("alarmNames"):
+            sd["alarms"]["alarmNames"] = names
+        rollback = _configured_rollback(rollback, bool(al_cfg.get("rollback")), "alarms.rollback")
+    elif cause == "circuitBreaker":
+        if sd["_strategy"] not in ("ROLLING", "BLUE_GREEN") or not cb_cfg.get("enable"):
+            raise ControlError(409, "the deployment circuit breaker is not enabled for this service (or its "
+                                    "strategy): ECS does not fail the deployment")
+        fail_reason = reason or CB_FAILED_REASON
+        event_reason = reason or CB_EVENT_REASON
+        cbs = sd["deploymentCircuitBreaker"]
+        cbs["status"] = "TRIGGERED"
+        cbs["failureCount"] = failed_tasks if failed_tasks is not None else max(cbs["failureCount"], cbs["threshold"])
+        rollback = _configured_rollback(rollback, bool(cb_cfg.get("rollback")), "deploymentCircuitBreaker.rollback")
+    elif cause == "hook":
+        fail_reason = event_reason = reason or "lifecycle hook failed"
+        rollback = True  # "If your function ... fails, Amazon ECS rolls back the deployment."
+    else:
+        raise ControlError(400, "cause must be circuitBreaker or alarms")
+
+    d = find_legacy(st, sd["_legacyId"])
+    if d is not None:
+        d["rolloutState"] = "FAILED"
+        d["rolloutStateReason"] = fail_reason
+        d["updatedAt"] = t
+        if failed_tasks is not None:
+            d["failedTasks"] = failed_tasks
+        elif cause == "circuitBreaker":
+            d["failedTasks"] = max(d.get("failedTasks", 0), sd["deploymentCircuitBreaker"]["failureCount"])
+        events.append(event(st, "SERVICE_DEPLOYMENT_FAILED", d["id"], event_reason, "ERROR"))
+
+    # "The rollback method requires a previous deployment in COMPLETED state."
+    can_roll_back = (rollback and st.last_successful_rev is not None
+                     and st.last_successful_rev != sd["targetServiceRevision"]["arn"])
+    sd["statusReason"] = fail_reason
+    if can_roll_back:
+        rb = begin_rollback(rs, st, sd, "ROLLBACK_IN_PROGRESS", fail_reason, None)
+        events.append(event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", rb["id"], rb["rolloutStateReason"]))
+    else:
+        if rollback:
+            sd["statusReason"] = fail_reason + " No previous COMPLETED deployment to roll back to."
+        if sd["status"] == "PENDING":
+            status_to(sd, "IN_PROGRESS", t)
+        status_to(sd, "STOP_REQUESTED", t)
+        if settle:
+            status_to(sd, "STOPPED", t)
+            sd["stoppedAt"] = sd["finishedAt"] = t
+        recount(st, rs)
+    return events
+
+
+def _configured_rollback(asked: bool | None, configured: bool, what: str) -> bool:
+    """ECS rolls back exactly when the service's configuration says so."""
+    if asked is not None and bool(asked) != configured:
+        raise ControlError(409, f"the service's {what} is {str(configured).lower()}: ECS cannot "
+                                f"{'roll back' if asked else 'skip the rollback'} here")
+    return configured
 
 
 def move(rs: dict, st: SvcState, sd: dict, state: str, *, rollback: bool | None = None,
          cause: str = "circuitBreaker", failed_tasks: int | None = None,
-         alarm_names: list[str] | None = None, reason: str | None = None) -> list[dict]:
-    """Control API: move a service deployment; returns the EventBridge events ECS emits."""
+         alarm_names: list[str] | None = None, reason: str | None = None, settle: bool = False) -> list[dict]:
+    """Control API: move a service deployment along a path ECS itself takes; returns the
+    EventBridge events ECS emits. Runs under LOCK (except the traffic-shifting SUCCESSFUL
+    path, which the caller routes to advance())."""
     t = now()
     status = sd["status"]
     events: list[dict] = []
@@ -431,117 +907,71 @@ def move(rs: dict, st: SvcState, sd: dict, state: str, *, rollback: bool | None 
         raise ControlError(409, f"service deployment is already {status}")
     if state == "IN_PROGRESS":
         if status == "PENDING":
-            sd["status"] = "IN_PROGRESS"
-            sd["startedAt"] = sd["updatedAt"] = t
-            d = find_legacy(st, sd["_legacyId"])
-            events.append(event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", d["id"], d["rolloutStateReason"]))
-        elif status == "ROLLBACK_REQUESTED":
-            sd["status"] = "ROLLBACK_IN_PROGRESS"
-            sd["updatedAt"] = t
-        else:
-            raise ControlError(409, f"cannot move {status} to IN_PROGRESS")
-        return events
+            return start_in_progress(st, sd)
+        if status == "ROLLBACK_REQUESTED":
+            status_to(sd, "ROLLBACK_IN_PROGRESS", t)
+            return events
+        raise ControlError(409, f"cannot move {status} to IN_PROGRESS")
 
     rolling_back = status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
-    legacy_id = sd.get("_rollbackLegacyId") if rolling_back else sd["_legacyId"]
-    d = find_legacy(st, legacy_id)
-
     if state in ("SUCCESSFUL", "COMPLETED"):
         if status == "STOP_REQUESTED":
-            sd["status"] = "STOPPED"
-            sd["stoppedAt"] = sd["finishedAt"] = sd["updatedAt"] = t
+            status_to(sd, "STOPPED", t)
+            sd["stoppedAt"] = sd["finishedAt"] = t
             return events
-        sd["status"] = "ROLLBACK_SUCCESSFUL" if rolling_back else "SUCCESSFUL"
-        sd["finishedAt"] = sd["updatedAt"] = t
-        sd.setdefault("startedAt", sd["createdAt"])
+        if not rolling_back:
+            if status == "PENDING":
+                events += start_in_progress(st, sd)
+            return events + complete(rs, st, sd)
+        if status == "ROLLBACK_REQUESTED":
+            status_to(sd, "ROLLBACK_IN_PROGRESS", t)
+        status_to(sd, "ROLLBACK_SUCCESSFUL", t)
+        sd["finishedAt"] = t
         for mon in ("deploymentCircuitBreaker", "alarms"):
             if sd[mon]["status"] == "MONITORING":
                 sd[mon]["status"] = "MONITORING_COMPLETE"
-        if not rolling_back:
-            sd["targetServiceRevision"]["runningTaskCount"] = sd["targetServiceRevision"]["requestedTaskCount"]
-            sd["targetServiceRevision"]["pendingTaskCount"] = 0
-            st.last_successful_rev = sd["targetServiceRevision"]["arn"]
+        d = find_legacy(st, sd.get("_rollbackLegacyId"))
         if d is not None:
-            d["rolloutState"] = "COMPLETED"
-            d["rolloutStateReason"] = f"ECS deployment {d['id']} completed."
-            d["runningCount"] = d["desiredCount"]
-            d["pendingCount"] = 0
-            d["updatedAt"] = t
-            st.service.deployments[:] = [d]  # ACTIVE deployments drained
-            st.last_successful_dep_id = d["id"]
-            if rolling_back:
-                st.last_successful_rev = d.get("_revisionArn") or st.last_successful_rev
+            d.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {d['id']} completed.",
+                     runningCount=d["desiredCount"], pendingCount=0, updatedAt=t)
+            st.service.deployments[:] = [d]
+            st.last_successful_rev = d["_revisionArn"]
             events.append(event(st, "SERVICE_DEPLOYMENT_COMPLETED", d["id"], d["rolloutStateReason"]))
-        recount(st)
+        if sd.get("_traffic") is not None:
+            sd["_traffic"] = {"production": {st.last_successful_rev: 100.0}, "test": {}}
+            sd.pop("lifecycleStage", None)
+        settle_stopping(rs, st, t)
+        recount(st, rs)
         return events
 
     if state == "STOPPED":
-        if status not in ("STOP_REQUESTED", "PENDING", "IN_PROGRESS"):
-            raise ControlError(409, f"cannot move {status} to STOPPED")
-        sd["status"] = "STOPPED"
-        sd["stoppedAt"] = sd["finishedAt"] = sd["updatedAt"] = t
+        if status != "STOP_REQUESTED":
+            raise ControlError(409, f"cannot move {status} to STOPPED: ECS stops a deployment after "
+                                    "STOP_REQUESTED (a newer deployment, a failure without rollback)")
+        status_to(sd, "STOPPED", t)
+        sd["stoppedAt"] = sd["finishedAt"] = t
         return events
 
     if state != "FAILED":
         raise ControlError(400, f"unknown state {state}")
 
-    # ---- FAILED
     if status == "STOP_REQUESTED":
         raise ControlError(409, "cannot fail a deployment that is stopping")
-    cfg = sd["deploymentConfiguration"]
-    if cause == "alarms":
-        names = list(alarm_names or (cfg.get("alarms") or {}).get("alarmNames") or [])
-        fail_reason = reason or f"ECS deployment failed: alarm(s) {', '.join(names)} in ALARM state."
-        event_reason = fail_reason
-        sd["alarms"]["status"] = "TRIGGERED"
-        sd["alarms"]["triggeredAlarmNames"] = names
-        if not sd["alarms"].get("alarmNames"):
-            sd["alarms"]["alarmNames"] = names
-        if rollback is None:
-            rollback = bool((cfg.get("alarms") or {}).get("rollback"))
-    elif cause == "circuitBreaker":
-        fail_reason = reason or CB_FAILED_REASON
-        event_reason = reason or CB_EVENT_REASON
-        cbs = sd["deploymentCircuitBreaker"]
-        cbs["status"] = "TRIGGERED"
-        cbs["failureCount"] = failed_tasks if failed_tasks is not None else max(cbs["failureCount"], cbs["threshold"])
-        if rollback is None:
-            rollback = bool((cfg.get("deploymentCircuitBreaker") or {}).get("rollback"))
-    else:
-        raise ControlError(400, "cause must be circuitBreaker or alarms")
-
-    if d is not None:
-        d["rolloutState"] = "FAILED"
-        d["rolloutStateReason"] = fail_reason
-        d["updatedAt"] = t
-        if failed_tasks is not None:
-            d["failedTasks"] = failed_tasks
-        elif cause == "circuitBreaker":
-            d["failedTasks"] = sd["deploymentCircuitBreaker"]["failureCount"]
-        events.append(event(st, "SERVICE_DEPLOYMENT_FAILED", d["id"], event_reason, "ERROR"))
-
     if rolling_back:
-        sd["status"] = "ROLLBACK_FAILED"
+        d = find_legacy(st, sd.get("_rollbackLegacyId"))
+        fail_reason = reason or "ECS deployment circuit breaker: rollback failed."
+        if d is not None:
+            d.update(rolloutState="FAILED", rolloutStateReason=fail_reason, updatedAt=t)
+            events.append(event(st, "SERVICE_DEPLOYMENT_FAILED", d["id"], reason or CB_EVENT_REASON, "ERROR"))
+        if status == "ROLLBACK_REQUESTED":
+            status_to(sd, "ROLLBACK_IN_PROGRESS", t)
+        status_to(sd, "ROLLBACK_FAILED", t)
         sd["statusReason"] = fail_reason
-        sd["finishedAt"] = sd["updatedAt"] = t
-        recount(st)
+        sd["finishedAt"] = t
+        recount(st, rs)
         return events
-
-    can_roll_back = (
-        rollback
-        and st.last_successful_rev is not None
-        and st.last_successful_rev != sd["targetServiceRevision"]["arn"]
-    )
-    if can_roll_back:
-        sd["statusReason"] = fail_reason
-        rb = begin_rollback(rs, st, sd, "ROLLBACK_IN_PROGRESS", fail_reason, None)
-        events.append(event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", rb["id"], rb["rolloutStateReason"]))
-    else:
-        sd["status"] = "STOPPED"
-        sd["statusReason"] = fail_reason
-        sd["stoppedAt"] = sd["finishedAt"] = sd["updatedAt"] = t
-        recount(st)
-    return events
+    return fail(rs, st, sd, cause=cause, reason=reason, rollback=rollback, failed_tasks=failed_tasks,
+                alarm_names=alarm_names, settle=settle)
 
 
 # --------------------------------------------------------------------------- lookups
@@ -584,7 +1014,30 @@ def find_sd(arn: str) -> tuple[dict, SvcState, dict] | None:
 
 
 def public(d: dict) -> dict:
-    return {k: copy.deepcopy(v) for k, v in d.items() if not k.startswith("_")}
+    out = {k: copy.deepcopy(v) for k, v in d.items() if not k.startswith("_")}
+    return out
+
+
+def public_sd(sd: dict) -> dict:
+    """What DescribeServiceDeployments shows: the traffic weights live in the revision summaries."""
+    out = public(sd)
+    tr = sd.get("_traffic")
+    if tr is not None:
+        for s in [out["targetServiceRevision"]] + out["sourceServiceRevisions"]:
+            s["requestedProductionTrafficWeight"] = float(tr["production"].get(s["arn"], 0))
+            s["requestedTestTrafficWeight"] = float(tr["test"].get(s["arn"], 0))
+    return out
+
+
+def control_sd(sd: dict) -> dict:
+    """The control API's view: the public shape plus the status history and traffic."""
+    out = public_sd(sd)
+    out["statusHistory"] = [h["status"] for h in sd["_history"]]
+    if sd.get("_traffic") is not None:
+        out["traffic"] = copy.deepcopy(sd["_traffic"])
+        out["planStep"] = sd["_step"]
+        out["plan"] = [s.get("stage") or f"({s['hook']})" for s in sd["_plan"]]
+    return out
 
 
 def brief(sd: dict) -> dict:
@@ -599,17 +1052,52 @@ def brief(sd: dict) -> dict:
 
 _orig = {}
 
+# UpdateService members ECS accepts per deployment controller (API reference UpdateService:
+# "For services using the blue/green (CODE_DEPLOY) deployment controller, only the desired count,
+# deployment configuration, health check grace period, task placement constraints and strategies,
+# enable ECS managed tags option, and propagate tags can be updated using this API." and for
+# EXTERNAL "only the desired count, task placement constraints and strategies, health check grace
+# period, enable ECS managed tags option, and propagate tags option").
+_CONTROLLER_ALLOWED = {
+    "CODE_DEPLOY": {"cluster", "service", "desiredCount", "deploymentConfiguration", "healthCheckGracePeriodSeconds",
+                    "placementConstraints", "placementStrategy", "enableECSManagedTags", "propagateTags"},
+    "EXTERNAL": {"cluster", "service", "desiredCount", "healthCheckGracePeriodSeconds", "placementConstraints",
+                 "placementStrategy", "enableECSManagedTags", "propagateTags"},
+}
+_CONTROLLER_HINT = {
+    "CODE_DEPLOY": "Use AWS CodeDeploy to trigger a new deployment.",
+    "EXTERNAL": "Use a new task set (CreateTaskSet) instead.",
+}
+_FIELD_WORDS = {"taskDefinition": "task definition", "networkConfiguration": "network configuration",
+                "platformVersion": "platform version", "loadBalancers": "load balancers",
+                "forceNewDeployment": "force new deployment"}
+
+
+def _norm(v: Any) -> Any:
+    return None if v in (None, [], {}) else v
+
+
+def _initial_config(params: dict) -> dict:
+    cfg = {}
+    for k in REVISION_FIELDS:
+        if _norm(params.get(k)) is not None:
+            cfg[k] = copy.deepcopy(params[k])
+    return cfg
+
 
 def _create_service(self):
     with LOCK:
         backend = self.ecs_backend
-        td_str = self._get_param("taskDefinition")
+        params = self._get_params()
+        td_str = params.get("taskDefinition")
         td = resolve_td(backend, td_str, for_use=True) if td_str else None
+        dc = default_deployment_configuration(params.get("deploymentConfiguration"))
+        dc.setdefault("strategy", "ROLLING")
+        validate_deployment_configuration(dc)
         result = _orig["create_service"](self)
-        cluster = backend._get_cluster(self._get_param("cluster", "default"))
-        service = backend.services[f"{cluster.name}:{self._get_param('serviceName')}"]
-        service.deployment_configuration = default_deployment_configuration(
-            self._get_param("deploymentConfiguration"))
+        cluster = backend._get_cluster(params.get("cluster", "default"))
+        service = backend.services[f"{cluster.name}:{params['serviceName']}"]
+        service.deployment_configuration = dc
         service.created_at = now()
         if not service.network_configuration:
             service.network_configuration = None
@@ -620,8 +1108,11 @@ def _create_service(self):
         for arn in st.sd_arns:
             rs["sds"].pop(arn, None)
         st.sd_arns = []
-        st.last_successful_rev = st.last_successful_dep_id = None
-        if service.deployment_controller.get("type", "ECS") == "ECS" and td is not None:
+        st.last_successful_rev = None
+        st.config = _initial_config(params)
+        if params.get("capacityProviderStrategy"):
+            service.launch_type = None
+        if st.controller == "ECS" and td is not None:
             service.task_definition = td.arn
             start_deployment(rs, st, td)
         return result
@@ -635,39 +1126,58 @@ def _update_service(self):
         service = backend._get_service(cluster_str, params["service"].split("/")[-1])
         if service.status != "ACTIVE":
             raise EcsError("ServiceNotActiveException", "Service was not ACTIVE.")
-        td = resolve_td(backend, params["taskDefinition"], for_use=True) if params.get("taskDefinition") else None
         st = svc_state(self.current_account, self.region, service)
         rs = STORE.region(self.current_account, self.region)
+        controller = st.controller
+        if controller in _CONTROLLER_ALLOWED:
+            bad = [k for k, v in params.items() if v is not None and k not in _CONTROLLER_ALLOWED[controller]]
+            if bad:
+                what = _FIELD_WORDS.get(bad[0], bad[0])
+                raise EcsError("InvalidParameterException",
+                               f"Unable to update {what} on services with a {controller} deployment controller. "
+                               + _CONTROLLER_HINT[controller])
+        td = resolve_td(backend, params["taskDefinition"], for_use=True) if params.get("taskDefinition") else None
         primary = next((d for d in st.deployments if d["status"] == "PRIMARY"), None)
         current_td = primary["taskDefinition"] if primary else service.task_definition
-        props = {}
-        for k, v in params.items():
-            props[_camel_to_snake(k)] = v
+        dc = params.get("deploymentConfiguration")
+        new_dc = None
+        if dc is not None:
+            new_dc = merge_deployment_configuration(getattr(service, "deployment_configuration", None), dc)
+            new_dc.setdefault("strategy", "ROLLING")
+            validate_deployment_configuration(new_dc)
+        new_cfg = copy.deepcopy(st.config)
+        for k in REVISION_FIELDS:
+            if k in params and params[k] is not None:
+                new_cfg[k] = copy.deepcopy(params[k])
+        changed = [k for k, starts in REVISION_FIELDS.items()
+                   if starts and _norm(new_cfg.get(k)) != _norm(st.config.get(k))]
+        props = {_camel_to_snake(k): v for k, v in params.items()}
         props.pop("force_new_deployment", None)  # moto would rewrite our PRIMARY's id
-        dc = props.pop("deployment_configuration", None)
+        props.pop("deployment_configuration", None)
         if td is not None:
             props["task_definition"] = td.arn
         service = backend.update_service(props)
-        if dc is not None:
-            service.deployment_configuration = merge_deployment_configuration(
-                getattr(service, "deployment_configuration", None), dc)
+        if new_dc is not None:
+            service.deployment_configuration = new_dc
         if not getattr(service, "network_configuration", None):
             service.network_configuration = None
-        new_td = td.arn if td is not None else current_td
+        st.config = new_cfg
+        if new_cfg.get("capacityProviderStrategy"):
+            service.launch_type = None
         force = bool(params.get("forceNewDeployment"))
-        if service.deployment_controller.get("type", "ECS") == "ECS":
-            if force or (td is not None and td.arn != current_td):
-                target = td if td is not None else resolve_td(backend, new_td, for_use=False)
-                start_deployment(rs, st, target)
-            else:
-                if primary is not None and params.get("desiredCount") is not None:
-                    primary["desiredCount"] = service.desired_count
-                    if primary["rolloutState"] == "COMPLETED":
-                        primary["runningCount"] = service.desired_count
-                        primary["pendingCount"] = 0
-                    primary["updatedAt"] = now()
-                service.task_definition = current_td
-                recount(st)
+        td_changed = td is not None and td.arn != current_td
+        if controller == "ECS" and (force or td_changed or changed):
+            target = td if td is not None else resolve_td(backend, current_td, for_use=False)
+            start_deployment(rs, st, target)
+        else:
+            if primary is not None and params.get("desiredCount") is not None:
+                primary["desiredCount"] = service.desired_count
+                if primary["rolloutState"] == "COMPLETED":
+                    primary["runningCount"] = service.desired_count
+                    primary["pendingCount"] = 0
+                primary["updatedAt"] = now()
+            service.task_definition = current_td
+            recount(st, rs)
         return ActionResult({"service": service})
 
 
@@ -691,8 +1201,6 @@ def _delete_service(self):
                     rs["revs"].pop(sd["targetServiceRevision"]["arn"], None)
             st.sd_arns = []
         return result
-
-
 def _register_task_definition(self):
     with LOCK:
         result = _orig["register_task_definition"](self)
@@ -803,24 +1311,6 @@ def _list_service_deployments(self):
         return ActionResult(out)
 
 
-def _describe_service_deployments(self):
-    with LOCK:
-        arns = self._get_param("serviceDeploymentArns") or []
-        if not arns:
-            raise EcsError("InvalidParameterException", "serviceDeploymentArns must not be empty.")
-        if len(arns) > 20:
-            raise EcsError("InvalidParameterException", "You can specify a maximum of 20 ARNs.")
-        rs = STORE.region(self.current_account, self.region)
-        found, failures = [], []
-        for arn in arns:
-            sd = rs["sds"].get(arn)
-            if sd is None:
-                failures.append({"arn": arn, "reason": "MISSING"})
-            else:
-                found.append(public(sd))
-        return ActionResult({"serviceDeployments": found, "failures": failures})
-
-
 def _describe_service_revisions(self):
     with LOCK:
         arns = self._get_param("serviceRevisionArns") or []
@@ -837,6 +1327,26 @@ def _describe_service_revisions(self):
             else:
                 found.append(public(rev))
         return ActionResult({"serviceRevisions": found, "failures": failures})
+
+
+
+
+def _describe_service_deployments(self):
+    with LOCK:
+        arns = self._get_param("serviceDeploymentArns") or []
+        if not arns:
+            raise EcsError("InvalidParameterException", "serviceDeploymentArns must not be empty.")
+        if len(arns) > 20:
+            raise EcsError("InvalidParameterException", "You can specify a maximum of 20 ARNs.")
+        rs = STORE.region(self.current_account, self.region)
+        found, failures = [], []
+        for arn in arns:
+            sd = rs["sds"].get(arn)
+            if sd is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                found.append(public_sd(sd))
+        return ActionResult({"serviceDeployments": found, "failures": failures})
 
 
 def _stop_service_deployment(self):
@@ -859,19 +1369,183 @@ def _stop_service_deployment(self):
         if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"):
             return ActionResult({"serviceDeploymentArn": arn})  # "continues" the operation
         if stop_type == "ABORT":
-            sd["status"] = "STOP_REQUESTED"
-            sd["updatedAt"] = now()
+            if status == "PENDING":
+                status_to(sd, "IN_PROGRESS")
+            status_to(sd, "STOP_REQUESTED")
             return ActionResult({"serviceDeploymentArn": arn})
         if st.last_successful_rev is None or st.last_successful_rev == sd["targetServiceRevision"]["arn"]:
             raise EcsError("InvalidParameterException",
                            "There is no previous service revision to roll back to.")
         reason = "Service deployment rolled back because of a StopServiceDeployment request."
         sd["statusReason"] = reason
-        rb = begin_rollback(rs, st, sd, "ROLLBACK_REQUESTED", reason,
-                            legacy_reason=None)
+        rb = begin_rollback(rs, st, sd, "ROLLBACK_REQUESTED", reason, legacy_reason=None)
         rb["rolloutStateReason"] = f"ECS deployment {rb['id']} in progress."
         event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", rb["id"], rb["rolloutStateReason"])
         return ActionResult({"serviceDeploymentArn": arn})
+
+
+# --------------------------------------------------------------------------- tasks
+
+FAILURE_STOP_CODES = ("TaskFailedToStart", "EssentialContainerExited")
+STOP_DEFAULTS = {  # stoppedReason and container exit code as ECS writes them (events/ fixtures)
+    "TaskFailedToStart": ("CannotPullContainerError: pull image manifest has been retried 7 time(s): "
+                          "failed to resolve ref {image}: {image}: not found", None),
+    "EssentialContainerExited": ("Essential container in task exited", 1),
+    "UserInitiated": ("Task stopped by user", 0),
+    "ServiceSchedulerInitiated": ("Scaling activity initiated by (deployment {deployment})", 143),
+    "SpotInterruption": ("Your Spot Task was interrupted.", 143),
+    "TerminationNotice": ("Your Spot Task was interrupted.", 143),
+    "InfrastructureHealth": ("Task stopped due to infrastructure health", 143),
+}
+
+
+def _iso_ms(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def stop_task(rs: dict, st: SvcState, body: dict) -> dict:
+    """A task of one of the service's deployments stops with the given codes; returns the task
+    (DescribeTasks shape), the 'ECS Task State Change' event and the deployment's counts."""
+    dep_id = body.get("deploymentId")
+    d = find_legacy(st, dep_id) if dep_id else next((x for x in st.deployments if x["status"] == "PRIMARY"), None)
+    if d is None:
+        raise ControlError(404, f"no deployment {dep_id or 'PRIMARY'} in the service's deployments[]")
+    code = body.get("stopCode", "EssentialContainerExited")
+    if code not in STOP_DEFAULTS:
+        raise ControlError(400, f"stopCode must be one of {sorted(STOP_DEFAULTS)}")
+    backend_td = None
+    from moto.ecs.models import ecs_backends
+    backend = ecs_backends[st.account][st.region]
+    backend_td = resolve_td(backend, d["taskDefinition"], for_use=False)
+    rev = rs["revs"].get(d.get("_revisionArn")) or {}
+    t1 = now()
+    t0 = t1 - 60
+    task_id = uuid.uuid4().hex
+    task_arn = f"arn:aws:ecs:{st.region}:{st.account}:task/{st.cluster_name}/{task_id}"
+    default_reason, default_exit = STOP_DEFAULTS[code]
+    images = {c.get("name"): c for c in backend_td.container_definitions}
+    first_image = next(iter(images.values()), {}).get("image", "")
+    reason = body.get("stoppedReason") or default_reason.format(image=first_image, deployment=d["id"])
+    overrides = {c.get("name"): c for c in body.get("containers") or []}
+    containers = []
+    for name, c in images.items():
+        o = overrides.get(name, {})
+        ct = {
+            "containerArn": f"arn:aws:ecs:{st.region}:{st.account}:container/{st.cluster_name}/{task_id}/{uuid.uuid4()}",
+            "taskArn": task_arn, "name": name, "image": c.get("image"), "lastStatus": "STOPPED",
+            "cpu": str(c.get("cpu", 0)),
+        }
+        digest = container_digest(c)
+        if code != "TaskFailedToStart" and digest:
+            ct["imageDigest"] = digest
+            ct["runtimeId"] = f"{task_id}-{random.randint(10**9, 10**10 - 1)}"
+        exit_code = o.get("exitCode", default_exit if code != "TaskFailedToStart" else None)
+        if exit_code is not None:
+            ct["exitCode"] = int(exit_code)
+        creason = o.get("reason", reason if code == "TaskFailedToStart" else None)
+        if creason:
+            ct["reason"] = creason
+        if c.get("memory"):
+            ct["memory"] = str(c["memory"])
+        containers.append(ct)
+    fargate = rev.get("launchType") == "FARGATE" or any(
+        "FARGATE" in (i.get("capacityProvider") or "") for i in rev.get("capacityProviderStrategy") or [])
+    task: dict[str, Any] = {
+        "attachments": [], "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
+        "availabilityZone": f"{st.region}a", "clusterArn": st.cluster_arn,
+        "connectivity": "CONNECTED", "connectivityAt": t0 + 1, "containers": containers,
+        "cpu": str(getattr(backend_td, "cpu", None) or 256), "createdAt": t0, "desiredStatus": "STOPPED",
+        "enableExecuteCommand": False, "executionStoppedAt": t1 - 2, "group": f"service:{st.name}",
+        "lastStatus": "STOPPED", "memory": str(getattr(backend_td, "memory", None) or 512),
+        "overrides": {"containerOverrides": [{"name": n} for n in images], "inferenceAcceleratorOverrides": []},
+        "startedBy": d["id"], "stopCode": code, "stoppedAt": t1, "stoppedReason": reason,
+        "stoppingAt": t1 - 1, "tags": [], "taskArn": task_arn,
+        "taskDefinitionArn": d["taskDefinition"], "version": 5,
+    }
+    if rev.get("capacityProviderStrategy"):
+        task["capacityProviderName"] = rev["capacityProviderStrategy"][0].get("capacityProvider")
+    else:
+        task["launchType"] = rev.get("launchType", "EC2")
+    if fargate:
+        task["platformVersion"] = "1.4.0"
+        task["platformFamily"] = rev.get("platformFamily", "Linux")
+        task["ephemeralStorage"] = {"sizeInGiB": 20}
+    if code != "TaskFailedToStart":
+        task.update(pullStartedAt=t0 + 5, pullStoppedAt=t0 + 10, startedAt=t0 + 15)
+    rs["tasks"][task_arn] = task
+    counted = code in FAILURE_STOP_CODES or "health check" in reason.lower()
+    sd = None
+    if counted:
+        d["failedTasks"] = d.get("failedTasks", 0) + 1
+        d["updatedAt"] = t1
+        sd = rs["sds"].get(d.get("_sd") or "")
+        if sd is not None and sd.get("_legacyId") == d["id"] and sd["status"] in ("PENDING", "IN_PROGRESS"):
+            sd["deploymentCircuitBreaker"]["failureCount"] += 1
+            sd["updatedAt"] = t1
+    detail = json.loads(json.dumps(task))
+    for k in ("connectivityAt", "createdAt", "executionStoppedAt", "pullStartedAt", "pullStoppedAt",
+              "startedAt", "stoppedAt", "stoppingAt"):
+        if k in detail:
+            detail[k] = _iso_ms(detail[k])
+    detail["updatedAt"] = _iso_ms(t1)
+    detail.pop("tags", None)
+    ev = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Task State Change", "source": "aws.ecs",
+          "account": st.account, "time": iso(t1), "region": st.region, "resources": [task_arn], "detail": detail}
+    STORE.task_events.append(ev)
+    out = {"task": copy.deepcopy(task), "event": ev, "deployment": public(d), "countedAsFailed": counted}
+    if sd is not None:
+        cbs = sd["deploymentCircuitBreaker"]
+        out["serviceDeployment"] = control_sd(sd)
+        out["circuitBreakerThresholdReached"] = cbs["status"] == "MONITORING" and cbs["failureCount"] >= cbs["threshold"]
+    return out
+
+
+def _describe_tasks(self):
+    with LOCK:
+        refs = self._get_param("tasks") or []
+        if not refs:
+            raise EcsError("InvalidParameterException", "Tasks cannot be empty.")
+        if len(refs) > 100:
+            raise EcsError("InvalidParameterException", "Tasks cannot exceed 100.")
+        cluster = (self._get_param("cluster") or "default").split("/")[-1]
+        rs = STORE.region(self.current_account, self.region)
+        ours, rest = [], []
+        for ref in refs:
+            hit = next((t for a, t in rs["tasks"].items()
+                        if (a == ref or a.rsplit("/", 1)[-1] == ref) and t["clusterArn"].endswith("/" + cluster)), None)
+            (ours.append(hit) if hit else rest.append(ref))
+        moto_tasks = []
+        if rest:
+            try:
+                moto_tasks = self.ecs_backend.describe_tasks(cluster, rest)
+            except Exception:
+                moto_tasks = []
+        found = {getattr(t, "task_arn", "") for t in moto_tasks}
+        failures = [{"arn": r, "reason": "MISSING"} for r in rest
+                    if not any(f == r or f.rsplit("/", 1)[-1] == r for f in found)]
+        include = self._get_param("include") or []
+        tasks = [t if "TAGS" in include else {k: v for k, v in t.items() if k != "tags"} for t in ours]
+        return ActionResult({"tasks": tasks + list(moto_tasks), "failures": failures})
+
+
+def _list_tasks(self):
+    with LOCK:
+        result = _orig["list_tasks"](self)
+        status = self._get_param("desiredStatus") or "RUNNING"
+        if status != "STOPPED":
+            return result
+        cluster = (self._get_param("cluster") or "default").split("/")[-1]
+        service = self._get_param("serviceName")
+        started_by = self._get_param("startedBy")
+        family = self._get_param("family")
+        rs = STORE.region(self.current_account, self.region)
+        arns = [a for a, t in rs["tasks"].items()
+                if t["clusterArn"].endswith("/" + cluster)
+                and (not service or t["group"] == f"service:{service.split('/')[-1]}")
+                and (not started_by or t["startedBy"] == started_by)
+                and (not family or t["taskDefinitionArn"].split("/")[-1].rsplit(":", 1)[0] == family)]
+        prior = list(result.result.get("taskArns", [])) if isinstance(result.result, dict) else []
+        return ActionResult({"taskArns": prior + arns})
 
 
 _NEW_METHODS = {
@@ -887,9 +1561,9 @@ _NEW_METHODS = {
     "describe_service_deployments": _describe_service_deployments,
     "describe_service_revisions": _describe_service_revisions,
     "stop_service_deployment": _stop_service_deployment,
+    "describe_tasks": _describe_tasks,
+    "list_tasks": _list_tasks,
 }
-
-
 def _call_action(self):
     # dispatch *and* serialization under the lock: the control API mutates the same
     # Service objects moto serializes
@@ -909,19 +1583,45 @@ def install() -> None:
 
 # --------------------------------------------------------------------------- control API
 
+
+
+# --------------------------------------------------------------------------- control API
+
+def _main_event(events: list[dict]) -> dict | None:
+    return next((e for e in events if e["detail"]["eventName"] != "SERVICE_DEPLOYMENT_IN_PROGRESS"),
+                events[0] if events else None)
+
+
 def control(op: str, body: dict) -> dict:
     """ECS part of the control API (POST /_stand/ecs/<op>)."""
-    with LOCK:
-        if op == "deployment-state":
+    # Operations that may invoke a lifecycle hook run without the lock around the hook call.
+    if op in ("advance", "deployment-state"):
+        with LOCK:
             rs, st = _svc_from(body)
             sd = _sd_from(rs, st, body)
+            walk = op == "advance" or (
+                str(body.get("state", "")).upper() in ("SUCCESSFUL", "COMPLETED")
+                and sd.get("_plan") is not None and sd["status"] in ("PENDING", "IN_PROGRESS"))
+            if walk and sd.get("_plan") is None:
+                raise ControlError(409, "advance is for BLUE_GREEN, LINEAR and CANARY deployments; "
+                                        "a ROLLING deployment moves with deployment-state")
+            if walk and sd["status"] not in ("PENDING", "IN_PROGRESS"):
+                raise ControlError(409, f"service deployment is {sd['status']}")
+        if walk:
+            until = None if op == "deployment-state" else body.get("until")
+            out = advance(rs, st, sd, until=None if until in (None, "COMPLETE") else until, steps=body.get("steps"))
+            with LOCK:
+                out["event"] = _main_event(out["events"])
+                out["serviceDeployment"] = control_sd(sd)
+                out["lifecycleStage"] = sd.get("lifecycleStage")
+            return out
+    with LOCK:
+        if op == "deployment-state":
             events = move(rs, st, sd, body.get("state", ""),
                           rollback=body.get("rollback"), cause=body.get("cause", "circuitBreaker"),
                           failed_tasks=body.get("failedTasks"), alarm_names=body.get("alarmNames"),
-                          reason=body.get("reason"))
-            main = next((e for e in events if e["detail"]["eventName"] != "SERVICE_DEPLOYMENT_IN_PROGRESS"),
-                        events[0] if events else None)
-            return {"event": main, "events": events, "serviceDeployment": public(sd)}
+                          reason=body.get("reason"), settle=bool(body.get("settle")))
+            return {"event": _main_event(events), "events": events, "serviceDeployment": control_sd(sd)}
         if op == "failed-tasks":
             rs, st = _svc_from(body)
             sd = _sd_from(rs, st, body)
@@ -933,7 +1633,15 @@ def control(op: str, body: dict) -> dict:
                 d["updatedAt"] = now()
             sd["deploymentCircuitBreaker"]["failureCount"] = n
             sd["updatedAt"] = now()
-            return {"serviceDeployment": public(sd)}
+            return {"serviceDeployment": control_sd(sd)}
+        if op == "task-stopped":
+            rs, st = _svc_from(body)
+            return stop_task(rs, st, body)
+        if op == "task-events":
+            return {"events": list(STORE.task_events)}
+        if op == "hooks":
+            arn = body.get("serviceDeploymentArn")
+            return {"invocations": [h for h in STORE.hooks if not arn or h["serviceDeploymentArn"] == arn]}
         if op == "image-digest":
             image, digest = body["image"], body["digest"]
             if not digest.startswith("sha256:"):
@@ -963,14 +1671,17 @@ def control(op: str, body: dict) -> dict:
                 if d is not None:
                     d["createdAt"] = t
                     d["updatedAt"] = max(d["updatedAt"], t)
-            return {"serviceDeployment": public(sd)}
+            return {"serviceDeployment": control_sd(sd)}
         if op == "state":
             rs, st = _svc_from(body)
             return {
                 "serviceArn": st.arn,
-                "serviceDeployments": [public(rs["sds"][a]) for a in st.sd_arns if a in rs["sds"]],
+                "account": st.account,
+                "region": st.region,
+                "serviceDeployments": [control_sd(rs["sds"][a]) for a in st.sd_arns if a in rs["sds"]],
                 "deployments": [public(d) for d in st.deployments],
                 "lastSuccessfulServiceRevisionArn": st.last_successful_rev,
+                "configuration": copy.deepcopy(st.config),
             }
         if op == "events":
             return {"events": list(STORE.events)}

@@ -272,6 +272,51 @@ impl Stand {
     pub fn clear_requests(&self) {
         self.control("DELETE", "/requests", Value::Null);
     }
+
+    /// Walk the service's newest BLUE_GREEN/LINEAR/CANARY deployment through its lifecycle
+    /// stages, invoking its hooks: up to and including `until` (a lifecycle stage), or to the end.
+    pub fn advance(&self, service: &str, until: Option<&str>) -> Value {
+        let mut body = json!({"cluster": "demo", "service": service});
+        if let Some(stage) = until {
+            body["until"] = json!(stage);
+        }
+        self.control("POST", "/ecs/advance", body)
+    }
+
+    /// A task of the service's PRIMARY deployment (or `extra.deploymentId`) stops with
+    /// `stop_code`; returns the "ECS Task State Change" event ECS sends.
+    pub fn task_stopped(&self, service: &str, stop_code: &str, extra: Value) -> Value {
+        let mut body = json!({"cluster": "demo", "service": service, "stopCode": stop_code});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.control("POST", "/ecs/task-stopped", body)["event"].clone()
+    }
+
+    /// Every lifecycle-hook invocation the stand made, with the function's answer.
+    pub fn hook_invocations(&self) -> Vec<Value> {
+        self.control("GET", "/ecs/hooks", Value::Null)["invocations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Add `ms` milliseconds to every AWS request (of one operation, if given).
+    pub fn add_latency(&self, ms: u64, operation: Option<&str>) {
+        self.control(
+            "POST",
+            "/latency",
+            json!({"ms": ms, "operation": operation}),
+        );
+    }
+
+    /// Pairs of writes to one service whose request intervals overlapped.
+    pub fn write_overlaps(&self) -> Vec<Value> {
+        self.control("GET", "/requests/overlaps", Value::Null)["overlaps"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 fn stop(child: &mut Child) {

@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import botocore.model
@@ -92,6 +93,8 @@ def wait_for(cond, timeout, what, interval=0.05):
 def validate(value, shape, path, problems):
     """Strict check of a JSON-protocol response value against a botocore shape."""
     t = shape.type_name
+    if t == "structure" and shape.metadata.get("document"):
+        return  # a Smithy document (e.g. HookDetails): any JSON value
     if t == "structure":
         if not isinstance(value, dict):
             problems.append(f"{path}: expected object, got {type(value).__name__}")
@@ -369,7 +372,8 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq(control(doc, "POST", "/ecs/image-digest", {"image": "nginx:1.27", "digest": digest})[0], 200, "set digest")
         ecs.update_service(cluster="prod", service="api", taskDefinition=ctx["td"][2])
         sds = ecs.list_service_deployments(cluster="prod", service="api")["serviceDeployments"]
-        eq([s["status"] for s in sds], ["IN_PROGRESS", "STOPPED", "SUCCESSFUL"], "statuses")
+        # the superseded deployment is stopping; it ends STOPPED once ECS has stopped it
+        eq([s["status"] for s in sds], ["IN_PROGRESS", "STOP_REQUESTED", "SUCCESSFUL"], "statuses")
         ctx["sd3"] = sds[0]["serviceDeploymentArn"]
         rev = ecs.describe_service_revisions(serviceRevisionArns=[sds[0]["targetServiceRevisionArn"]])["serviceRevisions"][0]
         eq(rev["containerImages"][0]["imageDigest"], digest, "digest")
@@ -411,13 +415,16 @@ def run_all(stand: StandProc, doc: dict) -> None:
         det = out["event"]["detail"]
         eq((det["eventType"], det["reason"]), ("ERROR", "ECS deployment circuit breaker: task failed to start."), "detail")
         sd = out["serviceDeployment"]
-        eq((sd["status"], sd["deploymentCircuitBreaker"]["status"], sd["deploymentCircuitBreaker"]["failureCount"]), ("STOPPED", "TRIGGERED", 3), "sd")
+        eq((sd["status"], sd["deploymentCircuitBreaker"]["status"], sd["deploymentCircuitBreaker"]["failureCount"]), ("STOP_REQUESTED", "TRIGGERED", 3), "sd")
+        st2, out2 = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "nofix", "state": "STOPPED"})
+        eq((st2, out2["serviceDeployment"]["status"]), (200, "STOPPED"), "settles STOPPED")
+        eq(out2["serviceDeployment"]["statusHistory"], ["PENDING", "IN_PROGRESS", "STOP_REQUESTED", "STOPPED"], "history")
         s = ecs.describe_services(cluster="prod", services=["nofix"])["services"][0]
         eq([(d["status"], d["rolloutState"]) for d in s["deployments"]], [("PRIMARY", "FAILED"), ("ACTIVE", "COMPLETED")], "deployments")
         eq(s["deployments"][0]["failedTasks"], 3, "failedTasks")
         eq(s["deployments"][0]["rolloutStateReason"], "ECS deployment circuit breaker: tasks failed to start.", "rolloutStateReason")
 
-    @check("control: FAILED with circuit breaker rolling back -> ROLLBACK_IN_PROGRESS + new PRIMARY")
+    @check("control: FAILED with circuit breaker rolling back -> ROLLBACK_IN_PROGRESS, earlier deployment PRIMARY again")
     def _():
         ecs.create_service(cluster="prod", serviceName="autofix", taskDefinition="web:1", desiredCount=2,
                            deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
@@ -429,11 +436,13 @@ def run_all(stand: StandProc, doc: dict) -> None:
         names = [e["detail"]["eventName"] for e in out["events"]]
         eq(names, ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "events")
         eq(out["events"][1]["detail"]["reason"], f"ECS deployment circuit breaker: rolling back to deploymentId {good_id}.", "rollback reason")
+        eq(out["events"][1]["detail"]["deploymentId"], good_id, "the rollback is the earlier deployment, no new id")
         eq(out["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS", "sd status")
         s = ecs.describe_services(cluster="prod", services=["autofix"])["services"][0]
         eq([(d["status"], d["taskDefinition"], d["rolloutState"]) for d in s["deployments"]],
            [("PRIMARY", ctx["td"][0], "IN_PROGRESS"), ("ACTIVE", ctx["td"][1], "FAILED")], "deployments")
         ok(s["deployments"][0]["rolloutStateReason"].startswith("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/"), "primary reason")
+        eq(s["deployments"][0]["id"], good_id, "restored PRIMARY keeps the earlier deployment id")
         eq(s["taskDefinition"], ctx["td"][0], "service.taskDefinition")
 
     @check("ecs: forceNewDeployment starts a deployment of the same task definition; events log; list order config")
@@ -465,8 +474,9 @@ def run_all(stand: StandProc, doc: dict) -> None:
         ok(7100 < age < 7300, f"legacy createdAt moved ({age:.0f}s)")
         before = ecs.list_service_deployments(cluster="prod", service="alarmed", createdAt={"before": time.time() - 3600})
         eq(len(before["serviceDeployments"]), 1, "createdAt.before filter")
-        st, out = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "alarmed", "state": "FAILED", "cause": "alarms"})
+        st, out = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "alarmed", "state": "FAILED", "cause": "alarms", "settle": True})
         eq(st, 200, str(out))
+        eq(out["serviceDeployment"]["statusHistory"], ["PENDING", "IN_PROGRESS", "STOP_REQUESTED", "STOPPED"], "history")
         eq(out["serviceDeployment"]["alarms"]["status"], "TRIGGERED", "alarms status")
         eq(out["serviceDeployment"]["alarms"]["triggeredAlarmNames"], ["api-5xx"], "triggered alarms")
         eq(out["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_FAILED", "event")
@@ -530,6 +540,9 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq((reqs[0]["service"], reqs[0]["protocol"], reqs[0]["params"]["service"]), ("ecs", "json", "api"), "log entry")
         eq(control(doc, "GET", "/faults")[1]["faults"][0]["remaining"], 0, "fault exhausted")
         control(doc, "DELETE", "/faults")
+
+    # ------------------------------------------------------------------ ECS behaviours (issue 11)
+    behaviours(doc, session, kw, ecs, ecs1)
 
     @check("ecs: every ECS response matched botocore's output shapes")
     def _():
@@ -701,6 +714,8 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq(seen["post"][0], 202, "error accepted")
         eq(http_req("POST", rt, "/2018-06-01/runtime/invocation/not-a-request/response", b"{}")[0], 400, "unknown request id")
         invs = control(doc, "GET", "/lambda/invocations")[1]["invocations"]
+        invs = [i for i in invs if isinstance(i["payload"], dict) and "lifecycleStage" not in i["payload"]
+                and i["payload"] != HookRuntime.STOP]
         eq([i["status"] for i in invs], ["succeeded", "failed"], "invocation log")
 
     @check("lambda: Event invocation 202; init/error accepted and surfaces on Invoke")
@@ -711,6 +726,491 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq(http_req("POST", rt, "/2018-06-01/runtime/init/error", b'{"errorType":"InitError","errorMessage":"no config"}')[0], 202, "init error")
         st, hdr, body = invoke({})
         eq((st, hdr.get("x-amz-function-error"), json.loads(body)["errorType"]), (200, "Unhandled", "InitError"), "init error surfaces")
+
+
+# --------------------------------------------------------------------------- ECS behaviours
+
+def _raises(fn, code):
+    try:
+        fn()
+    except ClientError as e:
+        eq(e.response["Error"]["Code"], code, "error code")
+        return e
+    raise AssertionError(f"no {code}")
+
+
+class HookRuntime:
+    """A fake Lambda runtime behind the stand's runtime API that answers ECS lifecycle-hook
+    payloads from a script: answers[stage] is a list consumed in order (the last one repeats);
+    an answer is a dict (the response), "ERROR" (a function error) or a string (invalid body)."""
+
+    STOP = {"_selftest_stop": True}
+
+    def __init__(self, doc):
+        self.rt = doc["runtime_api"]
+        self.invoke_url = doc["invoke"]
+        self.answers: dict[str, list] = {}
+        self.seen: list[dict] = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def http(self, method, path, body=b"", headers=None):
+        c = http.client.HTTPConnection(self.rt, timeout=150)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def loop(self):
+        while True:
+            st, hdr, body = self.http("GET", "/2018-06-01/runtime/invocation/next")
+            if st != 200:
+                return
+            rid = hdr["lambda-runtime-aws-request-id"]
+            payload = json.loads(body)
+            if payload == self.STOP:
+                self.http("POST", f"/2018-06-01/runtime/invocation/{rid}/response", b"{}")
+                return
+            self.seen.append(payload)
+            script = self.answers.get(payload.get("lifecycleStage"), [{"hookStatus": "SUCCEEDED"}])
+            answer = script.pop(0) if len(script) > 1 else script[0]
+            if answer == "ERROR":
+                self.http("POST", f"/2018-06-01/runtime/invocation/{rid}/error",
+                          json.dumps({"errorType": "HookError", "errorMessage": "boom"}).encode(),
+                          {"Lambda-Runtime-Function-Error-Type": "HookError"})
+            else:
+                data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
+                self.http("POST", f"/2018-06-01/runtime/invocation/{rid}/response", data)
+
+    def stop(self):
+        host = self.invoke_url.split("/")[2]
+        c = http.client.HTTPConnection(host, timeout=60)
+        try:
+            c.request("POST", "/" + self.invoke_url.split("/", 3)[3], body=json.dumps(self.STOP).encode())
+            c.getresponse().read()
+        finally:
+            c.close()
+        self.thread.join(60)
+
+
+def behaviours(doc, session, kw, ecs, ecs1):
+    region, account = doc["region"], doc["account"]
+    fn_arn = doc["function_arn"]
+    ctx: dict = {}
+
+    def ctl(path, body=None, method="POST", want=200):
+        st, out = control(doc, method, path, body)
+        eq(st, want, f"{method} {path}: {out}")
+        return out
+
+    def sds(service):
+        return ecs.list_service_deployments(cluster="prod", service=service)["serviceDeployments"]
+
+    def revision(arn):
+        return ecs.describe_service_revisions(serviceRevisionArns=[arn])["serviceRevisions"][0]
+
+    def service(name):
+        return ecs.describe_services(cluster="prod", services=[name])["services"][0]
+
+    def register(family, image, **extra):
+        return ecs.register_task_definition(
+            family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+            containerDefinitions=[dict({"name": "app", "image": image, "essential": True}, **extra)])["taskDefinition"]["taskDefinitionArn"]
+
+    ec2 = session.client("ec2", endpoint_url=doc["endpoint"], **kw)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    sg = ec2.create_security_group(GroupName="selftest", Description="selftest", VpcId=vpc)["GroupId"]
+    net = {"awsvpcConfiguration": {"subnets": [subnets[0]], "securityGroups": [sg], "assignPublicIp": "DISABLED"}}
+    tg = f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/cfg/0123456789abcdef"
+
+    @check("behaviour: what starts a deployment and a new revision (network, platform version, LBs, registries, "
+           "Service Connect, volumes, VPC Lattice, force) and what does not (count, deployment config, placement, capacity provider)")
+    def _():
+        td = register("cfg", "nginx:1.28")
+        ctx["cfg_td"] = td
+        ecs.create_service(cluster="prod", serviceName="cfg", taskDefinition=td, desiredCount=2, launchType="FARGATE",
+                           platformVersion="1.4.0", networkConfiguration=net,
+                           deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
+        starts = [
+            ("networkConfiguration", {"networkConfiguration": {"awsvpcConfiguration": {"subnets": [subnets[1]], "securityGroups": [sg]}}}),
+            ("platformVersion", {"platformVersion": "LATEST"}),
+            ("loadBalancers", {"loadBalancers": [{"targetGroupArn": tg, "containerName": "app", "containerPort": 80}]}),
+            ("serviceRegistries", {"serviceRegistries": [{"registryArn": f"arn:aws:servicediscovery:{region}:{account}:service/srv-0123456789"}]}),
+            ("serviceConnectConfiguration", {"serviceConnectConfiguration": {"enabled": True, "namespace": "demo"}}),
+            ("volumeConfigurations", {"volumeConfigurations": [{"name": "data", "managedEBSVolume": {
+                "roleArn": f"arn:aws:iam::{account}:role/ebs", "sizeInGiB": 10}}]}),
+            ("vpcLatticeConfigurations", {"vpcLatticeConfigurations": [{"roleArn": f"arn:aws:iam::{account}:role/lattice",
+                                                                        "targetGroupArn": tg.replace("cfg", "lat"), "portName": "http"}]}),
+            ("forceNewDeployment", {"forceNewDeployment": True}),
+        ]
+        for what, change in starts:
+            before = len(sds("cfg"))
+            s = ecs.update_service(cluster="prod", service="cfg", **change)["service"]
+            after = sds("cfg")
+            eq(len(after), before + 1, f"{what} starts a service deployment")
+            eq(s["deployments"][0]["taskDefinition"], td, f"{what}: same task definition")
+            rev = revision(after[0]["targetServiceRevisionArn"])
+            if what != "forceNewDeployment":
+                key = what
+                got = rev.get(key)
+                want = change[key]
+                if key == "networkConfiguration":
+                    got = got["awsvpcConfiguration"]["subnets"]
+                    want = want["awsvpcConfiguration"]["subnets"]
+                eq(got, want, f"the new revision records {what}")
+            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
+        for what, change in [("desiredCount", {"desiredCount": 3}),
+                             ("deploymentConfiguration", {"deploymentConfiguration": {"maximumPercent": 150}}),
+                             ("placementStrategy", {"placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]}),
+                             ("capacityProviderStrategy", {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]})]:
+            before = [x["serviceDeploymentArn"] for x in sds("cfg")]
+            ecs.update_service(cluster="prod", service="cfg", **change)
+            eq([x["serviceDeploymentArn"] for x in sds("cfg")], before, f"{what} alone starts no deployment")
+
+    @check("behaviour: service revisions carry their configuration; capacityProviderStrategy XOR launchType; digests")
+    def _():
+        rev = revision(sds("cfg")[0]["targetServiceRevisionArn"])
+        for k in ("taskDefinition", "launchType", "platformVersion", "platformFamily", "loadBalancers", "serviceRegistries",
+                  "networkConfiguration", "serviceConnectConfiguration", "volumeConfigurations", "vpcLatticeConfigurations",
+                  "containerImages", "createdAt", "guardDutyEnabled"):
+            ok(k in rev, f"revision has {k}: {sorted(rev)}")
+        eq((rev["launchType"], rev["platformVersion"], rev["platformFamily"]), ("FARGATE", "LATEST", "Linux"), "launch type and platform")
+        ok("capacityProviderStrategy" not in rev, "a launch-type revision has no capacity provider strategy")
+        eq(rev["containerImages"], [{"containerName": "app", "image": "nginx:1.28",
+                                     "imageDigest": "sha256:" + hashlib.sha256(b"nginx:1.28").hexdigest()}], "images")
+        # the capacity-provider change recorded above (no deployment) rides along with the next one
+        ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+        rev = revision(sds("cfg")[0]["targetServiceRevisionArn"])
+        eq(rev["capacityProviderStrategy"], [{"capacityProvider": "FARGATE_SPOT", "weight": 1}], "capacity provider strategy")
+        ok("launchType" not in rev, "a capacity-provider revision has no launchType")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
+        td = register("cfg", "nginx:latest", versionConsistency="disabled")
+        ecs.update_service(cluster="prod", service="cfg", taskDefinition=td)
+        rev = revision(sds("cfg")[0]["targetServiceRevisionArn"])
+        eq(rev["containerImages"], [{"containerName": "app", "image": "nginx:latest"}], "versionConsistency disabled: no digest")
+        d = service("cfg")["deployments"][0]
+        eq(d["id"], "ecs-svc/" + rev["serviceRevisionArn"].rsplit("/", 1)[1], "revision id = the deployment's ecs-svc number")
+        eq(d.get("capacityProviderStrategy"), [{"capacityProvider": "FARGATE_SPOT", "weight": 1}], "Deployment carries the strategy")
+
+    @check("behaviour: identity - a rollback creates no deployment and no revision; the earlier deployment is PRIMARY again; "
+           "ROLLBACK_REQUESTED -> ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL")
+    def _():
+        good = sds("cfg")[1]
+        good_dep = service("cfg")["deployments"][1]["id"]
+        eq(good_dep, "ecs-svc/" + good["targetServiceRevisionArn"].rsplit("/", 1)[1], "good deployment id")
+        bad = sds("cfg")[0]
+        n = len(sds("cfg"))
+        ecs.stop_service_deployment(serviceDeploymentArn=bad["serviceDeploymentArn"], stopType="ROLLBACK")
+        s = service("cfg")
+        eq([(d["status"], d["id"]) for d in s["deployments"]][0], ("PRIMARY", good_dep), "earlier deployment is PRIMARY")
+        eq(len(sds("cfg")), n, "no new service deployment")
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
+        sd = out["serviceDeployment"]
+        eq(sd["statusHistory"], ["PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"], "history")
+        eq(sd["targetServiceRevision"]["arn"], bad["targetServiceRevisionArn"], "target stays the bad revision")
+        eq(sd["rollback"]["serviceRevisionArn"], good["targetServiceRevisionArn"], "rollback.serviceRevisionArn = the good one")
+        eq(out["event"]["detail"]["deploymentId"], good_dep, "COMPLETED event of the earlier deployment")
+        eq([d["id"] for d in service("cfg")["deployments"]], [good_dep], "only the restored deployment runs")
+        state = ctl("/ecs/state?cluster=prod&service=cfg", method="GET")
+        revs = {x["targetServiceRevision"]["arn"] for x in state["serviceDeployments"]}
+        eq(len(revs), len(state["serviceDeployments"]), "one revision per deployment, none for the rollback")
+
+    @check("behaviour: state machine - PENDING first; superseded -> STOP_REQUESTED -> STOPPED; impossible moves refused")
+    def _():
+        ctl("/ecs/config", {"initialServiceDeploymentStatus": "PENDING"})
+        try:
+            ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+            first = sds("cfg")[0]
+            eq(first["status"], "PENDING", "a new deployment is PENDING")
+            ok("startedAt" not in first, "PENDING has no startedAt")
+            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "STOPPED"}, want=409)
+            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"})
+            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"}, want=409)
+        finally:
+            ctl("/ecs/config", {"initialServiceDeploymentStatus": "IN_PROGRESS"})
+        ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+        old = ecs.describe_service_deployments(serviceDeploymentArns=[first["serviceDeploymentArn"]])["serviceDeployments"][0]
+        eq(old["status"], "STOP_REQUESTED", "superseded: STOP_REQUESTED")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
+        st = ctl("/ecs/state?cluster=prod&service=cfg", method="GET")
+        hist = next(x for x in st["serviceDeployments"] if x["serviceDeploymentArn"] == first["serviceDeploymentArn"])
+        eq(hist["statusHistory"], ["PENDING", "IN_PROGRESS", "STOP_REQUESTED", "STOPPED"], "superseded history")
+        ok(hist["stoppedAt"] >= hist["startedAt"], "stoppedAt")
+
+    @check("behaviour: SERVICE_DEPLOYMENT_FAILED only with the circuit breaker or alarms; no rollback without an earlier COMPLETED one")
+    def _():
+        ecs.create_service(cluster="prod", serviceName="plain", taskDefinition=ctx["cfg_td"], desiredCount=1)
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "plain", "state": "FAILED"}, want=409)
+        ok("circuit breaker" in out["error"], out["error"])
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "plain", "state": "FAILED", "cause": "alarms"}, want=409)
+        ecs.create_service(cluster="prod", serviceName="first", taskDefinition=ctx["cfg_td"], desiredCount=1,
+                           deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+        _raises(lambda: ecs.stop_service_deployment(serviceDeploymentArn=sds("first")[0]["serviceDeploymentArn"]),
+                "InvalidParameterException")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "first", "state": "FAILED", "rollback": False}, want=409)
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "first", "state": "FAILED"})
+        eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_FAILED"], "no rollback event")
+        eq(out["serviceDeployment"]["status"], "STOP_REQUESTED", "stopping, not rolling back")
+        ok("No previous COMPLETED deployment" in out["serviceDeployment"]["statusReason"], "reason says why")
+        ok("rollback" not in out["serviceDeployment"], "no rollback object")
+
+    @check("behaviour: CODE_DEPLOY and EXTERNAL controllers answer UpdateService as ECS does")
+    def _():
+        for ctrl in ("CODE_DEPLOY", "EXTERNAL"):
+            name = "ctl-" + ctrl.lower()
+            ecs.create_service(cluster="prod", serviceName=name, taskDefinition=ctx["cfg_td"], desiredCount=1,
+                               deploymentController={"type": ctrl})
+            e = _raises(lambda: ecs.update_service(cluster="prod", service=name, taskDefinition=ctx["cfg_td"]),
+                        "InvalidParameterException")
+            ok(ctrl in e.response["Error"]["Message"], e.response["Error"]["Message"])
+            _raises(lambda: ecs.update_service(cluster="prod", service=name, networkConfiguration=net), "InvalidParameterException")
+            _raises(lambda: ecs.update_service(cluster="prod", service=name, forceNewDeployment=True), "InvalidParameterException")
+            eq(ecs.update_service(cluster="prod", service=name, desiredCount=2)["service"]["desiredCount"], 2, "desiredCount allowed")
+            eq(sds(name), [], f"{ctrl}: no ECS service deployments")
+        ecs.update_service(cluster="prod", service="ctl-code_deploy", deploymentConfiguration={"maximumPercent": 150})
+        _raises(lambda: ecs.update_service(cluster="prod", service="ctl-external",
+                                           deploymentConfiguration={"maximumPercent": 150}), "InvalidParameterException")
+
+    # ---- strategies and lifecycle hooks
+    rt = HookRuntime(doc)
+    try:
+        strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net)
+    finally:
+        rt.stop()
+
+    @check("behaviour: multi-account (sts:AssumeRole) and multi-region state; control API takes account/region")
+    def _():
+        sts = session.client("sts", endpoint_url=doc["endpoint"], **kw)
+        creds = sts.assume_role(RoleArn="arn:aws:iam::222222222222:role/ecs-rollback-member", RoleSessionName="selftest")["Credentials"]
+        other = session.client("ecs", endpoint_url=doc["endpoint"], region_name=region,
+                               aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                               aws_session_token=creds["SessionToken"])
+        other.meta.events.register("after-call.ecs", ecs_after_call)
+        west = session.client("ecs", endpoint_url=doc["endpoint"], **dict(kw, region_name="us-west-2"))
+        west.meta.events.register("after-call.ecs", ecs_after_call)
+        for c in (other, west):
+            c.create_cluster(clusterName="prod")
+            td = c.register_task_definition(family="cfg", containerDefinitions=[{"name": "app", "image": "nginx:1", "memory": 64}])
+            c.create_service(cluster="prod", serviceName="cfg", taskDefinition=td["taskDefinition"]["taskDefinitionArn"], desiredCount=1,
+                             deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+        svc = other.describe_services(cluster="prod", services=["cfg"])["services"][0]
+        ok(svc["serviceArn"].startswith(f"arn:aws:ecs:{region}:222222222222:service/prod/cfg"), svc["serviceArn"])
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"}, want=400)
+        ok("ambiguous" in out["error"], out["error"])
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL", "account": "222222222222", "region": region})
+        eq((out["event"]["account"], out["event"]["region"]), ("222222222222", region), "event in the member account")
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL", "region": "us-west-2", "account": account})
+        eq(out["event"]["region"], "us-west-2", "event in the other region")
+        member_sd = other.list_service_deployments(cluster="prod", service="cfg")["serviceDeployments"][0]
+        eq(member_sd["status"], "SUCCESSFUL", "member account's deployment moved")
+        eq(ecs.describe_service_deployments(serviceDeploymentArns=[member_sd["serviceDeploymentArn"]])["failures"][0]["reason"],
+           "MISSING", "another account's deployment is not visible")
+        eq(sds("cfg")[0]["status"] in ("IN_PROGRESS", "SUCCESSFUL"), True, "default account untouched")
+        reqs = control(doc, "GET", "/requests?operation=CreateService")[1]["requests"]
+        eq({r["account"] for r in reqs} >= {account, "222222222222"}, True, "request log names the account")
+
+    @check("behaviour: task stops - DescribeTasks/ListTasks and the real ECS Task State Change event; failures counted")
+    def _():
+        dep = service("cfg")["deployments"][0]
+        before = dep["failedTasks"]
+        out = ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "account": account, "region": region,
+                                        "stopCode": "EssentialContainerExited", "containers": [{"name": "app", "exitCode": 137}]})
+        ev = out["event"]
+        eq((ev["detail-type"], ev["source"], ev["account"], ev["region"]), ("ECS Task State Change", "aws.ecs", account, region), "envelope")
+        det = ev["detail"]
+        eq((det["lastStatus"], det["desiredStatus"], det["stopCode"], det["stoppedReason"], det["startedBy"], det["group"]),
+           ("STOPPED", "STOPPED", "EssentialContainerExited", "Essential container in task exited", dep["id"], "service:cfg"), "detail")
+        eq((det["containers"][0]["exitCode"], det["containers"][0]["name"]), (137, "app"), "container exit code")
+        ok(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", det["stoppedAt"]), det["stoppedAt"])
+        eq(ev["resources"], [det["taskArn"]], "resources = task ARN")
+        t = ecs.describe_tasks(cluster="prod", tasks=[det["taskArn"]])["tasks"][0]
+        eq((t["taskArn"], t["stopCode"], t["containers"][0]["exitCode"]), (det["taskArn"], "EssentialContainerExited", 137), "DescribeTasks")
+        listed = ecs.list_tasks(cluster="prod", serviceName="cfg", desiredStatus="STOPPED")["taskArns"]
+        ok(det["taskArn"] in listed, "ListTasks(STOPPED)")
+        eq(service("cfg")["deployments"][0]["failedTasks"], before + 1, "failedTasks counted")
+        out = ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "account": account, "region": region,
+                                        "stopCode": "TaskFailedToStart"})
+        c0 = out["event"]["detail"]["containers"][0]
+        ok("exitCode" not in c0 and c0["reason"].startswith("CannotPullContainerError"), f"failed to start: {c0}")
+        out = ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "account": account, "region": region,
+                                        "stopCode": "SpotInterruption"})
+        eq((out["countedAsFailed"], out["event"]["detail"]["stoppedReason"]), (False, "Your Spot Task was interrupted."), "spot")
+        eq(service("cfg")["deployments"][0]["failedTasks"], before + 2, "a Spot interruption is not a failure")
+        ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "account": account, "region": region, "stopCode": "Nope"}, want=400)
+        ok(len(ctl("/ecs/task-events", method="GET")["events"]) >= 3, "task events logged")
+
+    @check("latency injection per operation; request log start/end; overlapping writes for one service reported")
+    def _():
+        rule = ctl("/latency", {"ms": 300, "service": "ecs", "operation": "UpdateService"})["rule"]
+        t0 = time.monotonic()
+        ecs.list_clusters()
+        fast = time.monotonic() - t0
+        control(doc, "DELETE", "/requests")
+        t0 = time.monotonic()
+        ecs.update_service(cluster="prod", service="plain", desiredCount=2)
+        ok(time.monotonic() - t0 >= 0.3, "UpdateService delayed")
+        ok(fast < 5, "other operations not delayed")
+        r = control(doc, "GET", "/requests?operation=UpdateService")[1]["requests"][-1]
+        ok(r["end"] - r["start"] >= 0.3 and r["latencyMs"] == 300, f"start/end: {r}")
+        eq(ctl("/requests/overlaps", method="GET")["overlaps"], [], "sequential writes do not overlap")
+        threads = [threading.Thread(target=lambda: ecs.update_service(cluster="prod", service="plain", desiredCount=3)) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        ov = ctl("/requests/overlaps", method="GET")["overlaps"]
+        eq(len(ov), 1, f"two concurrent writes overlap: {ov}")
+        eq(ov[0]["service"], f"{account}/{region}/prod/plain", "keyed by account/region/cluster/service")
+        eq(ctl("/latency", method="GET")["latency"], [rule], "rules listed")
+        ctl("/latency", method="DELETE")
+
+
+def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
+    region, account = doc["region"], doc["account"]
+    ctl("/ecs/config", {"hookDelayScale": 0.001})
+    lb = [{"targetGroupArn": tg, "containerName": "app", "containerPort": 80,
+           "advancedConfiguration": {"alternateTargetGroupArn": tg.replace("cfg", "cfg-green"),
+                                     "productionListenerRule": f"arn:aws:elasticloadbalancing:{region}:{account}:listener-rule/app/x/1/2/3",
+                                     "roleArn": f"arn:aws:iam::{account}:role/ecs-lb"}}]
+    hooks = [{"hookTargetArn": fn_arn, "roleArn": f"arn:aws:iam::{account}:role/hooks",
+              "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"], "hookDetails": {"suite": "smoke"}}]
+    bg = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10, "lifecycleHooks": hooks,
+          "alarms": {"alarmNames": ["bg-5xx"], "enable": True, "rollback": True},
+          "deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    tds = [register("bg", f"nginx:1.{i}") for i in range(5)]
+
+    def hooks_of(sd_arn):
+        return ctl(f"/ecs/hooks?serviceDeploymentArn={urllib.parse.quote(sd_arn)}", method="GET")["invocations"]
+
+    @check("strategy: BLUE_GREEN needs bakeTimeInMinutes; the first deployment walks the stages to SUCCESSFUL")
+    def _():
+        _raises(lambda: ecs.create_service(cluster="prod", serviceName="bad-bg", taskDefinition=tds[0], desiredCount=1,
+                                           deploymentConfiguration={"strategy": "BLUE_GREEN"}), "InvalidParameterException")
+        ecs.create_service(cluster="prod", serviceName="bluegreen", taskDefinition=tds[0], desiredCount=2, launchType="FARGATE",
+                           networkConfiguration=net, loadBalancers=lb, deploymentConfiguration=bg)
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen"})
+        eq(out["serviceDeployment"]["status"], "SUCCESSFUL", "first deployment done")
+        eq(out["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_COMPLETED", "COMPLETED event")
+
+    @check("strategy: BLUE_GREEN stays IN_PROGRESS through the stages and bake time with the old revision running; "
+           "hooks get the documented payload; IN_PROGRESS + callBackDelay re-invokes with hookDetails")
+    def _():
+        rt.answers["POST_TEST_TRAFFIC_SHIFT"] = [{"hookStatus": "IN_PROGRESS", "callBackDelay": 30, "hookDetails": {"round": 1}},
+                                                 {"hookStatus": "SUCCEEDED"}]
+        blue_dep = service("bluegreen")["deployments"][0]["id"]
+        ecs.update_service(cluster="prod", service="bluegreen", taskDefinition=tds[1])
+        sd_arn = sds("bluegreen")[0]["serviceDeploymentArn"]
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen", "steps": 1})
+        eq(out["lifecycleStage"], "PRE_SCALE_UP", "first stage")
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen", "until": "BAKE_TIME"})
+        eq((out["serviceDeployment"]["status"], out["lifecycleStage"]), ("IN_PROGRESS", "BAKE_TIME"), "in bake time")
+        sd = ecs.describe_service_deployments(serviceDeploymentArns=[sd_arn])["serviceDeployments"][0]
+        eq(sd["lifecycleStage"], "BAKE_TIME", "DescribeServiceDeployments lifecycleStage")
+        eq((sd["targetServiceRevision"]["requestedProductionTrafficWeight"], sd["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"]),
+           (100.0, 0.0), "production traffic on green")
+        s = service("bluegreen")
+        eq([(d["status"], d["id"] == blue_dep) for d in s["deployments"]], [("PRIMARY", False), ("ACTIVE", True)], "blue still runs")
+        inv = hooks_of(sd_arn)
+        eq([(h["lifecycleStage"], h["outcome"]) for h in inv],
+           [("POST_TEST_TRAFFIC_SHIFT", "IN_PROGRESS"), ("POST_TEST_TRAFFIC_SHIFT", "SUCCEEDED"), ("PRODUCTION_TRAFFIC_SHIFT", "SUCCEEDED")], "hook calls")
+        p = inv[0]["payload"]
+        eq(sorted(p), ["executionDetails", "executionId", "hookDetails", "lifecycleStage", "resourceArn"], "payload keys")
+        eq((p["resourceArn"], p["executionDetails"]["serviceArn"], p["executionDetails"]["targetServiceRevisionArn"]),
+           (sd_arn, s["serviceArn"], sd["targetServiceRevision"]["arn"]), "payload ARNs")
+        eq(p["hookDetails"], {"suite": "smoke"}, "configured hookDetails")
+        eq(inv[1]["payload"]["hookDetails"], {"suite": "smoke", "round": 1}, "hookDetails merged from IN_PROGRESS")
+        eq(inv[1]["payload"]["executionId"], p["executionId"], "same execution")
+        eq(inv[0]["callBackDelay"], 30.0, "callBackDelay recorded")
+        green, blue = sd["targetServiceRevision"]["arn"], sd["sourceServiceRevisions"][0]["arn"]
+        eq(inv[2]["payload"]["executionDetails"]["productionTrafficWeights"], {green: 100.0, blue: 0.0}, "production weights")
+        ok(len(rt.seen) >= 3 and rt.seen[0]["lifecycleStage"] == "POST_TEST_TRAFFIC_SHIFT", "invoked through the Lambda emulator")
+        ctx_bg["sd"], ctx_bg["green"], ctx_bg["blue"], ctx_bg["blue_dep"] = sd_arn, green, blue, blue_dep
+
+    @check("strategy: deployment alarms during bake time roll back by shifting traffic back; rollback hooks see the weights")
+    def _():
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "bluegreen", "state": "FAILED", "cause": "alarms"})
+        sd = out["serviceDeployment"]
+        eq(sd["status"], "ROLLBACK_IN_PROGRESS", "rolling back")
+        eq(sd["traffic"]["production"], {ctx_bg["green"]: 0.0, ctx_bg["blue"]: 100.0}, "traffic back on blue")
+        eq(service("bluegreen")["deployments"][0]["id"], ctx_bg["blue_dep"], "blue's deployment PRIMARY again")
+        rb = wait_for(lambda: [h for h in hooks_of(ctx_bg["sd"]) if h["rollback"]], 60, "rollback hook")
+        eq(rb[0]["lifecycleStage"], "PRODUCTION_TRAFFIC_SHIFT", "re-invoked at PRODUCTION_TRAFFIC_SHIFT")
+        eq(rb[0]["payload"]["executionDetails"]["productionTrafficWeights"], {ctx_bg["green"]: 0.0, ctx_bg["blue"]: 100.0}, "rollback weights")
+        eq(rb[0]["payload"]["executionDetails"]["targetServiceRevisionArn"], ctx_bg["green"], "target stays green")
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "bluegreen", "state": "SUCCESSFUL"})
+        eq(out["serviceDeployment"]["status"], "ROLLBACK_SUCCESSFUL", "rolled back")
+
+    @check("strategy: an UpdateService runs the whole strategy again; StopServiceDeployment(ROLLBACK) in bake returns traffic")
+    def _():
+        ecs.update_service(cluster="prod", service="bluegreen", taskDefinition=tds[2])
+        sd_arn = sds("bluegreen")[0]["serviceDeploymentArn"]
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen", "steps": 1})
+        eq(out["lifecycleStage"], "PRE_SCALE_UP", "starts from the first stage")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen", "until": "BAKE_TIME"})
+        ecs.stop_service_deployment(serviceDeploymentArn=sd_arn, stopType="ROLLBACK")
+        sd = ecs.describe_service_deployments(serviceDeploymentArns=[sd_arn])["serviceDeployments"][0]
+        eq(sd["status"], "ROLLBACK_REQUESTED", "requested")
+        eq((sd["targetServiceRevision"]["requestedProductionTrafficWeight"], sd["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"]),
+           (0.0, 100.0), "traffic back on the old revision")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen"}, want=409)
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "bluegreen", "state": "IN_PROGRESS"})
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "bluegreen", "state": "SUCCESSFUL"})
+        eq(out["serviceDeployment"]["statusHistory"][-3:], ["ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"], "history")
+
+    @check("strategy: after completion the old revision is gone")
+    def _():
+        ecs.update_service(cluster="prod", service="bluegreen", taskDefinition=tds[3])
+        sd_arn = sds("bluegreen")[0]["serviceDeploymentArn"]
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "bluegreen", "state": "SUCCESSFUL"})  # walks every stage
+        eq(out["serviceDeployment"]["status"], "SUCCESSFUL", "done")
+        ok("PRE_SCALE_UP" in [h["lifecycleStage"] for h in out["hookInvocations"]] or out["hookInvocations"], "hooks ran on the way")
+        s = service("bluegreen")
+        eq(len(s["deployments"]), 1, "only green runs")
+        eq([r["arn"] for r in s["currentServiceRevisions"]], [sds("bluegreen")[0]["targetServiceRevisionArn"]], "currentServiceRevisions")
+        _raises(lambda: ecs.stop_service_deployment(serviceDeploymentArn=sd_arn, stopType="ROLLBACK"), "ConflictException")
+
+    @check("strategy: a hook answering FAILED, a function error, or an invalid answer rolls back")
+    def _():
+        for i, answer in enumerate([{"hookStatus": "FAILED"}, "ERROR", "not json", {"hookStatus": "MAYBE"}]):
+            rt.answers["POST_TEST_TRAFFIC_SHIFT"] = [answer]
+            ecs.update_service(cluster="prod", service="bluegreen", taskDefinition=tds[4])
+            out = ctl("/ecs/advance", {"cluster": "prod", "service": "bluegreen"})
+            sd = out["serviceDeployment"]
+            eq(sd["status"], "ROLLBACK_IN_PROGRESS", f"{answer!r} rolls back")
+            ok("lifecycle hook" in sd["rollback"]["reason"], sd["rollback"]["reason"])
+            eq(out["lifecycleStage"], "POST_TEST_TRAFFIC_SHIFT", "stopped at the hook's stage")
+            eq(out["hookInvocations"][-1]["outcome"] if answer != "ERROR" else out["hookInvocations"][-1]["functionError"],
+               "FAILED" if answer != "ERROR" else "Unhandled", "recorded")
+            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "bluegreen", "state": "SUCCESSFUL"})
+        rt.answers["POST_TEST_TRAFFIC_SHIFT"] = [{"hookStatus": "SUCCEEDED"}]
+
+    @check("strategy: LINEAR and CANARY shift production traffic in steps; PRODUCTION_TRAFFIC_SHIFT hooks at every step")
+    def _():
+        for name, cfg, want in (("linear", {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 1}}, [50.0, 100.0]),
+                                ("canary", {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5}}, [10.0, 100.0])):
+            cfg = dict(cfg, bakeTimeInMinutes=1, lifecycleHooks=[dict(hooks[0], lifecycleStages=["PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"])])
+            ecs.create_service(cluster="prod", serviceName=name, taskDefinition=tds[0], desiredCount=1, deploymentConfiguration=cfg)
+            ctl("/ecs/advance", {"cluster": "prod", "service": name})
+            ecs.update_service(cluster="prod", service=name, taskDefinition=tds[1])
+            out = ctl("/ecs/advance", {"cluster": "prod", "service": name, "until": "PRODUCTION_TRAFFIC_SHIFT"})
+            eq((out["serviceDeployment"]["status"], out["lifecycleStage"]), ("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT"), f"{name} step 1")
+            green = out["serviceDeployment"]["targetServiceRevision"]["arn"]
+            eq(out["serviceDeployment"]["traffic"]["production"][green], want[0], f"{name} first weight")
+            out = ctl("/ecs/advance", {"cluster": "prod", "service": name})
+            eq(out["serviceDeployment"]["status"], "SUCCESSFUL", f"{name} done")
+            calls = [(h["lifecycleStage"], h["payload"]["executionDetails"]["productionTrafficWeights"].get(green))
+                     for h in hooks_of(out["serviceDeployment"]["serviceDeploymentArn"])]
+            eq(calls, [("PRE_PRODUCTION_TRAFFIC_SHIFT", 0.0), ("PRODUCTION_TRAFFIC_SHIFT", want[0]),
+                       ("PRE_PRODUCTION_TRAFFIC_SHIFT", want[0]), ("PRODUCTION_TRAFFIC_SHIFT", want[1])], f"{name} hook calls")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "plain"}, want=409)
+
+
+ctx_bg: dict = {}
 
 
 def teardown(stand: StandProc) -> None:

@@ -52,7 +52,10 @@ TARGET_PREFIX_TO_SERVICE = {
     "AmazonSQS": "sqs",
 }
 SIGNING_NAME_TO_SERVICE = {"monitoring": "cloudwatch"}
-CRED_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+CRED_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+# ECS writes that change one service (for the overlap check of /requests/overlaps)
+SERVICE_WRITES = {"CreateService", "UpdateService", "DeleteService", "StopServiceDeployment",
+                  "TagResource", "UntagResource"}
 
 
 # --------------------------------------------------------------------------- shared state
@@ -64,6 +67,8 @@ class Stand:
         self.seq = 0
         self.faults: list[dict] = []
         self.fault_seq = 0
+        self.latency: list[dict] = []  # {id, service?, operation?, ms}
+        self.latency_seq = 0
         self.ready_doc: dict[str, Any] = {}
         self.lambda_emu: LambdaEmulator | None = None
 
@@ -88,6 +93,14 @@ class Stand:
                 return dict(f)
             return None
 
+    def latency_for(self, service: str | None, operation: str | None) -> float:
+        """Milliseconds to add to this request: the largest matching rule."""
+        with self.lock:
+            ms = [r["ms"] for r in self.latency
+                  if (not r.get("service") or r["service"] == service)
+                  and (not r.get("operation") or r["operation"] in (operation, "*"))]
+        return max(ms) if ms else 0.0
+
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
 
@@ -97,6 +110,7 @@ class Stand:
         with self.lock:
             self.requests.clear()
             self.faults.clear()
+            self.latency.clear()
         if self.lambda_emu is not None:
             self.lambda_emu.reset()
 
@@ -110,7 +124,7 @@ def classify(environ: dict, body: bytes) -> dict:
     path = environ.get("PATH_INFO", "")
     auth = environ.get("HTTP_AUTHORIZATION", "")
     m = CRED_RE.search(auth)
-    region, signing = (m.group(1), m.group(2)) if m else (None, None)
+    access_key, region, signing = (m.group(1), m.group(2), m.group(3)) if m else (None, None, None)
     service = SIGNING_NAME_TO_SERVICE.get(signing or "", signing)
     target = environ.get("HTTP_X_AMZ_TARGET")
     ctype = environ.get("CONTENT_TYPE", "")
@@ -136,8 +150,56 @@ def classify(environ: dict, body: bytes) -> dict:
         q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         operation = (q.get("Action") or [None])[0]
         protocol = "query" if operation else "rest"
+    account = None
+    if access_key:
+        from moto.iam.models import get_account_id_from
+        try:
+            account = get_account_id_from(access_key)
+        except Exception:
+            account = None
     return {"method": environ.get("REQUEST_METHOD"), "path": path, "service": service,
-            "region": region, "operation": operation, "protocol": protocol, "params": params}
+            "region": region, "account": account, "operation": operation, "protocol": protocol,
+            "params": params}
+
+
+def service_key(r: dict) -> str | None:
+    """account/region/cluster/service a logged ECS write changes, or None."""
+    if r.get("service") != "ecs" or r.get("operation") not in SERVICE_WRITES:
+        return None
+    p = r.get("params") or {}
+    op = r["operation"]
+    if op in ("TagResource", "UntagResource"):
+        arn = p.get("resourceArn") or ""
+        if ":service/" not in arn:
+            return None
+        parts = arn.split(":", 5)
+        return f"{parts[4]}/{parts[3]}/{parts[5].split('/', 1)[1]}"
+    if op == "StopServiceDeployment":
+        arn = p.get("serviceDeploymentArn") or ""
+        parts = arn.split(":", 5)
+        if len(parts) < 6 or "/" not in parts[5]:
+            return None
+        c, svc = parts[5].split("/")[1:3]
+        return f"{parts[4]}/{parts[3]}/{c}/{svc}"
+    svc = p.get("service") or p.get("serviceName") or ""
+    if svc.startswith("arn:"):
+        parts = svc.split(":", 5)
+        return f"{parts[4]}/{parts[3]}/{parts[5].split('/', 1)[1]}"
+    cluster = (p.get("cluster") or "default").split("/")[-1]
+    return f"{r.get('account')}/{r.get('region')}/{cluster}/{svc}"
+
+
+def overlaps(requests: list[dict]) -> list[dict]:
+    """Pairs of writes to one service whose [start, end] intervals overlap."""
+    writes = [(service_key(r), r) for r in requests]
+    writes = [(k, r) for k, r in writes if k and r.get("end") is not None]
+    out = []
+    for i, (ka, a) in enumerate(writes):
+        for kb, b in writes[i + 1:]:
+            if ka == kb and a["start"] < b["end"] and b["start"] < a["end"]:
+                out.append({"service": ka, "a": {k: a[k] for k in ("seq", "operation", "start", "end")},
+                            "b": {k: b[k] for k in ("seq", "operation", "start", "end")}})
+    return out
 
 
 def error_code_from(headers: list, body: bytes) -> str | None:
@@ -196,6 +258,27 @@ def control(method: str, path: str, query: dict, body: dict) -> tuple[int, Any]:
         if "since" in query:
             items = [r for r in items if r["seq"] > int(query["since"])]
         return 200, {"requests": items}
+    if parts == ["requests", "overlaps"]:
+        with STAND.lock:
+            items = list(STAND.requests)
+        found = overlaps(items)
+        return 200, {"overlaps": found, "writes": sum(1 for r in items if service_key(r))}
+    if parts == ["latency"]:
+        if method == "DELETE":
+            with STAND.lock:
+                STAND.latency.clear()
+            return 200, {"latency": []}
+        if method == "POST":
+            if "ms" not in body:
+                return 400, {"error": "ms is required"}
+            with STAND.lock:
+                STAND.latency_seq += 1
+                rule = {"id": STAND.latency_seq, "service": body.get("service"),
+                        "operation": body.get("operation"), "ms": float(body["ms"])}
+                STAND.latency.append(rule)
+            return 200, {"rule": rule}
+        with STAND.lock:
+            return 200, {"latency": [dict(r) for r in STAND.latency]}
     if parts == ["faults"]:
         if method == "DELETE":
             with STAND.lock:
@@ -250,14 +333,18 @@ class StandMiddleware:
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
         info = classify(environ, body)
-        info["time"] = time.time()
+        info["time"] = info["start"] = time.time()
         forwarded = bool(environ.get("HTTP_X_STAND_FORWARDED"))
         if not forwarded:
+            extra_ms = STAND.latency_for(info["service"], info["operation"])
+            if extra_ms > 0:
+                time.sleep(extra_ms / 1000.0)
+                info["latencyMs"] = extra_ms
             fault = STAND.take_fault(info["service"], info["operation"])
             if fault is not None and fault.get("delay"):
                 time.sleep(fault["delay"])
             if fault is not None and fault.get("reset"):
-                info.update(status=0, errorCode="ConnectionReset", injected=True)
+                info.update(status=0, errorCode="ConnectionReset", injected=True, end=time.time())
                 STAND.record(info)
                 sock = environ.get("werkzeug.socket")
                 if sock is not None:
@@ -277,7 +364,8 @@ class StandMiddleware:
                 status, headers, payload = fault_response(info, fault)
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(f"{status} Injected", headers)
-                info.update(status=status, errorCode=fault["code"], injected=True, applied=fault.get("after"))
+                info.update(status=status, errorCode=fault["code"], injected=True, applied=fault.get("after"),
+                            end=time.time())
                 STAND.record(info)
                 return [payload]
         captured: dict[str, Any] = {}
@@ -296,6 +384,7 @@ class StandMiddleware:
             status = int(str(captured.get("status", "500")).split()[0])
             info["status"] = status
             info["errorCode"] = error_code_from(captured.get("headers", []), payload) if status >= 300 else None
+            info["end"] = time.time()
             STAND.record(info)
         return [payload]
 
@@ -387,11 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     moto = StandMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    proxy = cw_proxy.CborProxy(host, port, STAND.record, STAND.take_fault, args.region)
+    proxy = cw_proxy.CborProxy(host, port, STAND.record, STAND.take_fault, args.region, STAND.latency_for)
     proxy.start()
     emu = LambdaEmulator(args.region, args.account, args.function_name, args.function_timeout)
     emu.start()
     STAND.lambda_emu = emu
+    # ECS lifecycle hooks reach the function through the emulator's Invoke API
+    ecs_ext.HOOK_INVOKER = lambda target, payload: emu.invoke(target, payload, "RequestResponse")
 
     endpoint = f"http://{host}:{port}"
     doc = {
