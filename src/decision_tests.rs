@@ -1062,3 +1062,553 @@ fn every_skip_reason_is_one_sentence() {
         assert!(text.ends_with('.') && !text.contains('\n'), "{text}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Trigger trust (rules 3, 4, 8, 10), service revisions and strategies (rules 5–7).
+
+fn dim_alarm(names: &[&str]) -> Cause {
+    Cause::Alarm {
+        name: "hello-world-5xx".into(),
+        state: AlarmState::Alarm,
+        reason: "Threshold Crossed".into(),
+        guard: AlarmGuard::Dimensions {
+            alarm_names: names.iter().map(|n| n.to_string()).collect(),
+        },
+    }
+}
+
+fn listed(w: &mut World, rollback: bool) {
+    w.service.deployment_alarms = Some(DeploymentAlarms {
+        names: vec!["hello-world-5xx".into()],
+        enable: true,
+        rollback,
+    });
+}
+
+fn plan_of(d: &Decision) -> &RollbackPlan {
+    match &d.outcome {
+        Outcome::Rollback(plan) => plan,
+        other => panic!("not a rollback: {other:?}"),
+    }
+}
+
+#[test]
+fn trigger_trust_table() {
+    let cases: Vec<(&str, Cause, Setup, Want)> = vec![
+        (
+            "rule4_dimension_alarm_not_listed_is_not_a_guard",
+            dim_alarm(&["hello-world-5xx"]),
+            |_, _| {},
+            skipped("not_a_guard"),
+        ),
+        (
+            "rule4_dimension_alarm_listed_in_deployment_alarms_guards",
+            dim_alarm(&["hello-world-5xx"]),
+            |w, _| listed(w, false),
+            rolled(3),
+        ),
+        (
+            "rule4_composite_child_listed_guards",
+            Cause::Alarm {
+                name: "hello-world-health".into(),
+                state: AlarmState::Alarm,
+                reason: "child in ALARM".into(),
+                guard: AlarmGuard::Dimensions {
+                    alarm_names: vec!["hello-world-5xx".into()],
+                },
+            },
+            |w, _| listed(w, false),
+            rolled(3),
+        ),
+        (
+            "rule3_deployment_alarm_with_rollback_during_the_deployment_is_ecs_s",
+            dim_alarm(&["hello-world-5xx"]),
+            |w, _| {
+                listed(w, true);
+                w.service.deployments[0].rollout = Rollout::InProgress;
+            },
+            skipped("ecs_deployment_alarm"),
+        ),
+        (
+            "rule3_tagged_alarm_that_is_a_deployment_alarm_with_rollback_is_ecs_s_in_flight",
+            alarm(),
+            |w, _| {
+                listed(w, true);
+                w.service.deployments[0].rollout = Rollout::InProgress;
+            },
+            skipped("ecs_deployment_alarm"),
+        ),
+        (
+            "rule3_deployment_alarm_after_completion_is_ours",
+            dim_alarm(&["hello-world-5xx"]),
+            |w, _| {
+                listed(w, true);
+                w.service.deployments[0].rollout = Rollout::Completed;
+            },
+            rolled(3),
+        ),
+        (
+            "rule3_circuit_breaker_failure_is_ours_when_only_alarms_roll_back",
+            failed(),
+            |w, _| {
+                listed(w, true);
+                w.service.circuit_breaker = Some(AutoRollback {
+                    enable: true,
+                    rollback: false,
+                });
+            },
+            rolled(3),
+        ),
+        (
+            "rule3_alarm_failure_is_ecs_s_when_alarms_roll_back",
+            Cause::DeploymentFailed {
+                deployment_id: "ecs-svc/4".into(),
+                reason: "One or more CloudWatch alarms are in ALARM state: hello-world-5xx.".into(),
+            },
+            |w, _| listed(w, true),
+            skipped("ecs_rolling_back"),
+        ),
+        (
+            "rule3_rollback_in_flight_in_the_history_is_ecs_s",
+            failed(),
+            |w, _| {
+                if let Ok(h) = &mut w.history {
+                    h[3].status = DeploymentStatus::RollbackInProgress;
+                }
+            },
+            skipped("ecs_rolling_back"),
+        ),
+        (
+            // The circuit breaker rolled 4 back to 3 at 10:10 (no new deployment: the earlier
+            // one is PRIMARY again); an alarm at 10:20 must not walk further back.
+            "rule3_ecs_rollback_within_the_cooldown_is_not_walked_further",
+            alarm(),
+            |w, p| {
+                ecs_rolled_back(w);
+                // The restored deployment is old: without a window the alarm reaches rule 3.
+                p.alarm_window = None;
+            },
+            skipped("ecs_rolled_back"),
+        ),
+        (
+            "rule3_ecs_rollback_long_ago_is_history",
+            alarm(),
+            |w, p| {
+                ecs_rolled_back(w);
+                p.cooldown = Duration::minutes(5);
+                p.alarm_window = None;
+            },
+            rolled(2),
+        ),
+        (
+            "rule10_direct_target_of_another_family_is_refused",
+            manual(Some("admin-tools:3"), false),
+            |_, _| {},
+            skipped("target_rejected"),
+        ),
+        (
+            "rule10_cli_may_allow_another_family",
+            Cause::Manual {
+                reason: "operator".into(),
+                to: Some("admin-tools:3".into()),
+                dry_run: false,
+                allow_other_family: true,
+                by: Some("arn:aws:sts::123456789012:assumed-role/oncall/alice".into()),
+            },
+            |w, _| {
+                let mut r = revision(3);
+                r.arn = "arn:aws:ecs:eu-west-1:123456789012:task-definition/admin-tools:3".into();
+                r.family = "admin-tools".into();
+                w.revisions.insert(r.arn.clone(), r);
+            },
+            rolled(3),
+        ),
+        (
+            "rule8_rollback_target_that_completed_is_ordinary_again",
+            task_failed(Some("ecs-svc/9"), 3),
+            |w, _| {
+                ours_completed(w, "08:00");
+                w.service.deployments[0].created_at = Some(t(10, 0));
+                w.service.deployments[0].failed_tasks = 3;
+            },
+            rolled(2),
+        ),
+        (
+            "rule8_rollback_target_still_failing_is_never_chased",
+            task_failed(Some("ecs-svc/9"), 3),
+            |w, _| {
+                ours_completed(w, "08:00");
+                w.service.deployments[0].created_at = Some(t(10, 0));
+                w.service.deployments[0].rollout = Rollout::InProgress;
+                w.service.deployments[0].failed_tasks = 3;
+            },
+            skipped("rollback_failed"),
+        ),
+        (
+            // The tags were never written (throttled, the 50-tag limit): the history shows that
+            // the current deployment restored an earlier revision 8 minutes ago.
+            "rule8_failed_bookkeeping_is_covered_by_the_history",
+            alarm(),
+            |w, _| {
+                our_rollback_in_history_only(w);
+            },
+            skipped("cooldown"),
+        ),
+        (
+            "rule8_unparsable_tag_with_the_history_down_is_a_human_s_call",
+            failed(),
+            |w, _| {
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "yesterday".into());
+                w.history = Err("ThrottlingException".into());
+            },
+            skipped("loop_guard_unknown"),
+        ),
+        (
+            "rule8_new_deployment_after_a_manual_rollback_is_a_new_incident",
+            failed(),
+            |w, _| {
+                w.service.deployments[1].task_definition = td(2);
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T09:50:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(2));
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_KIND.into(), "manual".into());
+            },
+            rolled(3),
+        ),
+        (
+            "rule5_bad_for_this_service_bans",
+            failed(),
+            |w, _| {
+                let r = w.revisions.get_mut(&td(3)).unwrap();
+                r.ledger = Some(Ledger::Bad);
+                r.bad_for = vec!["demo/hello-world".into()];
+            },
+            rolled(2),
+        ),
+        (
+            "rule5_bad_for_another_service_is_a_warning_only",
+            failed(),
+            |w, _| {
+                let r = w.revisions.get_mut(&td(3)).unwrap();
+                r.ledger = Some(Ledger::Bad);
+                r.bad_for = vec!["demo/checkout".into()];
+            },
+            rolled(3),
+        ),
+        (
+            "rule5_hand_set_bad_without_bad_for_bans_everywhere",
+            failed(),
+            |w, _| {
+                w.revisions.get_mut(&td(3)).unwrap().ledger = Some(Ledger::Bad);
+            },
+            rolled(2),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, cause, setup, want) in cases {
+        let mut w = world();
+        let mut policy = Policy::default();
+        setup(&mut w, &mut policy);
+        let (d, _) = run(&w, cause, &policy);
+        if got(&d) != want {
+            failures.push(format!(
+                "{name}: want {want:?}, got {:?} ({:?})",
+                got(&d),
+                d.outcome
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// ECS's circuit breaker rolled deployment 4 back to 3 at 10:10: the service runs the earlier
+/// deployment again (no new one), the history holds a ROLLBACK_SUCCESSFUL entry whose restored
+/// revision is 3.
+fn ecs_rolled_back(w: &mut World) {
+    w.service.deployments = vec![deployment(
+        "ecs-svc/3",
+        "PRIMARY",
+        3,
+        Rollout::Completed,
+        t(9, 0),
+    )];
+    w.service.task_definition = td(3);
+    if let Ok(h) = &mut w.history {
+        let e = h.iter_mut().find(|e| e.arn.ends_with("/d4")).unwrap();
+        e.status = DeploymentStatus::RollbackSuccessful;
+        e.finished_at = Some(t(10, 10));
+        e.rolled_back_to = Some(srev(3, 3));
+    }
+}
+
+/// Our rollback 4 → 3 at 10:12 whose bookkeeping tags were never written: deployment 9 (a new
+/// deployment of revision 3) is PRIMARY and completed.
+fn our_rollback_in_history_only(w: &mut World) {
+    w.service.deployments = vec![deployment(
+        "ecs-svc/9",
+        "PRIMARY",
+        3,
+        Rollout::Completed,
+        t(10, 12),
+    )];
+    w.service.task_definition = td(3);
+    if let Ok(h) = &mut w.history {
+        let mut e = entry(9, DeploymentStatus::Successful, 3, t(10, 15));
+        e.created_at = Some(t(10, 12));
+        h.push(e);
+    }
+}
+
+#[test]
+fn rule8_a_clock_skewed_tag_is_reported_never_a_silent_cooldown() {
+    let mut w = world();
+    w.service
+        .tags
+        .insert(TAG_LAST_ROLLBACK_AT.into(), "2027-03-01T00:00:00Z".into());
+    w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
+    let (d, _) = run(&w, failed(), &Policy::default());
+    assert_eq!(got(&d), rolled(3), "{d:?}");
+    let reason = d.reason(&failed());
+    assert!(
+        reason.contains("in the future") && reason.contains("deployment history instead"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn rule5_a_re_pushed_latest_restores_the_same_task_definition_pinned() {
+    // The pipeline re-pushes app:latest and force-deploys the same revision 3: history has 3
+    // SUCCESSFUL with digest A twice, then 3 FAILED with digest B.
+    let mut w = world();
+    w.revisions.get_mut(&td(3)).unwrap().images = vec![ContainerImage {
+        container: "app".into(),
+        image: "repo/app:latest".into(),
+    }];
+    let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let with_digest = |mut e: HistoryEntry, d: String| {
+        e.target_images[0].digest = Some(d.clone());
+        e.target.as_mut().unwrap().images[0].digest = Some(d);
+        e
+    };
+    w.history = Ok(vec![
+        with_digest(
+            entry(1, DeploymentStatus::Successful, 3, t(7, 0)),
+            digest('a'),
+        ),
+        with_digest(
+            entry(2, DeploymentStatus::Successful, 3, t(8, 0)),
+            digest('a'),
+        ),
+        with_digest(
+            entry(4, DeploymentStatus::Stopped, 3, t(10, 10)),
+            digest('b'),
+        ),
+    ]);
+    w.service.task_definition = td(3);
+    w.service.deployments = vec![deployment(
+        "ecs-svc/4",
+        "PRIMARY",
+        3,
+        Rollout::Failed,
+        t(10, 0),
+    )];
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let plan = plan_of(&d);
+    assert_eq!(plan.to, td(3), "same family, same task definition");
+    assert_eq!(
+        plan.pins,
+        vec![Pin {
+            container: "app".into(),
+            image: "repo/app:latest".into(),
+            pinned: format!("repo/app@{}", digest('a')),
+        }]
+    );
+    assert_eq!(
+        plan.mark_bad, None,
+        "revision 3 ran fine with digest A: not bad"
+    );
+    assert!(plan.needs_copy());
+    assert!(
+        d.reason(&failed()).contains("same task definition"),
+        "{}",
+        d.reason(&failed())
+    );
+}
+
+#[test]
+fn rule6_a_configuration_only_failure_restores_the_configuration() {
+    // Deployment 4 changed only the subnets of revision 3's service: the configuration goes back,
+    // the good task definition is not marked bad.
+    let mut w = world();
+    let net = |subnet: &str| {
+        format!("subnets=[\"{subnet}\"] securityGroups=[\"sg-1\"] assignPublicIp=None")
+    };
+    if let Ok(h) = &mut w.history {
+        for e in h.iter_mut() {
+            let n: u32 = e.arn.rsplit("/d").next().unwrap().parse().unwrap();
+            let t = e.target.as_mut().unwrap();
+            t.config.insert(
+                "networkConfiguration".into(),
+                net(if n == 4 { "subnet-b" } else { "subnet-a" }),
+            );
+            t.config.insert("launchType".into(), "FARGATE".into());
+            if n == 4 {
+                t.task_definition = td(3);
+                t.images[0].digest = Some(format!("sha256:{:0>64}", 3));
+                e.target_task_definition = Some(td(3));
+            }
+        }
+    }
+    w.service.task_definition = td(3);
+    w.service.deployments[0].task_definition = td(3);
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let plan = plan_of(&d);
+    assert_eq!(plan.to, td(3));
+    assert_eq!(plan.restore, vec!["networkConfiguration".to_string()]);
+    assert!(
+        plan.restore_from
+            .as_deref()
+            .is_some_and(|r| r.ends_with("/3")),
+        "{plan:?}"
+    );
+    assert_eq!(plan.mark_bad, None);
+    assert!(plan.pins.is_empty(), "digest references need no pin");
+    assert!(
+        d.reason(&failed())
+            .contains("restoring networkConfiguration"),
+        "{}",
+        d.reason(&failed())
+    );
+}
+
+#[test]
+fn rule6_blue_green_in_bake_time_is_stopped_and_traffic_shifts_back() {
+    for strategy in [Strategy::BlueGreen, Strategy::Linear, Strategy::Canary] {
+        let mut w = world();
+        w.service.strategy = strategy;
+        w.service.bake_time_minutes = Some(10);
+        in_flight(&mut w, vec![srev(3, 3)]);
+        let (d, _) = run(&w, alarm(), &Policy::default());
+        let plan = plan_of(&d);
+        assert!(
+            matches!(plan.method, Method::StopDeployment { .. }),
+            "{strategy:?}"
+        );
+        let reason = d.reason(&alarm());
+        assert!(
+            reason.contains("shifts production traffic back to hello-world:3")
+                && reason.contains(strategy.as_str()),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn rule6_after_a_completed_blue_green_deployment_ecs_runs_the_whole_strategy_again() {
+    let mut w = world();
+    w.service.strategy = Strategy::Canary;
+    w.service.bake_time_minutes = Some(15);
+    w.service.deployments[0].rollout = Rollout::Completed;
+    let (d, _) = run(&w, alarm(), &Policy::default());
+    let plan = plan_of(&d);
+    assert_eq!(plan.method, Method::UpdateService);
+    let reason = d.reason(&alarm());
+    assert!(
+        reason.contains("full CANARY deployment of hello-world:3, with its 15 min bake time"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn early_a_revision_that_runs_then_crash_loops_counts_its_stopped_tasks() {
+    // failedTasks was reset to 0 once a task reached RUNNING; the stopped tasks still tell.
+    let stop = |code: &str, reason: &str| TaskStop {
+        task_arn: "t".into(),
+        stop_code: code.into(),
+        stopped_reason: reason.into(),
+        container_reasons: Vec::new(),
+    };
+    let mut w = world();
+    crashing(&mut w, 0);
+    w.stopped = vec![
+        stop(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        ),
+        stop(
+            "ServiceSchedulerInitiated",
+            "Task failed container health checks",
+        ),
+    ];
+    let (d, needs) = run(&w, task_failed(Some("ecs-svc/4"), 4), &Policy::default());
+    assert_eq!(got(&d), rolled(3), "{d:?}");
+    assert!(needs.contains(&Need::StoppedTasks("ecs-svc/4".into())));
+
+    w.stopped = vec![
+        stop(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        ),
+        stop(
+            "ServiceSchedulerInitiated",
+            "Scaling activity initiated by (deployment ecs-svc/4)",
+        ),
+    ];
+    let (d, _) = run(&w, task_failed(Some("ecs-svc/4"), 4), &Policy::default());
+    assert_eq!(got(&d), skipped("below_failed_task_threshold"), "{d:?}");
+}
+
+#[test]
+fn rule4_auto_scaling_suppressed_and_disabled_alarms_are_never_triggers() {
+    let facts = |name: &str, actions: &[&str], enabled: Option<bool>, suppressed: Option<&str>| {
+        AlarmFacts {
+            name: name.into(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            actions_enabled: enabled,
+            suppressed: suppressed.map(str::to_string),
+        }
+    };
+    let policy = "arn:aws:autoscaling:eu-west-1:123456789012:scalingPolicy:8d5c:resource/ecs/service/demo/hello-world:policyName/cpu";
+    let cases = [
+        (facts("hello-world-5xx", &[], Some(true), None), None),
+        (
+            facts(
+                "hello-world-5xx",
+                &["arn:aws:sns:eu-west-1:123456789012:pager"],
+                None,
+                None,
+            ),
+            None,
+        ),
+        (
+            facts("cpu-high", &[policy], Some(true), None),
+            Some("auto_scaling_alarm"),
+        ),
+        (
+            facts(
+                "TargetTracking-service/demo/hello-world-AlarmLow-1",
+                &[],
+                None,
+                None,
+            ),
+            Some("auto_scaling_alarm"),
+        ),
+        (
+            facts("x", &[], Some(false), None),
+            Some("alarm_actions_disabled"),
+        ),
+        (
+            facts("x", &[], Some(true), Some("Alarm by maint")),
+            Some("alarm_suppressed"),
+        ),
+    ];
+    for (f, want) in cases {
+        let got = rule4_alarm_is_trigger(&f).err().map(|s| s.code());
+        assert_eq!(got, want, "{f:?}");
+    }
+}
