@@ -625,8 +625,24 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
         // ECS's own rollback restores the source revision exactly: nothing to copy or restore.
         Method::StopDeployment { .. } => (Vec::new(), false, Vec::new(), None),
         Method::UpdateService => {
-            let force = same_task_definition(&chosen.arn, failing.td);
-            let pins = rule7_exact_image(target, chosen.recorded(), force);
+            // Same task definition: a digest that differs from the failing revision's is the
+            // only way back to the image that ran.
+            let differing: Vec<&str> =
+                match (same_task_definition(&chosen.arn, failing.td), failing_rev) {
+                    (true, Some(f)) => {
+                        let bad = f.digests();
+                        chosen
+                            .recorded()
+                            .iter()
+                            .filter(|r| {
+                                r.digest.as_deref() != bad.get(r.container.as_str()).copied()
+                            })
+                            .map(|r| r.container.as_str())
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+            let pins = rule7_exact_image(target, chosen.recorded(), &differing);
             let inactive = target.is_some_and(|r| r.status == RevisionStatus::Inactive);
             let (restore, from) = match (&chosen.revision, failing_rev) {
                 (Some(to), Some(from)) => {
@@ -1494,12 +1510,13 @@ fn rule2_already_on_target(
 }
 
 /// Rule 7: pin each image of the target that uses a mutable tag to the digest its history
-/// recorded — every image with a recorded digest when the target's task definition is the
-/// failing one's (the digest is then the only difference).
+/// recorded — and, when the target's task definition is the failing one's, every container in
+/// `force` (those whose recorded digest differs from the failing revision's: the digest is then
+/// the only difference).
 pub fn rule7_exact_image(
     target: Option<&Revision>,
     recorded: &[RecordedImage],
-    force: bool,
+    force: &[&str],
 ) -> Vec<Pin> {
     let Some(target) = target else {
         return Vec::new();
@@ -1507,7 +1524,10 @@ pub fn rule7_exact_image(
     target
         .images
         .iter()
-        .filter(|c| !c.image.contains('@') && (force || is_mutable_image(&c.image)))
+        .filter(|c| {
+            !c.image.contains('@')
+                && (force.contains(&c.container.as_str()) || is_mutable_image(&c.image))
+        })
         .filter_map(|c| {
             let rec = recorded.iter().find(|r| r.container == c.container)?;
             let digest = rec.digest.as_deref().filter(|d| d.starts_with("sha256:"))?;

@@ -182,9 +182,33 @@ impl World {
         got
     }
 
-    /// A metric alarm on the service's CPU, created through the Rust SDK (CBOR), and the
-    /// EventBridge event of it entering ALARM now.
+    /// A metric alarm on the service's CPU that explicitly guards it (tags
+    /// `ecs-rollback:cluster`/`ecs-rollback:service`, DESIGN §4 rule 4), created through the Rust
+    /// SDK (CBOR), and the EventBridge event of it entering ALARM now.
     async fn alarm(&self, name: &str, service: &str) -> Value {
+        let event = self.dimension_alarm(name, service).await;
+        let tag = |k: &str, v: &str| {
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        };
+        self.cloudwatch
+            .tag_resource()
+            .resource_arn(format!(
+                "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+            ))
+            .tags(tag("ecs-rollback:cluster", "demo"))
+            .tags(tag("ecs-rollback:service", service))
+            .send()
+            .await
+            .unwrap();
+        event
+    }
+
+    /// The same alarm with the service's ClusterName/ServiceName dimensions only (no tags): it
+    /// guards the service only if the service lists it among its deployment alarms.
+    async fn dimension_alarm(&self, name: &str, service: &str) -> Value {
         let dim = |n: &str, v: &str| {
             aws_sdk_cloudwatch::types::Dimension::builder()
                 .name(n)
@@ -452,9 +476,11 @@ async fn inactive_or_bad_previous_revision_is_passed_over() {
     assert_eq!(r.body["to"], json!(first), "{:?}", r.body);
     assert_eq!(w.service_td("hello-world").await, first);
 
-    // The same story with the previous revision deregistered (INACTIVE).
+    // The same story with the previous revision deregistered (INACTIVE), as CloudFormation, CDK
+    // and Copilot do on every update: the proven-stable revision is restored by registering a
+    // full copy of it, never skipped for being INACTIVE.
     let w = world(&[]).await;
-    let [first, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     w.ecs
         .deregister_task_definition()
         .task_definition(&good)
@@ -463,7 +489,30 @@ async fn inactive_or_bad_previous_revision_is_passed_over() {
         .unwrap();
     let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
     let r = w.stand.invoke(&failed);
-    assert_eq!(r.body["to"], json!(first), "{:?}", r.body);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert!(
+        r.body["reason"].as_str().unwrap().contains("INACTIVE"),
+        "{:?}",
+        r.body
+    );
+    let running = w.service_td("hello-world").await;
+    assert_ne!(running, good);
+    assert_eq!(
+        w.td_pinned_from(&running).await.as_deref(),
+        Some(good.as_str())
+    );
+    let image = w
+        .ecs
+        .describe_task_definition()
+        .task_definition(&running)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        image.task_definition().unwrap().container_definitions()[0].image(),
+        Some(format!("{REGISTRY}:b2c3d4e").as_str()),
+        "the copy runs the image the stable revision ran"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -508,24 +557,36 @@ async fn latest_tagged_target_is_deployed_as_a_digest_pinned_copy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cooldown_blocks_a_second_automatic_rollback() {
+    // The cooldown guards against loops: after our rollback the alarm keeps ringing on the
+    // restored revision, and the responder does not walk one revision further back. (A new
+    // deployment after the rollback is a new incident: see
+    // a_new_deployment_after_a_rollback_is_a_new_incident.)
     let w = world(&[]).await;
     let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
     assert_eq!(action(&w.stand.invoke(&failed)), "rolled_back");
     w.stand
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
-    // Someone deploys another broken revision within the cooldown.
-    let worse = w.register(&format!("{REGISTRY}:d4e5f6a"), false).await;
-    w.deploy("hello-world", &worse).await;
-    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
-    let r = w.stand.invoke(&failed);
-    assert_eq!(action(&r), "skipped");
-    assert!(
-        r.body["reason"].as_str().unwrap().contains("Cooldown"),
-        "{:?}",
-        r.body
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    let early = task_stopped(
+        "hello-world",
+        &w.primary("hello-world").await.0,
+        &good,
+        "EssentialContainerExited",
     );
-    assert_eq!(w.service_td("hello-world").await, worse, "left for a human");
+    w.set_failed_tasks("hello-world", 5);
+    w.stand.clear_requests();
+    for event in [&alarm, &early] {
+        let r = w.stand.invoke(event);
+        assert_eq!(action(&r), "skipped", "{:?}", r.body);
+        let reason = r.body["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("already rolled back") || reason.contains("Cooldown"),
+            "{reason}"
+        );
+    }
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, good);
     assert_eq!(
         w.service_tag("hello-world", "ecs-rollback:last-rollback-to")
             .await
@@ -951,7 +1012,19 @@ async fn exhausted_retries_on_the_write_are_a_retryable_error_and_never_a_wrong_
         revs[2],
         "no rollback happened, and none to a wrong revision"
     );
-    assert_eq!(w.stand.count("TagResource"), 0, "nothing recorded");
+    // The loop guard is written before the write and removed again when the write fails:
+    // nothing recorded remains, and no revision is marked bad.
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:last-rollback-at")
+            .await,
+        None,
+        "nothing recorded"
+    );
+    assert_ne!(
+        w.ledger(&revs[2]).await.as_deref(),
+        Some("bad"),
+        "nothing recorded"
+    );
     assert!(w.stand.count("UpdateService") <= 3, "bounded attempts");
 }
 
@@ -1140,4 +1213,686 @@ async fn throttled_cloudwatch_reads_are_retried_for_a_composite_alarm() {
         .count();
     assert_eq!(injected, 2, "both CloudWatch faults were hit and survived");
     assert_eq!(w.service_td("hello-world").await, good);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trigger trust (DESIGN §4 rules 3, 4, 8, 10) and every real payload shape.
+
+impl World {
+    /// List `alarms` among the service's ECS deployment alarms (a deploymentConfiguration
+    /// change: no new deployment).
+    async fn list_deployment_alarms(
+        &self,
+        service: &str,
+        alarms: &[&str],
+        rollback: bool,
+        breaker_rollback: bool,
+    ) {
+        use aws_sdk_ecs::types::{
+            DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration,
+        };
+        self.ecs
+            .update_service()
+            .cluster("demo")
+            .service(service)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(breaker_rollback)
+                            .build(),
+                    )
+                    .alarms(
+                        DeploymentAlarms::builder()
+                            .set_alarm_names(Some(alarms.iter().map(|a| a.to_string()).collect()))
+                            .enable(true)
+                            .rollback(rollback)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Application Auto Scaling's target-tracking AlarmLow: ECS dimensions, a scaling-policy
+    /// action, the `TargetTracking-` name.
+    async fn target_tracking_alarm_low(&self, service: &str) -> Value {
+        let name = format!(
+            "TargetTracking-service/demo/{service}-AlarmLow-5f3c8e1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
+        );
+        let dim = |n: &str, v: &str| {
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(n)
+                .value(v)
+                .build()
+        };
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(&name)
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            .dimensions(dim("ClusterName", "demo"))
+            .dimensions(dim("ServiceName", service))
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+            .period(60)
+            .evaluation_periods(15)
+            .threshold(40.5)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+            .alarm_actions(format!(
+                "arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:8d5c2f1e-3a4b-4c5d-9e6f-7a8b9c0d1e2f:resource/ecs/service/demo/{service}:policyName/cpu-target-tracking"
+            ))
+            .send()
+            .await
+            .unwrap();
+        let mut e = fixture("cloudwatch-alarm-target-tracking-low.json");
+        e["resources"][0] = json!(format!(
+            "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+        ));
+        e["detail"]["alarmName"] = json!(name);
+        e["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        e
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn target_tracking_alarm_low_never_rolls_back() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    let event = w.target_tracking_alarm_low("hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&event);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Application Auto Scaling"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes() + w.stand.count("TagResource"), 0);
+    assert_eq!(
+        w.service_td("hello-world").await,
+        bad,
+        "a healthy service is left alone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn untagged_dimension_alarm_guards_only_when_the_service_lists_it() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    let event = w.dimension_alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&event);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deployment alarms"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+
+    // The team lists it among the service's deployment alarms: the alarms given to ECS keep
+    // guarding after the deployment completed.
+    w.list_deployment_alarms("hello-world", &["hello-world-5xx"], false, false)
+        .await;
+    let r = w.stand.invoke(&event);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployment_alarm_with_ecs_rollback_during_the_deployment_is_left_to_ecs() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.list_deployment_alarms("hello-world", &["hello-world-5xx"], true, false)
+        .await;
+    let event = w.dimension_alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&event);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ECS rolls it back itself"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn circuit_breaker_failure_is_ours_when_only_the_deployment_alarms_roll_back() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    w.list_deployment_alarms("hello-world", &["hello-world-5xx"], true, false)
+        .await;
+    let failed =
+        w.stand
+            .deployment_state("hello-world", "FAILED", json!({"cause": "circuitBreaker"}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requested_target_of_another_family_is_refused() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    let admin = w
+        .ecs
+        .register_task_definition()
+        .family("admin-tools")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("admin")
+                .image("admin:1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    w.stand.clear_requests();
+    let r = w.stand.invoke(
+        &json!({"cluster": "demo", "service": "hello-world", "toTaskDefinition": short(&admin)}),
+    );
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("admin-tools") && reason.contains("hello-world"),
+        "{reason}"
+    );
+    assert_eq!(w.rollback_writes() + w.stand.count("TagResource"), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_bookkeeping_write_never_causes_a_second_rollback() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    // Every TagResource fails (the 50-tag limit, say): neither the loop guard nor the ledger
+    // can be written.
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"service": "ecs", "operation": "TagResource", "status": 400, "code": "InvalidParameterException", "message": "Too many tags", "count": -1}),
+    );
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be written"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.service_td("hello-world").await, good);
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    // The alarm keeps ringing on the restored revision: no walk further back.
+    // (CloudWatch's TagResource is not failing: the alarm itself can be tagged.)
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deployment history"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_within_the_cooldown_after_an_ecs_circuit_breaker_rollback_does_nothing() {
+    let w = world(&[("ROLLBACK_ALARM_WINDOW_MINUTES", "0")]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, true).await;
+    // ECS's circuit breaker rolls 3 back to 2 and finishes.
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    assert_eq!(w.service_td("hello-world").await, good);
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ECS itself rolled the service back"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(
+        w.service_td("hello-world").await,
+        good,
+        "not one revision further back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_service_alarm_with_an_unknown_service_still_handles_the_known_one() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.alarm("demo-cluster-errors", "hello-world").await;
+    let tag = |k: &str, v: &str| {
+        aws_sdk_cloudwatch::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    w.cloudwatch
+        .tag_resource()
+        .resource_arn(format!(
+            "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:demo-cluster-errors"
+        ))
+        .tags(tag("ecs-rollback:service", "hello-world checkout"))
+        .send()
+        .await
+        .unwrap();
+    let mut event = fixture("cloudwatch-alarm-two-services.json");
+    event["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let r = w.stand.invoke(&event);
+    assert!(r.function_error.is_none(), "{:?}", r.body);
+    let responses = r.body.as_array().expect("one response per service").clone();
+    assert_eq!(responses.len(), 2, "{responses:?}");
+    assert_eq!(responses[0]["action"], "rolled_back");
+    assert_eq!(responses[1]["service"], "checkout");
+    assert_eq!(responses[1]["action"], "skipped");
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_action_invoking_the_function_directly_rolls_back() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.alarm("hello-world-5xx", "hello-world").await;
+    let mut event = fixture("cloudwatch-alarm-action-lambda.json");
+    event["time"] = json!(chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string());
+    let r = w.stand.invoke(&event);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suppressed_composite_alarm_does_nothing() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.composite_alarm().await;
+    w.stand.clear_requests();
+    let r = w
+        .stand
+        .invoke(&fixture("cloudwatch-alarm-composite-suppressed.json"));
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("hello-world-maintenance-window"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes() + w.stand.count("TagResource"), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_deployment_after_a_rollback_is_a_new_incident() {
+    let w = world(&[]).await;
+    let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    assert_eq!(action(&w.stand.invoke(&failed)), "rolled_back");
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    // Minutes later the team deploys a fix that is broken too: a new incident, not a loop.
+    let worse = w.register(&format!("{REGISTRY}:d4e5f6a"), false).await;
+    w.deploy("hello-world", &worse).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service-revision rollback (DESIGN §4 rules 5–7) and the deployment strategies.
+
+impl World {
+    async fn force_deploy(&self, service: &str) {
+        self.ecs
+            .update_service()
+            .cluster("demo")
+            .service(service)
+            .force_new_deployment(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn set_digest(&self, image: &str, digest: &str) {
+        self.stand.control(
+            "POST",
+            "/ecs/image-digest",
+            json!({"image": image, "digest": digest}),
+        );
+    }
+
+    /// A service with a traffic-shifting strategy (`BLUE_GREEN`, `LINEAR`, `CANARY`), 10 min
+    /// bake time, opted in.
+    async fn create_shifting_service(&self, name: &str, td: &str, strategy: &str) {
+        use aws_sdk_ecs::types::{
+            CanaryConfiguration, DeploymentConfiguration, DeploymentStrategy, LinearConfiguration,
+        };
+        let mut cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::from(strategy))
+            .bake_time_in_minutes(10);
+        cfg = match strategy {
+            "LINEAR" => cfg.linear_configuration(
+                LinearConfiguration::builder()
+                    .step_percent(25.0)
+                    .step_bake_time_in_minutes(1)
+                    .build(),
+            ),
+            "CANARY" => cfg.canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(10.0)
+                    .canary_bake_time_in_minutes(5)
+                    .build(),
+            ),
+            _ => cfg,
+        };
+        self.ecs
+            .create_service()
+            .cluster("demo")
+            .service_name(name)
+            .task_definition(td)
+            .desired_count(2)
+            .deployment_configuration(cfg.build())
+            .tags(
+                Tag::builder()
+                    .key("ecs-rollback:enabled")
+                    .value("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn advance(&self, service: &str, until: &str) -> Value {
+        self.stand.advance(service, Some(until))
+    }
+
+    async fn service_json(&self, service: &str) -> Value {
+        self.stand.control(
+            "GET",
+            &format!("/ecs/state?cluster=demo&service={service}"),
+            Value::Null,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_re_pushed_latest_is_restored_to_the_digest_that_ran() {
+    // The seed article's pain: the pipeline re-pushes app:latest and force-deploys the same
+    // revision. It ran fine twice with digest A; the third deployment pulled digest B and failed.
+    let w = world(&[]).await;
+    let latest = format!("{REGISTRY}:latest");
+    let a = format!("sha256:{}", "a1".repeat(32));
+    let b = format!("sha256:{}", "b2".repeat(32));
+    w.set_digest(&latest, &a);
+    let web = w.register(&latest, false).await;
+    w.create_service("hello-world", &web, true, false).await;
+    let completed = w
+        .stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    assert_eq!(action(&w.stand.invoke(&completed)), "recorded");
+    w.force_deploy("hello-world").await;
+    let completed = w
+        .stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand.invoke(&completed);
+    w.set_digest(&latest, &b);
+    w.force_deploy("hello-world").await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("same task definition"),
+        "{:?}",
+        r.body
+    );
+    let running = w.service_td("hello-world").await;
+    assert_ne!(running, web, "a registered copy, pinned");
+    assert_eq!(
+        w.td_pinned_from(&running).await.as_deref(),
+        Some(web.as_str())
+    );
+    let td = w
+        .ecs
+        .describe_task_definition()
+        .task_definition(&running)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        td.task_definition().unwrap().container_definitions()[0].image(),
+        Some(format!("{REGISTRY}@{a}").as_str()),
+        "digest A, the one that ran"
+    );
+    assert_eq!(
+        w.ledger(&web).await.as_deref(),
+        Some("stable"),
+        "the task definition ran fine with digest A: not marked bad"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_only_change_that_fails_is_undone() {
+    use aws_sdk_ecs::types::{AwsVpcConfiguration, NetworkConfiguration};
+    let net = |subnet: &str| {
+        NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets(subnet)
+                    .security_groups("sg-0a1b2c3d")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let w = world(&[]).await;
+    let td = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+    w.create_service("hello-world", &td, true, false).await;
+    w.ecs
+        .update_service()
+        .cluster("demo")
+        .service("hello-world")
+        .network_configuration(net("subnet-good"))
+        .send()
+        .await
+        .unwrap();
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    // Only the subnets change: same task definition, a new service revision.
+    w.ecs
+        .update_service()
+        .cluster("demo")
+        .service("hello-world")
+        .network_configuration(net("subnet-broken"))
+        .send()
+        .await
+        .unwrap();
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("restoring networkConfiguration"),
+        "{:?}",
+        r.body
+    );
+    let svc = w
+        .ecs
+        .describe_services()
+        .cluster("demo")
+        .services("hello-world")
+        .send()
+        .await
+        .unwrap();
+    let subnets = svc.services()[0]
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| a.subnets().to_vec())
+        .unwrap_or_default();
+    assert_eq!(
+        subnets,
+        vec!["subnet-good".to_string()],
+        "the configuration that ran is back"
+    );
+    assert_eq!(w.service_td("hello-world").await, td);
+    assert_ne!(
+        w.ledger(&td).await.as_deref(),
+        Some("bad"),
+        "a good task definition is not blamed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_pinned_copy_falls_back_to_an_unpinned_rollback_and_says_so() {
+    let w = world(&[]).await;
+    let latest = format!("{REGISTRY}:latest");
+    w.set_digest(&latest, &format!("sha256:{}", "ab".repeat(32)));
+    let good = w.register(&latest, false).await;
+    let bad = w.register(&format!("{REGISTRY}:c3d4e5f"), false).await;
+    w.create_service("hello-world", &good, true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.deploy("hello-world", &bad).await;
+    // iam:PassRole denied for the copy's roles.
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"service": "ecs", "operation": "RegisterTaskDefinition", "status": 400, "code": "AccessDeniedException", "message": "User is not authorized to perform: iam:PassRole", "count": -1}),
+    );
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Registering the pinned copy failed") && reason.contains("unpinned"),
+        "{reason}"
+    );
+    assert_eq!(
+        w.service_td("hello-world").await,
+        good,
+        "the revision itself, unpinned"
+    );
+    let notes = w.notifications(1).await;
+    assert!(notes.iter().any(|n| n.contains("unpinned")), "{notes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_traffic_shifting_deployment_failing_in_bake_time_is_stopped_and_traffic_returns() {
+    for strategy in ["BLUE_GREEN", "LINEAR", "CANARY"] {
+        let w = world(&[]).await;
+        let good = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+        let bad = w.register(&format!("{REGISTRY}:c3d4e5f"), false).await;
+        w.create_shifting_service("hello-world", &good, strategy)
+            .await;
+        w.advance("hello-world", "COMPLETE");
+        w.deploy("hello-world", &bad).await;
+        let out = w.advance("hello-world", "BAKE_TIME");
+        assert_eq!(out["lifecycleStage"], "BAKE_TIME", "{strategy}: {out}");
+        let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+        w.stand.clear_requests();
+        let r = w.stand.invoke(&alarm);
+        assert_eq!(action(&r), "rolled_back", "{strategy}: {:?}", r.body);
+        let reason = r.body["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("shifts production traffic back") && reason.contains(strategy),
+            "{strategy}: {reason}"
+        );
+        assert_eq!(w.stand.count("StopServiceDeployment"), 1, "{strategy}");
+        assert_eq!(w.stand.count("UpdateService"), 0, "{strategy}");
+        assert_eq!(
+            w.stand.count("RegisterTaskDefinition"),
+            0,
+            "{strategy}: no new revision"
+        );
+        let state = w.service_json("hello-world").await.to_string();
+        assert!(state.contains("ROLLBACK_"), "{strategy}: {state}");
+        assert_eq!(
+            w.service_td("hello-world").await,
+            good,
+            "{strategy}: the old revision serves"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_after_a_completed_traffic_shifting_deployment_redeploys_the_old_revision() {
+    for strategy in ["BLUE_GREEN", "LINEAR", "CANARY"] {
+        let w = world(&[]).await;
+        let good = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+        let bad = w.register(&format!("{REGISTRY}:c3d4e5f"), false).await;
+        w.create_shifting_service("hello-world", &good, strategy)
+            .await;
+        w.advance("hello-world", "COMPLETE");
+        w.deploy("hello-world", &bad).await;
+        w.advance("hello-world", "COMPLETE");
+        let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+        w.stand.clear_requests();
+        let r = w.stand.invoke(&alarm);
+        assert_eq!(action(&r), "rolled_back", "{strategy}: {:?}", r.body);
+        let reason = r.body["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("full {strategy} deployment"))
+                && reason.contains("10 min bake time"),
+            "{strategy}: {reason}"
+        );
+        assert_eq!(w.stand.count("UpdateService"), 1, "{strategy}");
+        assert_eq!(w.service_td("hello-world").await, good, "{strategy}");
+    }
 }
