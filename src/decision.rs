@@ -82,6 +82,9 @@ pub enum Need {
     StoppedTasks(String),
 }
 
+/// One answer of the core. `Done` is the larger variant by design: a `Step` is returned once per
+/// load round and never stored in bulk, so boxing the decision would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Done(Decision),
@@ -527,21 +530,22 @@ impl Decision {
     }
 }
 
-/// Early return from a rule: a finished decision or a [`Need`].
-type Flow<T> = Result<T, Step>;
+/// Early return from a rule: a finished decision or a [`Need`] (boxed: the happy path stays small).
+type Flow<T> = Result<T, Box<Step>>;
 
 fn skip<T>(skip: Skip, current: &str) -> Flow<T> {
-    Err(Decision::skip(skip, Some(current)))
+    Err(Box::new(Decision::skip(skip, Some(current))))
 }
 
 fn need<T>(need: Need) -> Flow<T> {
-    Err(Step::Need(need))
+    Err(Box::new(Step::Need(need)))
 }
 
 /// The whole decision. Call repeatedly, loading each [`Need`], until it is [`Step::Done`].
 pub fn decide(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -> Step {
     match decide_flow(trigger, snap, policy, now) {
-        Ok(step) | Err(step) => step,
+        Ok(step) => step,
+        Err(step) => *step,
     }
 }
 
@@ -788,7 +792,9 @@ fn rule2_failing_deployment<'a>(
     let service = &snap.service;
     let current = service.task_definition.as_str();
     match &trigger.cause {
-        Cause::DeploymentCompleted { deployment_id } => Err(record_completed(snap, deployment_id)),
+        Cause::DeploymentCompleted { deployment_id } => {
+            Err(Box::new(record_completed(snap, deployment_id)))
+        }
         Cause::DeploymentFailed {
             deployment_id,
             reason,
@@ -796,23 +802,23 @@ fn rule2_failing_deployment<'a>(
             rule3_ecs_handles_failure(reason, service)?;
             let Some(deployment) = service.deployments.iter().find(|d| &d.id == deployment_id)
             else {
-                return Err(stale_or_duplicate(
+                return Err(Box::new(stale_or_duplicate(
                     service,
                     Skip::UnknownDeployment(deployment_id.clone()),
-                ));
+                )));
             };
             if !deployment.is_primary() {
                 let by = service
                     .primary()
                     .map(|p| p.id.clone())
                     .unwrap_or_else(|| "another deployment".into());
-                return Err(stale_or_duplicate(
+                return Err(Box::new(stale_or_duplicate(
                     service,
                     Skip::Superseded {
                         deployment: deployment_id.clone(),
                         by,
                     },
-                ));
+                )));
             }
             Ok(Failing {
                 td: &deployment.task_definition,

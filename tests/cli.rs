@@ -340,7 +340,7 @@ async fn status_shows_revisions_images_digests_ledger_running_outcomes_and_commi
     assert!(row("hello-world:1").contains("Say hello"), "{r:?}");
     assert!(
         r.stdout
-            .contains("would go to hello-world:2: its last successful deployment"),
+            .contains("would go to hello-world:2: the revision the deployment in flight replaces"),
         "{r:?}"
     );
     // Newest first.
@@ -422,8 +422,8 @@ async fn rollback_dry_run_prints_the_plan_in_text_and_json_and_changes_nothing()
         "  to      hello-world:2  hello-world:b2c3d4e\n",
         "  chosen  its last successful deployment (ECS service-deployment history)\n",
         "  how     UpdateService(taskDefinition=hello-world:2)\n",
-        "  after   tag hello-world:3 ecs-rollback:status=bad;",
-        "because manual request: ecs-rollback rollback run by alice.\n",
+        "  after   tag hello-world:3 ecs-rollback:status=bad for this service;",
+        "because manual request: ecs-rollback rollback run by alice. Next: ECS replaces the tasks with hello-world:2 in a rolling deployment.\n",
         "Dry run: nothing was changed.\n",
     ] {
         assert!(r.stdout.contains(want), "{want:?}: {r:?}");

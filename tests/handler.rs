@@ -591,16 +591,11 @@ fn ecs_rules(
     rules
 }
 
-/// CloudWatch: alarm tags by ARN, and DescribeAlarms (actions, ActionsEnabled, dimensions).
-fn cloudwatch_rules(
-    alarm_tags: Vec<(&'static str, &'static str, &'static str)>,
-) -> Vec<(&'static str, Rule)> {
-    cloudwatch_rules_with(alarm_tags, Vec::new())
-}
-
 /// A metric alarm as DescribeAlarms shows it: (name, service dimension, actions, ActionsEnabled).
 type MockAlarm = (&'static str, Option<&'static str>, Vec<String>, bool);
 
+/// CloudWatch: alarm tags by ARN, and DescribeAlarms (actions, ActionsEnabled, dimensions) for
+/// `alarms` plus `hello-world-5xx` (a plain metric alarm on the service).
 fn cloudwatch_rules_with(
     alarm_tags: Vec<(&'static str, &'static str, &'static str)>,
     mut alarms: Vec<MockAlarm>,
@@ -1663,7 +1658,8 @@ async fn every_fixture_replays_to_its_documented_outcome() {
         w.also = vec!["checkout".into()];
         w
     }
-    let table: &[(&str, fn() -> World, Expect)] = &[
+    type Row = (&'static str, fn() -> World, Expect);
+    let table: &[Row] = &[
         (
             "cloudwatch-alarm-action-lambda.json",
             alarmed,
