@@ -152,16 +152,22 @@ def clients(stand):
     return boto3.client("ecs", **kw), boto3.client("sns", **kw)
 
 
-def service_good_then_bad(stand, ecs, name, opted_in=True):
-    """Revisions good (deployed, COMPLETED delivered) and bad (deployed); returns the FAILED event."""
+def service_good_then_bad(stand, ecs, name, opted_in=True, strategy=None, images=("a1b2c3d", "c3d4e5f")):
+    """Revisions good (deployed, COMPLETED delivered) and bad (deployed); returns the COMPLETED
+    event and the ARNs. The alarm `<name>-5xx` is one of the service's deployment alarms
+    (rollback off), so its dimensions make it a guard (DESIGN §4 rule 4)."""
     tds = []
-    for tag in ("a1b2c3d", "c3d4e5f"):
+    for tag in images:
         tds.append(ecs.register_task_definition(
             family=name, containerDefinitions=[{"name": "app", "image": f"{REGISTRY}:{tag}", "memory": 256}],
         )["taskDefinition"]["taskDefinitionArn"])
     tags = [{"key": "ecs-rollback:enabled", "value": "true"}] if opted_in else []
+    cfg = {"deploymentCircuitBreaker": {"enable": True, "rollback": False},
+           "alarms": {"alarmNames": [f"{name}-5xx"], "enable": True, "rollback": False}}
+    if strategy:
+        cfg.update({"strategy": strategy, "bakeTimeInMinutes": 10})
     ecs.create_service(cluster="demo", serviceName=name, taskDefinition=tds[0], desiredCount=1, tags=tags,
-                       deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+                       deploymentConfiguration=cfg)
     completed = stand.control("POST", "/ecs/deployment-state",
                               {"cluster": "demo", "service": name, "state": "SUCCESSFUL"})["event"]
     ecs.update_service(cluster="demo", service=name, taskDefinition=tds[1])
@@ -192,6 +198,23 @@ def call_counts(python, lambda_bin):
         completed_now = stand.control("POST", "/ecs/deployment-state",
                                       {"cluster": "demo", "service": "recorded", "state": "SUCCESSFUL"})["event"]
         service_good_then_bad(stand, ecs, "dry")
+        # Blue/green in its bake time: StopServiceDeployment, a traffic shift back.
+        bg_completed, _ = service_good_then_bad(stand, ecs, "bg", strategy="BLUE_GREEN")
+        stand.control("POST", "/ecs/advance", {"cluster": "demo", "service": "bg", "until": "BAKE_TIME"})
+        # The same revision force-deployed after `latest` was re-pushed: a pinned copy.
+        digest = lambda c: "sha256:" + c * 64  # noqa: E731
+        stand.control("POST", "/ecs/image-digest", {"image": f"{REGISTRY}:latest", "digest": digest("a")})
+        service_good_then_bad(stand, ecs, "latest", images=("latest", "latest"))
+        stand.control("POST", "/ecs/deployment-state", {"cluster": "demo", "service": "latest", "state": "SUCCESSFUL"})
+        stand.control("POST", "/ecs/image-digest", {"image": f"{REGISTRY}:latest", "digest": digest("b")})
+        ecs.update_service(cluster="demo", service="latest", forceNewDeployment=True)
+        failed_latest = stand.control("POST", "/ecs/deployment-state",
+                                      {"cluster": "demo", "service": "latest", "state": "FAILED"})["event"]
+        # CloudFormation deregistered the stable revision: restored by a copy.
+        _, cfn_tds = service_good_then_bad(stand, ecs, "cfn")
+        ecs.deregister_task_definition(taskDefinition=cfn_tds[0])
+        failed_cfn = stand.control("POST", "/ecs/deployment-state",
+                                   {"cluster": "demo", "service": "cfn", "state": "FAILED"})["event"]
         _, _ = service_good_then_bad(stand, ecs, "not-opted-in", opted_in=False)
         failed_other = stand.control("POST", "/ecs/deployment-state",
                                      {"cluster": "demo", "service": "not-opted-in", "state": "FAILED"})["event"]
@@ -212,6 +235,12 @@ def call_counts(python, lambda_bin):
         body = measure("FAILED -> rollback", failed)
         assert body.get("action") == "rolled_back", body
         measure("same FAILED again (duplicate)", failed)
+        body = measure("alarm, BLUE_GREEN in bake time -> rollback (StopServiceDeployment)", alarm_event("bg"))
+        assert body.get("action") == "rolled_back", body
+        body = measure("FAILED, re-pushed latest, same task definition -> rollback (pinned copy)", failed_latest)
+        assert body.get("action") == "rolled_back", body
+        body = measure("FAILED, stable revision INACTIVE -> rollback (copy)", failed_cfn)
+        assert body.get("action") == "rolled_back", body
         measure("COMPLETED of a superseded deployment (stale)", completed)
         measure("FAILED, service not opted in (skip)", failed_other)
         ok = json.loads((ROOT / "events/cloudwatch-alarm-ok.json").read_text())
