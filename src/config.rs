@@ -20,6 +20,9 @@ pub struct Config {
     pub notify_topic_arn: Option<String>,
     /// Accounts whose events are acted on besides the function's own.
     pub allowed_accounts: Vec<String>,
+    /// Who acts, recorded on the service after a rollback (`ecs-rollback:last-rollback-by`): the
+    /// CLI sets its caller identity; `None` = the responder itself (`ecs-rollback`).
+    pub run_by: Option<String>,
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, Error> {

@@ -353,8 +353,9 @@ fn gone(name: &str) -> Revision {
     }
 }
 
-/// Carry out a decision, then record, notify, log and emit metrics.
-async fn act(
+/// Carry out a decision, then record, notify, log and emit metrics. Public for the CLI's dialog,
+/// which decides every chosen service first and then acts on those decisions together.
+pub async fn act(
     deps: &Deps,
     trigger: &Trigger,
     snap: &Snapshot,
@@ -405,7 +406,7 @@ async fn act(
                     short_task_definition(&deployed)
                 );
             }
-            record(deps, service, plan, &deployed, now).await;
+            record(deps, service, plan, &deployed, &trigger.cause, now).await;
         }
     }
     if let Outcome::Rollback(RollbackPlan {
@@ -428,6 +429,11 @@ async fn act(
     metrics::emit(&response.action, code, Some(latency_ms));
     Ok(response)
 }
+
+/// Service tag: `automatic` (the responder) or `manual` (a direct invocation, the CLI).
+pub const TAG_LAST_ROLLBACK_KIND: &str = "ecs-rollback:last-rollback-kind";
+/// Service tag: who rolled back (the CLI's STS caller ARN, or `ecs-rollback` for the responder).
+pub const TAG_LAST_ROLLBACK_BY: &str = "ecs-rollback:last-rollback-by";
 
 /// Attempts of the rollback write. The SDK does not retry it (see `aws::ecs`): after a transient
 /// failure the service is read again, and the write is repeated only if it did not happen.
@@ -493,16 +499,25 @@ async fn record(
     service: &ServiceState,
     plan: &RollbackPlan,
     deployed: &str,
+    cause: &Cause,
     now: Time,
 ) {
     if let Err(e) = deps.ecs.tag(&plan.mark_bad, &[(TAG_STATUS, "bad")]).await {
         tracing::error!(task_definition = %plan.mark_bad, error = %e, "could not mark the failed revision bad");
     }
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let kind = if cause.is_automatic() {
+        "automatic"
+    } else {
+        "manual"
+    };
+    let by = deps.config.run_by.as_deref().unwrap_or("ecs-rollback");
     let tags = [
         (TAG_LAST_ROLLBACK_AT, at.as_str()),
         (TAG_LAST_ROLLBACK_TO, deployed),
         (TAG_LAST_ROLLBACK_FROM, plan.from.as_str()),
+        (TAG_LAST_ROLLBACK_KIND, kind),
+        (TAG_LAST_ROLLBACK_BY, by),
     ];
     if let Err(e) = deps.ecs.tag(&service.service_arn, &tags).await {
         tracing::error!(service = %service.service_arn, error = %e, "could not record the rollback on the service; the cooldown will not apply");
