@@ -20,7 +20,12 @@ use harness::{wait_for, Stand};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
-const BIN: &str = env!("CARGO_BIN_EXE_ecs-rollback");
+/// The binary under test; `ECS_ROLLBACK_CLI_BIN` names another build (e.g. an older commit's, to
+/// see a test fail before its fix).
+fn bin() -> String {
+    std::env::var("ECS_ROLLBACK_CLI_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ecs-rollback").to_string())
+}
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -115,7 +120,7 @@ fn finished(out: Output) -> Run {
 /// The CLI with a clean environment: the stand's endpoints and test credentials, no IMDS,
 /// a HOME without AWS config files.
 fn cli(stand: Option<&Stand>, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.env_clear();
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
@@ -970,6 +975,7 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     assert_eq!(w.writes(), 0);
 
     // The tag must exist in ECR (DescribeImages): a tag never pushed is exit 2, nothing written.
+    w.stand.clear_requests();
     let r = w.run_in(
         repo.path(),
         &["deploy", "-c", "demo", "-s", "hello-world", "--container", "app", "--tag", "never-pushed"],
@@ -1446,7 +1452,11 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     );
     assert_eq!(w.writes(), 0, "nothing written");
     assert_eq!(w.service_td("hello-world").await, r2);
-    assert_eq!(w.ledger(&r2).await, None, "the good revision is not tagged bad");
+    assert_eq!(
+        w.ledger(&r2).await.as_deref(),
+        Some("stable"),
+        "the good revision is not tagged bad"
+    );
     assert_eq!(w.ledger(&r3).await.as_deref(), Some("bad"));
     // A dry run says the same, exit 3.
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
@@ -1814,6 +1824,7 @@ impl Pty {
             .expect(Eof)
             .unwrap_or_else(|e| panic!("waiting for the end: {e}\n{}", self.seen));
         self.seen.push_str(&String::from_utf8_lossy(rest.before()));
+        self.seen.push_str(&String::from_utf8_lossy(rest.as_bytes()));
         let status = self.p.get_process().wait().unwrap();
         (self.seen, format!("{status:?}"))
     }
@@ -1843,13 +1854,14 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
     }
 
     // --dry-run -o json: the plans on stdout (the dialog itself on the terminal).
+    w.stand.clear_requests();
     let out = w.home.path().join("plans.json");
     let mut cmd = cli(Some(&w.stand), w.home.path(), &[]);
     cmd.env("TERM", "xterm");
     let mut sh = Command::new("sh");
     sh.arg("-c")
         .arg("exec \"$0\" dialog -c demo --dry-run -o json > \"$1\"")
-        .arg(BIN)
+        .arg(bin())
         .arg(&out);
     // The same clean environment as `cli`.
     sh.env_clear();
