@@ -561,8 +561,10 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
     );
     // The changes it reverts, shown as it starts: the image (tags differ by revision).
     assert!(
-        r.stdout.contains("  changes (what the rollback reverts):\n")
-            && r.stdout.contains("app: image  hello-world:c3d4e5f → hello-world:b2c3d4e\n"),
+        r.stdout
+            .contains("  changes (what the rollback reverts):\n")
+            && r.stdout
+                .contains("app: image  hello-world:c3d4e5f → hello-world:b2c3d4e\n"),
         "{r:?}"
     );
     assert!(
@@ -735,7 +737,14 @@ async fn rollback_to_an_explicit_revision_and_the_refusals() {
         .deployment_state("untagged", "SUCCESSFUL", json!({}));
     w.deploy("untagged", &plain).await;
     let r = w.run(&[
-        "rollback", "-c", "demo", "-s", "untagged", "--to", "1", "--no-wait",
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "untagged",
+        "--to",
+        "1",
+        "--no-wait",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(w.service_td("untagged").await, r1);
@@ -971,18 +980,32 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
         )),
         "{r:?}"
     );
-    assert!(!r.stdout.contains("hello\n") && !r.stdout.contains("parameter/db"), "{r:?}");
+    assert!(
+        !r.stdout.contains("hello\n") && !r.stdout.contains("parameter/db"),
+        "{r:?}"
+    );
     assert_eq!(w.writes(), 0);
 
     // The tag must exist in ECR (DescribeImages): a tag never pushed is exit 2, nothing written.
     w.stand.clear_requests();
     let r = w.run_in(
         repo.path(),
-        &["deploy", "-c", "demo", "-s", "hello-world", "--container", "app", "--tag", "never-pushed"],
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--tag",
+            "never-pushed",
+        ],
     );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr.starts_with("error: hello-world:never-pushed is not in Amazon ECR: no such image tag"),
+        r.stderr
+            .starts_with("error: hello-world:never-pushed is not in Amazon ECR: no such image tag"),
         "{r:?}"
     );
     assert!(r.stderr.contains("--skip-image-check"), "{r:?}");
@@ -992,26 +1015,63 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     w.stand.clear_requests();
     let r = w.run_in(
         repo.path(),
-        &["deploy", "-c", "demo", "-s", "hello-world", "--container", "app", "--tag", "never-pushed", "--skip-image-check", "--dry-run"],
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--tag",
+            "never-pushed",
+            "--skip-image-check",
+            "--dry-run",
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let r = w.run_in(
         repo.path(),
-        &["deploy", "-c", "demo", "-s", "hello-world", "--container", "app", "--image", "ghcr.io/team/hello:1.2.3", "--dry-run"],
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--image",
+            "ghcr.io/team/hello:1.2.3",
+            "--dry-run",
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("is not an Amazon ECR image: its tag is not checked"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("is not an Amazon ECR image: its tag is not checked"),
+        "{r:?}"
+    );
     assert_eq!(w.stand.count("DescribeImages"), 0);
 
     // Uncommitted changes: a warning (the tag names HEAD, not the working tree).
     std::fs::write(repo.path().join("greeting.txt"), "not committed\n").unwrap();
     let r = w.run_in(
         repo.path(),
-        &["deploy", "-c", "demo", "-s", "hello-world", "--container", "app", "--dry-run"],
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--dry-run",
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr.contains("warning: the git repository has uncommitted changes"),
+        r.stderr
+            .contains("warning: the git repository has uncommitted changes"),
         "{r:?}"
     );
     let out = Command::new("git")
@@ -1149,8 +1209,18 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     // A failed --wait says the exact command that rolls back to the revision it replaced.
     let before = w.stand.count("UpdateService");
     let child = w.spawn(&[
-        "deploy", "-c", "demo", "-s", "hello-world", "--container", "app", "--image",
-        &format!("{REGISTRY}:{}", shas[1]), "--wait", "--poll-interval", "200ms",
+        "deploy",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--container",
+        "app",
+        "--image",
+        &format!("{REGISTRY}:{}", shas[1]),
+        "--wait",
+        "--poll-interval",
+        "200ms",
     ]);
     wait_for(
         "the deploy's UpdateService",
@@ -1397,7 +1467,16 @@ async fn rollback_to_another_family_is_refused_unless_allowed() {
     let checkout = register_family(&w, "checkout", &format!("{REGISTRY}-checkout:9f8e7d6")).await;
     w.stand.clear_requests();
     for to in ["checkout:1", checkout.as_str()] {
-        let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--to", to, "--no-wait"]);
+        let r = w.run(&[
+            "rollback",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--to",
+            to,
+            "--no-wait",
+        ]);
         assert_eq!(r.code, 2, "{r:?}");
         assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
         assert!(
@@ -1408,12 +1487,23 @@ async fn rollback_to_another_family_is_refused_unless_allowed() {
     }
     assert_eq!(w.writes(), 0);
     assert_eq!(w.service_td("hello-world").await, r3);
-    assert_eq!(w.ledger(&r3).await, None, "the healthy current revision is not tagged bad");
+    assert_eq!(
+        w.ledger(&r3).await,
+        None,
+        "the healthy current revision is not tagged bad"
+    );
 
     // Allowed on purpose.
     let r = w.run(&[
-        "rollback", "-c", "demo", "-s", "hello-world", "--to", "checkout:1",
-        "--allow-other-family", "--no-wait",
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "checkout:1",
+        "--allow-other-family",
+        "--no-wait",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(w.service_td("hello-world").await, checkout);
@@ -1438,7 +1528,10 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     assert_eq!(r.code, 3, "{r:?}");
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{r:?}");
-    assert!(lines[0].starts_with("error: demo/hello-world was rolled back 20"), "{r:?}");
+    assert!(
+        lines[0].starts_with("error: demo/hello-world was rolled back 20"),
+        "{r:?}"
+    );
     for want in [
         " UTC (",
         " s ago) by arn:aws:sts::123456789012:user/moto, manual: hello-world:3 → hello-world:2",
@@ -1464,21 +1557,49 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
 
     // Long ago by the tags, but the deployment still in flight: still refused.
     let svc = w.service_arn("hello-world").await;
-    w.tag(&svc, "ecs-rollback:last-rollback-at", "2026-01-01T00:00:00Z").await;
+    w.tag(
+        &svc,
+        "ecs-rollback:last-rollback-at",
+        "2026-01-01T00:00:00Z",
+    )
+    .await;
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--no-wait"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stderr.contains("still in progress"), "{r:?}");
     // Settled and long ago: a new incident may roll back again (the plan says where to).
-    w.stand.deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
     assert_ne!(r.code, 3, "{r:?}");
     assert!(!r.stderr.contains("Not rolling back again"), "{r:?}");
 
     // --to or --force go ahead even right after one.
-    w.tag(&svc, "ecs-rollback:last-rollback-at", &chrono::Utc::now().to_rfc3339()).await;
-    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run", "--force"]);
+    w.tag(
+        &svc,
+        "ecs-rollback:last-rollback-at",
+        &chrono::Utc::now().to_rfc3339(),
+    )
+    .await;
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--dry-run",
+        "--force",
+    ]);
     assert!(!r.stderr.contains("Not rolling back again"), "{r:?}");
-    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run", "--to", "1"]);
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--dry-run",
+        "--to",
+        "1",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
 }
 
@@ -1491,7 +1612,8 @@ async fn who_runs_it_is_the_sts_caller_else_the_os_user() {
     w.stand.deployment_state("hello-world", "FAILED", json!({}));
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
     assert!(
-        r.stdout.contains("run by arn:aws:sts::123456789012:user/moto."),
+        r.stdout
+            .contains("run by arn:aws:sts::123456789012:user/moto."),
         "{r:?}"
     );
     assert_eq!(w.stand.count("GetCallerIdentity"), 1, "one STS call");
@@ -1546,10 +1668,19 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
     assert_eq!(v["strategy"], "ROLLING");
     let d = &v["deployments"][0];
     assert_eq!(d["status"], "PRIMARY");
-    assert_eq!((d["desired_count"].as_i64(), d["pending_count"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (d["desired_count"].as_i64(), d["pending_count"].as_i64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(v["events"].as_array().unwrap().len(), 2);
-    assert!(v["events"][0]["message"].as_str().unwrap().contains("unable to place a task"));
-    assert_eq!(v["service_deployments_in_flight"][0]["lifecycle_stage"], "SCALE_UP");
+    assert!(v["events"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unable to place a task"));
+    assert_eq!(
+        v["service_deployments_in_flight"][0]["lifecycle_stage"],
+        "SCALE_UP"
+    );
     // What a run costs (README): requests the stand saw.
     let calls = w.stand.requests(None).len();
     assert!(calls <= 10 + 9, "status -n 10 made {calls} calls");
@@ -1565,7 +1696,10 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
     ] {
         assert!(r.stdout.contains(want), "{want:?}: {r:?}");
     }
-    assert!(!r.stdout.contains("has started 1 tasks"), "--events 1: {r:?}");
+    assert!(
+        !r.stdout.contains("has started 1 tasks"),
+        "--events 1: {r:?}"
+    );
 
     // Defaults from the environment: no -c / -s.
     let out = cli(Some(&w.stand), w.home.path(), &["status", "-o", "json"])
@@ -1580,7 +1714,14 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
 
     // --wait prints new service events as they arrive, then the outcome.
     let child = w.spawn(&[
-        "status", "-c", "demo", "-s", "hello-world", "--wait", "--poll-interval", "200ms",
+        "status",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--wait",
+        "--poll-interval",
+        "200ms",
     ]);
     let seen = w.stand.count("DescribeServices");
     wait_for("status to poll", Duration::from_secs(60), || {
@@ -1596,15 +1737,23 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
     wait_for("status to see the event", Duration::from_secs(60), || {
         (w.stand.count("DescribeServices") >= seen + 2).then_some(())
     });
-    w.stand.deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     let r = wait_exit(child, Duration::from_secs(60));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr.contains("  event ") && r.stderr.contains("CannotPullContainerError"),
         "{r:?}"
     );
-    assert!(!r.stderr.contains("unable to place a task"), "only new events: {r:?}");
-    assert!(r.stdout.contains("demo/hello-world is steady on hello-world:3"), "{r:?}");
+    assert!(
+        !r.stderr.contains("unable to place a task"),
+        "only new events: {r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("demo/hello-world is steady on hello-world:3"),
+        "{r:?}"
+    );
 }
 
 // `diff FROM TO`: images, environment variable and secret names (never values), CPU/memory,
@@ -1613,8 +1762,18 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
 async fn diff_shows_what_changes_by_name_never_by_value() {
     let w = world().await;
     let r1 = harness::ecs::register(&w.ecs, &format!("{REGISTRY}:a1b2c3d"), |c| {
-        c.environment(KeyValuePair::builder().name("GREETING").value("hello-secret-value").build())
-            .environment(KeyValuePair::builder().name("LEGACY_MODE").value("on").build())
+        c.environment(
+            KeyValuePair::builder()
+                .name("GREETING")
+                .value("hello-secret-value")
+                .build(),
+        )
+        .environment(
+            KeyValuePair::builder()
+                .name("LEGACY_MODE")
+                .value("on")
+                .build(),
+        )
     })
     .await;
     let r2 = w
@@ -1629,7 +1788,12 @@ async fn diff_shows_what_changes_by_name_never_by_value() {
                 .image(format!("{REGISTRY}:b2c3d4e"))
                 .essential(true)
                 .memory(512)
-                .environment(KeyValuePair::builder().name("GREETING").value("bonjour-value").build())
+                .environment(
+                    KeyValuePair::builder()
+                        .name("GREETING")
+                        .value("bonjour-value")
+                        .build(),
+                )
                 .environment(KeyValuePair::builder().name("FEATURE_X").value("1").build())
                 .secrets(
                     Secret::builder()
@@ -1649,7 +1813,8 @@ async fn diff_shows_what_changes_by_name_never_by_value() {
         .unwrap()
         .to_string();
     w.create_service("hello-world", &r1, Some("true")).await;
-    w.stand.deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     w.deploy("hello-world", &r2).await;
     w.stand.clear_requests();
 
@@ -1674,7 +1839,13 @@ async fn diff_shows_what_changes_by_name_never_by_value() {
     assert_eq!(r.code, 0, "{r:?}");
     let v = r.json();
     assert_eq!(v["from"], "hello-world:2");
-    assert!(v["service_config"].as_str().unwrap().contains("no service named"), "{v:#}");
+    assert!(
+        v["service_config"]
+            .as_str()
+            .unwrap()
+            .contains("no service named"),
+        "{v:#}"
+    );
     // A bare number needs the service's family.
     let r = w.run(&["diff", "2", "1"]);
     assert_eq!(r.code, 2, "{r:?}");
@@ -1694,16 +1865,31 @@ async fn mark_blesses_bans_and_unbans_a_revision() {
 
     let r = w.run(&["mark", "2", "bad", "-c", "demo", "-s", "hello-world"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.starts_with("hello-world:2: banned as a rollback target for demo/hello-world\n"), "{r:?}");
+    assert!(
+        r.stdout
+            .starts_with("hello-world:2: banned as a rollback target for demo/hello-world\n"),
+        "{r:?}"
+    );
     let t = w.describe(&r2).await.1;
     assert_eq!(tag(&t, "ecs-rollback:status").as_deref(), Some("bad"));
-    assert_eq!(tag(&t, "ecs-rollback:bad-for").as_deref(), Some("demo/hello-world"));
+    assert_eq!(
+        tag(&t, "ecs-rollback:bad-for").as_deref(),
+        Some("demo/hello-world")
+    );
     // The dry run no longer goes there.
     w.stand.deployment_state("hello-world", "FAILED", json!({}));
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
     assert!(!r.stdout.contains("→ hello-world:2\n"), "{r:?}");
 
-    let r = w.run(&["mark", "hello-world:2", "clear", "-c", "demo", "-s", "hello-world"]);
+    let r = w.run(&[
+        "mark",
+        "hello-world:2",
+        "clear",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let t = w.describe(&r2).await.1;
     assert_eq!(tag(&t, "ecs-rollback:status"), None);
@@ -1712,7 +1898,11 @@ async fn mark_blesses_bans_and_unbans_a_revision() {
     let r = w.run(&["mark", &r1, "bad", "-o", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["ledger"], "bad");
-    assert_eq!(r.json()["bad_for"], Value::Null, "no service: banned everywhere");
+    assert_eq!(
+        r.json()["bad_for"],
+        Value::Null,
+        "no service: banned everywhere"
+    );
     let r = w.run(&["mark", "hello-world:1", "stable"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("stable: a rollback target"), "{r:?}");
@@ -1749,7 +1939,19 @@ fn a_non_aws_endpoint_is_named_and_retries_are_shown_as_they_happen() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "eu-west-1"),
     ];
-    let mut cmd = cli(None, home.path(), &["status", "-c", "demo", "-s", "web", "--endpoint-url", &html_url]);
+    let mut cmd = cli(
+        None,
+        home.path(),
+        &[
+            "status",
+            "-c",
+            "demo",
+            "-s",
+            "web",
+            "--endpoint-url",
+            &html_url,
+        ],
+    );
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -1773,7 +1975,19 @@ fn a_non_aws_endpoint_is_named_and_retries_are_shown_as_they_happen() {
             held.push(stream);
         }
     });
-    let mut cmd = cli(None, home.path(), &["status", "-c", "demo", "-s", "web", "--endpoint-url", &hole_url]);
+    let mut cmd = cli(
+        None,
+        home.path(),
+        &[
+            "status",
+            "-c",
+            "demo",
+            "-s",
+            "web",
+            "--endpoint-url",
+            &hole_url,
+        ],
+    );
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -1810,7 +2024,8 @@ impl Pty {
             .expect(text)
             .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\n{}", self.seen));
         self.seen.push_str(&String::from_utf8_lossy(found.before()));
-        self.seen.push_str(&String::from_utf8_lossy(found.as_bytes()));
+        self.seen
+            .push_str(&String::from_utf8_lossy(found.as_bytes()));
         if !keys.is_empty() {
             self.p.send(keys).unwrap();
         }
@@ -1824,7 +2039,8 @@ impl Pty {
             .expect(Eof)
             .unwrap_or_else(|e| panic!("waiting for the end: {e}\n{}", self.seen));
         self.seen.push_str(&String::from_utf8_lossy(rest.before()));
-        self.seen.push_str(&String::from_utf8_lossy(rest.as_bytes()));
+        self.seen
+            .push_str(&String::from_utf8_lossy(rest.as_bytes()));
         let status = self.p.get_process().wait().unwrap();
         (self.seen, format!("{status:?}"))
     }
@@ -1935,8 +2151,14 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
         assert!(seen.contains(want), "{want:?} not shown:\n{seen}");
     }
     assert!(!seen.contains("the revision you asked for"), "{seen}");
+    // The transcript, for `--nocapture` (README's dialog excerpt comes from it).
+    println!("{seen}");
     assert_eq!(w.service_td("api").await, r1);
-    assert_eq!(w.service_td("www").await, r2, "not refused by api's rollback");
+    assert_eq!(
+        w.service_td("www").await,
+        r2,
+        "not refused by api's rollback"
+    );
 }
 
 // Issue 13, bug 9: Ctrl-C during a wait said nothing about the deployment going on in ECS;
@@ -1949,12 +2171,27 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
     w.stand.deployment_state("hello-world", "FAILED", json!({}));
     w.stand.clear_requests();
     let child = w.spawn(&[
-        "rollback", "-c", "demo", "-s", "hello-world", "--to", "1", "--poll-interval", "200ms",
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "1",
+        "--poll-interval",
+        "200ms",
     ]);
     let pid = child.id();
-    let updated = wait_for("the rollback's UpdateService", Duration::from_secs(60), || {
-        w.stand.requests(Some("UpdateService")).first().map(|r| r["seq"].as_u64().unwrap())
-    });
+    let updated = wait_for(
+        "the rollback's UpdateService",
+        Duration::from_secs(60),
+        || {
+            w.stand
+                .requests(Some("UpdateService"))
+                .first()
+                .map(|r| r["seq"].as_u64().unwrap())
+        },
+    );
     // The wait has begun once it polls after the write.
     wait_for("the wait to poll", Duration::from_secs(60), || {
         w.stand
@@ -1963,7 +2200,10 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
             .any(|r| r["seq"].as_u64().unwrap() > updated)
             .then_some(())
     });
-    let kill = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let r = wait_exit(child, Duration::from_secs(60));
     assert_eq!(r.code, 130, "{r:?}");
@@ -1974,7 +2214,8 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
 
     // A StopServiceDeployment(ROLLBACK) in progress: ECS's own status names.
     let r4 = w.register(&format!("{REGISTRY}:d4e5f6a")).await;
-    w.stand.deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     w.deploy("hello-world", &r4).await;
     let sd = w
         .ecs
@@ -1996,7 +2237,15 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
         .send()
         .await
         .unwrap();
-    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run", "--force"]);
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--dry-run",
+        "--force",
+    ]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stdout.contains("ROLLBACK_REQUESTED"), "{r:?}");
     assert!(!r.stdout.contains("RollbackRequested"), "{r:?}");

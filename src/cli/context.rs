@@ -161,15 +161,13 @@ pub fn ecr_client(sdk: &SdkConfig, region: &str) -> aws_sdk_ecr::Client {
 
 /// Who runs the command, for the audit trail: the STS caller identity (an ARN such as
 /// `arn:aws:sts::123456789012:assumed-role/Ops/alice`), else the OS user (`$USER`), else
-/// "an unknown user". STS GetCallerIdentity needs no permission (IAM user guide); one call.
+/// "an unknown user". One call; GetCallerIdentity needs no permission, and an explicit deny does
+/// not stop it (STS API reference, GetCallerIdentity).
 pub async fn caller(sdk: &SdkConfig) -> String {
     let conf = aws_sdk_sts::config::Builder::from(sdk).build();
     let client = aws_sdk_sts::Client::from_conf(conf);
-    let asked = tokio::time::timeout(
-        Duration::from_secs(15),
-        client.get_caller_identity().send(),
-    )
-    .await;
+    let asked =
+        tokio::time::timeout(Duration::from_secs(15), client.get_caller_identity().send()).await;
     match asked {
         Ok(Ok(out)) => {
             if let Some(arn) = out.arn().filter(|a| !a.is_empty()) {
@@ -177,7 +175,9 @@ pub async fn caller(sdk: &SdkConfig) -> String {
             }
             tracing::info!("GetCallerIdentity answered no ARN; the OS user is recorded");
         }
-        Ok(Err(e)) => tracing::info!(error = %e, "GetCallerIdentity failed; the OS user is recorded"),
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "GetCallerIdentity failed; the OS user is recorded")
+        }
         Err(_) => tracing::info!("GetCallerIdentity took more than 15 s; the OS user is recorded"),
     }
     os_user()

@@ -122,8 +122,7 @@ pub fn ecr_repository(image: &str) -> Option<(String, String, String)> {
         return None;
     }
     let region = parts.next()?;
-    let domain: Vec<&str> = parts.collect();
-    if !domain.first().is_some_and(|d| *d == "amazonaws") {
+    if parts.next() != Some("amazonaws") {
         return None;
     }
     let repository = image_repository(image)
@@ -244,7 +243,11 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     }
     let commit = commit_line(&ctx.git, &image);
     // The tag names HEAD: changes not committed are not in the image it names.
-    let tag_from_head = args.tag.is_none() && args.image.as_deref().is_none_or(|i| image_tag(i).is_none() && !i.contains('@'));
+    let tag_from_head = args.tag.is_none()
+        && args
+            .image
+            .as_deref()
+            .is_none_or(|i| image_tag(i).is_none() && !i.contains('@'));
     if tag_from_head && ctx.git.dirty() == Some(true) {
         note(&format!(
             "warning: the git repository has uncommitted changes; {} names the last commit, not your working tree",
@@ -334,7 +337,9 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
         if ctx.format == Format::Text {
             let mut text = f.text(&target.cluster, &target.service);
             if let Some(cmd) = &rollback_command {
-                text.push_str(&format!("To roll back to the revision it replaced: {cmd}\n"));
+                text.push_str(&format!(
+                    "To roll back to the revision it replaced: {cmd}\n"
+                ));
             }
             print(&text);
         }
@@ -435,7 +440,12 @@ mod tests {
             ecr_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app@sha256:ab"),
             Some(("123456789012".into(), "cn-north-1".into(), "app".into()))
         );
-        for other in ["nginx:1.27", "public.ecr.aws/nginx/nginx:1", "localhost:5000/app:1", "ghcr.io/o/app:1"] {
+        for other in [
+            "nginx:1.27",
+            "public.ecr.aws/nginx/nginx:1",
+            "localhost:5000/app:1",
+            "ghcr.io/o/app:1",
+        ] {
             assert_eq!(ecr_repository(other), None, "{other}");
         }
     }

@@ -440,7 +440,12 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
         match r {
             Ok(f) => fresh[i] = Some(f),
             Err(e) => {
-                note(&format!("{}/{}: {}", go[i].service.cluster, go[i].service.service, e.render().trim_end()));
+                note(&format!(
+                    "{}/{}: {}",
+                    go[i].service.cluster,
+                    go[i].service.service,
+                    e.render().trim_end()
+                ));
                 code = code.worst(e.code);
             }
         }
@@ -452,33 +457,34 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
     for (i, f) in fresh.into_iter().enumerate() {
         let Some(f) = f else { continue };
         let (deps, timing, waits) = (deps.clone(), args.wait.timing.clone(), args.wait.waits());
+        let text = ctx.format == Format::Text;
         acting.spawn(async move {
-            let r = act_and_follow(&deps, f, &timing, waits, !many).await;
+            let r = act_and_follow(&deps, f, &timing, waits, !many, text).await;
             (i, r)
         });
     }
-    let mut results: Vec<(usize, Value, String)> = Vec::new();
+    let mut results: Vec<(usize, Value)> = Vec::new();
     while let Some(joined) = acting.join_next().await {
         let (i, r) = joined.map_err(|e| CliError::new(Code::Aws, format!("a task failed: {e}")))?;
         match r {
-            Ok((c, value, text)) => {
+            Ok((c, value)) => {
                 code = code.worst(c);
-                results.push((i, value, text));
+                results.push((i, value));
             }
             Err(e) => {
-                note(&format!("{}/{}: {}", go[i].service.cluster, go[i].service.service, e.render().trim_end()));
+                note(&format!(
+                    "{}/{}: {}",
+                    go[i].service.cluster,
+                    go[i].service.service,
+                    e.render().trim_end()
+                ));
                 code = code.worst(e.code);
             }
         }
     }
-    results.sort_by_key(|(i, _, _)| *i);
-    match ctx.format {
-        Format::Json => print_json(&json!(results.iter().map(|(_, v, _)| v).collect::<Vec<_>>())),
-        Format::Text => {
-            for (_, _, text) in &results {
-                print(text);
-            }
-        }
+    results.sort_by_key(|(i, _)| *i);
+    if ctx.format == Format::Json {
+        print_json(&json!(results.iter().map(|(_, v)| v).collect::<Vec<_>>()));
     }
     Ok(code)
 }
@@ -522,14 +528,16 @@ async fn decide_fresh(deps: &Deps, pick: &Pick, reason: &str, by: &str) -> Resul
     })
 }
 
-/// Act on a fresh decision, then (by default) follow it; the text and JSON of the outcome.
+/// Act on a fresh decision, then (by default) follow it; each step printed as it happens when
+/// `text`; the code and JSON of the outcome.
 async fn act_and_follow(
     deps: &Deps,
     f: Fresh,
     timing: &Timing,
     waits: bool,
     spinner: bool,
-) -> Result<(Code, Value, String), CliError> {
+    text: bool,
+) -> Result<(Code, Value), CliError> {
     let Fresh {
         trigger,
         snap,
@@ -538,22 +546,27 @@ async fn act_and_follow(
     } = f;
     let response = handler::act(deps, &trigger, &snap, decision, at, 0.0).await?;
     let mut code = code_of(&response);
-    let mut text = response_text(&response, true);
+    if text {
+        print(&response_text(&response, true));
+    }
     let mut followed = None;
     if waits && response.action == "rolled_back" {
         if let Some(to) = &response.to {
             let t = &trigger.target;
-            let f = follow_with(&deps.ecs, &t.cluster, &t.service, Some(to), timing, spinner).await?;
-            let mut line = f.text(&t.cluster, &t.service);
-            if f.settled == Settled::Steady {
-                line = line.replacen(".\n", ": rolled back.\n", 1);
+            let f =
+                follow_with(&deps.ecs, &t.cluster, &t.service, Some(to), timing, spinner).await?;
+            if text {
+                let mut line = f.text(&t.cluster, &t.service);
+                if f.settled == Settled::Steady {
+                    line = line.replacen(".\n", ": rolled back.\n", 1);
+                }
+                print(&line);
             }
-            text.push_str(&line);
             code = code.worst(f.code());
             followed = Some(f);
         }
     }
-    Ok((code, response_json(&response, followed.as_ref()), text))
+    Ok((code, response_json(&response, followed.as_ref())))
 }
 
 /// The revision the decision core would choose now (`None` when it would do nothing).

@@ -279,9 +279,7 @@ pub async fn service_config_facts(
     let briefs = ecs.list_service_deployments(service, 1).await?;
     let mut briefs: Vec<_> = briefs.iter().collect();
     // The API documents no order: newest first by the deployments' own timestamps.
-    briefs.sort_by_key(|b| {
-        std::cmp::Reverse(b.created_at().map(|t| (t.secs(), t.subsec_nanos())))
-    });
+    briefs.sort_by_key(|b| std::cmp::Reverse(b.created_at().map(|t| (t.secs(), t.subsec_nanos()))));
     let revision_arns: Vec<String> = briefs
         .iter()
         .filter_map(|b| b.target_service_revision_arn().map(str::to_string))
@@ -308,7 +306,10 @@ pub async fn service_config_facts(
         let Some(rev) = revision_arns
             .iter()
             .filter_map(|a| by_arn.get(a.as_str()))
-            .find(|r| r.task_definition().is_some_and(|t| same_task_definition(t, td)))
+            .find(|r| {
+                r.task_definition()
+                    .is_some_and(|t| same_task_definition(t, td))
+            })
         else {
             continue;
         };
@@ -319,7 +320,10 @@ pub async fn service_config_facts(
 
 fn revision_facts(r: &aws_sdk_ecs::types::ServiceRevision) -> BTreeMap<String, Fact> {
     let mut f = BTreeMap::new();
-    if let Some(vpc) = r.network_configuration().and_then(|n| n.awsvpc_configuration()) {
+    if let Some(vpc) = r
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+    {
         let mut subnets = vpc.subnets().to_vec();
         subnets.sort();
         let mut groups = vpc.security_groups().to_vec();
@@ -343,7 +347,9 @@ fn revision_facts(r: &aws_sdk_ecs::types::ServiceRevision) -> BTreeMap<String, F
                     .map(|t| t.rsplit(':').next().unwrap_or(t))
                     .unwrap_or("?"),
                 lb.container_name().unwrap_or("?"),
-                lb.container_port().map(|p| p.to_string()).unwrap_or_default()
+                lb.container_port()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
             )
         })
         .collect();
@@ -355,7 +361,10 @@ fn revision_facts(r: &aws_sdk_ecs::types::ServiceRevision) -> BTreeMap<String, F
         .filter_map(|s| s.registry_arn().map(str::to_string))
         .collect();
     registries.sort();
-    f.insert("service: service registries".into(), Fact::Names(registries));
+    f.insert(
+        "service: service registries".into(),
+        Fact::Names(registries),
+    );
     let capacity = r
         .capacity_provider_strategy()
         .iter()

@@ -232,7 +232,10 @@ mod tests {
             e.message.contains("2026-12-01 09:57:00 UTC (3 min ago)"),
             "{e:?}"
         );
-        assert!(e.message.contains("assumed-role/Ops/alice, manual"), "{e:?}");
+        assert!(
+            e.message.contains("assumed-role/Ops/alice, manual"),
+            "{e:?}"
+        );
         assert!(e.message.contains("web:3 → web:2"), "{e:?}");
         assert!(e
             .hint

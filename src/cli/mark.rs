@@ -224,7 +224,10 @@ mod tests {
         let p = plan(&two, MarkAs::Bad, Some("demo/api"));
         assert_eq!(p.set[1].1, "demo/web demo/api");
         let p = plan(&two, MarkAs::Clear, Some("demo/web"));
-        assert_eq!(p.remove, vec![TAG_STATUS.to_string(), TAG_BAD_FOR.to_string()]);
+        assert_eq!(
+            p.remove,
+            vec![TAG_STATUS.to_string(), TAG_BAD_FOR.to_string()]
+        );
         let both = tags(&[(TAG_STATUS, "bad"), (TAG_BAD_FOR, "demo/web demo/api")]);
         let p = plan(&both, MarkAs::Clear, Some("demo/web"));
         assert_eq!(p.set, vec![(TAG_BAD_FOR.into(), "demo/api".into())]);

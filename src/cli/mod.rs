@@ -185,18 +185,47 @@ mod tests {
         assert!(r.wait.waits());
         assert_eq!(r.wait.timing.wait_timeout, Duration::from_secs(900));
         assert_eq!(r.wait.timing.poll_interval, Duration::from_millis(500));
-        let cli = parse(&["rollback", "-c", "d", "-s", "s", "--no-wait", "--force", "--allow-other-family"]).unwrap();
+        let cli = parse(&[
+            "rollback",
+            "-c",
+            "d",
+            "-s",
+            "s",
+            "--no-wait",
+            "--force",
+            "--allow-other-family",
+        ])
+        .unwrap();
         let Command::Rollback(r) = cli.command else {
             panic!("rollback")
         };
         assert!(!r.wait.waits() && r.force && r.allow_other_family);
         assert!(parse(&["rollback", "-c", "d", "-s", "s", "--no-wait", "--wait"]).is_err());
         let cli = parse(&["diff", "3", "hello-world:2", "-c", "d", "-s", "s"]).unwrap();
-        assert!(matches!(cli.command, Command::Diff(DiffArgs { from: RevisionArg::Number(3), .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Diff(DiffArgs {
+                from: RevisionArg::Number(3),
+                ..
+            })
+        ));
         let cli = parse(&["mark", "hello-world:2", "bad"]).unwrap();
-        assert!(matches!(cli.command, Command::Mark(MarkArgs { mark: MarkAs::Bad, .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Mark(MarkArgs {
+                mark: MarkAs::Bad,
+                ..
+            })
+        ));
         let cli = parse(&["status", "-c", "d", "-s", "s", "--events", "0", "--wait"]).unwrap();
-        assert!(matches!(cli.command, Command::Status(StatusArgs { events: 0, wait: true, .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs {
+                events: 0,
+                wait: true,
+                ..
+            })
+        ));
         let cli = parse(&["history", "-c", "d", "-s", "s", "-n", "3"]).unwrap();
         assert!(matches!(
             cli.command,
@@ -270,9 +299,14 @@ mod tests {
         let help = rollback.render_long_help().to_string();
         assert!(help.contains("does not require the opt-in tag"), "{help}");
         assert!(help.contains("Exit codes:"), "{help}");
-        assert!(help.contains("--no-wait") && help.contains("--allow-other-family"), "{help}");
+        assert!(
+            help.contains("--no-wait") && help.contains("--allow-other-family"),
+            "{help}"
+        );
         // Global options are listed apart from the command's own.
-        let global = help.find("Global options:").expect("a Global options heading");
+        let global = help
+            .find("Global options:")
+            .expect("a Global options heading");
         assert!(help.find("--profile").unwrap() > global, "{help}");
         assert!(help.find("--to <REVISION>").unwrap() < global, "{help}");
         assert!(help.contains("ECS_ROLLBACK_CLUSTER"), "{help}");

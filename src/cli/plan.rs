@@ -22,7 +22,13 @@ pub struct PlanView<'a> {
 /// ARN), `allow_other_family` the `--allow-other-family` flag: when the core's `Cause::Manual`
 /// carries them (rule 10, the per-rollback record), they are passed here; until then the CLI
 /// checks the family itself (`guard::family`) and hands `by` to the handler in `Config::run_by`.
-pub fn manual(reason: &str, to: Option<String>, dry_run: bool, allow_other_family: bool, by: Option<&str>) -> Cause {
+pub fn manual(
+    reason: &str,
+    to: Option<String>,
+    dry_run: bool,
+    allow_other_family: bool,
+    by: Option<&str>,
+) -> Cause {
     let _ = (allow_other_family, by);
     Cause::Manual {
         reason: reason.to_string(),

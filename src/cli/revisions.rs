@@ -75,7 +75,10 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
     // Deployments in flight: their lifecycle stage (one DescribeServiceDeployments for all).
     let in_flight: Vec<String> = list
         .iter()
-        .filter(|(d, _)| matches!(d.status.as_str(), "PENDING" | "IN_PROGRESS") || d.status.starts_with("ROLLBACK_") && d.finished_at.is_none())
+        .filter(|(d, _)| {
+            matches!(d.status.as_str(), "PENDING" | "IN_PROGRESS")
+                || d.status.starts_with("ROLLBACK_") && d.finished_at.is_none()
+        })
         .map(|(d, _)| d.arn.clone())
         .take(20)
         .collect();
@@ -90,12 +93,16 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
         {
             Ok(out) => {
                 for d in out.service_deployments() {
-                    if let (Some(arn), Some(stage)) = (d.service_deployment_arn(), d.lifecycle_stage()) {
+                    if let (Some(arn), Some(stage)) =
+                        (d.service_deployment_arn(), d.lifecycle_stage())
+                    {
                         stages.insert(arn.to_string(), stage.as_str().to_string());
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %aws_error("DescribeServiceDeployments", e), "lifecycle stages unavailable"),
+            Err(e) => {
+                tracing::warn!(error = %aws_error("DescribeServiceDeployments", e), "lifecycle stages unavailable")
+            }
         }
     }
     for (d, _) in &mut list {
@@ -262,7 +269,11 @@ pub async fn describe_all(
     let find = |arn: &str| {
         known
             .get(arn)
-            .or_else(|| known.values().find(|r| same_task_definition_str(&r.arn, arn)))
+            .or_else(|| {
+                known
+                    .values()
+                    .find(|r| same_task_definition_str(&r.arn, arn))
+            })
             .cloned()
     };
     let mut out: Vec<Option<Revision>> = arns.iter().map(|a| find(a)).collect();

@@ -76,7 +76,13 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         .unwrap_or_else(|| default_reason("rollback", &by));
     let trigger = Trigger {
         target,
-        cause: manual(&reason, to, args.dry_run, args.allow_other_family, Some(&by)),
+        cause: manual(
+            &reason,
+            to,
+            args.dry_run,
+            args.allow_other_family,
+            Some(&by),
+        ),
     };
     let started = Instant::now();
     let mut snap = Snapshot::new(service);

@@ -349,7 +349,10 @@ pub fn status_text(view: &Overview, live: &Live, decision: &Decision, events: us
             .as_deref()
             .map(|t| format!(" of {}", short_task_definition(t)))
             .unwrap_or_default();
-        line("In flight", &format!("service deployment {id}{td}: {}{stage}", d.status));
+        line(
+            "In flight",
+            &format!("service deployment {id}{td}: {}{stage}", d.status),
+        );
     }
     let opt_in = match s.tags.get(TAG_ENABLED) {
         Some(v) => format!("{TAG_ENABLED}={v}"),

@@ -77,10 +77,7 @@ impl Intercept for Watch {
             let answer = Answer {
                 operation: operation.clone(),
                 status: response.status().as_u16(),
-                content_type: response
-                    .headers()
-                    .get("content-type")
-                    .map(str::to_string),
+                content_type: response.headers().get("content-type").map(str::to_string),
             };
             if let Ok(mut last) = LAST.lock() {
                 *last = Some(answer);
@@ -92,7 +89,10 @@ impl Intercept for Watch {
         if !self.loud {
             return Ok(());
         }
-        let attempt = cfg.load::<RequestAttempts>().map(|a| a.attempts()).unwrap_or(1);
+        let attempt = cfg
+            .load::<RequestAttempts>()
+            .map(|a| a.attempts())
+            .unwrap_or(1);
         let why = match ctx.response() {
             Some(r) => format!("HTTP {}", r.status().as_u16()),
             None => one_line_error(error),
