@@ -1754,6 +1754,21 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
             .contains("demo/hello-world is steady on hello-world:3"),
         "{r:?}"
     );
+
+    // A failed deployment (ECS history does not resolve a STOPPED one's revision): the plan still
+    // names the images it rolls back from.
+    let r4 = w.register(&format!("{REGISTRY}:d4e5f6a")).await;
+    w.deploy("hello-world", &r4).await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.run(&["status", "-c", "demo", "-s", "hello-world", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["rollback"]["from"], json!(r4));
+    assert_eq!(
+        v["rollback"]["images"]["from"][0]["image"],
+        json!(format!("{REGISTRY}:d4e5f6a")),
+        "{v:#}"
+    );
 }
 
 // `diff FROM TO`: images, environment variable and secret names (never values), CPU/memory,
@@ -2048,15 +2063,10 @@ impl Pty {
 
 const DOWN: &str = "\x1b[B";
 
-// Issue 13, bugs 3, 4 and 7: the dialog acted on a plan its own first rollback invalidated;
-// `--dry-run -o json` printed nothing; the kept "last stable" row read as "the revision you asked
-// for"; Enter with nothing selected quit; bad rows could be taken; services showed no state.
-#[tokio::test(flavor = "multi_thread")]
-async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
-    let w = world().await;
-    // hello-world:1 (marked bad by hand), :2, :3, :4. `api` failed deploying :3 over :2;
-    // `www` failed deploying :4 over :3. Rolling `api` back first tags :3 bad — the very
-    // revision `www` goes back to.
+/// Two services of one family, each failed: hello-world:1 (marked bad by hand), :2, :3, :4;
+/// `api` failed deploying :3 over :2, `www` failed deploying :4 over :3. Rolling `api` back
+/// first tags :3 bad — the very revision `www` goes back to. Returns [:1, :2, :3, :4].
+async fn two_services_of_one_family(w: &World) -> [String; 4] {
     let r0 = w.register(&format!("{REGISTRY}:0a0a0a0")).await;
     let r1 = w.register(&format!("{REGISTRY}:a1b2c3d")).await;
     let r2 = w.register(&format!("{REGISTRY}:b2c3d4e")).await;
@@ -2068,9 +2078,16 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
         w.deploy(service, bad).await;
         w.stand.deployment_state(service, "FAILED", json!({}));
     }
-
-    // --dry-run -o json: the plans on stdout (the dialog itself on the terminal).
     w.stand.clear_requests();
+    [r0, r1, r2, r3]
+}
+
+// Issue 13, bug 4: `dialog --dry-run -o json` printed nothing on stdout.
+#[tokio::test(flavor = "multi_thread")]
+async fn dialog_dry_run_prints_the_plans_as_json() {
+    let w = world().await;
+    let [_, r1, _, _] = two_services_of_one_family(&w).await;
+    // The plans on stdout (redirected to a file), the dialog itself on the terminal.
     let out = w.home.path().join("plans.json");
     let mut cmd = cli(Some(&w.stand), w.home.path(), &[]);
     cmd.env("TERM", "xterm");
@@ -2095,39 +2112,43 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
         let (seen, status) = p.finish();
         assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
     });
-    let plans: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let plans: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .expect("the plans, as JSON, on stdout");
     assert_eq!(plans.as_array().unwrap().len(), 1, "{plans:#}");
     assert_eq!(plans[0]["action"], "dry_run");
     assert_eq!(plans[0]["service"], "api");
     assert_eq!(plans[0]["to"], json!(r1));
+    assert_eq!(plans[0]["diff"]["changes"][0]["field"], "app: image");
     assert_eq!(w.writes(), 0);
+}
 
+// Issue 13, bug 3: the multi-service dialog acted on a plan its own first rollback invalidated
+// (`api`'s rollback tagged bad the revision `www` was to go back to; `www` was refused and left on
+// its FAILED revision). Every service is decided before any acts, and all act at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn dialog_rolls_back_services_of_one_family_whatever_the_order() {
+    let w = world().await;
+    let [_, r1, r2, _] = two_services_of_one_family(&w).await;
     let mut cmd = cli(
         Some(&w.stand),
         w.home.path(),
-        &["dialog", "-c", "demo", "--poll-interval", "200ms"],
+        &["dialog", "-c", "demo", "--poll-interval", "200ms", "--wait"],
     );
     cmd.env("TERM", "xterm");
-    let before = w.stand.count("UpdateService");
     let (seen, status) = tokio::task::block_in_place(|| {
         let mut p = Pty::spawn(cmd);
-        // Services with their state; Enter with none selected asks again.
-        p.step("www", "\r");
-        p.step("no service selected", "");
         p.step("www", " ");
         p.step("\u{2714}", &format!("{DOWN} "));
         p.step("www", "\r");
-        // api: keep the preselected last stable (hello-world:2).
+        // Each service's preselected last stable revision.
+        p.step("Revision for api", "");
         p.step("leave this service alone", "\r");
-        // www: try the bad hello-world:1 (two down from the preselected :3): refused, asked again.
         p.step("Revision for www", "");
-        p.step("leave this service alone", &format!("{DOWN}{DOWN}\r"));
-        p.step("cannot be a rollback target", "");
         p.step("leave this service alone", "\r");
         p.step("service(s) as shown?", "y");
         // Both act at once; each waits until steady.
         wait_for("both rollbacks", Duration::from_secs(60), || {
-            (w.stand.count("UpdateService") >= before + 2).then_some(())
+            (w.stand.count("UpdateService") >= 2).then_some(())
         });
         for service in ["api", "www"] {
             w.stand.deployment_state(service, "SUCCESSFUL", json!({}));
@@ -2136,13 +2157,6 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
     });
     assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
     for want in [
-        "api  FAILED",
-        "www  FAILED",
-        "hello-world:1 is marked ecs-rollback:status=bad and cannot be a rollback target",
-        "demo/api: would roll back hello-world:3 → hello-world:2",
-        "demo/www: would roll back hello-world:4 → hello-world:3",
-        "chosen  its last successful deployment",
-        "changes (what the rollback reverts):",
         "demo/api: rollback started hello-world:3 → hello-world:2",
         "demo/www: rollback started hello-world:4 → hello-world:3",
         "demo/api is steady on hello-world:2",
@@ -2150,9 +2164,6 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
     ] {
         assert!(seen.contains(want), "{want:?} not shown:\n{seen}");
     }
-    assert!(!seen.contains("the revision you asked for"), "{seen}");
-    // The transcript, for `--nocapture` (README's dialog excerpt comes from it).
-    println!("{seen}");
     assert_eq!(w.service_td("api").await, r1);
     assert_eq!(
         w.service_td("www").await,
@@ -2161,10 +2172,53 @@ async fn dialog_decides_every_service_before_acting_and_guides_the_choice() {
     );
 }
 
-// Issue 13, bug 9: Ctrl-C during a wait said nothing about the deployment going on in ECS;
-// `RollbackRequested` was printed instead of ECS's `ROLLBACK_REQUESTED`.
+// Issue 13, bug 7: the kept "last stable" row read as "the revision you asked for"; Enter with
+// nothing selected quit; bad rows could be taken; the service list showed no state.
 #[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_ecs_names_them() {
+async fn dialog_shows_service_states_asks_again_and_refuses_bad_rows() {
+    let w = world().await;
+    two_services_of_one_family(&w).await;
+    let mut cmd = cli(
+        Some(&w.stand),
+        w.home.path(),
+        &["dialog", "-c", "demo", "--dry-run"],
+    );
+    cmd.env("TERM", "xterm");
+    let (seen, status) = tokio::task::block_in_place(|| {
+        let mut p = Pty::spawn(cmd);
+        // Services with their state; Enter with none selected asks again.
+        p.step("www", "\r");
+        p.step("no service selected", "");
+        p.step("www", &format!("{DOWN} "));
+        p.step("\u{2714}", "\r");
+        // www: try the bad hello-world:1 (two down from the preselected :3): refused, asked again.
+        p.step("Revision for www", "");
+        p.step("leave this service alone", &format!("{DOWN}{DOWN}\r"));
+        p.step("cannot be a rollback target", "");
+        p.step("leave this service alone", "\r");
+        p.finish()
+    });
+    assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
+    for want in [
+        "api  FAILED      hello-world:3",
+        "www  FAILED      hello-world:4",
+        "hello-world:1 is marked ecs-rollback:status=bad and cannot be a rollback target",
+        "demo/www: would roll back hello-world:4 → hello-world:3",
+        "chosen  its last successful deployment",
+        "changes (what the rollback reverts):",
+        "Dry run: nothing was changed.",
+    ] {
+        assert!(seen.contains(want), "{want:?} not shown:\n{seen}");
+    }
+    assert!(!seen.contains("the revision you asked for"), "{seen}");
+    // The transcript, for `--nocapture`.
+    println!("{seen}");
+    assert_eq!(w.writes(), 0);
+}
+
+// Issue 13, bug 9: Ctrl-C during a wait said nothing about the deployment going on in ECS.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_waiting_says_the_deployment_goes_on() {
     let w = world().await;
     w.good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
         .await;
@@ -2178,6 +2232,7 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
         "hello-world",
         "--to",
         "1",
+        "--wait",
         "--poll-interval",
         "200ms",
     ]);
@@ -2211,12 +2266,15 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
         r.stdout.contains("only the waiting stopped; the deployment of hello-world:1 to demo/hello-world goes on in ECS"),
         "{r:?}"
     );
+}
 
-    // A StopServiceDeployment(ROLLBACK) in progress: ECS's own status names.
-    let r4 = w.register(&format!("{REGISTRY}:d4e5f6a")).await;
-    w.stand
-        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
-    w.deploy("hello-world", &r4).await;
+// Issue 13, bug 9: `RollbackRequested` was printed instead of ECS's `ROLLBACK_REQUESTED`.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_deployment_statuses_read_as_ecs_names_them() {
+    let w = world().await;
+    w.good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    // A StopServiceDeployment(ROLLBACK) of the deployment in progress.
     let sd = w
         .ecs
         .list_service_deployments()
@@ -2237,15 +2295,7 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on_and_statuses_read_as_e
         .send()
         .await
         .unwrap();
-    let r = w.run(&[
-        "rollback",
-        "-c",
-        "demo",
-        "-s",
-        "hello-world",
-        "--dry-run",
-        "--force",
-    ]);
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stdout.contains("ROLLBACK_REQUESTED"), "{r:?}");
     assert!(!r.stdout.contains("RollbackRequested"), "{r:?}");
