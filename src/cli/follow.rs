@@ -88,8 +88,10 @@ impl Spinner {
     fn new(wanted: bool) -> Spinner {
         Spinner((wanted && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
+            // `wide_msg` cuts the message to the terminal's width: a wrapped spinner line is
+            // not cleared whole at the end and stays behind.
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg}")
+                ProgressStyle::with_template("{spinner} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
