@@ -471,8 +471,9 @@ fn gone(name: &str) -> Revision {
     }
 }
 
-/// Carry out a decision, then record, notify, log and emit metrics.
-async fn act(
+/// Carry out a decision, then record, notify, log and emit metrics. Public for the CLI's dialog,
+/// which decides every chosen service first and then acts on those decisions together.
+pub async fn act(
     deps: &Deps,
     trigger: &Trigger,
     snap: &Snapshot,

@@ -20,7 +20,12 @@ use harness::{wait_for, Stand};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
-const BIN: &str = env!("CARGO_BIN_EXE_ecs-rollback");
+/// The binary under test; `ECS_ROLLBACK_CLI_BIN` names another build (e.g. an older commit's, to
+/// see a test fail before its fix).
+fn bin() -> String {
+    std::env::var("ECS_ROLLBACK_CLI_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ecs-rollback").to_string())
+}
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -115,7 +120,7 @@ fn finished(out: Output) -> Run {
 /// The CLI with a clean environment: the stand's endpoints and test credentials, no IMDS,
 /// a HOME without AWS config files.
 fn cli(stand: Option<&Stand>, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.env_clear();
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
@@ -131,6 +136,9 @@ fn cli(stand: Option<&Stand>, home: &Path, args: &[&str]) -> Command {
                 cmd.env(k, v.as_str().unwrap());
             }
         }
+        // The caller identity (STS) and the image check (ECR) go to moto too.
+        cmd.env("AWS_ENDPOINT_URL_STS", stand.endpoint())
+            .env("AWS_ENDPOINT_URL_ECR", stand.endpoint());
     }
     cmd.args(args);
     cmd
@@ -256,6 +264,55 @@ impl World {
 
     async fn service_tag(&self, service: &str, key: &str) -> Option<String> {
         harness::ecs::service_tag(&self.ecs, service, key).await
+    }
+
+    /// Push an image tag of REGISTRY's repository to the stand's ECR (moto).
+    async fn push_image(&self, tag: &str) {
+        let ecr = aws_sdk_ecr::Client::new(&self.stand.sdk().await);
+        let _ = ecr
+            .create_repository()
+            .repository_name("hello-world")
+            .send()
+            .await;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"digest": format!("sha256:{}", "a".repeat(64)), "size": 1,
+                       "mediaType": "application/vnd.docker.container.image.v1+json"},
+            "layers": [],
+        });
+        ecr.put_image()
+            .repository_name("hello-world")
+            .image_manifest(manifest.to_string())
+            .image_tag(tag)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Tag a resource (service or task definition) as a person or the stand would.
+    async fn tag(&self, arn: &str, key: &str, value: &str) {
+        self.ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn service_arn(&self, service: &str) -> String {
+        self.ecs
+            .describe_services()
+            .cluster("demo")
+            .services(service)
+            .send()
+            .await
+            .unwrap()
+            .services()[0]
+            .service_arn()
+            .unwrap()
+            .to_string()
     }
 
     fn writes(&self) -> usize {
@@ -423,7 +480,8 @@ async fn rollback_dry_run_prints_the_plan_in_text_and_json_and_changes_nothing()
         "  chosen  its last successful deployment (ECS service-deployment history)\n",
         "  how     UpdateService(taskDefinition=hello-world:2)\n",
         "  after   tag hello-world:3 ecs-rollback:status=bad for this service;",
-        "because manual request: ecs-rollback rollback run by alice. Next: ECS replaces the tasks with hello-world:2 in a rolling deployment.\n",
+        // Who: the STS caller identity (moto's is a user named moto).
+        "because manual request: ecs-rollback rollback run by arn:aws:sts::123456789012:user/moto. Next: ECS replaces the tasks with hello-world:2 in a rolling deployment.\n",
         "Dry run: nothing was changed.\n",
     ] {
         assert!(r.stdout.contains(want), "{want:?}: {r:?}");
@@ -477,7 +535,6 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
         "hello-world",
         "--reason",
         "login page broken",
-        "--wait",
         "--poll-interval",
         "200ms",
         "--wait-timeout",
@@ -494,7 +551,7 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
-            .starts_with("demo/hello-world: rolled back hello-world:3 → hello-world:2\n"),
+            .starts_with("demo/hello-world: rollback started hello-world:3 → hello-world:2\n"),
         "{r:?}"
     );
     assert!(
@@ -502,11 +559,20 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
             .contains("because manual request: login page broken."),
         "{r:?}"
     );
+    // The changes it reverts, shown as it starts: the image (tags differ by revision).
     assert!(
         r.stdout
-            .contains("demo/hello-world is steady on hello-world:2"),
+            .contains("  changes (what the rollback reverts):\n")
+            && r.stdout
+                .contains("app: image  hello-world:c3d4e5f → hello-world:b2c3d4e\n"),
         "{r:?}"
     );
+    assert!(
+        r.stdout
+            .contains("demo/hello-world is steady on hello-world:2 ("),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("): rolled back.\n"), "{r:?}");
     assert_eq!(w.service_td("hello-world").await, r2);
     assert_eq!(w.ledger(&r3).await.as_deref(), Some("bad"));
     assert_eq!(
@@ -515,6 +581,19 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
             .as_deref(),
         Some(r2.as_str()),
         "the rollback is recorded as the Lambda records it"
+    );
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:last-rollback-kind")
+            .await
+            .as_deref(),
+        Some("manual")
+    );
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:last-rollback-by")
+            .await
+            .as_deref(),
+        Some("arn:aws:sts::123456789012:user/moto"),
+        "who: the STS caller identity, not $USER"
     );
 
     // Failed: the rollback's own deployment fails → exit 4 (JSON says why).
@@ -572,13 +651,15 @@ async fn rollback_to_an_explicit_revision_and_the_refusals() {
         "hello-world",
         "--to",
         "hello-world:1",
+        "--no-wait",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
-            .contains("rolled back hello-world:3 → hello-world:1"),
+            .contains("rollback started hello-world:3 → hello-world:1"),
         "{r:?}"
     );
+    assert!(r.stderr.contains("Not waiting (--no-wait)"), "{r:?}");
     assert!(r.stdout.contains("(the revision requested)"), "{r:?}");
     assert_eq!(w.service_td("hello-world").await, r1);
 
@@ -619,7 +700,8 @@ async fn rollback_to_an_explicit_revision_and_the_refusals() {
         (
             &["rollback", "-c", "demo", "-s", "hello-world", "--to", "99"],
             "error: task definition \"hello-world:99\" does not exist",
-            "hint: `ecs-rollback status",
+            // The names are known: the hint says them.
+            "hint: `ecs-rollback status --cluster demo --service hello-world`",
         ),
         (
             &["rollback", "-c", "demo", "-s", "nope"],
@@ -654,7 +736,16 @@ async fn rollback_to_an_explicit_revision_and_the_refusals() {
     w.stand
         .deployment_state("untagged", "SUCCESSFUL", json!({}));
     w.deploy("untagged", &plain).await;
-    let r = w.run(&["rollback", "-c", "demo", "-s", "untagged", "--to", "1"]);
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "untagged",
+        "--to",
+        "1",
+        "--no-wait",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(w.service_td("untagged").await, r1);
     w.create_service("hands-off", &plain, Some("false")).await;
@@ -845,6 +936,9 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     w.create_service("hello-world", &source, Some("true")).await;
     w.stand
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    for tag in [shas[1].as_str(), "v2.0.0"] {
+        w.push_image(tag).await;
+    }
 
     // Two containers: which one must be said.
     let r = w.run_in(repo.path(), &["deploy", "-c", "demo", "-s", "hello-world"]);
@@ -878,7 +972,115 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
             .contains(&format!("  commit  {} Second: faster greeting\n", shas[1])),
         "{r:?}"
     );
+    // The difference first: only the image changes (never an environment value).
+    assert!(
+        r.stdout.contains(&format!(
+            "  changes:\n    app: image  {REGISTRY}:{} → {REGISTRY}:{}\n",
+            shas[0], shas[1]
+        )),
+        "{r:?}"
+    );
+    assert!(
+        !r.stdout.contains("hello\n") && !r.stdout.contains("parameter/db"),
+        "{r:?}"
+    );
     assert_eq!(w.writes(), 0);
+
+    // The tag must exist in ECR (DescribeImages): a tag never pushed is exit 2, nothing written.
+    w.stand.clear_requests();
+    let r = w.run_in(
+        repo.path(),
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--tag",
+            "never-pushed",
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("error: hello-world:never-pushed is not in Amazon ECR: no such image tag"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("--skip-image-check"), "{r:?}");
+    assert_eq!(w.writes(), 0);
+    assert_eq!(w.stand.count("DescribeImages"), 1, "{r:?}");
+    // --skip-image-check does not ask; another registry is never asked.
+    w.stand.clear_requests();
+    let r = w.run_in(
+        repo.path(),
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--tag",
+            "never-pushed",
+            "--skip-image-check",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = w.run_in(
+        repo.path(),
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--image",
+            "ghcr.io/team/hello:1.2.3",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("is not an Amazon ECR image: its tag is not checked"),
+        "{r:?}"
+    );
+    assert_eq!(w.stand.count("DescribeImages"), 0);
+
+    // Uncommitted changes: a warning (the tag names HEAD, not the working tree).
+    std::fs::write(repo.path().join("greeting.txt"), "not committed\n").unwrap();
+    let r = w.run_in(
+        repo.path(),
+        &[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--container",
+            "app",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("warning: the git repository has uncommitted changes"),
+        "{r:?}"
+    );
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo.path())
+        .args(["checkout", "--", "greeting.txt"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
 
     // The deploy: HEAD's short SHA, every other field kept.
     let r = w.run_in(
@@ -1000,6 +1202,38 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     assert!(
         r.stdout
             .contains("demo/hello-world is steady on hello-world:4"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("To roll back"), "{r:?}");
+
+    // A failed --wait says the exact command that rolls back to the revision it replaced.
+    let before = w.stand.count("UpdateService");
+    let child = w.spawn(&[
+        "deploy",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--container",
+        "app",
+        "--image",
+        &format!("{REGISTRY}:{}", shas[1]),
+        "--wait",
+        "--poll-interval",
+        "200ms",
+    ]);
+    wait_for(
+        "the deploy's UpdateService",
+        Duration::from_secs(60),
+        || (w.stand.count("UpdateService") > before).then_some(()),
+    );
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "To roll back to the revision it replaced: ecs-rollback rollback -c demo -s hello-world --to hello-world:4\n"
+        ),
         "{r:?}"
     );
 }
@@ -1138,7 +1372,7 @@ async fn dialog_in_a_pseudo_terminal_rolls_back_the_chosen_revision() {
     w.create_service("worker", &other, None).await;
     w.stand.deployment_state("hello-world", "FAILED", json!({}));
 
-    let mut cmd = cli(Some(&w.stand), w.home.path(), &["dialog"]);
+    let mut cmd = cli(Some(&w.stand), w.home.path(), &["dialog", "--no-wait"]);
     cmd.arg("--git-repo").arg(repo.path());
     cmd.env("TERM", "xterm");
     let transcript = tokio::task::spawn_blocking(move || {
@@ -1169,7 +1403,7 @@ async fn dialog_in_a_pseudo_terminal_rolls_back_the_chosen_revision() {
         step(&mut p, "service(s) as shown?", "y");
         step(
             &mut p,
-            "rolled back hello-world:3 \u{2192} hello-world:1",
+            "rollback started hello-world:3 \u{2192} hello-world:1",
             "",
         );
         let rest = p.expect(Eof).unwrap();
@@ -1197,4 +1431,872 @@ async fn dialog_in_a_pseudo_terminal_rolls_back_the_chosen_revision() {
     assert_eq!(w.service_td("hello-world").await, r1);
     assert_eq!(w.ledger(&r3).await.as_deref(), Some("bad"));
     assert_eq!(w.service_td("worker").await, other, "only what was chosen");
+}
+
+/// Register a revision of another family (`checkout`).
+async fn register_family(w: &World, family: &str, image: &str) -> String {
+    w.ecs
+        .register_task_definition()
+        .family(family)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image(image)
+                .essential(true)
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
+// Issue 13, bug 1: `--to` another family moved the service onto another image and task role.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_to_another_family_is_refused_unless_allowed() {
+    let w = world().await;
+    let [_, _, r3] = w
+        .good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let checkout = register_family(&w, "checkout", &format!("{REGISTRY}-checkout:9f8e7d6")).await;
+    w.stand.clear_requests();
+    for to in ["checkout:1", checkout.as_str()] {
+        let r = w.run(&[
+            "rollback",
+            "-c",
+            "demo",
+            "-s",
+            "hello-world",
+            "--to",
+            to,
+            "--no-wait",
+        ]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
+        assert!(
+            r.stderr.starts_with("error: refusing --to checkout:1: it is of family \"checkout\", but demo/hello-world runs family \"hello-world\""),
+            "{r:?}"
+        );
+        assert!(r.stderr.contains("--allow-other-family"), "{r:?}");
+    }
+    assert_eq!(w.writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, r3);
+    assert_eq!(
+        w.ledger(&r3).await,
+        None,
+        "the healthy current revision is not tagged bad"
+    );
+
+    // Allowed on purpose.
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "checkout:1",
+        "--allow-other-family",
+        "--no-wait",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(w.service_td("hello-world").await, checkout);
+}
+
+// Issue 13, bug 2: two operators pressing `rollback` seconds apart walked the service back twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
+    let w = world().await;
+    let [_, r2, r3] = w
+        .good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--no-wait"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(w.service_td("hello-world").await, r2);
+
+    // The second operator, seconds later, while the first rollback still deploys.
+    w.stand.clear_requests();
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--no-wait"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{r:?}");
+    assert!(
+        lines[0].starts_with("error: demo/hello-world was rolled back 20"),
+        "{r:?}"
+    );
+    for want in [
+        " UTC (",
+        " s ago) by arn:aws:sts::123456789012:user/moto, manual: hello-world:3 → hello-world:2",
+        "its deployment is still in progress. Not rolling back again.",
+    ] {
+        assert!(lines[0].contains(want), "{want}: {r:?}");
+    }
+    assert!(
+        lines[1].contains("`ecs-rollback rollback -c demo -s hello-world --force`"),
+        "{r:?}"
+    );
+    assert_eq!(w.writes(), 0, "nothing written");
+    assert_eq!(w.service_td("hello-world").await, r2);
+    assert_eq!(
+        w.ledger(&r2).await.as_deref(),
+        Some("stable"),
+        "the good revision is not tagged bad"
+    );
+    assert_eq!(w.ledger(&r3).await.as_deref(), Some("bad"));
+    // A dry run says the same, exit 3.
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_eq!(r.code, 3, "{r:?}");
+
+    // Long ago by the tags, but the deployment still in flight: still refused.
+    let svc = w.service_arn("hello-world").await;
+    w.tag(
+        &svc,
+        "ecs-rollback:last-rollback-at",
+        "2026-01-01T00:00:00Z",
+    )
+    .await;
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--no-wait"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("still in progress"), "{r:?}");
+    // Settled and long ago: a new incident may roll back again (the plan says where to).
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_ne!(r.code, 3, "{r:?}");
+    assert!(!r.stderr.contains("Not rolling back again"), "{r:?}");
+
+    // --to or --force go ahead even right after one.
+    w.tag(
+        &svc,
+        "ecs-rollback:last-rollback-at",
+        &chrono::Utc::now().to_rfc3339(),
+    )
+    .await;
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--dry-run",
+        "--force",
+    ]);
+    assert!(!r.stderr.contains("Not rolling back again"), "{r:?}");
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--dry-run",
+        "--to",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+// Issue 13, bug 8: "run by" was `$USER`; it is the STS caller identity, else the OS user.
+#[tokio::test(flavor = "multi_thread")]
+async fn who_runs_it_is_the_sts_caller_else_the_os_user() {
+    let w = world().await;
+    w.good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert!(
+        r.stdout
+            .contains("run by arn:aws:sts::123456789012:user/moto."),
+        "{r:?}"
+    );
+    assert_eq!(w.stand.count("GetCallerIdentity"), 1, "one STS call");
+    // STS refuses (or is unreachable): the OS user.
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"service": "sts", "operation": "GetCallerIdentity", "status": 403,
+               "code": "AccessDenied", "message": "no", "count": -1}),
+    );
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("run by alice."), "{r:?}");
+}
+
+// Issue 13, bug 4: `status -o json` left rollback.images.from empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_strategy_and_events() {
+    let w = world().await;
+    let [_, _, r3] = w
+        .good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    for message in [
+        "(service hello-world) has started 1 tasks: (task 1f2e3d).",
+        "(service hello-world) was unable to place a task because no container instance met all of its requirements.",
+    ] {
+        w.stand.control(
+            "POST",
+            "/ecs/service-event",
+            json!({"cluster": "demo", "service": "hello-world", "message": message}),
+        );
+    }
+    w.stand.control(
+        "POST",
+        "/ecs/lifecycle-stage",
+        json!({"cluster": "demo", "service": "hello-world", "stage": "SCALE_UP"}),
+    );
+    w.stand.clear_requests();
+    let r = w.run(&["status", "-c", "demo", "-s", "hello-world", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["rollback"]["from"], json!(r3));
+    assert_eq!(
+        v["rollback"]["images"]["from"][0]["image"],
+        json!(format!("{REGISTRY}:c3d4e5f")),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["rollback"]["images"]["to"][0]["image"],
+        json!(format!("{REGISTRY}:b2c3d4e"))
+    );
+    assert_eq!(v["strategy"], "ROLLING");
+    let d = &v["deployments"][0];
+    assert_eq!(d["status"], "PRIMARY");
+    assert_eq!(
+        (d["desired_count"].as_i64(), d["pending_count"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(v["events"].as_array().unwrap().len(), 2);
+    assert!(v["events"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unable to place a task"));
+    assert_eq!(
+        v["service_deployments_in_flight"][0]["lifecycle_stage"],
+        "SCALE_UP"
+    );
+    // What a run costs (README): requests the stand saw.
+    let calls = w.stand.requests(None).len();
+    assert!(calls <= 10 + 9, "status -n 10 made {calls} calls");
+
+    let r = w.run(&["status", "-c", "demo", "-s", "hello-world", "--events", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for want in [
+        "Strategy      ROLLING; circuit breaker on, rollback left to ecs-rollback\n",
+        "Deployments   PRIMARY hello-world:3 IN_PROGRESS: desired 1, pending 1, running 0, failed 0, since ",
+        "ACTIVE hello-world:2 COMPLETED: desired 1, pending 0, running 1, failed 0",
+        ": IN_PROGRESS, lifecycle stage SCALE_UP\n",
+        "was unable to place a task",
+    ] {
+        assert!(r.stdout.contains(want), "{want:?}: {r:?}");
+    }
+    assert!(
+        !r.stdout.contains("has started 1 tasks"),
+        "--events 1: {r:?}"
+    );
+
+    // Defaults from the environment: no -c / -s.
+    let out = cli(Some(&w.stand), w.home.path(), &["status", "-o", "json"])
+        .env("ECS_ROLLBACK_CLUSTER", "demo")
+        .env("ECS_ROLLBACK_SERVICE", "hello-world")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let r = finished(out);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["service"], "hello-world");
+
+    // --wait prints new service events as they arrive, then the outcome.
+    let child = w.spawn(&[
+        "status",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--wait",
+        "--poll-interval",
+        "200ms",
+    ]);
+    let seen = w.stand.count("DescribeServices");
+    wait_for("status to poll", Duration::from_secs(60), || {
+        (w.stand.count("DescribeServices") >= seen + 3).then_some(())
+    });
+    w.stand.control(
+        "POST",
+        "/ecs/service-event",
+        json!({"cluster": "demo", "service": "hello-world",
+               "message": "(service hello-world) failed to launch a task with (error CannotPullContainerError)."}),
+    );
+    let seen = w.stand.count("DescribeServices");
+    wait_for("status to see the event", Duration::from_secs(60), || {
+        (w.stand.count("DescribeServices") >= seen + 2).then_some(())
+    });
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("  event ") && r.stderr.contains("CannotPullContainerError"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains("unable to place a task"),
+        "only new events: {r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("demo/hello-world is steady on hello-world:3"),
+        "{r:?}"
+    );
+
+    // A failed deployment (ECS history does not resolve a STOPPED one's revision): the plan still
+    // names the images it rolls back from.
+    let r4 = w.register(&format!("{REGISTRY}:d4e5f6a")).await;
+    w.deploy("hello-world", &r4).await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.run(&["status", "-c", "demo", "-s", "hello-world", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["rollback"]["from"], json!(r4));
+    assert_eq!(
+        v["rollback"]["images"]["from"][0]["image"],
+        json!(format!("{REGISTRY}:d4e5f6a")),
+        "{v:#}"
+    );
+}
+
+// `diff FROM TO`: images, environment variable and secret names (never values), CPU/memory,
+// roles, and the service configuration of the service revisions.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_shows_what_changes_by_name_never_by_value() {
+    let w = world().await;
+    let r1 = harness::ecs::register(&w.ecs, &format!("{REGISTRY}:a1b2c3d"), |c| {
+        c.environment(
+            KeyValuePair::builder()
+                .name("GREETING")
+                .value("hello-secret-value")
+                .build(),
+        )
+        .environment(
+            KeyValuePair::builder()
+                .name("LEGACY_MODE")
+                .value("on")
+                .build(),
+        )
+    })
+    .await;
+    let r2 = w
+        .ecs
+        .register_task_definition()
+        .family("hello-world")
+        .task_role_arn("arn:aws:iam::123456789012:role/hello-task")
+        .cpu("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image(format!("{REGISTRY}:b2c3d4e"))
+                .essential(true)
+                .memory(512)
+                .environment(
+                    KeyValuePair::builder()
+                        .name("GREETING")
+                        .value("bonjour-value")
+                        .build(),
+                )
+                .environment(KeyValuePair::builder().name("FEATURE_X").value("1").build())
+                .secrets(
+                    Secret::builder()
+                        .name("DB_PASSWORD")
+                        .value_from("arn:aws:ssm:eu-west-1:123456789012:parameter/db")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    w.create_service("hello-world", &r1, Some("true")).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.deploy("hello-world", &r2).await;
+    w.stand.clear_requests();
+
+    let r = w.run(&["diff", "2", "1", "-c", "demo", "-s", "hello-world"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for want in [
+        "hello-world:2 → hello-world:1\n",
+        "app: environment names  +LEGACY_MODE −FEATURE_X\n",
+        &format!("app: image              {REGISTRY}:b2c3d4e → {REGISTRY}:a1b2c3d\n"),
+        "app: memory             512 → 256\n",
+        "app: secret names       −DB_PASSWORD\n",
+        "cpu                     512 → (none)\n",
+        "task role               arn:aws:iam::123456789012:role/hello-task → (none)\n",
+    ] {
+        assert!(r.stdout.contains(want), "{want:?}: {r:?}");
+    }
+    for never in ["hello-secret-value", "bonjour-value", "parameter/db", "=1"] {
+        assert!(!r.stdout.contains(never), "{never}: {r:?}");
+    }
+    assert_eq!(w.writes(), 0);
+    let r = w.run(&["diff", "hello-world:2", &r1, "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["from"], "hello-world:2");
+    assert!(
+        v["service_config"]
+            .as_str()
+            .unwrap()
+            .contains("no service named"),
+        "{v:#}"
+    );
+    // A bare number needs the service's family.
+    let r = w.run(&["diff", "2", "1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("needs a family"), "{r:?}");
+}
+
+// `mark REVISION stable|bad|clear`: the ledger by hand, per service with `bad-for`.
+#[tokio::test(flavor = "multi_thread")]
+async fn mark_blesses_bans_and_unbans_a_revision() {
+    let w = world().await;
+    let [r1, r2, _] = w
+        .good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    let tag = |tags: &[(String, String)], key: &str| {
+        tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+
+    let r = w.run(&["mark", "2", "bad", "-c", "demo", "-s", "hello-world"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .starts_with("hello-world:2: banned as a rollback target for demo/hello-world\n"),
+        "{r:?}"
+    );
+    let t = w.describe(&r2).await.1;
+    assert_eq!(tag(&t, "ecs-rollback:status").as_deref(), Some("bad"));
+    assert_eq!(
+        tag(&t, "ecs-rollback:bad-for").as_deref(),
+        Some("demo/hello-world")
+    );
+    // The dry run no longer goes there.
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert!(!r.stdout.contains("→ hello-world:2\n"), "{r:?}");
+
+    let r = w.run(&[
+        "mark",
+        "hello-world:2",
+        "clear",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let t = w.describe(&r2).await.1;
+    assert_eq!(tag(&t, "ecs-rollback:status"), None);
+    assert_eq!(tag(&t, "ecs-rollback:bad-for"), None);
+
+    let r = w.run(&["mark", &r1, "bad", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["ledger"], "bad");
+    assert_eq!(
+        r.json()["bad_for"],
+        Value::Null,
+        "no service: banned everywhere"
+    );
+    let r = w.run(&["mark", "hello-world:1", "stable"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("stable: a rollback target"), "{r:?}");
+    assert_eq!(w.ledger(&r1).await.as_deref(), Some("stable"));
+    let r = w.run(&["mark", "hello-world:9", "stable"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+// Issue 13, bug 5: a non-AWS endpoint read as "the response could not be read" with a hint about
+// 4 attempts after one; a black-holed one was 40 s of silence.
+#[test]
+fn a_non_aws_endpoint_is_named_and_retries_are_shown_as_they_happen() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    let html = TcpListener::bind("127.0.0.1:0").unwrap();
+    let html_url = format!("http://{}", html.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in html.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let body = "<html><body><h1>404 Not Found</h1></body></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let home = Scratch::new("home");
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let mut cmd = cli(
+        None,
+        home.path(),
+        &[
+            "status",
+            "-c",
+            "demo",
+            "-s",
+            "web",
+            "--endpoint-url",
+            &html_url,
+        ],
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let r = finished(cmd.stdin(Stdio::null()).output().unwrap());
+    assert_eq!(r.code, 1, "{r:?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "error: DescribeServices failed: the endpoint answered HTTP 404 (text/html), which is not an AWS API response",
+        "{r:?}"
+    );
+    assert!(lines[1].starts_with("hint: check --endpoint-url"), "{r:?}");
+    assert!(!r.stderr.contains("4 attempts"), "{r:?}");
+
+    // Black hole: connections accepted, never answered. On a terminal each failed attempt shows.
+    let hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_url = format!("http://{}", hole.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hole.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let mut cmd = cli(
+        None,
+        home.path(),
+        &[
+            "status",
+            "-c",
+            "demo",
+            "-s",
+            "web",
+            "--endpoint-url",
+            &hole_url,
+        ],
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env("TERM", "xterm");
+    let mut p = expectrl::Session::spawn(cmd).expect("the CLI starts in a pty");
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    use expectrl::Expect;
+    let found = p.expect("attempt 1 of 4 failed");
+    let _ = p.get_process_mut().exit(true);
+    found.expect("the first failed attempt is shown as it happens");
+}
+
+/// Drive a pseudo-terminal session: wait for `text`, then type `keys`; keeps a transcript.
+struct Pty {
+    p: expectrl::session::OsSession,
+    seen: String,
+}
+
+impl Pty {
+    fn spawn(cmd: Command) -> Pty {
+        let mut p = expectrl::Session::spawn(cmd).expect("the CLI starts in a pty");
+        p.get_process_mut().set_window_size(200, 40).unwrap();
+        p.set_expect_timeout(Some(Duration::from_secs(60)));
+        Pty {
+            p,
+            seen: String::new(),
+        }
+    }
+
+    fn step(&mut self, text: &str, keys: &str) {
+        use expectrl::Expect;
+        let found = self
+            .p
+            .expect(text)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\n{}", self.seen));
+        self.seen.push_str(&String::from_utf8_lossy(found.before()));
+        self.seen
+            .push_str(&String::from_utf8_lossy(found.as_bytes()));
+        if !keys.is_empty() {
+            self.p.send(keys).unwrap();
+        }
+    }
+
+    /// The rest of the output and the exit status.
+    fn finish(mut self) -> (String, String) {
+        use expectrl::{Eof, Expect};
+        let rest = self
+            .p
+            .expect(Eof)
+            .unwrap_or_else(|e| panic!("waiting for the end: {e}\n{}", self.seen));
+        self.seen.push_str(&String::from_utf8_lossy(rest.before()));
+        self.seen
+            .push_str(&String::from_utf8_lossy(rest.as_bytes()));
+        let status = self.p.get_process().wait().unwrap();
+        (self.seen, format!("{status:?}"))
+    }
+}
+
+const DOWN: &str = "\x1b[B";
+
+/// Two services of one family, each failed: hello-world:1 (marked bad by hand), :2, :3, :4;
+/// `api` failed deploying :3 over :2, `www` failed deploying :4 over :3. Rolling `api` back
+/// first tags :3 bad — the very revision `www` goes back to. Returns [:1, :2, :3, :4].
+async fn two_services_of_one_family(w: &World) -> [String; 4] {
+    let r0 = w.register(&format!("{REGISTRY}:0a0a0a0")).await;
+    let r1 = w.register(&format!("{REGISTRY}:a1b2c3d")).await;
+    let r2 = w.register(&format!("{REGISTRY}:b2c3d4e")).await;
+    let r3 = w.register(&format!("{REGISTRY}:c3d4e5f")).await;
+    w.tag(&r0, "ecs-rollback:status", "bad").await;
+    for (service, good, bad) in [("api", &r1, &r2), ("www", &r2, &r3)] {
+        w.create_service(service, good, Some("true")).await;
+        w.stand.deployment_state(service, "SUCCESSFUL", json!({}));
+        w.deploy(service, bad).await;
+        w.stand.deployment_state(service, "FAILED", json!({}));
+    }
+    w.stand.clear_requests();
+    [r0, r1, r2, r3]
+}
+
+// Issue 13, bug 4: `dialog --dry-run -o json` printed nothing on stdout.
+#[tokio::test(flavor = "multi_thread")]
+async fn dialog_dry_run_prints_the_plans_as_json() {
+    let w = world().await;
+    let [_, r1, _, _] = two_services_of_one_family(&w).await;
+    // The plans on stdout (redirected to a file), the dialog itself on the terminal.
+    let out = w.home.path().join("plans.json");
+    let mut cmd = cli(Some(&w.stand), w.home.path(), &[]);
+    cmd.env("TERM", "xterm");
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg("exec \"$0\" dialog -c demo --dry-run -o json > \"$1\"")
+        .arg(bin())
+        .arg(&out);
+    // The same clean environment as `cli`.
+    sh.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    sh.current_dir(w.home.path());
+    tokio::task::block_in_place(|| {
+        let mut p = Pty::spawn(sh);
+        p.step("www", " ");
+        p.step("\u{2714}", "\r");
+        p.step("leave this service alone", "\r");
+        let (seen, status) = p.finish();
+        assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
+    });
+    let plans: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .expect("the plans, as JSON, on stdout");
+    assert_eq!(plans.as_array().unwrap().len(), 1, "{plans:#}");
+    assert_eq!(plans[0]["action"], "dry_run");
+    assert_eq!(plans[0]["service"], "api");
+    assert_eq!(plans[0]["to"], json!(r1));
+    assert_eq!(plans[0]["diff"]["changes"][0]["field"], "app: image");
+    assert_eq!(w.writes(), 0);
+}
+
+// Issue 13, bug 3: the multi-service dialog acted on a plan its own first rollback invalidated
+// (`api`'s rollback tagged bad the revision `www` was to go back to; `www` was refused and left on
+// its FAILED revision). Every service is decided before any acts, and all act at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn dialog_rolls_back_services_of_one_family_whatever_the_order() {
+    let w = world().await;
+    let [_, r1, r2, _] = two_services_of_one_family(&w).await;
+    let mut cmd = cli(
+        Some(&w.stand),
+        w.home.path(),
+        &["dialog", "-c", "demo", "--poll-interval", "200ms", "--wait"],
+    );
+    cmd.env("TERM", "xterm");
+    let (seen, status) = tokio::task::block_in_place(|| {
+        let mut p = Pty::spawn(cmd);
+        p.step("www", " ");
+        p.step("\u{2714}", &format!("{DOWN} "));
+        p.step("www", "\r");
+        // Each service's preselected last stable revision.
+        p.step("Revision for api", "");
+        p.step("leave this service alone", "\r");
+        p.step("Revision for www", "");
+        p.step("leave this service alone", "\r");
+        p.step("service(s) as shown?", "y");
+        // Both act at once; each waits until steady.
+        wait_for("both rollbacks", Duration::from_secs(60), || {
+            (w.stand.count("UpdateService") >= 2).then_some(())
+        });
+        for service in ["api", "www"] {
+            w.stand.deployment_state(service, "SUCCESSFUL", json!({}));
+        }
+        p.finish()
+    });
+    assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
+    for want in [
+        "demo/api: rollback started hello-world:3 → hello-world:2",
+        "demo/www: rollback started hello-world:4 → hello-world:3",
+        "demo/api is steady on hello-world:2",
+        "demo/www is steady on hello-world:3",
+    ] {
+        assert!(seen.contains(want), "{want:?} not shown:\n{seen}");
+    }
+    assert_eq!(w.service_td("api").await, r1);
+    assert_eq!(
+        w.service_td("www").await,
+        r2,
+        "not refused by api's rollback"
+    );
+}
+
+// Issue 13, bug 7: the kept "last stable" row read as "the revision you asked for"; Enter with
+// nothing selected quit; bad rows could be taken; the service list showed no state.
+#[tokio::test(flavor = "multi_thread")]
+async fn dialog_shows_service_states_asks_again_and_refuses_bad_rows() {
+    let w = world().await;
+    two_services_of_one_family(&w).await;
+    let mut cmd = cli(
+        Some(&w.stand),
+        w.home.path(),
+        &["dialog", "-c", "demo", "--dry-run"],
+    );
+    cmd.env("TERM", "xterm");
+    let (seen, status) = tokio::task::block_in_place(|| {
+        let mut p = Pty::spawn(cmd);
+        // Services with their state; Enter with none selected asks again.
+        p.step("www", "\r");
+        p.step("no service selected", "");
+        p.step("www", &format!("{DOWN} "));
+        p.step("\u{2714}", "\r");
+        // www: try the bad hello-world:1 (two down from the preselected :3): refused, asked again.
+        p.step("Revision for www", "");
+        p.step("leave this service alone", &format!("{DOWN}{DOWN}\r"));
+        p.step("cannot be a rollback target", "");
+        p.step("leave this service alone", "\r");
+        p.finish()
+    });
+    assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
+    for want in [
+        "api  FAILED      hello-world:3",
+        "www  FAILED      hello-world:4",
+        "hello-world:1 is marked ecs-rollback:status=bad and cannot be a rollback target",
+        "demo/www: would roll back hello-world:4 → hello-world:3",
+        "chosen  its last successful deployment",
+        "changes (what the rollback reverts):",
+        "Dry run: nothing was changed.",
+    ] {
+        assert!(seen.contains(want), "{want:?} not shown:\n{seen}");
+    }
+    assert!(!seen.contains("the revision you asked for"), "{seen}");
+    // The transcript, for `--nocapture`.
+    println!("{seen}");
+    assert_eq!(w.writes(), 0);
+}
+
+// Issue 13, bug 9: Ctrl-C during a wait said nothing about the deployment going on in ECS.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_waiting_says_the_deployment_goes_on() {
+    let w = world().await;
+    w.good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.stand.clear_requests();
+    let child = w.spawn(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "1",
+        "--wait",
+        "--poll-interval",
+        "200ms",
+    ]);
+    let pid = child.id();
+    let updated = wait_for(
+        "the rollback's UpdateService",
+        Duration::from_secs(60),
+        || {
+            w.stand
+                .requests(Some("UpdateService"))
+                .first()
+                .map(|r| r["seq"].as_u64().unwrap())
+        },
+    );
+    // The wait has begun once it polls after the write.
+    wait_for("the wait to poll", Duration::from_secs(60), || {
+        w.stand
+            .requests(Some("DescribeServices"))
+            .iter()
+            .any(|r| r["seq"].as_u64().unwrap() > updated)
+            .then_some(())
+    });
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 130, "{r:?}");
+    assert!(
+        r.stdout.contains("only the waiting stopped; the deployment of hello-world:1 to demo/hello-world goes on in ECS"),
+        "{r:?}"
+    );
+}
+
+// Issue 13, bug 9: `RollbackRequested` was printed instead of ECS's `ROLLBACK_REQUESTED`.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_deployment_statuses_read_as_ecs_names_them() {
+    let w = world().await;
+    w.good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    // A StopServiceDeployment(ROLLBACK) of the deployment in progress.
+    let sd = w
+        .ecs
+        .list_service_deployments()
+        .cluster("demo")
+        .service("hello-world")
+        .send()
+        .await
+        .unwrap()
+        .service_deployments()
+        .iter()
+        .find(|d| d.status().map(|s| s.as_str()) == Some("IN_PROGRESS"))
+        .and_then(|d| d.service_deployment_arn().map(str::to_string))
+        .unwrap();
+    w.ecs
+        .stop_service_deployment()
+        .service_deployment_arn(&sd)
+        .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.contains("ROLLBACK_REQUESTED"), "{r:?}");
+    assert!(!r.stdout.contains("RollbackRequested"), "{r:?}");
 }

@@ -12,14 +12,20 @@ macro_rules! exit_codes {
         "Exit codes:
   0  done (with --dry-run: the plan was printed)
   1  AWS or runtime error (throttling or 5xx after the SDK's 4 attempts, access denied, network)
-  2  usage, bad input or configuration (unknown cluster, service or revision, unreadable event
-     file, no region or credentials, dialog without a terminal)
+  2  usage, bad input or configuration (unknown cluster, service or revision, a --to of another
+     family, an image tag missing in ECR, unreadable event file, no region or credentials,
+     dialog without a terminal)
   3  nothing to do, or refused (the decision skipped: already on the target, target marked bad,
-     no stable revision, service opted out; deploy of an unchanged image; dialog cancelled)
+     no stable revision, service opted out; a rollback minutes ago or still in progress;
+     deploy of an unchanged image; dialog cancelled)
   4  --wait: the deployment failed, or another deployment replaced it
-  5  --wait: the deployment did not settle within --wait-timeout"
+  5  --wait: the deployment did not settle within --wait-timeout
+  130  interrupted (Ctrl-C) while waiting: the deployment goes on in ECS"
     };
 }
+
+/// The heading under which `--help` lists the options every command takes.
+pub const GLOBAL: &str = "Global options";
 
 /// Exit codes, shown by `--help` and documented in the README.
 pub const EXIT_CODES: &str = exit_codes!();
@@ -27,8 +33,10 @@ pub const EXIT_CODES: &str = exit_codes!();
 const AFTER_HELP: &str = concat!(
     "AWS: the standard SDK environment applies (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,
 AWS_ENDPOINT_URL_ECS, AWS_ENDPOINT_URL_CLOUDWATCH, credentials chain, SSO); --profile, --region
-and --endpoint-url override it. ROLLBACK_NOTIFY_TOPIC_ARN, when set, notifies rollbacks as the
-Lambda does; replay also reads the Lambda's other ROLLBACK_* settings.
+and --endpoint-url override it. ECS_ROLLBACK_CLUSTER and ECS_ROLLBACK_SERVICE default --cluster
+and --service (set them per repository). ROLLBACK_NOTIFY_TOPIC_ARN, when set, notifies rollbacks
+as the Lambda does; replay also reads the Lambda's other ROLLBACK_* settings. Who runs a
+rollback is recorded as the STS caller identity (GetCallerIdentity), else the OS user.
 
 ",
     exit_codes!()
@@ -49,15 +57,15 @@ pub struct Cli {
     pub aws: AwsArgs,
 
     /// Output format of the result (progress and errors go to stderr).
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text, help_heading = GLOBAL)]
     pub output: Format,
 
     /// Git repository whose commits name image tags (default: the current directory).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub git_repo: Option<PathBuf>,
 
     /// Also log the handler's decision line and info messages to stderr (RUST_LOG overrides).
-    #[arg(long, short = 'v', global = true)]
+    #[arg(long, short = 'v', global = true, help_heading = GLOBAL)]
     pub verbose: bool,
 
     #[command(subcommand)]
@@ -68,15 +76,15 @@ pub struct Cli {
 #[derive(Args, Debug, Clone, PartialEq, Default)]
 pub struct AwsArgs {
     /// Named profile from ~/.aws/config (else AWS_PROFILE, else the default chain).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
     pub profile: Option<String>,
 
     /// AWS Region (else AWS_REGION, else the profile's region).
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", help_heading = GLOBAL)]
     pub region: Option<String>,
 
     /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = GLOBAL)]
     pub endpoint_url: Option<String>,
 }
 
@@ -91,24 +99,36 @@ pub enum Format {
 
 #[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Command {
-    /// A service's revisions, newest first: image tags, digests, ledger, what runs, deployment
-    /// outcomes, git commits, and the revision `rollback` would choose.
+    /// A service now: its deployments (desired / pending / running / failed tasks, strategy,
+    /// lifecycle stage), the last service events, and its revisions newest first (image tags,
+    /// digests, ledger, deployment outcomes, git commits), with the revision `rollback` would
+    /// choose. `--wait` follows the rollout and prints service events as they arrive.
     #[command(visible_alias = "history", after_help = EXIT_CODES)]
     Status(StatusArgs),
 
-    /// Roll a service back to its last stable revision (the responder's rules) or to --to.
+    /// Roll a service back to its last stable revision (the responder's rules) or to --to,
+    /// showing the difference first, and wait until it is steady (--no-wait returns at once).
     #[command(long_about = ROLLBACK_LONG, after_help = EXIT_CODES)]
     Rollback(RollbackArgs),
 
-    /// Interactive: pick a cluster, services, a revision per service (with its git commit),
-    /// confirm, roll back. Needs a terminal.
+    /// Interactive: pick a cluster, services (with their state), a revision per service (with
+    /// its git commit), confirm, roll back (services concurrently, each waited on). Needs a terminal.
     #[command(after_help = EXIT_CODES)]
     Dialog(DialogArgs),
 
     /// Deploy an image: copy the service's task definition with the new image (tag defaults to
-    /// the current git short SHA), register it, update the service.
+    /// the current git short SHA), show the difference, check the tag in ECR, register, update.
     #[command(long_about = DEPLOY_LONG, after_help = EXIT_CODES)]
     Deploy(DeployArgs),
+
+    /// The difference between two revisions: images, environment variable and secret names
+    /// (never values), CPU/memory, roles, and the service configuration they ran with.
+    #[command(long_about = DIFF_LONG, after_help = EXIT_CODES)]
+    Diff(DiffArgs),
+
+    /// Bless, ban or unban a revision in the ledger (ecs-rollback:status, ecs-rollback:bad-for).
+    #[command(long_about = MARK_LONG, after_help = EXIT_CODES)]
+    Mark(MarkArgs),
 
     /// Run the responder's decision for an event file (events/*.json) and print what it would do.
     #[command(long_about = REPLAY_LONG, after_help = EXIT_CODES)]
@@ -123,12 +143,21 @@ deployment, else the newest older revision tagged ecs-rollback:status=stable, el
 older revision; revisions tagged ecs-rollback:status=bad, INACTIVE or DELETE_IN_PROGRESS are \
 never chosen (an explicit --to such revision is refused). A tag-based target whose deployment \
 recorded image digests is deployed as a digest-pinned copy; a deployment still in flight is \
-stopped with StopServiceDeployment(ROLLBACK).
+stopped with StopServiceDeployment(ROLLBACK). The plan shows what changes (images, environment \
+variable and secret names, CPU/memory, roles, service configuration) before anything happens.
+
+Safe to repeat: when the service was rolled back in the last 10 minutes (by anyone: the \
+service's ecs-rollback:last-rollback-* tags say who and when) or that rollback's deployment is \
+still in progress, the command refuses (exit 3) unless --to or --force is given. A --to of \
+another task-definition family is refused (exit 2) unless --allow-other-family.
 
 Unlike the Lambda, the CLI does not require the opt-in tag ecs-rollback:enabled=true; a service \
-tagged ecs-rollback:enabled=false is still refused. The cooldown does not apply. After the \
-rollback the failed revision is tagged ecs-rollback:status=bad and the service records the \
-rollback (ecs-rollback:last-rollback-at/-to/-from), as the Lambda does.";
+tagged ecs-rollback:enabled=false is still refused. The responder's cooldown does not apply. \
+After the rollback the failed revision is tagged ecs-rollback:status=bad and the service records \
+the rollback (ecs-rollback:last-rollback-at/-to/-from/-kind=manual/-by=<your STS caller ARN>).
+
+Waits until the service is steady (or the deployment failed) by default; --no-wait returns once \
+the rollback is issued.";
 
 const DEPLOY_LONG: &str = "\
 Deploy an image, as the article's bin/deploy does.
@@ -137,7 +166,35 @@ Copies the service's current task definition (every field, and its tags except t
 replaces the image of one container, registers the copy as a new revision and updates the \
 service. --image without a tag, or no --image at all (the container's current repository), is \
 tagged with the current git short SHA. An unchanged image is refused (exit 3) unless --force; \
-on a terminal you are asked instead.";
+on a terminal you are asked instead.
+
+Before anything is registered: the difference to the running revision is shown, an ECR image's \
+tag is looked up (ecr:DescribeImages; a missing tag is exit 2; --skip-image-check for registries \
+other than ECR, which are never checked), and uncommitted changes in the git repository are \
+warned about (the tag names HEAD, not your working tree). When --wait sees the deployment fail, \
+the exact rollback command is printed.";
+
+const DIFF_LONG: &str = "\
+The field-by-field difference of two revisions, FROM → TO: container images, environment \
+variable names and secret names (values are never read out or shown), CPU and memory, task and \
+execution roles, network mode, and — when the service is known (--cluster/--service or \
+ECS_ROLLBACK_CLUSTER/ECS_ROLLBACK_SERVICE) — the service configuration each revision last ran \
+with according to its service revisions (network configuration, load balancers, service \
+registries, capacity providers / launch type, platform version). A rollback from FROM to TO \
+reverts all of it.
+
+FROM and TO are `family:revision`, task-definition ARNs, or revision numbers of the service's \
+family. Exit 0 whether or not they differ.";
+
+const MARK_LONG: &str = "\
+Set the ledger by hand, as the responder does (DESIGN §5):
+
+  stable  tag ecs-rollback:status=stable (and drop ecs-rollback:bad-for)
+  bad     tag ecs-rollback:status=bad; with a service (--cluster/--service or the
+          ECS_ROLLBACK_* defaults) also add <cluster>/<service> to ecs-rollback:bad-for, which
+          bans it for that service only; without one it is banned for every service
+  clear   with a service: remove it from ecs-rollback:bad-for (the ban goes when none is left);
+          without one: remove ecs-rollback:status and ecs-rollback:bad-for";
 
 const REPLAY_LONG: &str = "\
 Run the responder's decision for an event file (an EventBridge event or a direct invocation, as \
@@ -149,16 +206,28 @@ from the same environment variables (ROLLBACK_REQUIRE_OPT_IN, ROLLBACK_COOLDOWN_
 ROLLBACK_ALARM_WINDOW_MINUTES, ROLLBACK_DRY_RUN); the account/region filter of the Lambda does \
 not apply.";
 
-/// Which service.
+/// Which service. Defaults from the environment so that a team can set them per repository.
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct ServiceArgs {
     /// Cluster name or ARN.
-    #[arg(long, short = 'c')]
+    #[arg(long, short = 'c', env = "ECS_ROLLBACK_CLUSTER")]
     pub cluster: String,
 
     /// Service name or ARN.
-    #[arg(long, short = 's')]
+    #[arg(long, short = 's', env = "ECS_ROLLBACK_SERVICE")]
     pub service: String,
+}
+
+/// A service that may be named (diff, mark).
+#[derive(Args, Debug, Clone, PartialEq, Default)]
+pub struct MaybeServiceArgs {
+    /// Cluster name or ARN.
+    #[arg(long, short = 'c', env = "ECS_ROLLBACK_CLUSTER", requires = "service")]
+    pub cluster: Option<String>,
+
+    /// Service name or ARN.
+    #[arg(long, short = 's', env = "ECS_ROLLBACK_SERVICE", requires = "cluster")]
+    pub service: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -169,15 +238,23 @@ pub struct StatusArgs {
     /// How many revisions to show.
     #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub limit: u16,
-}
 
-/// Following a deployment until it settles.
-#[derive(Args, Debug, Clone, PartialEq)]
-pub struct WaitArgs {
-    /// Follow the deployment until it is steady or failed.
+    /// How many of the service's newest events to show (0: none).
+    #[arg(long, short = 'e', value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(0..=100))]
+    pub events: u16,
+
+    /// Then follow the primary deployment until it is steady or failed, printing new service
+    /// events as they arrive.
     #[arg(long)]
     pub wait: bool,
 
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// How a wait polls.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct Timing {
     /// Give up waiting after this long (e.g. 90s, 15m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     pub wait_timeout: Duration,
@@ -185,6 +262,38 @@ pub struct WaitArgs {
     /// Time between two DescribeServices calls while waiting.
     #[arg(long, value_name = "DURATION", default_value = "6s", value_parser = parse_poll_interval)]
     pub poll_interval: Duration,
+}
+
+/// Following a deployment until it settles, on request (deploy).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WaitArgs {
+    /// Follow the deployment until it is steady or failed.
+    #[arg(long)]
+    pub wait: bool,
+
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// Following a deployment until it settles, by default (rollback, dialog).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WaitByDefault {
+    /// Return once the rollback is issued instead of waiting until the service is steady.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Wait until steady or failed (the default; kept for scripts written for --wait).
+    #[arg(long, hide = true, conflicts_with = "no_wait")]
+    pub wait: bool,
+
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+impl WaitByDefault {
+    pub fn waits(&self) -> bool {
+        !self.no_wait
+    }
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -197,6 +306,15 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "REVISION", value_parser = parse_revision)]
     pub to: Option<RevisionArg>,
 
+    /// Allow a --to of another task-definition family (another image, another task role).
+    #[arg(long)]
+    pub allow_other_family: bool,
+
+    /// Roll back even though the service was rolled back minutes ago or that rollback is still
+    /// in progress (the current revision is then tagged bad too).
+    #[arg(long)]
+    pub force: bool,
+
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -206,13 +324,13 @@ pub struct RollbackArgs {
     pub reason: Option<String>,
 
     #[command(flatten)]
-    pub wait: WaitArgs,
+    pub wait: WaitByDefault,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct DialogArgs {
     /// Start with this cluster instead of asking.
-    #[arg(long, short = 'c')]
+    #[arg(long, short = 'c', env = "ECS_ROLLBACK_CLUSTER")]
     pub cluster: Option<String>,
 
     /// How many revisions to offer per service.
@@ -228,7 +346,7 @@ pub struct DialogArgs {
     pub reason: Option<String>,
 
     #[command(flatten)]
-    pub wait: WaitArgs,
+    pub wait: WaitByDefault,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -253,12 +371,56 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Do not look the image tag up in ECR (ecr:DescribeImages). Images of other registries are
+    /// never looked up.
+    #[arg(long)]
+    pub skip_image_check: bool,
+
     /// Print what would be registered and deployed, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
 
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct DiffArgs {
+    /// The revision rolled back from (or deployed over).
+    #[arg(value_name = "FROM", value_parser = parse_revision)]
+    pub from: RevisionArg,
+
+    /// The revision rolled back (or deployed) to.
+    #[arg(value_name = "TO", value_parser = parse_revision)]
+    pub to: RevisionArg,
+
+    #[command(flatten)]
+    pub target: MaybeServiceArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkAs {
+    /// ecs-rollback:status=stable.
+    Stable,
+    /// ecs-rollback:status=bad (for the service, when one is named).
+    Bad,
+    /// Remove the mark (for the service, when one is named).
+    Clear,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct MarkArgs {
+    /// The revision (`family:revision`, a task-definition ARN, or a revision number of the
+    /// service's family).
+    #[arg(value_name = "REVISION", value_parser = parse_revision)]
+    pub revision: RevisionArg,
+
+    /// stable, bad or clear.
+    #[arg(value_name = "MARK", value_enum)]
+    pub mark: MarkAs,
+
+    #[command(flatten)]
+    pub target: MaybeServiceArgs,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]

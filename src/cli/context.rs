@@ -11,6 +11,8 @@ use aws_sdk_ecs::config::ProvideCredentials;
 use super::args::{AwsArgs, Format};
 use super::error::{CliError, Code};
 use super::git::Git;
+use super::watch::Watch;
+use crate::aws::ecs::Ecs;
 use crate::config::Config;
 use crate::handler::Deps;
 use crate::runtime;
@@ -120,7 +122,7 @@ pub fn manual_deps(sdk: &SdkConfig, dry_run: bool, notify: bool) -> Result<Deps,
     if !notify {
         config.notify_topic_arn = None;
     }
-    Ok(runtime::deps(sdk, config))
+    Ok(watched(runtime::deps(sdk, config), sdk))
 }
 
 /// The handler's dependencies exactly as the Lambda builds them (replay), dry run unless `execute`.
@@ -130,7 +132,64 @@ pub fn responder_deps(sdk: &SdkConfig, execute: bool) -> Result<Deps, CliError> 
         config.policy.dry_run = true;
         config.notify_topic_arn = None;
     }
-    Ok(runtime::deps(sdk, config))
+    Ok(watched(runtime::deps(sdk, config), sdk))
+}
+
+/// The same dependencies with the ECS client watched ([`Watch`]): HTTP statuses remembered for
+/// error messages, failed attempts said on a terminal.
+fn watched(mut deps: Deps, sdk: &SdkConfig) -> Deps {
+    deps.ecs = Ecs::new(ecs_client(sdk));
+    deps
+}
+
+/// An ECS client with the [`Watch`] interceptor.
+pub fn ecs_client(sdk: &SdkConfig) -> aws_sdk_ecs::Client {
+    let conf = aws_sdk_ecs::config::Builder::from(sdk)
+        .interceptor(Watch::new())
+        .build();
+    aws_sdk_ecs::Client::from_conf(conf)
+}
+
+/// An ECR client for `region` (an image's registry region), watched.
+pub fn ecr_client(sdk: &SdkConfig, region: &str) -> aws_sdk_ecr::Client {
+    let conf = aws_sdk_ecr::config::Builder::from(sdk)
+        .region(Region::new(region.to_string()))
+        .interceptor(Watch::new())
+        .build();
+    aws_sdk_ecr::Client::from_conf(conf)
+}
+
+/// Who runs the command, for the audit trail: the STS caller identity (an ARN such as
+/// `arn:aws:sts::123456789012:assumed-role/Ops/alice`), else the OS user (`$USER`), else
+/// "an unknown user". One call; GetCallerIdentity needs no permission, and an explicit deny does
+/// not stop it (STS API reference, GetCallerIdentity).
+pub async fn caller(sdk: &SdkConfig) -> String {
+    let conf = aws_sdk_sts::config::Builder::from(sdk).build();
+    let client = aws_sdk_sts::Client::from_conf(conf);
+    let asked =
+        tokio::time::timeout(Duration::from_secs(15), client.get_caller_identity().send()).await;
+    match asked {
+        Ok(Ok(out)) => {
+            if let Some(arn) = out.arn().filter(|a| !a.is_empty()) {
+                return arn.to_string();
+            }
+            tracing::info!("GetCallerIdentity answered no ARN; the OS user is recorded");
+        }
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "GetCallerIdentity failed; the OS user is recorded")
+        }
+        Err(_) => tracing::info!("GetCallerIdentity took more than 15 s; the OS user is recorded"),
+    }
+    os_user()
+}
+
+/// `$USER` (or `%USERNAME%`), else "an unknown user".
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "an unknown user".into())
 }
 
 /// The region in use, for messages.

@@ -6,12 +6,16 @@ use std::io::IsTerminal;
 
 use serde_json::json;
 
+use aws_sdk_ecr::types::ImageIdentifier;
+
 use super::args::{DeployArgs, Format};
-use super::context::{manual_deps, Ctx};
+use super::context::{ecr_client, manual_deps, Ctx};
+use super::diff::{image_change, task_definition_facts};
 use super::error::{CliError, Code};
-use super::follow::follow;
+use super::follow::{follow, Settled};
 use super::git::Git;
-use super::output::{print, print_json, short_image};
+use super::output::{note, print, print_json, short_image};
+use crate::aws::aws_error;
 use crate::aws::ecs::ImageOverride;
 use crate::model::*;
 
@@ -105,11 +109,92 @@ pub fn new_image(
     Ok(format!("{repo}:{tag}"))
 }
 
+/// `(account, region, repository)` of an ECR image reference
+/// (`<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]`).
+pub fn ecr_repository(image: &str) -> Option<(String, String, String)> {
+    let (host, rest) = image.split_once('/')?;
+    let mut parts = host.split('.');
+    let account = parts.next()?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if parts.next()? != "dkr" || parts.next()? != "ecr" {
+        return None;
+    }
+    let region = parts.next()?;
+    if parts.next() != Some("amazonaws") {
+        return None;
+    }
+    let repository = image_repository(image)
+        .split_once('/')
+        .map(|(_, r)| r.to_string())
+        .unwrap_or_else(|| rest.to_string());
+    Some((account.to_string(), region.to_string(), repository))
+}
+
+/// ecr:DescribeImages for the image's tag (or digest): a missing image is a usage error (exit 2)
+/// before anything is registered. Other registries are not checked (said on stderr).
+async fn check_image(ctx: &Ctx, image: &str) -> Result<(), CliError> {
+    let Some((account, region, repository)) = ecr_repository(image) else {
+        note(&format!(
+            "note: {} is not an Amazon ECR image: its tag is not checked",
+            short_image(image)
+        ));
+        return Ok(());
+    };
+    let id = match image.split_once('@') {
+        Some((_, digest)) => ImageIdentifier::builder().image_digest(digest).build(),
+        None => ImageIdentifier::builder()
+            .image_tag(image_tag(image).unwrap_or("latest"))
+            .build(),
+    };
+    let client = ecr_client(&ctx.sdk, &region);
+    let asked = client
+        .describe_images()
+        .registry_id(&account)
+        .repository_name(&repository)
+        .image_ids(id)
+        .send()
+        .await;
+    let missing = |what: &str| {
+        CliError::usage(format!(
+            "{} is not in Amazon ECR: {what} (registry {account}, {region})",
+            short_image(image)
+        ))
+        .hint("push the image first, check --image/--tag, or pass --skip-image-check if the registry is reached another way")
+    };
+    match asked {
+        Ok(out) if !out.image_details().is_empty() => Ok(()),
+        Ok(_) => Err(missing("no such image tag")),
+        Err(e) => {
+            let se = e.as_service_error();
+            if se.is_some_and(|se| se.is_image_not_found_exception()) {
+                Err(missing("no such image tag"))
+            } else if se.is_some_and(|se| se.is_repository_not_found_exception()) {
+                Err(missing(&format!("no repository {repository:?}")))
+            } else {
+                let e = aws_error("DescribeImages", e);
+                note(&format!(
+                    "warning: could not check the image in ECR ({e}); deploying anyway (--skip-image-check silences this)"
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 pub async fn run(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
+    let (cluster, service) = (&args.target.cluster, &args.target.service);
+    run_inner(ctx, args)
+        .await
+        .map_err(|e| e.for_service(cluster, service))
+}
+
+async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     let deps = manual_deps(&ctx.sdk, false, false)?;
     let target = ServiceRef {
         cluster: args.target.cluster.clone(),
@@ -157,6 +242,25 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
         }
     }
     let commit = commit_line(&ctx.git, &image);
+    // The tag names HEAD: changes not committed are not in the image it names.
+    let tag_from_head = args.tag.is_none()
+        && args
+            .image
+            .as_deref()
+            .is_none_or(|i| image_tag(i).is_none() && !i.contains('@'));
+    if tag_from_head && ctx.git.dirty() == Some(true) {
+        note(&format!(
+            "warning: the git repository has uncommitted changes; {} names the last commit, not your working tree",
+            short_image(&image)
+        ));
+    }
+    if !args.skip_image_check {
+        check_image(ctx, &image).await?;
+    }
+    let changes = match task_definition_facts(&deps.ecs, &current.arn).await {
+        Ok(facts) => image_change(&facts, &container, &image).lines("    "),
+        Err(e) => format!("    (the difference could not be read: {e})\n"),
+    };
 
     if args.dry_run {
         match ctx.format {
@@ -171,7 +275,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
                 "commit": commit,
             })),
             Format::Text => print(&format!(
-                "{name}: would deploy {image}\n  from    {current_name}  {}\n  copy    a new revision of {} copying {current_name}, container {container} with the new image (every other field and tag kept, ledger tags dropped)\n  how     RegisterTaskDefinition, then UpdateService\n{}Dry run: nothing was changed.\n",
+                "{name}: would deploy {image}\n  from    {current_name}  {}\n  copy    a new revision of {} copying {current_name}, container {container} with the new image (every other field and tag kept, ledger tags dropped)\n  how     RegisterTaskDefinition, then UpdateService\n{}  changes:\n{changes}Dry run: nothing was changed.\n",
                 short_image(&current_image),
                 current.family,
                 commit
@@ -208,19 +312,36 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
                 .unwrap_or_default(),
         ));
     }
+    if ctx.format == Format::Text {
+        print(&format!("  changes:\n{changes}"));
+    }
     let mut code = Code::Ok;
     let mut followed = None;
+    let mut rollback_command = None;
     if args.wait.wait {
         let f = follow(
             &deps.ecs,
             &target.cluster,
             &target.service,
-            &registered,
-            &args.wait,
+            Some(&registered),
+            &args.wait.timing,
         )
         .await?;
+        if matches!(f.settled, Settled::Failed { .. } | Settled::TimedOut) {
+            rollback_command = Some(format!(
+                "ecs-rollback rollback -c {} -s {} --to {current_name}",
+                service.cluster_name(),
+                service.service_name
+            ));
+        }
         if ctx.format == Format::Text {
-            print(&f.text(&target.cluster, &target.service));
+            let mut text = f.text(&target.cluster, &target.service);
+            if let Some(cmd) = &rollback_command {
+                text.push_str(&format!(
+                    "To roll back to the revision it replaced: {cmd}\n"
+                ));
+            }
+            print(&text);
         }
         code = f.code();
         followed = Some(f);
@@ -237,6 +358,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
             "image": image,
             "commit": commit,
             "wait": followed,
+            "rollback_command": rollback_command,
         }));
     }
     Ok(code)
@@ -306,6 +428,26 @@ mod tests {
         }
         let e = new_image(None, None, cur, || None).unwrap_err();
         assert!(e.message.contains("no image tag"), "{e:?}");
+    }
+
+    #[test]
+    fn ecr_images_are_told_from_other_registries() {
+        assert_eq!(
+            ecr_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:4f2a9c1"),
+            Some(("123456789012".into(), "eu-west-1".into(), "team/app".into()))
+        );
+        assert_eq!(
+            ecr_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app@sha256:ab"),
+            Some(("123456789012".into(), "cn-north-1".into(), "app".into()))
+        );
+        for other in [
+            "nginx:1.27",
+            "public.ecr.aws/nginx/nginx:1",
+            "localhost:5000/app:1",
+            "ghcr.io/o/app:1",
+        ] {
+            assert_eq!(ecr_repository(other), None, "{other}");
+        }
     }
 
     #[test]

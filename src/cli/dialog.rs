@@ -10,19 +10,25 @@ use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, MultiSelect, Select};
 use serde_json::{json, Value};
 
-use super::args::{DialogArgs, Format};
-use super::context::{manual_deps, region, Ctx};
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::DeploymentRolloutState;
+
+use super::args::{DialogArgs, Format, Timing};
+use super::context::{caller, manual_deps, region, Ctx};
+use super::diff;
 use super::error::{CliError, Code};
-use super::follow::follow;
+use super::follow::{follow_with, Settled};
+use super::guard::{self, Guarded};
 use super::output::{note, print, print_json, short_image, table, time};
-use super::plan::PlanView;
+use super::plan::{manual, PlanView};
 use super::revisions::{overview, RevisionInfo};
 use super::rollback::{
-    code_of, default_reason, describe_for_display, response_json, response_text,
+    code_of, default_reason, describe_for_display, response_json, response_text, tag_safe,
 };
 use crate::aws::ecs::Ecs;
 use crate::aws::{aws_error, paginate};
-use crate::decision::{same_task_definition, Outcome, Snapshot};
+use crate::decision::{same_task_definition, Decision, Outcome, Snapshot};
 use crate::error::Error;
 use crate::handler::{self, Deps};
 use crate::model::*;
@@ -157,11 +163,6 @@ pub fn fit(line: &str, width: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
-struct Pick {
-    service: ServiceRef,
-    to: String,
-}
-
 /// The dialog needs a terminal: fail before any AWS call instead of waiting for input.
 pub fn check_terminal() -> Result<(), CliError> {
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
@@ -173,15 +174,80 @@ pub fn check_terminal() -> Result<(), CliError> {
     .hint("in scripts use `ecs-rollback rollback --cluster C --service S [--to REVISION]`; `ecs-rollback status` lists the revisions"))
 }
 
+/// What the operator chose for one service.
+#[derive(Clone)]
+struct Pick {
+    service: ServiceRef,
+    /// `None`: the decision core's own choice (the preselected "last stable" row), so the plan
+    /// says where it comes from; `Some`: the row the operator moved to.
+    to: Option<String>,
+    /// The revision the plan shown goes to: acting on anything else is refused.
+    expected: String,
+}
+
+/// A service's state for the service list: `FAILED`, `IN_PROGRESS`, `steady`, … and what it runs.
+pub fn service_state_label(svc: &aws_sdk_ecs::types::Service) -> String {
+    let primary = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
+    let td = primary
+        .and_then(|p| p.task_definition())
+        .or(svc.task_definition())
+        .map(short_task_definition)
+        .unwrap_or_default();
+    let rolling = svc.deployments().len() > 1;
+    let state = match primary.and_then(|p| p.rollout_state()) {
+        Some(DeploymentRolloutState::Failed) => "FAILED".to_string(),
+        Some(DeploymentRolloutState::InProgress) => "IN_PROGRESS".to_string(),
+        Some(DeploymentRolloutState::Completed) if !rolling => "steady".to_string(),
+        Some(s) => s.as_str().to_string(),
+        None if primary.is_some_and(|p| p.running_count() == p.desired_count()) && !rolling => {
+            "steady".to_string()
+        }
+        None => "deploying".to_string(),
+    };
+    format!("{state:<11} {td}")
+}
+
+/// DescribeServices for the list, 10 services per call (the API's maximum).
+async fn service_states(ecs: &Ecs, cluster: &str, names: &[String]) -> Vec<String> {
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    for chunk in names.chunks(10) {
+        match ecs
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for svc in out.services() {
+                    if let Some(name) = svc.service_name() {
+                        labels.insert(name.to_string(), service_state_label(svc));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %aws_error("DescribeServices", e), "service states unavailable")
+            }
+        }
+    }
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    names
+        .iter()
+        .map(|n| match labels.get(n) {
+            Some(label) => format!("{n:<width$}  {label}"),
+            None => n.clone(),
+        })
+        .collect()
+}
+
 pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
     check_terminal()?;
     let theme = ColorfulTheme::default();
-    let deps = manual_deps(&ctx.sdk, false, true)?;
-    let reason = args
-        .reason
-        .clone()
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| default_reason("dialog"));
+    let deps = manual_deps(&ctx.sdk, false, !args.dry_run)?;
 
     // 1. Cluster.
     let cluster = match &args.cluster {
@@ -205,26 +271,38 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
         }
     };
 
-    // 2. Services.
+    // 2. Services, each with its state; an empty choice asks again.
     let services = list_services(&deps.ecs, &cluster).await?;
     if services.is_empty() {
         return Err(CliError::nothing(format!(
             "cluster {cluster} has no services"
         )));
     }
-    let chosen = MultiSelect::with_theme(&theme)
-        .with_prompt("Services to roll back (space selects, enter confirms)")
-        .items(&services)
-        .interact_opt()
-        .map_err(prompt_error)?
-        .ok_or_else(cancelled)?;
-    if chosen.is_empty() {
-        return Err(CliError::nothing(
-            "no service selected: nothing was changed",
+    let labels = service_states(&deps.ecs, &cluster, &services).await;
+    let chosen = loop {
+        let chosen = MultiSelect::with_theme(&theme)
+            .with_prompt("Services to roll back (space selects, enter confirms, esc cancels)")
+            .items(&labels)
+            .interact_opt()
+            .map_err(prompt_error)?
+            .ok_or_else(cancelled)?;
+        if !chosen.is_empty() {
+            break chosen;
+        }
+        note(&format!(
+            "{} no service selected: select one or more with space, then enter (esc cancels)",
+            style("!").yellow()
         ));
-    }
+    };
 
-    // 3. A revision per service.
+    let by = tag_safe(&caller(&ctx.sdk).await);
+    let reason = args
+        .reason
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| default_reason("dialog", &by));
+
+    // 3. A revision per service; `bad` rows are greyed and cannot be taken.
     let now = chrono::Utc::now();
     let mut picks: Vec<Pick> = Vec::new();
     for i in chosen {
@@ -242,7 +320,15 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
             .unwrap_or(120);
         let mut items: Vec<String> = revision_items(&view.revisions, recommended.as_deref())
             .into_iter()
-            .map(|item| fit(&item, width.saturating_sub(3)))
+            .zip(&view.revisions)
+            .map(|(item, r)| {
+                let item = fit(&item, width.saturating_sub(3));
+                if r.ledger == Some("bad") {
+                    style(item).dim().to_string()
+                } else {
+                    item
+                }
+            })
             .collect();
         items.push("(leave this service alone)".into());
         let default = recommended
@@ -258,14 +344,25 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
             service_ref.service,
             short_task_definition(&view.service.task_definition)
         );
-        let i = Select::with_theme(&theme)
-            .with_prompt(&prompt)
-            .items(&items)
-            .default(default)
-            .report(false)
-            .interact_opt()
-            .map_err(prompt_error)?
-            .ok_or_else(cancelled)?;
+        let i = loop {
+            let i = Select::with_theme(&theme)
+                .with_prompt(&prompt)
+                .items(&items)
+                .default(default)
+                .report(false)
+                .interact_opt()
+                .map_err(prompt_error)?
+                .ok_or_else(cancelled)?;
+            match view.revisions.get(i) {
+                Some(r) if r.ledger == Some("bad") => note(&format!(
+                    "{} {} is marked {TAG_STATUS}=bad and cannot be a rollback target: pick another (`ecs-rollback mark {} clear` lifts the mark)",
+                    style("!").yellow(),
+                    r.name,
+                    r.name
+                )),
+                _ => break i,
+            }
+        };
         let chosen = view
             .revisions
             .get(i)
@@ -279,9 +376,13 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
             style(chosen).green()
         ));
         if let Some(r) = view.revisions.get(i) {
+            let kept = recommended
+                .as_deref()
+                .is_some_and(|t| same_task_definition(t, &r.task_definition));
             picks.push(Pick {
                 service: service_ref,
-                to: r.task_definition.clone(),
+                to: (!kept).then(|| r.task_definition.clone()),
+                expected: r.task_definition.clone(),
             });
         }
     }
@@ -291,22 +392,27 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
 
     // 4. The plans, from the decision core (dry run), then confirm.
     let mut go: Vec<Pick> = Vec::new();
+    let mut plans: Vec<Value> = Vec::new();
     let mut code = Code::Ok;
     for pick in picks {
-        let dry = handler_dry_run(&deps, &pick, &reason, now).await?;
-        note(&dry.0);
-        if dry.1 {
+        let (text, json, acts) = plan_for(&deps, &pick, &reason, &by, now).await?;
+        note(&text);
+        plans.push(json);
+        if acts {
             go.push(pick);
         } else {
             code = code.worst(Code::Nothing);
         }
     }
+    if args.dry_run {
+        if ctx.format == Format::Json {
+            print_json(&json!(plans));
+        }
+        note("Dry run: nothing was changed.");
+        return Ok(if go.is_empty() { Code::Nothing } else { code });
+    }
     if go.is_empty() {
         return Err(CliError::nothing("nothing to do: nothing was changed"));
-    }
-    if args.dry_run {
-        note("Dry run: nothing was changed.");
-        return Ok(code);
     }
     let confirmed = Confirm::with_theme(&theme)
         .with_prompt(format!("Roll back {} service(s) as shown?", go.len()))
@@ -317,48 +423,149 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
         return Err(cancelled());
     }
 
-    // 5. Act, through the responder's handler.
-    let mut results: Vec<Value> = Vec::new();
-    for pick in go {
-        let trigger = Trigger {
-            target: pick.service.clone(),
-            cause: Cause::Manual {
-                allow_other_family: false,
-                by: None,
-                reason: reason.clone(),
-                to: Some(pick.to.clone()),
-                dry_run: false,
-            },
-        };
-        let response = handler::respond(&deps, &trigger, chrono::Utc::now()).await?;
-        code = code.worst(code_of(&response));
-        if ctx.format == Format::Text {
-            print(&response_text(&response));
-        }
-        let mut followed = None;
-        if args.wait.wait && response.action == "rolled_back" {
-            if let Some(to) = &response.to {
-                let f = follow(
-                    &deps.ecs,
-                    &pick.service.cluster,
-                    &pick.service.service,
-                    to,
-                    &args.wait,
-                )
-                .await?;
-                if ctx.format == Format::Text {
-                    print(&f.text(&pick.service.cluster, &pick.service.service));
-                }
-                code = code.worst(f.code());
-                followed = Some(f);
+    // 5. Decide every service again, right before acting, all before any acts: one service's
+    //    rollback (its ledger tags) cannot change another's decision, whatever the order.
+    let mut decided = tokio::task::JoinSet::new();
+    for (i, pick) in go.iter().enumerate() {
+        let (deps, pick, reason, by) = (deps.clone(), pick.clone(), reason.clone(), by.clone());
+        decided.spawn(async move {
+            let r = decide_fresh(&deps, &pick, &reason, &by).await;
+            (i, r)
+        });
+    }
+    let mut fresh: Vec<Option<Fresh>> = (0..go.len()).map(|_| None).collect();
+    while let Some(joined) = decided.join_next().await {
+        let (i, r) = joined.map_err(|e| CliError::new(Code::Aws, format!("a task failed: {e}")))?;
+        match r {
+            Ok(f) => fresh[i] = Some(f),
+            Err(e) => {
+                note(&format!(
+                    "{}/{}: {}",
+                    go[i].service.cluster,
+                    go[i].service.service,
+                    e.render().trim_end()
+                ));
+                code = code.worst(e.code);
             }
         }
-        results.push(response_json(&response, followed.as_ref()));
     }
+
+    // 6. Act on every service at once, each followed until steady (unless --no-wait).
+    let many = fresh.iter().flatten().count() > 1;
+    let mut acting = tokio::task::JoinSet::new();
+    for (i, f) in fresh.into_iter().enumerate() {
+        let Some(f) = f else { continue };
+        let (deps, timing, waits) = (deps.clone(), args.wait.timing.clone(), args.wait.waits());
+        let text = ctx.format == Format::Text;
+        acting.spawn(async move {
+            let r = act_and_follow(&deps, f, &timing, waits, !many, text).await;
+            (i, r)
+        });
+    }
+    let mut results: Vec<(usize, Value)> = Vec::new();
+    while let Some(joined) = acting.join_next().await {
+        let (i, r) = joined.map_err(|e| CliError::new(Code::Aws, format!("a task failed: {e}")))?;
+        match r {
+            Ok((c, value)) => {
+                code = code.worst(c);
+                results.push((i, value));
+            }
+            Err(e) => {
+                note(&format!(
+                    "{}/{}: {}",
+                    go[i].service.cluster,
+                    go[i].service.service,
+                    e.render().trim_end()
+                ));
+                code = code.worst(e.code);
+            }
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
     if ctx.format == Format::Json {
-        print_json(&json!(results));
+        print_json(&json!(results.iter().map(|(_, v)| v).collect::<Vec<_>>()));
     }
     Ok(code)
+}
+
+/// A decision made right before acting.
+struct Fresh {
+    trigger: Trigger,
+    snap: Snapshot,
+    decision: Decision,
+    at: Time,
+}
+
+async fn decide_fresh(deps: &Deps, pick: &Pick, reason: &str, by: &str) -> Result<Fresh, CliError> {
+    let at = chrono::Utc::now();
+    let service = deps.ecs.describe_service(&pick.service).await?;
+    if let Some(to) = &pick.to {
+        guard::family(&Guarded::of(&service), to, false)?;
+    } else {
+        guard::repeat(&Guarded::of(&service), at)?;
+    }
+    let trigger = Trigger {
+        target: pick.service.clone(),
+        cause: manual(reason, pick.to.clone(), false, false, Some(by)),
+    };
+    let mut snap = Snapshot::new(service);
+    let decision = handler::decide_loaded(deps, &trigger, &mut snap, at).await?;
+    if let Outcome::Rollback(plan) = &decision.outcome {
+        if !same_task_definition(&plan.to, &pick.expected) {
+            return Err(CliError::nothing(format!(
+                "the plan changed since it was shown (it would now go to {}, not {}): nothing was done for this service; run the dialog again",
+                short_task_definition(&plan.to),
+                short_task_definition(&pick.expected)
+            )));
+        }
+    }
+    Ok(Fresh {
+        trigger,
+        snap,
+        decision,
+        at,
+    })
+}
+
+/// Act on a fresh decision, then (by default) follow it; each step printed as it happens when
+/// `text`; the code and JSON of the outcome.
+async fn act_and_follow(
+    deps: &Deps,
+    f: Fresh,
+    timing: &Timing,
+    waits: bool,
+    spinner: bool,
+    text: bool,
+) -> Result<(Code, Value), CliError> {
+    let Fresh {
+        trigger,
+        snap,
+        decision,
+        at,
+    } = f;
+    let response = handler::act(deps, &trigger, &snap, decision, at, 0.0).await?;
+    let mut code = code_of(&response);
+    if text {
+        print(&response_text(&response, true));
+    }
+    let mut followed = None;
+    if waits && response.action == "rolled_back" {
+        if let Some(to) = &response.to {
+            let t = &trigger.target;
+            let f =
+                follow_with(&deps.ecs, &t.cluster, &t.service, Some(to), timing, spinner).await?;
+            if text {
+                let mut line = f.text(&t.cluster, &t.service);
+                if f.settled == Settled::Steady {
+                    line = line.replacen(".\n", ": rolled back.\n", 1);
+                }
+                print(&line);
+            }
+            code = code.worst(f.code());
+            followed = Some(f);
+        }
+    }
+    Ok((code, response_json(&response, followed.as_ref())))
 }
 
 /// The revision the decision core would choose now (`None` when it would do nothing).
@@ -370,13 +577,7 @@ async fn recommended_target(
 ) -> Result<Option<String>, CliError> {
     let trigger = Trigger {
         target: target.clone(),
-        cause: Cause::Manual {
-            allow_other_family: false,
-            by: None,
-            reason: "ecs-rollback dialog".into(),
-            to: None,
-            dry_run: true,
-        },
+        cause: manual("ecs-rollback dialog", None, true, false, None),
     };
     let mut snap = Snapshot::new(state.clone());
     let decision = handler::decide_loaded(deps, &trigger, &mut snap, now).await?;
@@ -386,35 +587,52 @@ async fn recommended_target(
     })
 }
 
-/// The plan for one pick (text) and whether it would act.
-async fn handler_dry_run(
+/// The plan for one pick: text, JSON, and whether it would act.
+async fn plan_for(
     deps: &Deps,
     pick: &Pick,
     reason: &str,
+    by: &str,
     now: Time,
-) -> Result<(String, bool), CliError> {
+) -> Result<(String, Value, bool), CliError> {
     let state = deps.ecs.describe_service(&pick.service).await?;
+    let name = format!("{}/{}", pick.service.cluster, pick.service.service);
+    let refused = match &pick.to {
+        Some(to) => guard::family(&Guarded::of(&state), to, false),
+        None => guard::repeat(&Guarded::of(&state), now),
+    };
+    if let Err(e) = refused {
+        let text = format!("{name}: refused. {}", e.message);
+        let value = json!({"action": "skipped", "cluster": pick.service.cluster, "service": pick.service.service, "reason": e.message});
+        return Ok((text, value, false));
+    }
     let trigger = Trigger {
         target: pick.service.clone(),
-        cause: Cause::Manual {
-            allow_other_family: false,
-            by: None,
-            reason: reason.to_string(),
-            to: Some(pick.to.clone()),
-            dry_run: true,
-        },
+        cause: manual(reason, pick.to.clone(), true, false, Some(by)),
     };
     let mut snap = Snapshot::new(state);
     let decision = handler::decide_loaded(deps, &trigger, &mut snap, now).await?;
     describe_for_display(&deps.ecs, &mut snap, decision.from()).await;
+    let d = match &decision.outcome {
+        Outcome::Rollback(plan) => diff::diff(&deps.ecs, Some(&snap.service), &plan.from, &plan.to)
+            .await
+            .ok()
+            .map(diff::short_images),
+        _ => None,
+    };
     let view = PlanView {
         cluster: &pick.service.cluster,
         service: &pick.service.service,
         decision: &decision,
         cause: &trigger.cause,
         snap: &snap,
+        diff: d.as_ref(),
     };
-    Ok((view.text().trim_end().to_string(), view.plan().is_some()))
+    Ok((
+        view.text().trim_end().to_string(),
+        view.json(),
+        view.plan().is_some(),
+    ))
 }
 
 #[cfg(test)]

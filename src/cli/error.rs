@@ -18,6 +18,8 @@ pub enum Code {
     DeploymentFailed = 4,
     /// `--wait`: the deployment did not settle in time.
     TimedOut = 5,
+    /// Ctrl-C while waiting (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 impl Code {
@@ -27,9 +29,10 @@ impl Code {
             Code::Ok => 0,
             Code::Nothing => 1,
             Code::TimedOut => 2,
-            Code::DeploymentFailed => 3,
-            Code::Usage => 4,
-            Code::Aws => 5,
+            Code::Interrupted => 3,
+            Code::DeploymentFailed => 4,
+            Code::Usage => 5,
+            Code::Aws => 6,
         };
         if rank(other) > rank(self) {
             other
@@ -65,6 +68,17 @@ impl CliError {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(one_line(&hint.into()));
+        self
+    }
+
+    /// Hints name the service when it is known (instead of `--cluster C --service S`).
+    pub fn for_service(mut self, cluster: &str, service: &str) -> Self {
+        if let Some(h) = &self.hint {
+            self.hint = Some(h.replace(
+                "--cluster C --service S",
+                &format!("--cluster {cluster} --service {service}"),
+            ));
+        }
         self
     }
 
@@ -113,6 +127,17 @@ impl From<Error> for CliError {
             Error::Input(_) => CliError::usage(text),
             Error::Config(_) => CliError::usage(text)
                 .hint("fix or unset that environment variable (see the README's Configuration table)"),
+            Error::Aws(aws) if foreign_answer(aws.operation).is_some() => {
+                let (status, kind) = foreign_answer(aws.operation).unwrap_or_default();
+                CliError::new(
+                    Code::Aws,
+                    format!(
+                        "{} failed: the endpoint answered HTTP {status}{kind}, which is not an AWS API response",
+                        aws.operation
+                    ),
+                )
+                .hint("check --endpoint-url and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>: they must point at the AWS API (or an emulator of it); unset them for AWS itself")
+            }
             Error::Aws(aws) => {
                 let m = aws.message.as_str();
                 let text = if m.starts_with("could not send the request") {
@@ -147,6 +172,21 @@ impl From<Error> for CliError {
                 .hint("this is a bug in ecs-rollback; please report it with the command you ran"),
         }
     }
+}
+
+/// The last answer, when it was not an AWS API's (an HTML error page, plain text): status and
+/// ` (content type)`.
+fn foreign_answer(operation: &str) -> Option<(u16, String)> {
+    let answer = super::watch::last_answer()?;
+    if answer.operation != operation || answer.status < 300 || !super::watch::is_foreign(&answer) {
+        return None;
+    }
+    let kind = answer
+        .content_type
+        .as_deref()
+        .map(|t| format!(" ({})", t.split(';').next().unwrap_or(t).trim()))
+        .unwrap_or_default();
+    Some((answer.status, kind))
 }
 
 /// The innermost cause's message (`Connection refused (os error 111)`).

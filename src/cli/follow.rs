@@ -2,6 +2,7 @@
 //! with a bounded poll of `DescribeServices` (never used by the Lambda). A spinner on a terminal,
 //! else one line on stderr per change.
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use aws_sdk_ecs::types::DeploymentRolloutState;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::args::WaitArgs;
+use super::args::Timing;
 use super::error::{CliError, Code};
 use super::output::note;
 use crate::aws::aws_error;
@@ -29,6 +30,8 @@ pub enum Settled {
     Replaced { by: String },
     /// Still in progress when the wait timed out.
     TimedOut,
+    /// Ctrl-C: the CLI stopped waiting; the deployment goes on in ECS.
+    Interrupted,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,6 +48,7 @@ impl Followed {
             Settled::Steady => Code::Ok,
             Settled::Failed { .. } | Settled::Replaced { .. } => Code::DeploymentFailed,
             Settled::TimedOut => Code::TimedOut,
+            Settled::Interrupted => Code::Interrupted,
         }
     }
 
@@ -66,38 +70,118 @@ impl Followed {
                 self.seconds
             ),
             Settled::TimedOut => format!(
-                "{cluster}/{service} was still deploying {td} after {} s (--wait-timeout); it goes on in ECS.\n",
+                "{cluster}/{service} was still deploying {td} after {} s (--wait-timeout); it goes on in ECS: `ecs-rollback status -c {cluster} -s {service} --wait` follows it.\n",
+                self.seconds
+            ),
+            Settled::Interrupted => format!(
+                "Interrupted after {} s: only the waiting stopped; the deployment of {td} to {cluster}/{service} goes on in ECS. `ecs-rollback status -c {cluster} -s {service} --wait` follows it again.\n",
                 self.seconds
             ),
         }
     }
 }
 
-/// Poll until the deployment of `target` settles or `args.wait_timeout` passes.
+/// Clears the spinner however the wait ends (settled, error, Ctrl-C).
+struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    fn new(wanted: bool) -> Spinner {
+        Spinner((wanted && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            // `wide_msg` cuts the message to the terminal's width: a wrapped spinner line is
+            // not cleared whole at the end and stays behind.
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        }))
+    }
+
+    /// A line above the spinner (or on stderr when there is none).
+    fn line(&self, text: &str) {
+        match &self.0 {
+            Some(bar) => bar.suspend(|| note(text)),
+            None => note(text),
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `  2026-12-01 09:10:00  (service hello-world) has reached a steady state.`
+fn event_line(e: &aws_sdk_ecs::types::ServiceEvent) -> String {
+    let at = e
+        .created_at()
+        .and_then(crate::aws::to_time)
+        .map(|t| super::output::time(&t))
+        .unwrap_or_default();
+    format!("  event {at}  {}", e.message().unwrap_or(""))
+}
+
+/// Poll until the deployment of `target` (or, with `None`, of whatever the primary deployment
+/// deploys when the wait starts) settles, `timing.wait_timeout` passes, or Ctrl-C. New service
+/// events are printed as they arrive.
 pub async fn follow(
     ecs: &Ecs,
     cluster: &str,
     service: &str,
-    target: &str,
-    args: &WaitArgs,
+    target: Option<&str>,
+    timing: &Timing,
 ) -> Result<Followed, CliError> {
-    let started = Instant::now();
-    let spinner = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    let mut last = String::new();
-    let done = |settled: Settled| Followed {
-        settled,
-        task_definition: target.to_string(),
-        seconds: started.elapsed().as_secs(),
+    follow_with(ecs, cluster, service, target, timing, true).await
+}
+
+/// [`follow`]; `spinner` false: progress as lines only (several services followed at once).
+pub async fn follow_with(
+    ecs: &Ecs,
+    cluster: &str,
+    service: &str,
+    target: Option<&str>,
+    timing: &Timing,
+    spinner: bool,
+) -> Result<Followed, CliError> {
+    let spinner = Spinner::new(spinner);
+    let watched = async {
+        tokio::select! {
+            r = poll(ecs, cluster, service, target, timing, &spinner) => r,
+            _ = tokio::signal::ctrl_c() => Ok(None),
+        }
     };
-    let result = loop {
+    let started = Instant::now();
+    let result = watched.await;
+    drop(spinner);
+    match result {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Ok(Followed {
+            settled: Settled::Interrupted,
+            task_definition: target.unwrap_or("the primary deployment").to_string(),
+            seconds: started.elapsed().as_secs(),
+        }),
+        Err(e) => Err(e.for_service(cluster, service)),
+    }
+}
+
+async fn poll(
+    ecs: &Ecs,
+    cluster: &str,
+    service: &str,
+    target: Option<&str>,
+    timing: &Timing,
+    spinner: &Spinner,
+) -> Result<Option<Followed>, CliError> {
+    let started = Instant::now();
+    let mut target: Option<String> = target.map(str::to_string);
+    let mut seen: Option<HashSet<String>> = None;
+    let mut last = String::new();
+    loop {
         let out = ecs
             .client
             .describe_services()
@@ -107,72 +191,112 @@ pub async fn follow(
             .await
             .map_err(|e| CliError::from(Error::from(aws_error("DescribeServices", e))))?;
         let Some(svc) = out.services().first() else {
-            break Err(CliError::from(Error::Input(InputError::UnknownService {
+            return Err(CliError::from(Error::Input(InputError::UnknownService {
                 cluster: cluster.to_string(),
                 service: service.to_string(),
             })));
         };
+        // Service events, oldest first, that were not there when the wait began.
+        match &mut seen {
+            None => {
+                seen = Some(
+                    svc.events()
+                        .iter()
+                        .filter_map(|e| e.id().map(str::to_string))
+                        .collect(),
+                )
+            }
+            Some(seen) => {
+                let mut fresh: Vec<&aws_sdk_ecs::types::ServiceEvent> = svc
+                    .events()
+                    .iter()
+                    .filter(|e| e.id().is_some_and(|id| !seen.contains(id)))
+                    .collect();
+                fresh.reverse();
+                for e in fresh {
+                    if let Some(id) = e.id() {
+                        seen.insert(id.to_string());
+                    }
+                    spinner.line(&event_line(e));
+                }
+            }
+        }
         let deployments = svc.deployments();
         let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+        let target_td = match &target {
+            Some(t) => t.clone(),
+            None => {
+                let t = primary
+                    .and_then(|p| p.task_definition())
+                    .or(svc.task_definition())
+                    .unwrap_or_default()
+                    .to_string();
+                target = Some(t.clone());
+                t
+            }
+        };
+        let done = |settled: Settled| {
+            Ok(Some(Followed {
+                settled,
+                task_definition: target_td.clone(),
+                seconds: started.elapsed().as_secs(),
+            }))
+        };
         let mine = deployments
             .iter()
             .filter(|d| {
                 d.task_definition()
-                    .is_some_and(|td| same_task_definition(td, target))
+                    .is_some_and(|td| same_task_definition(td, &target_td))
             })
             .max_by_key(|d| d.status() == Some("PRIMARY"));
         let Some(d) = mine else {
             let by = primary
                 .and_then(|p| p.task_definition())
                 .unwrap_or("another task definition");
-            break Ok(done(Settled::Replaced { by: by.to_string() }));
+            return done(Settled::Replaced { by: by.to_string() });
         };
         if d.status() != Some("PRIMARY") {
             if let Some(by) = primary.and_then(|p| p.task_definition()) {
-                break Ok(done(Settled::Replaced { by: by.to_string() }));
+                return done(Settled::Replaced { by: by.to_string() });
             }
         }
         match d.rollout_state() {
-            Some(DeploymentRolloutState::Completed) => break Ok(done(Settled::Steady)),
+            Some(DeploymentRolloutState::Completed) => return done(Settled::Steady),
             Some(DeploymentRolloutState::Failed) => {
                 let reason = d
                     .rollout_state_reason()
                     .unwrap_or("ECS reports the rollout FAILED")
                     .to_string();
-                break Ok(done(Settled::Failed { reason }));
+                return done(Settled::Failed { reason });
             }
             None if deployments.len() == 1 && d.running_count() == d.desired_count() => {
-                break Ok(done(Settled::Steady))
+                return done(Settled::Steady)
             }
             _ => {}
         }
         let elapsed = started.elapsed();
         let state = format!(
-            "{}: {} {}, running {}/{}, pending {}, failed tasks {}",
-            short_task_definition(target),
+            "{}: {} {}, desired {}, running {}, pending {}, failed tasks {}",
+            short_task_definition(&target_td),
             d.status().unwrap_or("?"),
             d.rollout_state().map(|s| s.as_str()).unwrap_or("?"),
-            d.running_count(),
             d.desired_count(),
+            d.running_count(),
             d.pending_count(),
             d.failed_tasks(),
         );
-        match &spinner {
+        match &spinner.0 {
             Some(bar) => bar.set_message(format!("{state} ({} s)", elapsed.as_secs())),
-            None if state != last => note(&format!("  waiting: {state}")),
+            None if state != last => note(&format!("  waiting: {cluster}/{service} {state}")),
             None => {}
         }
         last = state;
-        if elapsed >= args.wait_timeout {
-            break Ok(done(Settled::TimedOut));
+        if elapsed >= timing.wait_timeout {
+            return done(Settled::TimedOut);
         }
-        let pause = args.poll_interval.min(args.wait_timeout - elapsed);
+        let pause = timing.poll_interval.min(timing.wait_timeout - elapsed);
         tokio::time::sleep(pause).await;
-    };
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
     }
-    result
 }
 
 #[cfg(test)]

@@ -57,6 +57,12 @@ impl Git {
             .filter(|s| is_sha_like(s))
     }
 
+    /// Whether tracked files have uncommitted changes (`None`: not a repository, or no git).
+    pub fn dirty(&self) -> Option<bool> {
+        self.run(&["status", "--porcelain", "--untracked-files=no"])
+            .map(|out| !out.trim().is_empty())
+    }
+
     /// The commit an image tag names, when the tag is a SHA of this repository.
     pub fn commit(&self, tag: &str) -> Option<Commit> {
         if !is_sha_like(tag) {

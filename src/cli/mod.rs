@@ -2,24 +2,29 @@
 //! rollback, an interactive dialog, a deploy helper — and a replay of the responder's decision
 //! for an event file.
 //!
-//! Same brain as the Lambda: every rollback goes through [`crate::handler::respond`] (acting) or
-//! [`crate::handler::decide_loaded`] (plans), i.e. through [`crate::decision::decide`], with a
-//! [`crate::model::Cause::Manual`] trigger; replay goes through [`crate::handler::handle`]. The
-//! CLI adds only reading for display, prompts, rendering and `--wait`.
+//! Same brain as the Lambda: every rollback is decided by [`crate::handler::decide_loaded`], i.e.
+//! by [`crate::decision::decide`], with a [`crate::model::Cause::Manual`] trigger, and carried out
+//! by [`crate::handler::act`]; replay goes through [`crate::handler::handle`]. The CLI adds its own
+//! refusals (`guard`: another family, a repeated rollback), reading for display (`diff`,
+//! `status`), prompts, rendering, the ledger by hand (`mark`) and waiting (`follow`).
 
 mod args;
 mod context;
 mod deploy;
 mod dialog;
+mod diff;
 mod error;
 mod follow;
 mod git;
+mod guard;
+mod mark;
 mod output;
 mod plan;
 mod replay;
 mod revisions;
 mod rollback;
 mod status;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -67,6 +72,8 @@ pub async fn run(cli: Cli) -> Result<Code, CliError> {
         Command::Rollback(a) => rollback::run(&ctx, a).await,
         Command::Dialog(a) => dialog::run(&ctx, a).await,
         Command::Deploy(a) => deploy::run(&ctx, a).await,
+        Command::Diff(a) => diff::run(&ctx, a).await,
+        Command::Mark(a) => mark::run(&ctx, a).await,
         Command::Replay(a) => replay::run(&ctx, a).await,
     }
 }
@@ -142,9 +149,9 @@ mod tests {
         assert_eq!(r.target.cluster, "demo");
         assert_eq!(r.target.service, "hello-world");
         assert_eq!(r.to, Some(RevisionArg::Name("hello-world:2".into())));
-        assert!(r.dry_run && !r.wait.wait);
-        assert_eq!(r.wait.wait_timeout, Duration::from_secs(1800));
-        assert_eq!(r.wait.poll_interval, Duration::from_secs(6));
+        assert!(r.dry_run && r.wait.waits(), "rollback waits by default");
+        assert_eq!(r.wait.timing.wait_timeout, Duration::from_secs(1800));
+        assert_eq!(r.wait.timing.poll_interval, Duration::from_secs(6));
     }
 
     #[test]
@@ -175,8 +182,50 @@ mod tests {
                 .resolve("arn:aws:ecs:us-east-1:123456789012:task-definition/web:9"),
             Some("web:7".into())
         );
-        assert_eq!(r.wait.wait_timeout, Duration::from_secs(900));
-        assert_eq!(r.wait.poll_interval, Duration::from_millis(500));
+        assert!(r.wait.waits());
+        assert_eq!(r.wait.timing.wait_timeout, Duration::from_secs(900));
+        assert_eq!(r.wait.timing.poll_interval, Duration::from_millis(500));
+        let cli = parse(&[
+            "rollback",
+            "-c",
+            "d",
+            "-s",
+            "s",
+            "--no-wait",
+            "--force",
+            "--allow-other-family",
+        ])
+        .unwrap();
+        let Command::Rollback(r) = cli.command else {
+            panic!("rollback")
+        };
+        assert!(!r.wait.waits() && r.force && r.allow_other_family);
+        assert!(parse(&["rollback", "-c", "d", "-s", "s", "--no-wait", "--wait"]).is_err());
+        let cli = parse(&["diff", "3", "hello-world:2", "-c", "d", "-s", "s"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Diff(DiffArgs {
+                from: RevisionArg::Number(3),
+                ..
+            })
+        ));
+        let cli = parse(&["mark", "hello-world:2", "bad"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Mark(MarkArgs {
+                mark: MarkAs::Bad,
+                ..
+            })
+        ));
+        let cli = parse(&["status", "-c", "d", "-s", "s", "--events", "0", "--wait"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs {
+                events: 0,
+                wait: true,
+                ..
+            })
+        ));
         let cli = parse(&["history", "-c", "d", "-s", "s", "-n", "3"]).unwrap();
         assert!(matches!(
             cli.command,
@@ -219,6 +268,8 @@ mod tests {
             ),
             (&["status", "-c", "d", "-s", "s", "-n", "0"], "1..=100"),
             (&["status", "-c", "d", "-s", "s", "-o", "yaml"], "yaml"),
+            (&["mark", "hello-world:2", "good"], "good"),
+            (&["diff", "hello-world:2"], "TO"),
             (&["frobnicate"], "frobnicate"),
         ];
         for (args, says) in cases {
@@ -243,9 +294,21 @@ mod tests {
         }
         assert!(EXIT_CODES.contains("3  nothing to do"));
         let mut cmd = Cli::command();
+        cmd.build();
         let rollback = cmd.find_subcommand_mut("rollback").unwrap();
         let help = rollback.render_long_help().to_string();
         assert!(help.contains("does not require the opt-in tag"), "{help}");
         assert!(help.contains("Exit codes:"), "{help}");
+        assert!(
+            help.contains("--no-wait") && help.contains("--allow-other-family"),
+            "{help}"
+        );
+        // Global options are listed apart from the command's own.
+        let global = help
+            .find("Global options:")
+            .expect("a Global options heading");
+        assert!(help.find("--profile").unwrap() > global, "{help}");
+        assert!(help.find("--to <REVISION>").unwrap() < global, "{help}");
+        assert!(help.contains("ECS_ROLLBACK_CLUSTER"), "{help}");
     }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use super::diff::Diff;
 use super::output::short_image;
 use crate::decision::{Decision, Method, Outcome, RollbackPlan, Snapshot, Source};
 use crate::model::*;
@@ -13,6 +14,46 @@ pub struct PlanView<'a> {
     pub decision: &'a Decision,
     pub cause: &'a Cause,
     pub snap: &'a Snapshot,
+    /// What the rollback changes (from → to), when it was read.
+    pub diff: Option<&'a Diff>,
+}
+
+/// The one place the CLI builds its trigger's cause. `by` is who runs the command (the STS caller
+/// ARN, recorded in `ecs-rollback:last-rollback-by`), `allow_other_family` the
+/// `--allow-other-family` flag (rule 10; the CLI also checks the family itself, `guard::family`,
+/// before anything is read).
+pub fn manual(
+    reason: &str,
+    to: Option<String>,
+    dry_run: bool,
+    allow_other_family: bool,
+    by: Option<&str>,
+) -> Cause {
+    Cause::Manual {
+        reason: reason.to_string(),
+        to,
+        dry_run,
+        allow_other_family,
+        by: by.map(str::to_string),
+    }
+}
+
+/// The ECS API's names for service-deployment statuses where the core's sentence carries Rust
+/// variant names (`RollbackRequested` → `ROLLBACK_REQUESTED`). Display only.
+pub fn api_words(text: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("RollbackRequested", "ROLLBACK_REQUESTED"),
+        ("RollbackInProgress", "ROLLBACK_IN_PROGRESS"),
+        ("RollbackSuccessful", "ROLLBACK_SUCCESSFUL"),
+        ("RollbackFailed", "ROLLBACK_FAILED"),
+        ("StopRequested", "STOP_REQUESTED"),
+        ("InProgress", "IN_PROGRESS"),
+    ];
+    let mut out = text.to_string();
+    for (debug, api) in NAMES {
+        out = out.replace(debug, api);
+    }
+    out
 }
 
 /// The images of a revision, when the snapshot knows them (described, or recorded by history).
@@ -108,10 +149,11 @@ impl PlanView<'_> {
             "service": self.service,
             "from": d.from(),
             "to": d.to(),
-            "reason": d.reason(self.cause),
+            "reason": api_words(&d.reason(self.cause)),
             "skip": self.skip_code(),
             "plan": self.plan(),
             "images": {"from": images(d.from()), "to": images(d.to())},
+            "diff": self.diff.map(|d| d.json()),
         })
     }
 
@@ -125,7 +167,7 @@ impl PlanView<'_> {
         };
         match &d.outcome {
             Outcome::Skip(skip) => {
-                format!("{name}: nothing to do. {skip}\n")
+                format!("{name}: nothing to do. {}\n", api_words(&skip.to_string()))
             }
             Outcome::Record { task_definition } => {
                 format!(
@@ -201,9 +243,16 @@ impl PlanView<'_> {
                 if let Some(why) = &plan.degraded {
                     line("note", why);
                 }
-                line("reason", &d.reason(self.cause));
+                line("reason", &api_words(&d.reason(self.cause)));
                 let mut text = head;
                 text.push_str(&out);
+                if let Some(diff) = self.diff {
+                    text.push_str("  changes (what the rollback reverts):\n");
+                    text.push_str(&diff.lines("    "));
+                    if let Some(note) = &diff.service_config {
+                        text.push_str(&format!("    ({note})\n"));
+                    }
+                }
                 text
             }
         }
@@ -253,13 +302,7 @@ mod tests {
     }
 
     fn cause() -> Cause {
-        Cause::Manual {
-            allow_other_family: false,
-            by: None,
-            reason: "bad login page".into(),
-            to: None,
-            dry_run: true,
-        }
+        manual("bad login page", None, true, false, None)
     }
 
     fn pinned_plan() -> Decision {
@@ -297,6 +340,7 @@ mod tests {
             decision: &decision,
             cause: &cause,
             snap: &snap,
+            diff: None,
         };
         let want = "\
 demo/hello-world: would roll back hello-world:3 → hello-world:2
@@ -320,6 +364,7 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
             decision: &decision,
             cause: &cause,
             snap: &snap,
+            diff: None,
         };
         let v = view.json();
         assert_eq!(v["action"], "dry_run");
@@ -367,6 +412,7 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
             decision: &decision,
             cause: &cause,
             snap: &snap,
+            diff: None,
         };
         let text = view.text();
         assert!(
@@ -394,6 +440,7 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
             decision: &skip,
             cause: &cause,
             snap: &snap,
+            diff: None,
         };
         assert_eq!(
             view.text(),

@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx, args: &ReplayArgs) -> Result<Code, CliError> {
             };
             let mut text = format!("Replayed {name} ({mode})\n");
             for r in &responses {
-                text.push_str(&response_text(r));
+                text.push_str(&response_text(r, false));
             }
             print(&text);
         }

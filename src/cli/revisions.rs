@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::args::RevisionArg;
+use super::error::CliError;
 use super::git::{Commit, Git};
 use crate::aws::ecs::Ecs;
-use crate::aws::to_time;
+use crate::aws::{aws_error, to_time};
 use crate::error::{Error, InputError};
 use crate::model::*;
 
@@ -27,6 +29,8 @@ pub struct Deployed {
     pub started_at: Option<Time>,
     pub finished_at: Option<Time>,
     pub task_definition: Option<String>,
+    /// `lifecycleStage` of a deployment in flight (DescribeServiceDeployments).
+    pub lifecycle_stage: Option<String>,
     #[serde(skip)]
     pub images: Vec<RecordedImage>,
 }
@@ -57,6 +61,7 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
                     started_at: b.started_at().and_then(to_time),
                     finished_at: b.finished_at().and_then(to_time),
                     task_definition: None,
+                    lifecycle_stage: None,
                     images: Vec::new(),
                 },
                 b.target_service_revision_arn().map(str::to_string),
@@ -67,6 +72,42 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
     list.sort_by_key(|(d, _)| std::cmp::Reverse(d.created_at.or(d.started_at)));
     list.truncate(RESOLVED_DEPLOYMENTS);
 
+    // Deployments in flight: their lifecycle stage (one DescribeServiceDeployments for all).
+    let in_flight: Vec<String> = list
+        .iter()
+        .filter(|(d, _)| {
+            matches!(d.status.as_str(), "PENDING" | "IN_PROGRESS")
+                || d.status.starts_with("ROLLBACK_") && d.finished_at.is_none()
+        })
+        .map(|(d, _)| d.arn.clone())
+        .take(20)
+        .collect();
+    let mut stages: BTreeMap<String, String> = BTreeMap::new();
+    if !in_flight.is_empty() {
+        match ecs
+            .client
+            .describe_service_deployments()
+            .set_service_deployment_arns(Some(in_flight))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for d in out.service_deployments() {
+                    if let (Some(arn), Some(stage)) =
+                        (d.service_deployment_arn(), d.lifecycle_stage())
+                    {
+                        stages.insert(arn.to_string(), stage.as_str().to_string());
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %aws_error("DescribeServiceDeployments", e), "lifecycle stages unavailable")
+            }
+        }
+    }
+    for (d, _) in &mut list {
+        d.lifecycle_stage = stages.get(&d.arn).cloned();
+    }
     let mut wanted: Vec<String> = list.iter().filter_map(|(_, r)| r.clone()).collect();
     wanted.sort();
     wanted.dedup();
@@ -119,6 +160,8 @@ pub struct RevisionInfo {
 pub struct Overview {
     pub service: ServiceState,
     pub revisions: Vec<RevisionInfo>,
+    /// The service-deployment history, newest first (empty when unavailable).
+    pub history: Vec<Deployed>,
     /// Why the service-deployment history could not be read (the table then shows less).
     pub history_error: Option<String>,
 }
@@ -133,6 +176,18 @@ pub async fn overview(
     git: &Git,
     service: ServiceState,
     limit: usize,
+) -> Result<Overview, Error> {
+    overview_with(ecs, git, service, limit, &BTreeMap::new()).await
+}
+
+/// [`overview`], reusing revisions already described (e.g. by the decision) and describing the
+/// others concurrently (DescribeTaskDefinition takes one revision per call: no batch exists).
+pub async fn overview_with(
+    ecs: &Ecs,
+    git: &Git,
+    service: ServiceState,
+    limit: usize,
+    known: &BTreeMap<String, Revision>,
 ) -> Result<Overview, Error> {
     let (history, history_error) = match deployments(ecs, &service).await {
         Ok(h) => (h, None),
@@ -189,20 +244,74 @@ pub async fn overview(
         }
     }
 
-    let mut revisions = Vec::new();
-    for arn in chosen {
-        let revision = match ecs.describe_revision(&arn).await {
-            Ok(r) => r,
-            Err(Error::Input(InputError::UnknownTaskDefinition(_))) => continue,
-            Err(e) => return Err(e),
-        };
-        revisions.push(describe(&revision, &service, &history, git));
-    }
+    let described = describe_all(ecs, &chosen, known).await?;
+    let revisions = described
+        .iter()
+        .map(|revision| describe(revision, &service, &history, git))
+        .collect();
     Ok(Overview {
         service,
         revisions,
+        history,
         history_error,
     })
+}
+
+/// At most this many DescribeTaskDefinition calls at once (its rate limit is shared per account).
+const CONCURRENT_READS: usize = 4;
+
+/// Describe `arns` (in order; gone ones left out), reusing `known`, a few at a time.
+pub async fn describe_all(
+    ecs: &Ecs,
+    arns: &[String],
+    known: &BTreeMap<String, Revision>,
+) -> Result<Vec<Revision>, Error> {
+    let find = |arn: &str| {
+        known
+            .get(arn)
+            .or_else(|| {
+                known
+                    .values()
+                    .find(|r| same_task_definition_str(&r.arn, arn))
+            })
+            .cloned()
+    };
+    let mut out: Vec<Option<Revision>> = arns.iter().map(|a| find(a)).collect();
+    let missing: Vec<usize> = (0..arns.len()).filter(|i| out[*i].is_none()).collect();
+    for chunk in missing.chunks(CONCURRENT_READS) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let ecs = ecs.clone();
+            let arn = arns[i].clone();
+            set.spawn(async move { (i, ecs.describe_revision(&arn).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (i, result) =
+                joined.map_err(|e| Error::Internal(format!("a read task failed: {e}")))?;
+            match result {
+                Ok(r) => out[i] = Some(r),
+                Err(Error::Input(InputError::UnknownTaskDefinition(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// A revision named on the command line, as the API takes it: a bare number takes the family
+/// of the service's current task definition.
+pub fn resolve_name(arg: &RevisionArg, current: Option<&str>) -> Result<String, CliError> {
+    match (arg, current) {
+        (RevisionArg::Name(n), _) => Ok(n.clone()),
+        (RevisionArg::Number(n), Some(current)) => arg.resolve(current).ok_or_else(|| {
+            CliError::usage(format!(
+                "the service runs {current:?}, whose family cannot be told; give the revision as family:{n}"
+            ))
+        }),
+        (RevisionArg::Number(n), None) => Err(CliError::usage(format!(
+            "revision {n} needs a family: give it as family:{n}, or name the service (--cluster and --service)"
+        ))),
+    }
 }
 
 fn same_task_definition_str(a: &str, b: &str) -> bool {
@@ -338,6 +447,7 @@ mod tests {
                 started_at: t(100),
                 finished_at: t(200),
                 task_definition: Some(td(2)),
+                lifecycle_stage: None,
                 images: vec![RecordedImage {
                     container: "app".into(),
                     image: Some("repo/web:latest".into()),
@@ -352,6 +462,7 @@ mod tests {
                 started_at: t(0),
                 finished_at: t(50),
                 task_definition: Some(td(2)),
+                lifecycle_stage: None,
                 images: Vec::new(),
             },
         ];

@@ -4,83 +4,102 @@
 
 use serde_json::{json, Value};
 
+use std::time::Instant;
+
 use super::args::{Format, RevisionArg, RollbackArgs};
-use super::context::{manual_deps, Ctx};
+use super::context::{caller, manual_deps, Ctx};
+use super::diff;
 use super::error::{CliError, Code};
-use super::follow::{follow, Followed};
-use super::output::{print, print_json};
-use super::plan::PlanView;
+use super::follow::{follow, Followed, Settled};
+use super::guard::{self, Guarded};
+use super::output::{note, print, print_json};
+use super::plan::{api_words, manual, PlanView};
+use super::revisions::resolve_name;
 use crate::aws::ecs::Ecs;
 use crate::decision::{Outcome, Snapshot};
 use crate::handler::{self, Response};
 use crate::model::*;
 
 /// The reason recorded when none is given.
-pub fn default_reason(command: &str) -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "an unknown user".into());
-    format!("ecs-rollback {command} run by {user}")
+pub fn default_reason(command: &str, by: &str) -> String {
+    format!("ecs-rollback {command} run by {by}")
+}
+
+/// Who, as an ECS tag value can hold it: letters, digits, spaces and `+ - = . _ : / @`, at most
+/// 256 characters (ECS TagResource); anything else becomes `_`.
+pub fn tag_safe(who: &str) -> String {
+    who.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " +-=._:/@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
 }
 
 /// `--to` as the decision core wants it (a bare number takes the service's family).
-pub async fn resolve_to(
-    ecs: &Ecs,
-    target: &ServiceRef,
-    to: Option<&RevisionArg>,
-    current: Option<&str>,
-) -> Result<Option<String>, CliError> {
-    let Some(to) = to else {
-        return Ok(None);
-    };
-    if let RevisionArg::Name(name) = to {
-        return Ok(Some(name.clone()));
-    }
-    let current = match current {
-        Some(c) => c.to_string(),
-        None => ecs.describe_service(target).await?.task_definition,
-    };
-    to.resolve(&current).map(Some).ok_or_else(|| {
-        CliError::usage(format!(
-            "the service runs {current:?}, whose family cannot be told; give --to as family:revision"
-        ))
-    })
+pub fn resolve_to(to: Option<&RevisionArg>, current: &str) -> Result<Option<String>, CliError> {
+    to.map(|t| resolve_name(t, Some(current))).transpose()
 }
 
 pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
+    let (cluster, service_name) = (&args.target.cluster, &args.target.service);
+    run_inner(ctx, args)
+        .await
+        .map_err(|e| e.for_service(cluster, service_name))
+}
+
+async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
     let target = ServiceRef {
         cluster: args.target.cluster.clone(),
         service: args.target.service.clone(),
     };
+    let now = chrono::Utc::now();
+    let deps = manual_deps(&ctx.sdk, args.dry_run, !args.dry_run)?;
+    let service = deps.ecs.describe_service(&target).await?;
+    let to = resolve_to(args.to.as_ref(), &service.task_definition)?;
+    // Checked here, before anything else is read: the CLI's own rules (guard.rs).
+    if let Some(to) = &to {
+        guard::family(&Guarded::of(&service), to, args.allow_other_family)?;
+    } else if !args.force {
+        guard::repeat(&Guarded::of(&service), now)?;
+    }
+    let by = tag_safe(&caller(&ctx.sdk).await);
     let reason = args
         .reason
         .clone()
         .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| default_reason("rollback"));
-    let now = chrono::Utc::now();
+        .unwrap_or_else(|| default_reason("rollback", &by));
+    let trigger = Trigger {
+        target,
+        cause: manual(
+            &reason,
+            to,
+            args.dry_run,
+            args.allow_other_family,
+            Some(&by),
+        ),
+    };
+    let started = Instant::now();
+    let mut snap = Snapshot::new(service);
+    let decision = handler::decide_loaded(&deps, &trigger, &mut snap, now).await?;
+    let diff = match &decision.outcome {
+        Outcome::Rollback(plan) => {
+            match diff::diff(&deps.ecs, Some(&snap.service), &plan.from, &plan.to).await {
+                Ok(d) => Some(diff::short_images(d)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the difference could not be read");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
 
     if args.dry_run {
-        let deps = manual_deps(&ctx.sdk, true, false)?;
-        let service = deps.ecs.describe_service(&target).await?;
-        let to = resolve_to(
-            &deps.ecs,
-            &target,
-            args.to.as_ref(),
-            Some(&service.task_definition),
-        )
-        .await?;
-        let trigger = Trigger {
-            target,
-            cause: Cause::Manual {
-                allow_other_family: false,
-                by: None,
-                reason,
-                to,
-                dry_run: true,
-            },
-        };
-        let mut snap = Snapshot::new(service);
-        let decision = handler::decide_loaded(&deps, &trigger, &mut snap, now).await?;
         describe_for_display(&deps.ecs, &mut snap, decision.from()).await;
         let view = PlanView {
             cluster: snap.service.cluster_name(),
@@ -88,6 +107,7 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
             decision: &decision,
             cause: &trigger.cause,
             snap: &snap,
+            diff: diff.as_ref(),
         };
         match ctx.format {
             Format::Json => print_json(&view.json()),
@@ -105,43 +125,50 @@ pub async fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         });
     }
 
-    let deps = manual_deps(&ctx.sdk, false, true)?;
-    let to = resolve_to(&deps.ecs, &target, args.to.as_ref(), None).await?;
-    let trigger = Trigger {
-        target,
-        cause: Cause::Manual {
-            allow_other_family: false,
-            by: None,
-            reason,
-            to,
-            dry_run: false,
-        },
-    };
-    let response = handler::respond(&deps, &trigger, now).await?;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let response = handler::act(&deps, &trigger, &snap, decision, now, latency_ms).await?;
     let mut code = code_of(&response);
+    let waits = args.wait.waits() && response.action == "rolled_back";
     if ctx.format == Format::Text {
-        print(&response_text(&response));
+        let mut text = response_text(&response, true);
+        if let (Some(d), "rolled_back") = (&diff, response.action.as_str()) {
+            text.push_str("  changes (what the rollback reverts):\n");
+            text.push_str(&d.lines("    "));
+        }
+        print(&text);
+        if response.action == "rolled_back" && !waits {
+            note(&format!(
+                "Not waiting (--no-wait): `ecs-rollback status -c {} -s {} --wait` follows the rollback.",
+                trigger.target.cluster, trigger.target.service
+            ));
+        }
     }
     let mut followed: Option<Followed> = None;
-    if args.wait.wait && response.action == "rolled_back" {
+    if waits {
         if let Some(to) = &response.to {
             let f = follow(
                 &deps.ecs,
                 &trigger.target.cluster,
                 &trigger.target.service,
-                to,
-                &args.wait,
+                Some(to),
+                &args.wait.timing,
             )
             .await?;
             if ctx.format == Format::Text {
-                print(&f.text(&trigger.target.cluster, &trigger.target.service));
+                let mut text = f.text(&trigger.target.cluster, &trigger.target.service);
+                if f.settled == Settled::Steady {
+                    text = text.replacen(".\n", ": rolled back.\n", 1);
+                }
+                print(&text);
             }
             code = code.worst(f.code());
             followed = Some(f);
         }
     }
     if ctx.format == Format::Json {
-        print_json(&response_json(&response, followed.as_ref()));
+        let mut v = response_json(&response, followed.as_ref());
+        v["diff"] = diff.map(|d| d.json()).unwrap_or(Value::Null);
+        print_json(&v);
     }
     Ok(code)
 }
@@ -169,8 +196,8 @@ pub fn code_of(response: &Response) -> Code {
     }
 }
 
-/// The handler's response for people.
-pub fn response_text(r: &Response) -> String {
+/// The handler's response for people; `started`: a rollback just issued (not yet steady).
+pub fn response_text(r: &Response, started: bool) -> String {
     let name = format!(
         "{}/{}",
         r.cluster.as_deref().unwrap_or("?"),
@@ -178,9 +205,10 @@ pub fn response_text(r: &Response) -> String {
     );
     let short = |arn: &Option<String>| arn.as_deref().map(short_task_definition);
     match r.action.as_str() {
-        "skipped" => format!("{name}: nothing to do. {}\n", r.reason),
+        "skipped" => format!("{name}: nothing to do. {}\n", api_words(&r.reason)),
         action => {
             let verb = match action {
+                "rolled_back" if started => "rollback started",
                 "rolled_back" => "rolled back",
                 "dry_run" => "dry run",
                 "recorded" => "recorded",
@@ -232,7 +260,7 @@ mod tests {
     fn responses_read_as_text_and_map_to_exit_codes() {
         let r = response("rolled_back");
         assert_eq!(
-            response_text(&r),
+            response_text(&r, false),
             "demo/hello-world: rolled back hello-world:3 → hello-world:2\n  reason  Rolled back from hello-world:3 to hello-world:2 (its last successful deployment) because manual request: test.\n"
         );
         assert_eq!(code_of(&r), Code::Ok);
@@ -240,7 +268,7 @@ mod tests {
         s.reason = "The service already runs hello-world:2.".into();
         s.to = None;
         assert_eq!(
-            response_text(&s),
+            response_text(&s, false),
             "demo/hello-world: nothing to do. The service already runs hello-world:2.\n"
         );
         assert_eq!(code_of(&s), Code::Nothing);

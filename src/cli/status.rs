@@ -1,83 +1,200 @@
-//! `status` (alias `history`): a service, its recent revisions, and what `rollback` would do now.
+//! `status` (alias `history`): a service now — its deployments with task counts, the strategy
+//! and lifecycle stage, the last service events — its recent revisions, and what `rollback`
+//! would do. `--wait` then follows the primary deployment, printing service events as they come.
+//!
+//! What a run costs (README "CLI"): 2 DescribeServices (the decision's snapshot, and the live
+//! view with counts and events), the decision's reads (ListServiceDeployments,
+//! DescribeServiceRevisions, DescribeServiceDeployments when a deployment is in flight), one
+//! more ListServiceDeployments + DescribeServiceRevisions (20 per call) for the table, one
+//! ListTaskDefinitions, and one DescribeTaskDefinition per shown revision the decision did not
+//! already read (the API has no batch read; at most 4 at once).
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::args::{Format, StatusArgs};
 use super::context::{manual_deps, Ctx};
 use super::error::{CliError, Code};
+use super::follow::follow;
+use super::guard::LastRollback;
 use super::output::{print, print_json, short_digest, short_image, table, time};
-use super::plan::{source_text, PlanView};
-use super::revisions::{overview, Overview, RevisionInfo};
+use super::plan::{api_words, manual, source_text, PlanView};
+use super::revisions::{overview_with, Deployed, Overview, RevisionInfo};
+use super::rollback::describe_for_display;
+use crate::aws::aws_error;
+use crate::aws::ecs::Ecs;
 use crate::decision::{Decision, Outcome, Snapshot};
+use crate::error::Error;
 use crate::handler;
 use crate::model::*;
 
+/// One entry of DescribeServices → deployments[], with its task counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveDeployment {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+    pub rollout_state: String,
+    pub rollout_state_reason: Option<String>,
+    pub desired_count: i32,
+    pub pending_count: i32,
+    pub running_count: i32,
+    pub failed_tasks: i32,
+    pub created_at: Option<Time>,
+}
+
+/// A service event (DescribeServices → events[], newest first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveEvent {
+    pub created_at: Option<Time>,
+    pub message: String,
+}
+
+/// What DescribeServices says now, beyond the decision's snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Live {
+    /// `deploymentConfiguration.strategy`; ECS's default is ROLLING.
+    pub strategy: String,
+    pub bake_time_minutes: Option<i32>,
+    pub circuit_breaker: Option<String>,
+    pub deployments: Vec<LiveDeployment>,
+    pub events: Vec<LiveEvent>,
+}
+
+pub async fn live(ecs: &Ecs, service: &ServiceState) -> Result<Live, Error> {
+    let out = ecs
+        .client
+        .describe_services()
+        .cluster(&service.cluster_arn)
+        .services(&service.service_arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeServices", e))?;
+    let Some(svc) = out.services().first() else {
+        return Err(Error::Input(crate::error::InputError::UnknownService {
+            cluster: service.cluster_name().to_string(),
+            service: service.service_name.clone(),
+        }));
+    };
+    let config = svc.deployment_configuration();
+    let time = |t: Option<&aws_sdk_ecs::primitives::DateTime>| t.and_then(crate::aws::to_time);
+    Ok(Live {
+        strategy: config
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "ROLLING".into()),
+        bake_time_minutes: config.and_then(|c| c.bake_time_in_minutes()),
+        circuit_breaker: config
+            .and_then(|c| c.deployment_circuit_breaker())
+            .map(|b| match (b.enable(), b.rollback()) {
+                (true, true) => "on, ECS rolls back".to_string(),
+                (true, false) => "on, rollback left to ecs-rollback".to_string(),
+                _ => "off".to_string(),
+            }),
+        deployments: svc
+            .deployments()
+            .iter()
+            .map(|d| LiveDeployment {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                rollout_state: d
+                    .rollout_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+                desired_count: d.desired_count(),
+                pending_count: d.pending_count(),
+                running_count: d.running_count(),
+                failed_tasks: d.failed_tasks(),
+                created_at: time(d.created_at()),
+            })
+            .collect(),
+        events: svc
+            .events()
+            .iter()
+            .map(|e| LiveEvent {
+                created_at: time(e.created_at()),
+                message: e.message().unwrap_or_default().to_string(),
+            })
+            .collect(),
+    })
+}
+
 pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<Code, CliError> {
+    let (cluster, service) = (&args.target.cluster, &args.target.service);
+    run_inner(ctx, args)
+        .await
+        .map_err(|e| e.for_service(cluster, service))
+}
+
+async fn run_inner(ctx: &Ctx, args: &StatusArgs) -> Result<Code, CliError> {
     let deps = manual_deps(&ctx.sdk, true, false)?;
     let target = ServiceRef {
         cluster: args.target.cluster.clone(),
         service: args.target.service.clone(),
     };
     let service = deps.ecs.describe_service(&target).await?;
+    let now_live = live(&deps.ecs, &service).await?;
     // What `rollback` would do now: the decision core, dry run.
     let trigger = Trigger {
         target,
-        cause: Cause::Manual {
-            allow_other_family: false,
-            by: None,
-            reason: "ecs-rollback status".into(),
-            to: None,
-            dry_run: true,
-        },
+        cause: manual("ecs-rollback status", None, true, false, None),
     };
     let mut snap = Snapshot::new(service.clone());
     let decision = handler::decide_loaded(&deps, &trigger, &mut snap, chrono::Utc::now()).await?;
-    let view = overview(&deps.ecs, &ctx.git, service, args.limit as usize).await?;
+    describe_for_display(&deps.ecs, &mut snap, decision.from()).await;
+    let view = overview_with(
+        &deps.ecs,
+        &ctx.git,
+        service,
+        args.limit as usize,
+        &snap.revisions,
+    )
+    .await?;
     let plan = PlanView {
         cluster: view.service.cluster_name(),
         service: &view.service.service_name,
         decision: &decision,
         cause: &trigger.cause,
         snap: &snap,
+        diff: None,
     };
+    let events = args.events as usize;
     match ctx.format {
-        Format::Json => print_json(&status_json(&view, &plan)),
-        Format::Text => print(&status_text(&view, &decision)),
+        Format::Json => print_json(&status_json(&view, &now_live, &plan, events)),
+        Format::Text => print(&status_text(&view, &now_live, &decision, events)),
     }
-    Ok(Code::Ok)
+    if !args.wait {
+        return Ok(Code::Ok);
+    }
+    let f = follow(
+        &deps.ecs,
+        &args.target.cluster,
+        &args.target.service,
+        None,
+        &args.timing,
+    )
+    .await?;
+    match ctx.format {
+        Format::Json => print_json(&json!({ "wait": f })),
+        Format::Text => print(&f.text(&args.target.cluster, &args.target.service)),
+    }
+    Ok(f.code())
 }
 
-fn rollout(r: Rollout) -> &'static str {
-    match r {
-        Rollout::InProgress => "IN_PROGRESS",
-        Rollout::Completed => "COMPLETED",
-        Rollout::Failed => "FAILED",
-        Rollout::Unknown => "UNKNOWN",
-    }
-}
-
-pub fn status_json(view: &Overview, plan: &PlanView) -> Value {
+pub fn status_json(view: &Overview, live: &Live, plan: &PlanView, events: usize) -> Value {
     let s = &view.service;
-    let deployments: Vec<Value> = s
-        .deployments
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "status": d.status,
-                "task_definition": d.task_definition,
-                "rollout_state": rollout(d.rollout),
-                "rollout_state_reason": d.rollout_reason,
-                "created_at": d.created_at,
-                "failed_tasks": d.failed_tasks,
-            })
-        })
-        .collect();
     let tags: serde_json::Map<String, Value> = s
         .tags
         .iter()
         .filter(|(k, _)| k.starts_with("ecs-rollback:"))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let in_flight: Vec<&Deployed> = view
+        .history
+        .iter()
+        .filter(|d| d.finished_at.is_none() && d.status != "SUCCESSFUL")
         .collect();
     json!({
         "cluster": s.cluster_name(),
@@ -85,7 +202,12 @@ pub fn status_json(view: &Overview, plan: &PlanView) -> Value {
         "service_arn": s.service_arn,
         "status": s.status,
         "task_definition": s.task_definition,
-        "deployments": deployments,
+        "strategy": live.strategy,
+        "bake_time_minutes": live.bake_time_minutes,
+        "circuit_breaker": live.circuit_breaker,
+        "deployments": live.deployments,
+        "service_deployments_in_flight": in_flight,
+        "events": live.events.iter().take(events).collect::<Vec<_>>(),
         "tags": tags,
         "rollback": plan.json(),
         "history_error": view.history_error,
@@ -171,7 +293,7 @@ pub fn revisions_table(revisions: &[RevisionInfo]) -> String {
     )
 }
 
-pub fn status_text(view: &Overview, decision: &Decision) -> String {
+pub fn status_text(view: &Overview, live: &Live, decision: &Decision, events: usize) -> String {
     let s = &view.service;
     let mut out = String::new();
     let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<13} {value}\n"));
@@ -179,24 +301,58 @@ pub fn status_text(view: &Overview, decision: &Decision) -> String {
         "Service",
         &format!("{}/{} ({})", s.cluster_name(), s.service_name, s.status),
     );
-    for (i, d) in s.deployments.iter().enumerate() {
+    let mut strategy = live.strategy.clone();
+    if let Some(bake) = live.bake_time_minutes {
+        strategy.push_str(&format!(", bake time {bake} min"));
+    }
+    if let Some(cb) = &live.circuit_breaker {
+        strategy.push_str(&format!("; circuit breaker {cb}"));
+    }
+    line("Strategy", &strategy);
+    for (i, d) in live.deployments.iter().enumerate() {
         let since = d
             .created_at
             .as_ref()
-            .map(|t| format!(" since {}", time(t)))
+            .map(|t| format!(", since {}", time(t)))
             .unwrap_or_default();
         line(
-            if i == 0 { "Running" } else { "" },
+            if i == 0 { "Deployments" } else { "" },
             &format!(
-                "{} ({} {}{since})",
-                short_task_definition(&d.task_definition),
+                "{} {} {}: desired {}, pending {}, running {}, failed {}{since}",
                 d.status,
-                rollout(d.rollout)
+                short_task_definition(&d.task_definition),
+                d.rollout_state,
+                d.desired_count,
+                d.pending_count,
+                d.running_count,
+                d.failed_tasks,
             ),
         );
     }
-    if s.deployments.is_empty() {
-        line("Running", &short_task_definition(&s.task_definition));
+    if live.deployments.is_empty() {
+        line("Deployments", &short_task_definition(&s.task_definition));
+    }
+    for d in view
+        .history
+        .iter()
+        .filter(|d| d.finished_at.is_none() && d.status != "SUCCESSFUL")
+        .take(3)
+    {
+        let id = d.arn.rsplit('/').next().unwrap_or(&d.arn);
+        let stage = d
+            .lifecycle_stage
+            .as_deref()
+            .map(|st| format!(", lifecycle stage {st}"))
+            .unwrap_or_default();
+        let td = d
+            .task_definition
+            .as_deref()
+            .map(|t| format!(" of {}", short_task_definition(t)))
+            .unwrap_or_default();
+        line(
+            "In flight",
+            &format!("service deployment {id}{td}: {}{stage}", d.status),
+        );
     }
     let opt_in = match s.tags.get(TAG_ENABLED) {
         Some(v) => format!("{TAG_ENABLED}={v}"),
@@ -205,18 +361,15 @@ pub fn status_text(view: &Overview, decision: &Decision) -> String {
         }
     };
     line("Opt-in", &opt_in);
-    if let (Some(at), Some(to)) = (
-        s.tags.get(TAG_LAST_ROLLBACK_AT),
-        s.tags.get(TAG_LAST_ROLLBACK_TO),
-    ) {
-        let from = s
-            .tags
-            .get(TAG_LAST_ROLLBACK_FROM)
-            .map(|f| short_task_definition(f))
-            .unwrap_or_else(|| "?".into());
+    if let Some(last) = LastRollback::of(&s.tags) {
         line(
             "Last rollback",
-            &format!("{at}: {from} → {}", short_task_definition(to)),
+            &format!(
+                "{} by {}: {}",
+                last.when(chrono::Utc::now()),
+                last.who(),
+                last.moves()
+            ),
         );
     }
     let rollback = match &decision.outcome {
@@ -225,7 +378,7 @@ pub fn status_text(view: &Overview, decision: &Decision) -> String {
             short_task_definition(&plan.to),
             source_text(plan.source)
         ),
-        Outcome::Skip(skip) => format!("nothing to do: {skip}"),
+        Outcome::Skip(skip) => format!("nothing to do: {}", api_words(&skip.to_string())),
         Outcome::Record { .. } => "nothing to do".into(),
     };
     line("Rollback", &rollback);
@@ -233,6 +386,14 @@ pub fn status_text(view: &Overview, decision: &Decision) -> String {
         line(
             "History",
             &format!("unavailable ({why}); outcomes come from DescribeServices only"),
+        );
+    }
+    let shown: Vec<&LiveEvent> = live.events.iter().take(events).collect();
+    for (i, e) in shown.iter().enumerate() {
+        let at = e.created_at.as_ref().map(time).unwrap_or_default();
+        line(
+            if i == 0 { "Events" } else { "" },
+            &format!("{at}  {}", e.message),
         );
     }
     out.push('\n');

@@ -41,6 +41,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 sys.dont_write_bytecode = True  # keep tests/stand free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_ext  # noqa: E402  (the CLI tests' additions, kept apart)
 import cw_proxy  # noqa: E402
 import ecs_ext  # noqa: E402
 from lambda_rt import LambdaEmulator  # noqa: E402
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     ecs_ext.install()
+    cli_ext.install()
     cw_proxy.install_moto_patches()
 
     stop = threading.Event()

@@ -1,0 +1,271 @@
+//! Safe repeats and safe targets for manual rollbacks, checked in the CLI before the decision
+//! core is asked to act:
+//! - a rollback issued minutes ago (by anyone: the service's `ecs-rollback:last-rollback-*` tags)
+//!   or still in flight is not repeated (two operators pressing the button during one incident
+//!   would otherwise walk the service back twice and tag the good revision bad);
+//! - a `--to` of another task-definition family is refused (another image, another task role).
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+
+use super::error::CliError;
+use super::output::time;
+use crate::decision::same_task_definition;
+use crate::model::*;
+use crate::model::{TAG_LAST_ROLLBACK_BY, TAG_LAST_ROLLBACK_KIND};
+
+/// A rollback this recent is not repeated without `--force` or `--to`.
+pub const RECENT_MINUTES: i64 = 10;
+
+/// The last rollback the service's tags record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastRollback {
+    pub at: Option<Time>,
+    pub at_raw: String,
+    pub to: String,
+    pub from: Option<String>,
+    /// `manual` or `automatic` (absent on tags written before the kind was recorded).
+    pub kind: Option<String>,
+    /// The STS caller ARN of a manual rollback, `ecs-rollback` for the responder.
+    pub by: Option<String>,
+}
+
+impl LastRollback {
+    pub fn of(tags: &BTreeMap<String, String>) -> Option<LastRollback> {
+        let at_raw = tags.get(TAG_LAST_ROLLBACK_AT)?.clone();
+        let to = tags.get(TAG_LAST_ROLLBACK_TO)?.clone();
+        Some(LastRollback {
+            at: chrono::DateTime::parse_from_rfc3339(&at_raw)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            at_raw,
+            to,
+            from: tags.get(TAG_LAST_ROLLBACK_FROM).cloned(),
+            kind: tags.get(TAG_LAST_ROLLBACK_KIND).cloned(),
+            by: tags.get(TAG_LAST_ROLLBACK_BY).cloned(),
+        })
+    }
+
+    /// `arn:… (manual)`, `the responder (ecs-rollback), automatic`, or `someone (…)`.
+    pub fn who(&self) -> String {
+        let by = match self.by.as_deref() {
+            Some("ecs-rollback") => "the responder (ecs-rollback)".to_string(),
+            Some(by) => by.to_string(),
+            None => "someone (who is not recorded)".to_string(),
+        };
+        match self.kind.as_deref() {
+            Some(kind) => format!("{by}, {kind}"),
+            None => by,
+        }
+    }
+
+    /// `2026-12-01 09:10:00 UTC (3 min ago)`.
+    pub fn when(&self, now: Time) -> String {
+        match self.at {
+            Some(at) => format!("{} UTC ({} ago)", time(&at), ago(now - at)),
+            None => format!("{:?} (unreadable time)", self.at_raw),
+        }
+    }
+
+    /// `hello-world:3 → hello-world:2`.
+    pub fn moves(&self) -> String {
+        format!(
+            "{} → {}",
+            self.from
+                .as_deref()
+                .map(short_task_definition)
+                .unwrap_or_else(|| "?".into()),
+            short_task_definition(&self.to)
+        )
+    }
+
+    /// Its deployment is still rolling out: the primary deployment runs the rollback's target
+    /// and ECS has not reported it COMPLETED or FAILED.
+    pub fn in_flight(&self, primary: Option<&Primary>) -> bool {
+        primary.is_some_and(|p| {
+            same_task_definition(&p.task_definition, &self.to) && p.rollout == Rollout::InProgress
+        })
+    }
+}
+
+/// What the guard needs of a service: names, tags, the primary deployment.
+pub struct Guarded<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub tags: &'a BTreeMap<String, String>,
+    pub primary: Option<Primary>,
+    /// The task definition the service runs.
+    pub task_definition: &'a str,
+}
+
+impl<'a> Guarded<'a> {
+    pub fn of(s: &'a ServiceState) -> Guarded<'a> {
+        Guarded {
+            cluster: s.cluster_name(),
+            service: &s.service_name,
+            tags: &s.tags,
+            primary: s.primary().map(|p| Primary {
+                task_definition: p.task_definition.clone(),
+                rollout: p.rollout,
+            }),
+            task_definition: &s.task_definition,
+        }
+    }
+}
+
+/// The primary deployment: what it deploys and how far it got.
+pub struct Primary {
+    pub task_definition: String,
+    pub rollout: Rollout,
+}
+
+/// `42 s`, `3 min`, `2 h 5 min`.
+pub fn ago(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Refuse to repeat a rollback issued in the last [`RECENT_MINUTES`] or still in flight.
+pub fn repeat(service: &Guarded, now: Time) -> Result<(), CliError> {
+    let Some(last) = LastRollback::of(service.tags) else {
+        return Ok(());
+    };
+    let recent = match last.at {
+        Some(at) => now - at < Duration::minutes(RECENT_MINUTES),
+        // A time that cannot be read is no licence to roll back twice.
+        None => true,
+    };
+    let in_flight = last.in_flight(service.primary.as_ref());
+    if !recent && !in_flight {
+        return Ok(());
+    }
+    let name = format!("{}/{}", service.cluster, service.service);
+    let state = if in_flight {
+        "; its deployment is still in progress"
+    } else {
+        ""
+    };
+    Err(CliError::nothing(format!(
+        "{name} was rolled back {} by {}: {}{state}. Not rolling back again.",
+        last.when(now),
+        last.who(),
+        last.moves()
+    ))
+    .hint(format!(
+        "`ecs-rollback status -c {c} -s {s}` shows it; to roll back further anyway: `ecs-rollback rollback -c {c} -s {s} --force` (or --to REVISION)",
+        c = service.cluster,
+        s = service.service
+    )))
+}
+
+/// Refuse a target of another family than the one the service runs.
+pub fn family(service: &Guarded, to: &str, allow: bool) -> Result<(), CliError> {
+    let (Some((current, _)), Some((target, _))) = (
+        split_task_definition(service.task_definition),
+        split_task_definition(to),
+    ) else {
+        return Ok(());
+    };
+    if current == target || allow {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "refusing --to {}: it is of family {target:?}, but {}/{} runs family {current:?} (another image and task role); pass --allow-other-family if that is meant",
+        short_task_definition(to),
+        service.cluster,
+        service.service,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::error::Code;
+
+    fn guarded<'a>(
+        tags: &'a BTreeMap<String, String>,
+        rollout: Rollout,
+        td: &'a str,
+    ) -> Guarded<'a> {
+        Guarded {
+            cluster: "demo",
+            service: "web",
+            tags,
+            primary: Some(Primary {
+                task_definition: td.to_string(),
+                rollout,
+            }),
+            task_definition: td,
+        }
+    }
+
+    fn tags(at: &str) -> BTreeMap<String, String> {
+        [
+            (TAG_LAST_ROLLBACK_AT, at),
+            (TAG_LAST_ROLLBACK_TO, "web:2"),
+            (TAG_LAST_ROLLBACK_FROM, "web:3"),
+            (TAG_LAST_ROLLBACK_KIND, "manual"),
+            (
+                TAG_LAST_ROLLBACK_BY,
+                "arn:aws:sts::123456789012:assumed-role/Ops/alice",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn a_recent_or_in_flight_rollback_is_not_repeated() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let recent = tags("2026-12-01T09:57:00Z");
+        let e = repeat(&guarded(&recent, Rollout::Completed, "web:2"), now).unwrap_err();
+        assert_eq!(e.code, Code::Nothing);
+        assert!(
+            e.message.contains("2026-12-01 09:57:00 UTC (3 min ago)"),
+            "{e:?}"
+        );
+        assert!(
+            e.message.contains("assumed-role/Ops/alice, manual"),
+            "{e:?}"
+        );
+        assert!(e.message.contains("web:3 → web:2"), "{e:?}");
+        assert!(e
+            .hint
+            .unwrap()
+            .contains("ecs-rollback rollback -c demo -s web --force"));
+        // Old but still rolling out: refused too.
+        let old = tags("2026-12-01T08:00:00Z");
+        let e = repeat(&guarded(&old, Rollout::InProgress, "web:2"), now).unwrap_err();
+        assert!(e.message.contains("still in progress"), "{e:?}");
+        // Old and settled: fine. No tags: fine.
+        assert!(repeat(&guarded(&old, Rollout::Completed, "web:2"), now).is_ok());
+        let none = BTreeMap::new();
+        assert!(repeat(&guarded(&none, Rollout::InProgress, "web:2"), now).is_ok());
+    }
+
+    #[test]
+    fn another_family_is_refused_unless_allowed() {
+        let none = BTreeMap::new();
+        let svc = guarded(
+            &none,
+            Rollout::Completed,
+            "arn:aws:ecs:eu-west-1:1:task-definition/web:3",
+        );
+        let e = family(&svc, "checkout:1", false).unwrap_err();
+        assert_eq!(e.code, Code::Usage);
+        assert!(
+            e.message.contains("\"checkout\"") && e.message.contains("\"web\""),
+            "{e:?}"
+        );
+        assert!(family(&svc, "checkout:1", true).is_ok());
+        assert!(family(&svc, "web:1", false).is_ok());
+    }
+}

@@ -1,0 +1,244 @@
+//! `mark REVISION stable|bad|clear`: the ledger by hand (DESIGN §5) — `ecs-rollback:status` on the
+//! task definition, and `ecs-rollback:bad-for` = `<cluster>/<service>` (space-separated) for a ban
+//! that holds for one service only. TagResource / UntagResource on the task-definition ARN.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{Tag, TaskDefinitionField};
+use serde_json::json;
+
+use super::args::{Format, MarkArgs, MarkAs};
+use super::context::{manual_deps, Ctx};
+use super::error::{CliError, Code};
+use super::output::{print, print_json};
+use super::revisions::resolve_name;
+use crate::aws::aws_error;
+use crate::aws::ecs::Ecs;
+use crate::error::{Error, InputError};
+use crate::model::*;
+
+/// `ecs-rollback:bad-for` (DESIGN §5).
+pub use crate::model::TAG_BAD_FOR;
+
+/// The tag changes for a mark: keys to set and keys to remove.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+/// What `mark` changes, given the revision's current tags and the service (`cluster/service`).
+pub fn plan(tags: &BTreeMap<String, String>, mark: MarkAs, service: Option<&str>) -> Plan {
+    let mut bad_for: Vec<String> = tags
+        .get(TAG_BAD_FOR)
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let status = tags.get(TAG_STATUS).map(|s| s.trim().to_ascii_lowercase());
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
+    match (mark, service) {
+        (MarkAs::Stable, _) => {
+            set.push((TAG_STATUS.to_string(), "stable".to_string()));
+            if tags.contains_key(TAG_BAD_FOR) {
+                remove.push(TAG_BAD_FOR.to_string());
+            }
+        }
+        (MarkAs::Bad, Some(svc)) => {
+            set.push((TAG_STATUS.to_string(), "bad".to_string()));
+            // Already banned everywhere (bad without bad-for): keep it so.
+            let everywhere = status.as_deref() == Some("bad") && bad_for.is_empty();
+            if !everywhere {
+                if !bad_for.iter().any(|s| s == svc) {
+                    bad_for.push(svc.to_string());
+                }
+                set.push((TAG_BAD_FOR.to_string(), bad_for.join(" ")));
+            }
+        }
+        (MarkAs::Bad, None) => {
+            set.push((TAG_STATUS.to_string(), "bad".to_string()));
+            if tags.contains_key(TAG_BAD_FOR) {
+                remove.push(TAG_BAD_FOR.to_string());
+            }
+        }
+        (MarkAs::Clear, Some(svc)) if !bad_for.is_empty() => {
+            bad_for.retain(|s| s != svc);
+            if bad_for.is_empty() {
+                remove.push(TAG_STATUS.to_string());
+                remove.push(TAG_BAD_FOR.to_string());
+            } else {
+                set.push((TAG_BAD_FOR.to_string(), bad_for.join(" ")));
+            }
+        }
+        (MarkAs::Clear, _) => {
+            for key in [TAG_STATUS, TAG_BAD_FOR] {
+                if tags.contains_key(key) {
+                    remove.push(key.to_string());
+                }
+            }
+        }
+    }
+    Plan { set, remove }
+}
+
+/// The revision's ARN and tags.
+async fn read(ecs: &Ecs, name: &str) -> Result<(String, BTreeMap<String, String>), Error> {
+    let out = ecs
+        .client
+        .describe_task_definition()
+        .task_definition(name)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|se| se.is_client_exception())
+            {
+                Error::Input(InputError::UnknownTaskDefinition(name.to_string()))
+            } else {
+                aws_error("DescribeTaskDefinition", e).into()
+            }
+        })?;
+    let arn = out
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .ok_or_else(|| Error::Input(InputError::UnknownTaskDefinition(name.to_string())))?
+        .to_string();
+    let tags = out
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect();
+    Ok((arn, tags))
+}
+
+pub async fn run(ctx: &Ctx, args: &MarkArgs) -> Result<Code, CliError> {
+    let deps = manual_deps(&ctx.sdk, false, false)?;
+    let service = match (&args.target.cluster, &args.target.service) {
+        (Some(cluster), Some(service)) => Some(
+            deps.ecs
+                .describe_service(&ServiceRef {
+                    cluster: cluster.clone(),
+                    service: service.clone(),
+                })
+                .await?,
+        ),
+        _ => None,
+    };
+    let current = service.as_ref().map(|s| s.task_definition.as_str());
+    let name = resolve_name(&args.revision, current)?;
+    let (arn, tags) = read(&deps.ecs, &name).await?;
+    let key = service
+        .as_ref()
+        .map(|s| format!("{}/{}", s.cluster_name(), s.service_name));
+    let change = plan(&tags, args.mark, key.as_deref());
+    if !change.set.is_empty() {
+        let set: Vec<Tag> = change
+            .set
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        deps.ecs
+            .client
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(set))
+            .send()
+            .await
+            .map_err(|e| CliError::from(Error::from(aws_error("TagResource", e))))?;
+    }
+    if !change.remove.is_empty() {
+        deps.ecs
+            .client
+            .untag_resource()
+            .resource_arn(&arn)
+            .set_tag_keys(Some(change.remove.clone()))
+            .send()
+            .await
+            .map_err(|e| CliError::from(Error::from(aws_error("UntagResource", e))))?;
+    }
+    let mut after = tags.clone();
+    for k in &change.remove {
+        after.remove(k);
+    }
+    for (k, v) in &change.set {
+        after.insert(k.clone(), v.clone());
+    }
+    let short = short_task_definition(&arn);
+    let meaning = match (
+        after.get(TAG_STATUS).map(String::as_str),
+        after.get(TAG_BAD_FOR),
+    ) {
+        (Some("bad"), Some(services)) => format!("banned as a rollback target for {services}"),
+        (Some("bad"), None) => "banned as a rollback target for every service".to_string(),
+        (Some("stable"), _) => "stable: a rollback target".to_string(),
+        _ => "no mark: chosen by history and family order".to_string(),
+    };
+    match ctx.format {
+        Format::Json => print_json(&json!({
+            "task_definition": arn,
+            "set": change.set.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+            "removed": change.remove,
+            "ledger": after.get(TAG_STATUS),
+            "bad_for": after.get(TAG_BAD_FOR),
+        })),
+        Format::Text => {
+            let mut text = format!("{short}: {meaning}\n");
+            for (k, v) in &change.set {
+                text.push_str(&format!("  tagged    {k}={v}\n"));
+            }
+            for k in &change.remove {
+                text.push_str(&format!("  untagged  {k}\n"));
+            }
+            if change.set.is_empty() && change.remove.is_empty() {
+                text.push_str("  (nothing to change)\n");
+            }
+            print(&text);
+        }
+    }
+    Ok(Code::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn marks_set_and_remove_the_ledger_tags() {
+        let none = tags(&[]);
+        let p = plan(&none, MarkAs::Bad, Some("demo/web"));
+        assert_eq!(
+            p.set,
+            vec![
+                (TAG_STATUS.into(), "bad".into()),
+                (TAG_BAD_FOR.into(), "demo/web".into())
+            ]
+        );
+        let two = tags(&[(TAG_STATUS, "bad"), (TAG_BAD_FOR, "demo/web")]);
+        let p = plan(&two, MarkAs::Bad, Some("demo/api"));
+        assert_eq!(p.set[1].1, "demo/web demo/api");
+        let p = plan(&two, MarkAs::Clear, Some("demo/web"));
+        assert_eq!(
+            p.remove,
+            vec![TAG_STATUS.to_string(), TAG_BAD_FOR.to_string()]
+        );
+        let both = tags(&[(TAG_STATUS, "bad"), (TAG_BAD_FOR, "demo/web demo/api")]);
+        let p = plan(&both, MarkAs::Clear, Some("demo/web"));
+        assert_eq!(p.set, vec![(TAG_BAD_FOR.into(), "demo/api".into())]);
+        assert!(p.remove.is_empty());
+        let p = plan(&both, MarkAs::Stable, None);
+        assert_eq!(p.set, vec![(TAG_STATUS.into(), "stable".into())]);
+        assert_eq!(p.remove, vec![TAG_BAD_FOR.to_string()]);
+        // Banned everywhere stays so when a service is added.
+        let everywhere = tags(&[(TAG_STATUS, "bad")]);
+        let p = plan(&everywhere, MarkAs::Bad, Some("demo/web"));
+        assert_eq!(p.set, vec![(TAG_STATUS.into(), "bad".into())]);
+        assert!(plan(&none, MarkAs::Clear, None).remove.is_empty());
+    }
+}
