@@ -833,7 +833,8 @@ mod tests {
             edit(&mut v);
             parse(v).unwrap_err().to_string()
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("executionId", Box::new(|v| v["executionId"] = json!(""))),
             (
                 "lifecycleStage",

@@ -78,10 +78,13 @@ impl Account {
     }
 }
 
+/// Every ECS TagResource: (resource ARN, tags).
+type TagLog = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
 struct Harness {
     deps: Deps,
     rules: Vec<(&'static str, Rule)>,
-    ecs_tags: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    ecs_tags: TagLog,
     published: Arc<Mutex<Vec<String>>>,
 }
 
@@ -221,7 +224,7 @@ fn harness(a: Account, config: Config) -> Harness {
             )
             .build()
     });
-    let ecs_tags: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>> = Arc::default();
+    let ecs_tags: TagLog = Arc::default();
     let log = ecs_tags.clone();
     let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_compute_output(move |req| {
         log.lock().unwrap().push((
