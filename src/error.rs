@@ -15,8 +15,10 @@ pub enum InputError {
     Detail(#[source] serde_json::Error),
     #[error("direct invocation is invalid: {0}")]
     Direct(#[source] serde_json::Error),
-    #[error("this is an ECS lifecycle-hook invocation (`executionId`, `lifecycleStage`): this build does not act as a deployment gate, so ECS counts the error as a FAILED hook — remove the hook from the service's lifecycleHooks or deploy a build with the gate")]
-    LifecycleHook,
+    /// A malformed ECS lifecycle-hook invocation. A function error, which ECS counts as a FAILED
+    /// hook (and rolls back): a payload the gate cannot read never lets a revision through.
+    #[error("lifecycle-hook invocation is invalid (ECS counts this error as a FAILED hook): {0}")]
+    Hook(Box<InputError>),
     #[error("field `{0}` is missing or empty")]
     Missing(String),
     #[error("field `{field}`: {why}")]

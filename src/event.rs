@@ -38,6 +38,8 @@ pub enum Event {
     Alarm { origin: Origin, alarm: AlarmEvent },
     /// `{"cluster","service","reason","toTaskDefinition"?,"dryRun"?}`.
     Direct { trigger: Trigger },
+    /// An ECS lifecycle-hook invocation (the deployment gate): answered `{"hookStatus", …}`.
+    Hook { hook: crate::gate::HookInvocation },
     /// A well-formed event that never acts (a spot interruption, a scale-in, a placement
     /// failure, …): answered `skipped` with the reason, without any AWS call.
     Ignored {
@@ -180,7 +182,9 @@ pub fn parse(value: Value) -> Result<Event, InputError> {
         return parse_alarm_action(&value);
     }
     if map.contains_key("executionId") && map.contains_key("lifecycleStage") {
-        return Err(InputError::LifecycleHook);
+        return parse_hook(&value)
+            .map(|hook| Event::Hook { hook })
+            .map_err(|e| InputError::Hook(Box::new(e)));
     }
     if map.contains_key("cluster") || map.contains_key("service") {
         let direct: Direct = serde_json::from_value(value).map_err(InputError::Direct)?;
@@ -189,6 +193,87 @@ pub fn parse(value: Value) -> Result<Event, InputError> {
     Err(InputError::Invalid {
         field: "event".into(),
         why: "is neither an EventBridge event (no `detail-type`), a CloudWatch alarm action (no `alarmData`) nor a direct invocation (no `cluster`/`service`)".into(),
+    })
+}
+
+/// An ECS lifecycle-hook invocation (ECS Developer Guide, "Lifecycle hooks for Amazon ECS service
+/// deployments" → "Lifecycle payloads"): `executionId`, `lifecycleStage`, `resourceArn` (the
+/// service-deployment ARN), `executionDetails.{serviceArn, targetServiceRevisionArn, …}`,
+/// `hookDetails`. Every field the gate relies on is checked here, named when it is wrong.
+fn parse_hook(value: &Value) -> Result<crate::gate::HookInvocation, InputError> {
+    let required = |path: &[&str], field: &str| {
+        str_at(value, path)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| InputError::Missing(field.to_string()))
+    };
+    let execution_id = required(&["executionId"], "executionId")?;
+    let stage = required(&["lifecycleStage"], "lifecycleStage")?;
+    if !stage.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+        return Err(InputError::Invalid {
+            field: "lifecycleStage".into(),
+            why: format!("{stage:?} is not a lifecycle stage"),
+        });
+    }
+    if !value.get("executionDetails").is_some_and(Value::is_object) {
+        return Err(InputError::Missing("executionDetails".into()));
+    }
+    let service_arn = required(
+        &["executionDetails", "serviceArn"],
+        "executionDetails.serviceArn",
+    )?;
+    let arn = parse_service_arn("executionDetails.serviceArn", &service_arn)?;
+    let deployment_arn = required(&["resourceArn"], "resourceArn")?;
+    let prefix = format!(
+        "arn:{}:ecs:{}:{}:service-deployment/{}/{}/",
+        arn.partition, arn.region, arn.account, arn.cluster, arn.service
+    );
+    if !deployment_arn.starts_with(&prefix) || deployment_arn.len() == prefix.len() {
+        return Err(InputError::Invalid {
+            field: "resourceArn".into(),
+            why: format!("{deployment_arn:?} is not a service-deployment ARN of {service_arn}"),
+        });
+    }
+    let target_revision_arn = required(
+        &["executionDetails", "targetServiceRevisionArn"],
+        "executionDetails.targetServiceRevisionArn",
+    )?;
+    let revision_prefix = format!(
+        "arn:{}:ecs:{}:{}:service-revision/{}/{}/",
+        arn.partition, arn.region, arn.account, arn.cluster, arn.service
+    );
+    if !target_revision_arn.starts_with(&revision_prefix)
+        || target_revision_arn.len() == revision_prefix.len()
+    {
+        return Err(InputError::Invalid {
+            field: "executionDetails.targetServiceRevisionArn".into(),
+            why: format!("{target_revision_arn:?} is not a service-revision ARN of {service_arn}"),
+        });
+    }
+    let hook_details = match value.get("hookDetails") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => {
+            return Err(InputError::Invalid {
+                field: "hookDetails".into(),
+                why: "is not a JSON object".into(),
+            })
+        }
+    };
+    Ok(crate::gate::HookInvocation {
+        execution_id,
+        stage,
+        deployment_arn,
+        target: ServiceRef {
+            cluster: arn.cluster,
+            service: arn.service,
+        },
+        service_arn,
+        account: arn.account,
+        region: arn.region,
+        target_revision_arn,
+        hook_details,
     })
 }
 
@@ -664,6 +749,7 @@ pub fn targets_from_tags<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn alarm_rules_name_their_children() {
@@ -722,5 +808,89 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].service, "b");
         assert!(targets_from_tags([(TAG_ALARM_SERVICE, "a")]).is_empty());
+    }
+
+    #[test]
+    fn lifecycle_hooks_are_parsed_and_malformed_ones_name_the_field() {
+        let good: Value =
+            serde_json::from_str(include_str!("../events/ecs-lifecycle-hook-invocation.json"))
+                .unwrap();
+        let Event::Hook { hook } = parse(good.clone()).unwrap() else {
+            panic!("a hook");
+        };
+        assert_eq!(hook.stage, "POST_TEST_TRAFFIC_SHIFT");
+        assert_eq!(
+            (hook.target.cluster.as_str(), hook.target.service.as_str()),
+            ("demo", "hello-world")
+        );
+        assert_eq!(
+            hook.ecs_deployment_id().as_deref(),
+            Some("ecs-svc/4444444444444444444")
+        );
+        assert!(hook.hook_details.is_empty());
+        let broken = |edit: &dyn Fn(&mut Value)| {
+            let mut v = good.clone();
+            edit(&mut v);
+            parse(v).unwrap_err().to_string()
+        };
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            ("executionId", Box::new(|v| v["executionId"] = json!(""))),
+            (
+                "lifecycleStage",
+                Box::new(|v| v["lifecycleStage"] = json!("post scale up")),
+            ),
+            (
+                "resourceArn",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("resourceArn");
+                }),
+            ),
+            (
+                "resourceArn",
+                Box::new(|v| {
+                    v["resourceArn"] =
+                        json!("arn:aws:ecs:eu-west-1:123456789012:service-deployment/demo/other/x")
+                }),
+            ),
+            (
+                "executionDetails",
+                Box::new(|v| v["executionDetails"] = json!("x")),
+            ),
+            (
+                "executionDetails.serviceArn",
+                Box::new(|v| {
+                    v["executionDetails"]["serviceArn"] =
+                        json!("arn:aws:ecs:eu-west-1:123456789012:cluster/demo")
+                }),
+            ),
+            (
+                "executionDetails.targetServiceRevisionArn",
+                Box::new(|v| {
+                    v["executionDetails"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("targetServiceRevisionArn");
+                }),
+            ),
+            (
+                "executionDetails.targetServiceRevisionArn",
+                Box::new(|v| {
+                    v["executionDetails"]["targetServiceRevisionArn"] =
+                        json!("arn:aws:ecs:eu-west-1:123456789012:task-definition/x:1")
+                }),
+            ),
+            ("hookDetails", Box::new(|v| v["hookDetails"] = json!([1]))),
+        ];
+        for (field, edit) in cases {
+            let err = broken(&*edit);
+            assert!(
+                err.contains(field) && err.contains("lifecycle-hook"),
+                "{field}: {err}"
+            );
+        }
+        let mut null_details = good.clone();
+        null_details["hookDetails"] = Value::Null;
+        assert!(parse(null_details).is_ok());
     }
 }

@@ -14,6 +14,7 @@ use crate::decision::{
 };
 use crate::error::{Error, InputError};
 use crate::event::{self, AlarmEvent, Event, Origin};
+use crate::gate;
 use crate::metrics;
 use crate::model::*;
 
@@ -124,6 +125,8 @@ pub async fn handle(
             metrics::emit("skipped", Some("not_a_fault"), None);
             vec![response]
         }
+        // A lifecycle hook is answered in ECS's format, not with a §5 response.
+        Event::Hook { hook } => return respond_hook(deps, &hook, now).await,
         Event::Alarm { origin, alarm } => match foreign(deps, &origin, inv) {
             Some(reason) => vec![ignored(None, &alarm.cause(AlarmGuard::Tagged), reason)],
             None => respond_alarm(deps, &alarm, now).await?,
@@ -761,13 +764,19 @@ async fn mark_bad(deps: &Deps, snap: &Snapshot, plan: &RollbackPlan) {
     let Some(td) = &plan.mark_bad else {
         return;
     };
-    let key = snap.service.ledger_key();
     let known = snap.revisions.get(td).cloned().or_else(|| {
         snap.revisions
             .values()
             .find(|r| decision::same_task_definition(&r.arn, td))
             .cloned()
     });
+    mark_revision_bad(deps, &snap.service, known, td).await;
+}
+
+/// `status=bad` + `bad-for` on `td` for this service (merged with the services already named);
+/// `known` is the revision if already described. Best effort: logged when it fails.
+async fn mark_revision_bad(deps: &Deps, service: &ServiceState, known: Option<Revision>, td: &str) {
+    let key = service.ledger_key();
     let known = match known {
         Some(r) => Some(r),
         None => deps.ecs.describe_revision(td).await.ok(),
@@ -874,4 +883,290 @@ pub fn notification_text(response: &Response, cause: &Cause, from: &str, to: &st
         cause.describe(),
         response.reason
     )
+}
+
+/// Answer an ECS lifecycle hook (the deployment gate): read what the verdict rules need (the
+/// service, the service deployment, the new revision's stopped tasks, the guarding alarms), judge
+/// with [`gate::judge`], log the decision, and on FAILED notify and mark the revision bad. AWS
+/// errors while reading never become a function error (which ECS would count as FAILED): they
+/// answer IN_PROGRESS until the stage's time is up, then the documented default.
+pub async fn respond_hook(
+    deps: &Deps,
+    hook: &gate::HookInvocation,
+    now: Time,
+) -> Result<Value, Error> {
+    let started = Instant::now();
+    let policy = &deps.config.policy;
+    let mut warnings = Vec::new();
+    let mut state = gate::gate_state(hook, now, &mut warnings);
+    let service = match deps.ecs.describe_service(&hook.target).await {
+        Ok(s) => s,
+        // Unknown cluster or service: bad input, a function error (FAILED for ECS).
+        Err(e @ Error::Input(_)) => return Err(e),
+        Err(e) => {
+            let (settings, _) = gate::gate_settings(&Default::default(), &hook.hook_details);
+            let verdict = gate::gate_rule_unreadable(
+                &format!("the service could not be read ({e})"),
+                &settings,
+                &state,
+                now,
+            );
+            return Ok(finish_hook(deps, hook, &state, &verdict, None, started).await);
+        }
+    };
+    let (settings, more) = gate::gate_settings(&service.tags, &hook.hook_details);
+    warnings.extend(more);
+    for w in &warnings {
+        tracing::warn!(cluster = %hook.target.cluster, service = %hook.target.service, "{w}");
+    }
+    if let Some(verdict) = gate::judge_early(hook, &service, &settings, policy) {
+        return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
+    }
+    let deployment = match deps.ecs.service_deployment(&hook.deployment_arn).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Err(InputError::Hook(Box::new(InputError::Invalid {
+                field: "resourceArn".into(),
+                why: format!(
+                    "{:?} is not a service deployment ECS knows",
+                    hook.deployment_arn
+                ),
+            }))
+            .into())
+        }
+        Err(e) => {
+            let verdict = gate::gate_rule_unreadable(
+                &format!("the service deployment could not be read ({e})"),
+                &settings,
+                &state,
+                now,
+            );
+            return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
+        }
+    };
+    // The new revision's tasks: started by the ECS deployment the revision is numbered after.
+    let ecs_deployment = hook
+        .ecs_deployment_id()
+        .filter(|id| service.deployments.iter().any(|d| &d.id == id))
+        .or_else(|| service.primary().map(|p| p.id.clone()));
+    let failed_tasks = ecs_deployment
+        .as_ref()
+        .and_then(|id| service.deployments.iter().find(|d| &d.id == id))
+        .map(|d| d.failed_tasks)
+        .unwrap_or(0);
+    let stopped_tasks = match &ecs_deployment {
+        Some(id) => deps
+            .ecs
+            .stopped_tasks(&service, id)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Ok(Vec::new()),
+    };
+    if let Err(e) = &stopped_tasks {
+        tracing::warn!(error = %e, "stopped tasks could not be read; counting ECS's failedTasks only");
+    }
+    let alarms = gate_alarm_states(deps, &service, &settings, &mut state).await;
+    let facts = gate::GateFacts {
+        service,
+        deployment_status: deployment.status,
+        deployment_started: deployment.started_at.or(deployment.created_at),
+        alarms,
+        stopped_tasks,
+        failed_tasks,
+    };
+    let verdict = gate::judge(hook, &facts, &settings, &state, policy, now);
+    Ok(finish_hook(deps, hook, &state, &verdict, Some(&facts.service), started).await)
+}
+
+/// The guarding alarms and their states. The tag scan runs on the first call of an execution
+/// only; the names found ride in `hookDetails` (the state) for the calls after it.
+async fn gate_alarm_states(
+    deps: &Deps,
+    service: &ServiceState,
+    settings: &gate::GateSettings,
+    state: &mut gate::GateState,
+) -> Result<Vec<gate::GateAlarm>, String> {
+    let mut listed: Vec<String> = service
+        .deployment_alarms
+        .as_ref()
+        .map(|a| a.names.clone())
+        .unwrap_or_default();
+    for name in &settings.extra_alarms {
+        if !listed.contains(name) {
+            listed.push(name.clone());
+        }
+    }
+    let target = ServiceRef {
+        cluster: service.cluster_name().to_string(),
+        service: service.service_name.clone(),
+    };
+    let mut reads: Vec<(crate::aws::cloudwatch::GateAlarmRead, bool)> = Vec::new();
+    let mut names = match &state.alarms {
+        Some(names) => names.clone(),
+        None => {
+            let candidates = deps
+                .cloudwatch
+                .gate_tagged_candidates(&target)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tagged: Vec<String> = candidates
+                .iter()
+                .filter(|(_, tagged)| *tagged)
+                .map(|(r, _)| r.info.name.clone())
+                .collect();
+            reads = candidates;
+            tagged
+        }
+    };
+    for name in &listed {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    // States of every named alarm not read by the scan in this call.
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !reads.iter().any(|(r, _)| &r.info.name == *n))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let more = deps
+            .cloudwatch
+            .gate_alarms(&missing)
+            .await
+            .map_err(|e| e.to_string())?;
+        reads.extend(more.into_iter().map(|r| (r, false)));
+    }
+    let candidates: Vec<gate::AlarmCandidate> = reads
+        .iter()
+        .filter(|(r, _)| names.contains(&r.info.name))
+        .map(|(r, tagged)| gate::AlarmCandidate {
+            facts: AlarmFacts {
+                name: r.info.name.clone(),
+                actions: r.info.actions.clone(),
+                actions_enabled: r.info.actions_enabled,
+                suppressed: None,
+            },
+            listed: listed.contains(&r.info.name),
+            // Names carried from the first call's scan were tagged then.
+            tagged: *tagged
+                || state
+                    .alarms
+                    .as_ref()
+                    .is_some_and(|a| a.contains(&r.info.name)),
+        })
+        .collect();
+    let (guards, notes) = gate::gate_rule_guarding_alarms(&candidates);
+    for note in notes {
+        tracing::info!(service = %service.service_name, "{note}");
+    }
+    for name in &listed {
+        if !reads.iter().any(|(r, _)| &r.info.name == name) {
+            tracing::warn!(service = %service.service_name, alarm = %name, "a listed alarm does not exist");
+        }
+    }
+    state.alarms = Some(
+        names
+            .iter()
+            .filter(|n| !listed.contains(n) && guards.contains(n))
+            .cloned()
+            .collect(),
+    );
+    Ok(reads
+        .into_iter()
+        .filter(|(r, _)| guards.contains(&r.info.name))
+        .map(|(r, _)| r.alarm)
+        .collect())
+}
+
+/// Log, count, notify and record a verdict, and build ECS's answer.
+async fn finish_hook(
+    deps: &Deps,
+    hook: &gate::HookInvocation,
+    state: &gate::GateState,
+    verdict: &gate::GateVerdict,
+    service: Option<&ServiceState>,
+    started: Instant,
+) -> Value {
+    let dry_run = deps.config.policy.dry_run;
+    let status = verdict.status.as_str();
+    let action = format!("hook_{}", status.to_ascii_lowercase());
+    let line = |level: tracing::Level| {
+        let answered = if dry_run { "SUCCEEDED" } else { status };
+        if level == tracing::Level::ERROR {
+            tracing::error!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, trigger = "lifecycle_hook", skip = verdict.code, "decision");
+        } else {
+            tracing::info!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, trigger = "lifecycle_hook", skip = verdict.code, "decision");
+        }
+    };
+    line(if verdict.status == gate::HookStatus::Failed {
+        tracing::Level::ERROR
+    } else {
+        tracing::Level::INFO
+    });
+    metrics::emit(
+        &action,
+        Some(verdict.code),
+        Some(started.elapsed().as_secs_f64() * 1000.0),
+    );
+    if verdict.status == gate::HookStatus::Failed {
+        let revision = target_task_definition(deps, hook).await;
+        // Only a failure the revision caused goes into the ledger (not unreadable alarms).
+        let proven = matches!(verdict.code, "alarm" | "tasks_failing");
+        if let (false, true, Some(service), Some((td, same_as_source))) =
+            (dry_run, proven, service, revision.as_ref())
+        {
+            if *same_as_source {
+                tracing::info!(task_definition = %td, "the failing revision shares its task definition with the source: not marked bad (a digest or configuration failure)");
+            } else {
+                mark_revision_bad(deps, service, None, td).await;
+            }
+        }
+        if let Some(sns) = &deps.sns {
+            let mut message =
+                gate::failure_message(hook, verdict, revision.as_ref().map(|(td, _)| td.as_str()));
+            if dry_run {
+                message = format!("Dry run: the gate answered SUCCEEDED; it would have answered FAILED.\n{message}");
+            }
+            let subject = format!(
+                "ecs-rollback {}: {}/{}",
+                if dry_run { "dry_run" } else { "gate_failed" },
+                hook.target.cluster,
+                hook.target.service
+            );
+            if let Err(e) = sns.publish(&subject, &message).await {
+                tracing::error!(error = %e, "notification not sent");
+            }
+        }
+    }
+    gate::answer(verdict, state, dry_run)
+}
+
+/// The task definition of the hook's target revision, and whether a source revision runs the
+/// same one (then the failure is the digests' or the configuration's, not the task definition's).
+async fn target_task_definition(
+    deps: &Deps,
+    hook: &gate::HookInvocation,
+) -> Option<(String, bool)> {
+    let mut arns = vec![hook.target_revision_arn.clone()];
+    if let Ok(Some(d)) = deps.ecs.service_deployment(&hook.deployment_arn).await {
+        arns.extend(d.source_revisions);
+    }
+    let revisions = match deps.ecs.service_revisions(&arns).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the failing revision could not be resolved to its task definition");
+            return None;
+        }
+    };
+    let target = revisions
+        .get(&hook.target_revision_arn)?
+        .task_definition
+        .clone();
+    let same = arns[1..].iter().any(|a| {
+        revisions
+            .get(a)
+            .is_some_and(|r| decision::same_task_definition(&r.task_definition, &target))
+    });
+    Some((target, same))
 }

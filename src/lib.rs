@@ -11,6 +11,7 @@ pub mod decision;
 pub mod error;
 pub mod event;
 pub mod faults;
+pub mod gate;
 pub mod handler;
 pub mod metrics;
 pub mod model;

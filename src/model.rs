@@ -640,3 +640,21 @@ mod tests {
         }
     }
 }
+
+/// One service deployment as `DescribeServiceDeployments` shows it, for the deployment gate and
+/// the CLI's `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDeploymentInfo {
+    pub arn: String,
+    pub status: DeploymentStatus,
+    pub created_at: Option<Time>,
+    pub started_at: Option<Time>,
+    /// `lifecycleStage` (traffic-shifting strategies).
+    pub lifecycle_stage: Option<String>,
+    /// `deploymentConfiguration.strategy` of this deployment.
+    pub strategy: Strategy,
+    pub target_revision: Option<String>,
+    pub source_revisions: Vec<String>,
+    /// `lifecycleHookDetails[]`: `(targetArn, status)` — the hooks' last verdicts as ECS keeps them.
+    pub hooks: Vec<(String, String)>,
+}

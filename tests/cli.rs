@@ -820,7 +820,10 @@ async fn replay_is_a_dry_run_by_default_and_execute_acts_like_the_lambda() {
         "no AWS call for an OK alarm"
     );
     for (name, says) in [
-        ("ecs-lifecycle-hook-invocation.json", "lifecycle-hook"),
+        (
+            "invalid/lifecycle-hook-missing-target-revision.json",
+            "lifecycle-hook",
+        ),
         ("invalid/malformed.json", "not valid JSON"),
         ("no-such-event.json", "cannot read the event file"),
     ] {

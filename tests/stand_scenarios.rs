@@ -637,7 +637,7 @@ async fn malformed_and_unknown_inputs_are_clear_errors_and_change_nothing() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         // lambda_runtime rejects bytes that are not JSON before our handler runs; its message says so.
         (b"{not json".to_vec(), "deserialize"),
-        (fixture("ecs-lifecycle-hook-invocation.json").to_string().into_bytes(), "lifecycle-hook"),
+        (fixture("invalid/lifecycle-hook-missing-target-revision.json").to_string().into_bytes(), "executionDetails.targetServiceRevisionArn"),
         (fixture("invalid/not-a-service-arn.json").to_string().into_bytes(), "resources[0]"),
         (fixture("invalid/direct-missing-service.json").to_string().into_bytes(), "service"),
         (unknown_service.to_string().into_bytes(), "nope"),

@@ -127,3 +127,188 @@ impl CloudWatch {
         Ok(alarms)
     }
 }
+
+/// Pages of `DescribeAlarms` the gate's tag scan reads at most (100 alarms a page).
+pub const GATE_SCAN_PAGES: usize = 5;
+/// Tag reads the gate's scan makes at most (one `ListTagsForResource` per candidate).
+pub const GATE_SCAN_TAG_READS: usize = 20;
+
+/// An alarm as the gate needs it: the rule-4 facts, the dimensions, and its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateAlarmRead {
+    pub info: AlarmInfo,
+    pub alarm: crate::gate::GateAlarm,
+}
+
+fn state_of(v: Option<&aws_sdk_cloudwatch::types::StateValue>) -> crate::model::AlarmState {
+    use aws_sdk_cloudwatch::types::StateValue;
+    match v {
+        Some(StateValue::Alarm) => crate::model::AlarmState::Alarm,
+        Some(StateValue::Ok) => crate::model::AlarmState::Ok,
+        _ => crate::model::AlarmState::InsufficientData,
+    }
+}
+
+fn time_of(t: Option<&aws_sdk_cloudwatch::primitives::DateTime>) -> Option<crate::model::Time> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+impl CloudWatch {
+    /// One `DescribeAlarms` page (metric and composite alarms) with states, for the gate:
+    /// `names` = those alarms, `None` = every alarm of the account and region.
+    async fn gate_page(
+        &self,
+        names: Option<&[String]>,
+        token: Option<String>,
+    ) -> Result<(Vec<GateAlarmRead>, Option<String>), Error> {
+        let out = self
+            .client
+            .describe_alarms()
+            .set_alarm_names(names.map(<[String]>::to_vec))
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .max_records(100)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAlarms", e))?;
+        let infos = {
+            // The same conversion as `describe` for the rule-4 facts and dimensions.
+            let mut v = Vec::new();
+            for m in out.metric_alarms() {
+                let mut targets = Vec::new();
+                let mut groups: Vec<Vec<&aws_sdk_cloudwatch::types::Dimension>> =
+                    vec![m.dimensions().iter().collect()];
+                for q in m.metrics() {
+                    if let Some(metric) = q.metric_stat().and_then(|s| s.metric()) {
+                        groups.push(metric.dimensions().iter().collect());
+                    }
+                }
+                for group in groups {
+                    let get = |n: &str| {
+                        group
+                            .iter()
+                            .find(|d| d.name() == Some(n))
+                            .and_then(|d| d.value())
+                    };
+                    if let (Some(cluster), Some(service)) = (get("ClusterName"), get("ServiceName"))
+                    {
+                        let t = ServiceRef {
+                            cluster: cluster.to_string(),
+                            service: service.to_string(),
+                        };
+                        if !targets.contains(&t) {
+                            targets.push(t);
+                        }
+                    }
+                }
+                // Period × datapoints: a metric-math alarm's period is its queries' (the largest).
+                let period = m
+                    .period()
+                    .or_else(|| {
+                        m.metrics()
+                            .iter()
+                            .filter_map(|q| q.metric_stat().and_then(|s| s.period()).or(q.period()))
+                            .max()
+                    })
+                    .unwrap_or(60);
+                let points = m
+                    .datapoints_to_alarm()
+                    .or(m.evaluation_periods())
+                    .unwrap_or(1);
+                v.push(GateAlarmRead {
+                    info: AlarmInfo {
+                        name: m.alarm_name().unwrap_or_default().to_string(),
+                        arn: m.alarm_arn().map(str::to_string),
+                        dimension_targets: targets,
+                        alarm_rule: None,
+                        actions: m.alarm_actions().to_vec(),
+                        actions_enabled: m.actions_enabled(),
+                    },
+                    alarm: crate::gate::GateAlarm {
+                        name: m.alarm_name().unwrap_or_default().to_string(),
+                        state: state_of(m.state_value()),
+                        // The last state change (StateUpdatedTimestamp also moves on evaluation-state updates).
+                        state_updated: time_of(
+                            m.state_transitioned_timestamp()
+                                .or(m.state_updated_timestamp()),
+                        ),
+                        window: chrono::Duration::seconds(
+                            i64::from(period.max(1)) * i64::from(points.max(1)),
+                        ),
+                        reason: m.state_reason().unwrap_or_default().to_string(),
+                    },
+                });
+            }
+            for c in out.composite_alarms() {
+                v.push(GateAlarmRead {
+                    info: AlarmInfo {
+                        name: c.alarm_name().unwrap_or_default().to_string(),
+                        arn: c.alarm_arn().map(str::to_string),
+                        dimension_targets: Vec::new(),
+                        alarm_rule: c.alarm_rule().map(str::to_string),
+                        actions: c.alarm_actions().to_vec(),
+                        actions_enabled: c.actions_enabled(),
+                    },
+                    alarm: crate::gate::GateAlarm {
+                        name: c.alarm_name().unwrap_or_default().to_string(),
+                        state: state_of(c.state_value()),
+                        state_updated: time_of(
+                            c.state_transitioned_timestamp()
+                                .or(c.state_updated_timestamp()),
+                        ),
+                        window: chrono::Duration::zero(),
+                        reason: c.state_reason().unwrap_or_default().to_string(),
+                    },
+                });
+            }
+            v
+        };
+        Ok((infos, out.next_token().map(str::to_string)))
+    }
+
+    /// The named alarms with their states (100 names a call).
+    pub async fn gate_alarms(&self, names: &[String]) -> Result<Vec<GateAlarmRead>, Error> {
+        let mut all = Vec::new();
+        for chunk in names.chunks(100) {
+            let (page, _) = self.gate_page(Some(chunk), None).await?;
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// Alarms whose tags may name `target` (the gate's scan, once per hook execution): CloudWatch
+    /// cannot filter alarms by tag, so the scan reads at most [`GATE_SCAN_PAGES`] pages and reads
+    /// the tags of the alarms that name the service in their name or dimensions only, at most
+    /// [`GATE_SCAN_TAG_READS`]. Answers each candidate with whether its tags name the service.
+    pub async fn gate_tagged_candidates(
+        &self,
+        target: &ServiceRef,
+    ) -> Result<Vec<(GateAlarmRead, bool)>, Error> {
+        let all = super::paginate(GATE_SCAN_PAGES, |token| self.gate_page(None, token)).await?;
+        let mut out = Vec::new();
+        for read in all {
+            let named = read.info.name.contains(&target.service)
+                || read.info.dimension_targets.iter().any(|t| t == target);
+            if !named {
+                continue;
+            }
+            if out.len() >= GATE_SCAN_TAG_READS {
+                tracing::warn!(service = %target.service, "the gate's alarm scan hit its bound; list further alarms in ecs-rollback:gate-alarms");
+                break;
+            }
+            let tagged = match &read.info.arn {
+                Some(arn) => {
+                    let tags = self.tags(arn).await?;
+                    crate::event::targets_from_tags(
+                        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    )
+                    .contains(target)
+                }
+                None => false,
+            };
+            out.push((read, tagged));
+        }
+        Ok(out)
+    }
+}

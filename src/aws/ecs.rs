@@ -290,6 +290,104 @@ impl Ecs {
         Ok(entries)
     }
 
+    /// One service deployment (`DescribeServiceDeployments`); `None` when ECS does not know it
+    /// (`failures[]` with `MISSING`).
+    pub async fn service_deployment(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ServiceDeploymentInfo>, Error> {
+        Ok(self
+            .service_deployments(&[arn.to_string()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Service deployments by ARN, 20 per call.
+    pub async fn service_deployments(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<ServiceDeploymentInfo>, Error> {
+        let mut all = Vec::new();
+        for chunk in arns.chunks(DETAILS_PER_CALL) {
+            let out = self
+                .client
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeServiceDeployments", e))?;
+            for d in out.service_deployments() {
+                let Some(arn) = d.service_deployment_arn() else {
+                    continue;
+                };
+                all.push(ServiceDeploymentInfo {
+                    arn: arn.to_string(),
+                    status: DeploymentStatus::parse(d.status().map(|s| s.as_str()).unwrap_or("")),
+                    created_at: d.created_at().and_then(to_time),
+                    started_at: d.started_at().and_then(to_time),
+                    lifecycle_stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
+                    strategy: d
+                        .deployment_configuration()
+                        .and_then(|c| c.strategy())
+                        .map(|s| Strategy::parse(s.as_str()))
+                        .unwrap_or_default(),
+                    target_revision: d
+                        .target_service_revision()
+                        .and_then(|r| r.arn())
+                        .map(str::to_string),
+                    source_revisions: d
+                        .source_service_revisions()
+                        .iter()
+                        .filter_map(|r| r.arn().map(str::to_string))
+                        .collect(),
+                    hooks: d
+                        .lifecycle_hook_details()
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.target_arn().unwrap_or("PAUSE").to_string(),
+                                h.status().map(|s| s.as_str()).unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect(),
+                });
+            }
+        }
+        Ok(all)
+    }
+
+    /// The service's deployments in flight (`PENDING`, `IN_PROGRESS`) with their strategy,
+    /// lifecycle stage and the hooks' last verdicts: what the CLI's `status` shows.
+    pub async fn in_flight(
+        &self,
+        service: &ServiceState,
+    ) -> Result<Vec<crate::gate::InFlight>, Error> {
+        let briefs = self.list_service_deployments(service, 1).await?;
+        let arns: Vec<String> = briefs
+            .iter()
+            .filter(|b| {
+                DeploymentStatus::parse(b.status().map(|s| s.as_str()).unwrap_or("")).is_in_flight()
+            })
+            .filter_map(|b| b.service_deployment_arn().map(str::to_string))
+            .collect();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .service_deployments(&arns)
+            .await?
+            .into_iter()
+            .filter(|d| d.status.is_in_flight())
+            .map(|d| crate::gate::InFlight {
+                service_deployment_arn: d.arn,
+                strategy: d.strategy,
+                lifecycle_stage: d.lifecycle_stage,
+                hooks: d.hooks,
+            })
+            .collect())
+    }
+
     /// Service revisions by ARN, 20 per call, as domain revisions (task definition, digests,
     /// configuration fingerprint).
     pub async fn service_revisions(

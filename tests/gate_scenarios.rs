@@ -1,0 +1,578 @@
+//! The deployment gate end to end: the stand walks BLUE_GREEN / CANARY deployments through their
+//! lifecycle stages and invokes the release Lambda as the hook (through the stand's Lambda
+//! emulator), exactly as ECS would. Observation times are seconds (service tags), callback delays
+//! are scaled down with the stand's `hookDelayScale`; every wait is on a condition.
+
+#[path = "stand/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use aws_sdk_ecs::types::{
+    CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
+    DeploymentLifecycleHookStage, DeploymentStrategy, Tag,
+};
+use harness::{wait_for, Stand, ACCOUNT, REGION};
+use serde_json::{json, Value};
+
+const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
+const SERVICE: &str = "hello-world";
+
+struct World {
+    stand: Stand,
+    ecs: aws_sdk_ecs::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+/// A stand with cluster `demo`, an SNS topic read through SQS, the Lambda running with `env`,
+/// and hook callbacks scaled to a tenth of a second per ECS second.
+async fn world(env: &[(&str, &str)]) -> World {
+    let mut stand = Stand::start();
+    let sdk = stand.sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let cloudwatch = stand.cloudwatch(&sdk);
+    ecs.create_cluster()
+        .cluster_name("demo")
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = sns
+        .create_topic()
+        .name("ecs-rollback")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("notifications")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:notifications"))
+        .send()
+        .await
+        .unwrap();
+    stand.control("POST", "/ecs/config", json!({"hookDelayScale": 0.1}));
+    let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
+    all.extend_from_slice(env);
+    stand.start_lambda(&all);
+    World {
+        stand,
+        ecs,
+        cloudwatch,
+        sqs,
+        queue_url,
+    }
+}
+
+impl World {
+    async fn register(&self, tag: &str) -> String {
+        harness::ecs::register(&self.ecs, &format!("{REGISTRY}:{tag}"), |c| c).await
+    }
+
+    /// The function as the hook of every stage the gate checks by default.
+    fn hook(&self) -> DeploymentLifecycleHook {
+        let mut hook = DeploymentLifecycleHook::builder()
+            .hook_target_arn(self.stand.doc["function_arn"].as_str().unwrap())
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/ecs-rollback-hook"));
+        for stage in [
+            DeploymentLifecycleHookStage::PostScaleUp,
+            DeploymentLifecycleHookStage::PostTestTrafficShift,
+            DeploymentLifecycleHookStage::ProductionTrafficShift,
+            DeploymentLifecycleHookStage::PostProductionTrafficShift,
+        ] {
+            hook = hook.lifecycle_stages(stage);
+        }
+        hook.build()
+    }
+
+    fn config(&self, strategy: &str, hooks: bool) -> DeploymentConfiguration {
+        let mut cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::from(strategy))
+            .bake_time_in_minutes(1);
+        if strategy == "CANARY" {
+            cfg = cfg.canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(10.0)
+                    .canary_bake_time_in_minutes(1)
+                    .build(),
+            );
+        }
+        if hooks {
+            cfg = cfg.lifecycle_hooks(self.hook());
+        }
+        cfg.build()
+    }
+
+    /// An opted-in service with `strategy`, its first deployment completed (without hooks),
+    /// then a deployment of `next` with the gate as its hook. Answers the new task definition.
+    async fn gated_deployment(&self, strategy: &str, tags: &[(&str, &str)]) -> String {
+        let v1 = self.register("v1").await;
+        let mut req = self
+            .ecs
+            .create_service()
+            .cluster("demo")
+            .service_name(SERVICE)
+            .task_definition(&v1)
+            .desired_count(2)
+            .deployment_configuration(self.config(strategy, false))
+            .tags(
+                Tag::builder()
+                    .key("ecs-rollback:enabled")
+                    .value("true")
+                    .build(),
+            );
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        req.send().await.unwrap();
+        let first = self.stand.advance(SERVICE, None);
+        assert_eq!(
+            first["serviceDeployment"]["status"], "SUCCESSFUL",
+            "{first}"
+        );
+        let v2 = self.register("v2").await;
+        self.ecs
+            .update_service()
+            .cluster("demo")
+            .service(SERVICE)
+            .task_definition(&v2)
+            .deployment_configuration(self.config(strategy, true))
+            .send()
+            .await
+            .unwrap();
+        v2
+    }
+
+    /// A metric alarm guarding the service by its tags (no dimensions), in `state`.
+    async fn tagged_alarm(&self, name: &str, period: i32, state: StateValue) {
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(Statistic::Sum)
+            .period(period)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .tags(
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key("ecs-rollback:cluster")
+                    .value("demo")
+                    .build(),
+            )
+            .tags(
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key("ecs-rollback:service")
+                    .value(SERVICE)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.set_alarm(name, state, "set up").await;
+    }
+
+    async fn set_alarm(&self, name: &str, state: StateValue, reason: &str) {
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(state)
+            .state_reason(reason)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every notification body received so far.
+    async fn notifications(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                out.push(envelope["Message"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+
+    /// Wait for a notification containing `text`.
+    async fn notified(&self, text: &str) -> String {
+        let start = std::time::Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            seen.extend(self.notifications().await);
+            if let Some(m) = seen.iter().find(|m| m.contains(text)) {
+                return m.clone();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no notification with {text:?}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The gate's answers (not the rollback re-invocations), in order.
+    fn answers(&self) -> Vec<Value> {
+        self.stand
+            .hook_invocations()
+            .into_iter()
+            .filter(|h| h["rollback"] != true)
+            .collect()
+    }
+}
+
+fn stage_outcomes(answers: &[Value]) -> Vec<(String, String)> {
+    answers
+        .iter()
+        .map(|h| {
+            (
+                h["lifecycleStage"].as_str().unwrap_or("").to_string(),
+                h["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_that_raises_a_guarding_alarm_is_stopped_at_its_first_production_step() {
+    let w = world(&[]).await;
+    w.tagged_alarm("hello-world-5xx", 60, StateValue::Ok).await;
+    let v2 = w
+        .gated_deployment(
+            "CANARY",
+            &[
+                ("ecs-rollback:gate-observe-minutes", "0.02"),
+                ("ecs-rollback:gate-callback-seconds", "1"),
+                (
+                    "ecs-rollback:gate-stages",
+                    "POST_SCALE_UP PRODUCTION_TRAFFIC_SHIFT",
+                ),
+            ],
+        )
+        .await;
+    // Up to test traffic: the alarm stays OK; its 60 s window is longer than the stage's
+    // observation, so the gate observes (IN_PROGRESS) and then lets the stage pass.
+    let r = w.stand.advance(SERVICE, Some("POST_TEST_TRAFFIC_SHIFT"));
+    assert_eq!(r["serviceDeployment"]["status"], "IN_PROGRESS", "{r}");
+    // The canary takes 10 % of production and the 5xx alarm fires.
+    w.set_alarm(
+        "hello-world-5xx",
+        StateValue::Alarm,
+        "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (5.0).",
+    )
+    .await;
+    let r = w.stand.advance(SERVICE, None);
+    let sd = &r["serviceDeployment"];
+    assert_eq!(sd["status"], "ROLLBACK_IN_PROGRESS", "{r}");
+    let answers = w.answers();
+    let outcomes = stage_outcomes(&answers);
+    assert_eq!(
+        outcomes.last().unwrap(),
+        &("PRODUCTION_TRAFFIC_SHIFT".to_string(), "FAILED".to_string()),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("POST_SCALE_UP".into(), "IN_PROGRESS".into()))
+            && outcomes.contains(&("POST_SCALE_UP".into(), "SUCCEEDED".into())),
+        "{outcomes:?}"
+    );
+    let failed = answers.last().unwrap();
+    // At its first step: the canary's 10 %, never 100 %.
+    let weights = &failed["payload"]["executionDetails"]["productionTrafficWeights"];
+    let green = failed["payload"]["executionDetails"]["targetServiceRevisionArn"]
+        .as_str()
+        .unwrap();
+    assert_eq!(weights[green].as_f64(), Some(10.0), "{weights}");
+    assert!(
+        failed["response"]["hookDetails"]["ecsRollbackGate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("hello-world-5xx"),
+        "{failed}"
+    );
+    // Traffic is back on the old revision.
+    assert_eq!(
+        sd["traffic"]["production"][green].as_f64(),
+        Some(0.0),
+        "{sd}"
+    );
+    // The revision is bad for this service, and people are told why.
+    let tags = harness::ecs::td_tags(&w.ecs, &v2).await;
+    assert!(
+        tags.contains(&("ecs-rollback:status".into(), "bad".into())),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&("ecs-rollback:bad-for".into(), "demo/hello-world".into())),
+        "{tags:?}"
+    );
+    let message = w.notified("ECS is rolling back deployment").await;
+    assert!(
+        message.contains(sd["serviceDeploymentArn"].as_str().unwrap())
+            && message.contains("hello-world-5xx")
+            && message.contains("hello-world:2"),
+        "{message}"
+    );
+    // The responder gets ECS's FAILED event for the same deployment and stands back (rule 3):
+    // ECS is already rolling back.
+    let failed_event = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["detail"]["eventName"] == "SERVICE_DEPLOYMENT_FAILED")
+        .cloned()
+        .expect("ECS reports the hook's failure");
+    let answer = w.stand.invoke(&failed_event);
+    assert_eq!(answer.body["action"], "skipped", "{:?}", answer.body);
+    // The gate wrote nothing but the ledger: no rollback of its own.
+    assert_eq!(w.stand.count("UpdateService"), 1);
+    assert_eq!(w.stand.count("StopServiceDeployment"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_blue_green_deployment_passes_after_the_observation_time() {
+    let w = world(&[]).await;
+    w.tagged_alarm("hello-world-5xx", 60, StateValue::Ok).await;
+    let v2 = w
+        .gated_deployment(
+            "BLUE_GREEN",
+            &[
+                ("ecs-rollback:gate-observe-minutes", "0.03"),
+                ("ecs-rollback:gate-callback-seconds", "1"),
+            ],
+        )
+        .await;
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+    let answers = w.answers();
+    for stage in [
+        "POST_SCALE_UP",
+        "POST_TEST_TRAFFIC_SHIFT",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "POST_PRODUCTION_TRAFFIC_SHIFT",
+    ] {
+        let mine: Vec<&Value> = answers
+            .iter()
+            .filter(|h| h["lifecycleStage"] == stage)
+            .collect();
+        let outcomes: Vec<&str> = mine
+            .iter()
+            .map(|h| h["outcome"].as_str().unwrap())
+            .collect();
+        assert!(outcomes.len() >= 2, "{stage}: {outcomes:?}");
+        assert_eq!(outcomes.last(), Some(&"SUCCEEDED"), "{stage}: {outcomes:?}");
+        assert!(
+            outcomes[..outcomes.len() - 1]
+                .iter()
+                .all(|o| *o == "IN_PROGRESS"),
+            "{stage}: {outcomes:?}"
+        );
+        // The callback delay never exceeds what is left of the stage's 1.8 s.
+        for h in &mine[..mine.len() - 1] {
+            assert_eq!(h["response"]["callBackDelay"], 1, "{h}");
+        }
+        // It passed only once its observation time was over (state carried in hookDetails).
+        let last = &mine.last().unwrap()["response"]["hookDetails"]["ecsRollbackGate"];
+        assert!(last["calls"].as_u64().unwrap() >= 2, "{last}");
+        let elapsed =
+            mine.last().unwrap()["time"].as_f64().unwrap() - mine[0]["time"].as_f64().unwrap();
+        assert!(elapsed >= 1.0, "{stage}: passed after {elapsed} s");
+    }
+    assert_eq!(harness::ecs::ledger(&w.ecs, &v2).await, None);
+    assert!(w.notifications().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_looping_revision_fails_at_post_scale_up_before_any_traffic() {
+    let w = world(&[]).await;
+    let v2 = w
+        .gated_deployment("BLUE_GREEN", &[("ecs-rollback:gate-callback-seconds", "1")])
+        .await;
+    let r = w.stand.advance(SERVICE, Some("SCALE_UP"));
+    assert_eq!(r["serviceDeployment"]["lifecycleStage"], "SCALE_UP", "{r}");
+    for _ in 0..2 {
+        w.stand
+            .task_stopped(SERVICE, "EssentialContainerExited", json!({}));
+    }
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(
+        r["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS",
+        "{r}"
+    );
+    let outcomes = stage_outcomes(&w.answers());
+    assert_eq!(
+        outcomes,
+        vec![("POST_SCALE_UP".to_string(), "FAILED".to_string())],
+        "one call, before any traffic stage"
+    );
+    let answer = &w.answers()[0]["response"];
+    let reason = answer["hookDetails"]["ecsRollbackGate"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("2 task(s)") && reason.contains("EssentialContainerExited"),
+        "{reason}"
+    );
+    let green = r["serviceDeployment"]["targetServiceRevision"]["arn"]
+        .as_str()
+        .unwrap();
+    let traffic = &r["serviceDeployment"]["traffic"];
+    assert_ne!(traffic["test"][green].as_f64(), Some(100.0), "{traffic}");
+    assert_ne!(
+        traffic["production"][green].as_f64(),
+        Some(100.0),
+        "{traffic}"
+    );
+    assert_eq!(
+        harness::ecs::ledger(&w.ecs, &v2).await.as_deref(),
+        Some("bad")
+    );
+    w.notified("ECS is rolling back deployment").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_alarm_read_waits_and_then_gives_the_right_verdict() {
+    let w = world(&[]).await;
+    w.tagged_alarm("hello-world-5xx", 60, StateValue::Ok).await;
+    let v2 = w
+        .gated_deployment(
+            "BLUE_GREEN",
+            &[
+                ("ecs-rollback:gate-observe-minutes", "1"),
+                ("ecs-rollback:gate-callback-seconds", "1"),
+                ("ecs-rollback:gate-stages", "POST_SCALE_UP"),
+            ],
+        )
+        .await;
+    w.set_alarm(
+        "hello-world-5xx",
+        StateValue::Alarm,
+        "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).",
+    )
+    .await;
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"service": "cloudwatch", "operation": "DescribeAlarms", "status": 400,
+               "code": "Throttling", "message": "Rate exceeded", "count": -1}),
+    );
+    std::thread::scope(|scope| {
+        let walk = scope.spawn(|| w.stand.advance(SERVICE, None));
+        // While CloudWatch throttles, the gate neither fails nor passes: it asks to be called again.
+        let waiting = wait_for(
+            "an IN_PROGRESS answer while throttled",
+            Duration::from_secs(90),
+            || {
+                w.answers()
+                    .into_iter()
+                    .find(|h| h["outcome"] == "IN_PROGRESS")
+            },
+        );
+        let reason = waiting["response"]["hookDetails"]["ecsRollbackGate"]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            reason.contains("could not be read") && reason.contains("Throttling"),
+            "{reason}"
+        );
+        w.stand.control("DELETE", "/faults", Value::Null);
+        let r = walk.join().unwrap();
+        assert_eq!(
+            r["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS",
+            "{r}"
+        );
+    });
+    let outcomes = stage_outcomes(&w.answers());
+    assert_eq!(outcomes.first().unwrap().1, "IN_PROGRESS", "{outcomes:?}");
+    assert_eq!(
+        outcomes.last().unwrap(),
+        &("POST_SCALE_UP".to_string(), "FAILED".to_string()),
+        "{outcomes:?}"
+    );
+    let last = w.answers().last().unwrap()["response"].clone();
+    assert!(
+        last["hookDetails"]["ecsRollbackGate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the guarding alarm hello-world-5xx (Threshold Crossed"),
+        "{last}"
+    );
+    assert_eq!(
+        harness::ecs::ledger(&w.ecs, &v2).await.as_deref(),
+        Some("bad")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_gate_logs_its_verdict_and_answers_succeeded() {
+    let w = world(&[("ROLLBACK_DRY_RUN", "true")]).await;
+    let v2 = w
+        .gated_deployment("CANARY", &[("ecs-rollback:gate-stages", "POST_SCALE_UP")])
+        .await;
+    w.stand.advance(SERVICE, Some("SCALE_UP"));
+    for _ in 0..2 {
+        w.stand
+            .task_stopped(SERVICE, "EssentialContainerExited", json!({}));
+    }
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+    let answers = w.answers();
+    assert!(
+        answers.iter().all(|h| h["outcome"] == "SUCCEEDED"),
+        "{answers:?}"
+    );
+    let checked: Vec<&Value> = answers
+        .iter()
+        .filter(|h| h["lifecycleStage"] == "POST_SCALE_UP")
+        .collect();
+    assert_eq!(checked.len(), 1, "one call: a dry run never waits");
+    let gate = &checked[0]["response"]["hookDetails"]["ecsRollbackGate"];
+    assert_eq!(
+        (gate["verdict"].as_str(), gate["dryRun"].as_bool()),
+        (Some("FAILED"), Some(true))
+    );
+    let log = wait_for("the dry-run decision line", Duration::from_secs(30), || {
+        let log = w.stand.lambda_log();
+        log.lines()
+            .find(|l| {
+                l.contains("\"verdict\":\"FAILED\"") && l.contains("\"answered\":\"SUCCEEDED\"")
+            })
+            .map(str::to_string)
+    });
+    assert!(
+        log.contains("\"dry_run\":true") && log.contains("tasks_failing"),
+        "{log}"
+    );
+    // Nothing changed: no ledger write; people are told what would have happened.
+    assert_eq!(harness::ecs::ledger(&w.ecs, &v2).await, None);
+    let message = w.notified("ECS is rolling back deployment").await;
+    assert!(message.starts_with("Dry run"), "{message}");
+}
