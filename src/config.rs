@@ -26,9 +26,6 @@ pub struct Config {
     pub policy: Policy,
     /// SNS topic for notifications; `None` = no SNS.
     pub notify_topic_arn: Option<String>,
-    /// Accounts whose events are acted on besides the function's own (the organization's
-    /// allow-list, [`Organization::accounts`] as a list; empty for `*`).
-    pub allowed_accounts: Vec<String>,
     /// Organization mode: act in member accounts through their role. `None` = single account.
     pub organization: Option<Organization>,
     /// Per-service lease (DynamoDB) around read-decide-write. `None` = the template's
@@ -137,11 +134,6 @@ impl Config {
             config.notify_topic_arn = Some(v);
         }
         config.organization = organization(&get)?;
-        if let Some(org) = &config.organization {
-            if let Accounts::Only(list) = &org.accounts {
-                config.allowed_accounts = list.clone();
-            }
-        }
         if let Some(table) = get(ENV_LEASE_TABLE) {
             let table = table.trim().to_string();
             let name = table
@@ -160,9 +152,11 @@ impl Config {
                 None => DEFAULT_LEASE_SECONDS,
                 Some(v) => match v.trim().parse::<u64>() {
                     Ok(n) if (10..=3600).contains(&n) => n,
-                    _ => return Err(Error::Config(format!(
+                    _ => {
+                        return Err(Error::Config(format!(
                         "{ENV_LEASE_SECONDS}={v:?} is not a whole number of seconds in 10..=3600"
-                    ))),
+                    )))
+                    }
                 },
             };
             config.lease = Some(LeaseConfig { table, seconds });
@@ -320,7 +314,6 @@ mod tests {
         let c = from(&[]).unwrap();
         assert_eq!(c.organization, None);
         assert_eq!(c.lease, None);
-        assert!(c.allowed_accounts.is_empty());
     }
 
     #[test]
@@ -336,7 +329,6 @@ mod tests {
         assert!(org.accounts.admits("222222222222"));
         assert!(!org.accounts.admits("333333333333"));
         assert_eq!(org.regions, vec!["eu-west-1", "us-east-1"]);
-        assert_eq!(c.allowed_accounts.len(), 2);
 
         let any = from(&[(ENV_MEMBER_ROLE, "r"), (ENV_ALLOWED_ACCOUNTS, "*")]).unwrap();
         let org = any.organization.unwrap();

@@ -625,6 +625,8 @@ fn harness_with(
             cloudwatch: CloudWatch::new(cw_client),
             sns,
             config,
+            pool: None,
+            lease: None,
         },
         writes,
         rules,
