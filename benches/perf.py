@@ -325,23 +325,35 @@ def service_of(request):
 
 
 def overlaps(requests):
-    """Writes outside their service's lease, and leases of one service held twice at once.
+    """Leases intruded on, leases never given back, and writes outside their service's lease.
 
-    `requests` are the stands' request logs, each entry with `time` (arrival; one clock) and, within
-    one stand, `seq`. A lease is held from its successful PutItem to its DeleteItem; the two
-    alternate per service in the lease stand's own order (`seq`). A write's arrival lies inside
-    its lease causally, by at least one call's latency on both sides: PutItem answered → the
-    reads → the write → DeleteItem sent."""
-    lease_ops = [r for r in requests if r["operation"] in ("PutItem", "DeleteItem") and r.get("status", 0) < 300]
-    intervals, held, problems = {}, {}, []
-    for r in sorted(lease_ops, key=lambda r: r["seq"]):
-        key = service_of(r)
-        if r["operation"] == "PutItem":
-            if key in held:
-                problems.append(f"{key}: lease taken at #{r['seq']} while held since #{held[key]['seq']}")
-            held[key] = r
-        elif key in held:
-            intervals.setdefault(key, []).append((held.pop(key)["time"], r["time"]))
+    `requests` are the stands' request logs (entries with `time` = arrival, one clock). A lease
+    is owned by the token in its PutItem; its DeleteItem is conditioned on that owner. Any other
+    acquisition of the same service while it was held (a second holder, or a takeover of an
+    expired lease) makes that DeleteItem fail its condition, so "every DeleteItem succeeded"
+    proves no two holders overlapped — whatever order the log recorded the calls in. A write lies
+    inside its holder's lease causally (PutItem answered → reads → write → DeleteItem sent), by at
+    least one call's latency on each side, which the arrival times show."""
+    problems = []
+    took, gave = {}, {}
+    for r in requests:
+        p = r.get("params") or {}
+        if r["operation"] == "PutItem" and r.get("status", 0) < 300:
+            owner = p["Item"]["lease_owner"]["S"]
+            took.setdefault(owner, (r["time"], service_of(r)))
+        elif r["operation"] == "DeleteItem":
+            owner = p["ExpressionAttributeValues"][":owner"]["S"]
+            if r.get("status", 0) >= 300:
+                problems.append(f"{service_of(r)}: the lease of {owner} was taken by another while held "
+                                f"({r.get('errorCode')})")
+            else:
+                gave[owner] = r["time"]
+    intervals = {}
+    for owner, (start, key) in took.items():
+        if owner not in gave:
+            problems.append(f"{key}: the lease of {owner} was never given back")
+            continue
+        intervals.setdefault(key, []).append((start, gave[owner]))
     for r in requests:
         if r["operation"] not in WRITES or r.get("status", 0) >= 300:
             continue
@@ -499,7 +511,7 @@ def org_table(runs):
     row("errors", [str(r["errors"]) for r in runs], "0")
     row("rollback writes (UpdateService / StopServiceDeployment)", [str(r["rollback_writes"]) for r in runs], "100")
     row("services written / written twice", [f"{r['services_written']} / {len(r['twice'])}" for r in runs], "100 / 0")
-    row("writes outside their service's lease, or a lease held twice",
+    row("leases intruded on / never given back / writes outside their service's lease",
         ["—" if r is one else str(len(r["overlaps"])) for r in runs], "0")
     row("AWS calls served", [str(r["calls"]) for r in runs], "—")
     row("CPU seconds of the stand process(es) during the run",
