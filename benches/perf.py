@@ -393,7 +393,7 @@ def stand_cpu_seconds(stand):
 
 
 def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latency=0.05, seed=11,
-              lease_stand=False):
+              lease_stand=False, lease=None):
     """1,000 alarm events over 100 services in 3 accounts, `concurrency` sandboxes (a lease when > 1).
 
     `lease_stand`: the lease table is served by a second stand process (DynamoDB is a service of
@@ -438,7 +438,7 @@ def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latenc
                "ROLLBACK_MEMBER_ROLE_NAME": MEMBER_ROLE, "ROLLBACK_ALLOWED_ACCOUNTS": ",".join(MEMBERS),
                "AWS_ENDPOINT_URL_STS": stand.doc["endpoint"], "AWS_ENDPOINT_URL_DYNAMODB": ddb.doc["endpoint"],
                "RUST_LOG": "warn"}
-        if concurrency > 1:
+        if concurrency > 1 if lease is None else lease:
             env["ROLLBACK_LEASE_TABLE"] = LEASE_TABLE
         for _ in range(concurrency):
             procs.append(subprocess.Popen([str(lambda_bin)], env=env, stdout=subprocess.DEVNULL,
@@ -480,7 +480,7 @@ def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latenc
         return {"concurrency": concurrency, "wall": wall, "rate": events / wall, "actions": actions,
                 "errors": errors, "rollback_writes": len(writes), "services_written": len(per_service),
                 "twice": sorted(k for k, n in per_service.items() if n > 1),
-                "overlaps": overlaps(log) if concurrency > 1 else [], "calls": len(log),
+                "overlaps": overlaps(log) if concurrency > 1 or lease else [], "calls": len(log),
                 "stand_cpu": stand_cpu, "lease_stand_cpu": ddb_cpu, "lease_stand": lease_stand}
     finally:
         for p in procs:
