@@ -9,7 +9,10 @@ Run through `benches/perf` (it builds the binaries first). Measures:
   * peak RSS (VmHWM) of the Lambda process over the run;
   * deployment zip size (zip -9 of the release binary named bootstrap);
   * CPU per event (parse + decide) from criterion's estimates, when `cargo bench` was run;
-  * a storm: 1,000 alarm events over 100 services through the runtime API -> exactly 100 rollbacks.
+  * a storm: 1,000 alarm events over 100 services through the runtime API -> exactly 100 rollbacks;
+  * the organization storm: 1,000 alarm events over 100 services in 3 accounts with 50 ms of
+    latency per AWS call, concurrency 1 (no lease) vs. N sandboxes with the DynamoDB lease,
+    checked from the stand's request log: exactly 100 rollbacks, 0 errors, no overlap per service.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -301,6 +305,268 @@ def storm(python, lambda_bin, services=100, events=1000, senders=8):
         stand.close()
 
 
+# --------------------------------------------------------------------------- organization storm
+
+MEMBERS = ("222222222222", "333333333333")
+MEMBER_ROLE = "ecs-rollback-member"
+LEASE_TABLE = "ecs-rollback-leases"
+WRITES = ("UpdateService", "StopServiceDeployment", "TagResource", "RegisterTaskDefinition")
+
+
+def account_clients(stand, account):
+    """boto3 ECS client acting in `account`: the member role assumed through moto's STS."""
+    import boto3
+    kw = dict(region_name=REGION, endpoint_url=stand.doc["endpoint"])
+    if account == ACCOUNT:
+        return boto3.client("ecs", aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
+    sts = boto3.client("sts", aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ROLE}", RoleSessionName="bench")["Credentials"]
+    return boto3.client("ecs", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                        aws_session_token=c["SessionToken"], **kw)
+
+
+def org_alarm_event(account, service):
+    e = alarm_event(service)
+    e["account"] = account
+    e["resources"] = [f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{service}-5xx"]
+    return e
+
+
+def service_of(request):
+    """(account, service name) a write or lease request is about, from its parameters."""
+    p = request.get("params") or {}
+    op = request["operation"]
+    if op in ("PutItem", "DeleteItem"):
+        pk = (p.get("Item") or p.get("Key") or {}).get("pk", {}).get("S", "")
+        account, _region, rest = pk.split(":", 2)
+        return account, rest.rsplit("/", 1)[-1]
+    arn = {"UpdateService": p.get("service"), "StopServiceDeployment": p.get("serviceDeploymentArn"),
+           "TagResource": p.get("resourceArn"), "RegisterTaskDefinition": None}.get(op)
+    if op == "RegisterTaskDefinition":
+        return None, p.get("family")  # a pinned copy: the family is the service's (one each here)
+    account = arn.split(":")[4]
+    kind, path = arn.split(":", 5)[5].split("/", 1)
+    if kind == "task-definition":
+        return account, path.split(":")[0]
+    if kind == "service-deployment":
+        return account, path.split("/")[1]
+    return account, path.rsplit("/", 1)[-1]
+
+
+def overlaps(requests):
+    """Leases intruded on, leases never given back, and writes outside their service's lease.
+
+    `requests` are the stands' request logs (entries with `time` = arrival, one clock). A lease
+    is owned by the token in its PutItem; its DeleteItem is conditioned on that owner. Any other
+    acquisition of the same service while it was held (a second holder, or a takeover of an
+    expired lease) makes that DeleteItem fail its condition, so "every DeleteItem succeeded"
+    proves no two holders overlapped — whatever order the log recorded the calls in. A write lies
+    inside its holder's lease causally (PutItem answered → reads → write → DeleteItem sent), by at
+    least one call's latency on each side, which the arrival times show."""
+    problems = []
+    took, gave = {}, {}
+    for r in requests:
+        p = r.get("params") or {}
+        if r["operation"] == "PutItem" and r.get("status", 0) < 300:
+            owner = p["Item"]["lease_owner"]["S"]
+            took.setdefault(owner, (r["time"], service_of(r)))
+        elif r["operation"] == "DeleteItem":
+            owner = p["ExpressionAttributeValues"][":owner"]["S"]
+            if r.get("status", 0) >= 300:
+                problems.append(f"{service_of(r)}: the lease of {owner} was taken by another while held "
+                                f"({r.get('errorCode')})")
+            else:
+                gave[owner] = r["time"]
+    intervals = {}
+    for owner, (start, key) in took.items():
+        if owner not in gave:
+            problems.append(f"{key}: the lease of {owner} was never given back")
+            continue
+        intervals.setdefault(key, []).append((start, gave[owner]))
+    for r in requests:
+        if r["operation"] not in WRITES or r.get("status", 0) >= 300:
+            continue
+        account, name = service_of(r)
+        spans = [iv for k, ivs in intervals.items() if k[1] == name and account in (None, k[0]) for iv in ivs]
+        if not any(start < r["time"] < end for start, end in spans):
+            problems.append(f"{(account, name)}: {r['operation']} at {r['time']:.3f} outside the service's lease")
+    return problems
+
+
+class KeptAliveInvoker:
+    """Invoke with one kept-alive HTTP/1.1 connection per sender thread: the emulator's server has
+    socketserver's listen backlog of 5, and dozens of fresh connections at once overflow it."""
+
+    def __init__(self, url):
+        import http.client
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = u.hostname, u.port, u.path
+        self.local = threading.local()
+        self.http = http.client
+
+    def __call__(self, event):
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = self.http.HTTPConnection(self.host, self.port, timeout=300)
+        conn.request("POST", self.path, body=json.dumps(event).encode(),
+                     headers={"content-type": "application/json"})
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        return body, r.headers.get("X-Amz-Function-Error")
+
+
+def stand_cpu_seconds(stand):
+    """CPU seconds (user + system) the stand's Python process used so far."""
+    fields = pathlib.Path(f"/proc/{stand.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latency=0.05, seed=11,
+              lease_stand=False, lease=None):
+    """1,000 alarm events over 100 services in 3 accounts, `concurrency` sandboxes (a lease when > 1).
+
+    `lease_stand`: the lease table is served by a second stand process (DynamoDB is a service of
+    its own; the stand is one Python process whose GIL bounds every call it serves)."""
+    import boto3
+    import random
+    stand = Stand(python)
+    ddb_stand = Stand(python) if lease_stand else None
+    ddb = ddb_stand or stand
+    procs = []
+    try:
+        accounts = (ACCOUNT,) + MEMBERS
+        ecs_by_account = {a: account_clients(stand, a) for a in accounts}
+        for ecs in ecs_by_account.values():
+            ecs.create_cluster(clusterName="demo")
+        boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing",
+                     endpoint_url=ddb.doc["endpoint"]).create_table(
+            TableName=LEASE_TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        placed = []  # (account, service)
+        for i in range(services):
+            account = accounts[i % len(accounts)]
+            name = f"svc-{i:03d}"
+            placed.append((account, name))
+            ecs = ecs_by_account[account]
+            tds = []
+            for tag in ("a1b2c3d", "c3d4e5f"):
+                tds.append(ecs.register_task_definition(
+                    family=name, containerDefinitions=[{"name": "app", "image": f"{REGISTRY}:{tag}", "memory": 256}],
+                )["taskDefinition"]["taskDefinitionArn"])
+            ecs.create_service(cluster="demo", serviceName=name, taskDefinition=tds[0], desiredCount=1,
+                               tags=[{"key": "ecs-rollback:enabled", "value": "true"}],
+                               deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+            stand.control("POST", "/ecs/deployment-state", {"cluster": "demo", "service": name, "state": "SUCCESSFUL",
+                                                            "account": account, "region": REGION})
+            ecs.update_service(cluster="demo", service=name, taskDefinition=tds[1])
+        rng = random.Random(seed)
+        batch = [org_alarm_event(*placed[i % services]) for i in range(events)]
+        rng.shuffle(batch)
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": stand.dir, **stand.doc["lambda_env"],
+               "ROLLBACK_MEMBER_ROLE_NAME": MEMBER_ROLE, "ROLLBACK_ALLOWED_ACCOUNTS": ",".join(MEMBERS),
+               "AWS_ENDPOINT_URL_STS": stand.doc["endpoint"], "AWS_ENDPOINT_URL_DYNAMODB": ddb.doc["endpoint"],
+               "RUST_LOG": "warn"}
+        if concurrency > 1 if lease is None else lease:
+            env["ROLLBACK_LEASE_TABLE"] = LEASE_TABLE
+        for _ in range(concurrency):
+            procs.append(subprocess.Popen([str(lambda_bin)], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        # Latency of a real AWS call, on every call from now on (the stand's delay fault).
+        for st in {id(stand): stand, id(ddb): ddb}.values():
+            st.control("POST", "/faults", {"operation": "*", "delay": latency, "count": -1})
+        warm = [{"cluster": "demo", "service": placed[0][1], "dryRun": True, "reason": "warm-up"}] * concurrency
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(stand.invoke, warm))
+        stand.control("DELETE", "/requests")
+        ddb.control("DELETE", "/requests")
+        invoke = KeptAliveInvoker(stand.doc["invoke"])
+        cpu0 = stand_cpu_seconds(stand)
+        ddb_cpu0 = stand_cpu_seconds(ddb_stand) if ddb_stand else 0.0
+        t = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = list(pool.map(invoke, batch))
+        wall = time.perf_counter() - t
+        stand_cpu = stand_cpu_seconds(stand) - cpu0
+        ddb_cpu = (stand_cpu_seconds(ddb_stand) - ddb_cpu0) if ddb_stand else 0.0
+        stand.control("DELETE", "/faults")
+        actions, errors = {}, 0
+        for body, err in results:
+            if err:
+                errors += 1
+                continue
+            for one in body if isinstance(body, list) else [body]:
+                actions[one.get("action")] = actions.get(one.get("action"), 0) + 1
+        log = stand.control("GET", "/requests")["requests"]
+        if ddb_stand:
+            log += ddb_stand.control("GET", "/requests")["requests"]
+        writes = [r for r in log if r["operation"] in ("UpdateService", "StopServiceDeployment")
+                  and r.get("status", 0) < 300]
+        per_service = {}
+        for r in writes:
+            k = service_of(r)
+            per_service[k] = per_service.get(k, 0) + 1
+        return {"concurrency": concurrency, "wall": wall, "rate": events / wall, "actions": actions,
+                "errors": errors, "rollback_writes": len(writes), "services_written": len(per_service),
+                "twice": sorted(k for k, n in per_service.items() if n > 1),
+                "overlaps": overlaps(log) if concurrency > 1 or lease else [], "calls": len(log),
+                "stand_cpu": stand_cpu, "lease_stand_cpu": ddb_cpu, "lease_stand": lease_stand}
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        stand.close()
+        if ddb_stand:
+            ddb_stand.close()
+
+
+def org_table(runs):
+    """One column per run: concurrency 1 first."""
+    def title(r):
+        if r["concurrency"] == 1:
+            return "concurrency 1 (no lease)"
+        where = "lease table on its own stand process" if r["lease_stand"] else "one stand process for everything"
+        return f"concurrency {r['concurrency']} + DynamoDB lease ({where})"
+    one = runs[0]
+    print("\n| organization storm: 1,000 alarm events, 100 services in 3 accounts, 50 ms per AWS call | "
+          + " | ".join(title(r) for r in runs) + " | target |")
+    print("|---|" + "---|" * len(runs) + "---|")
+
+    def row(label, cells, target):
+        print(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+    row("wall time", [f"{r['wall']:.1f} s" for r in runs], "—")
+    row("events/s", [f"{r['rate']:.1f}" + ("" if r is one else f" (**{r['rate']/one['rate']:.1f}×**)") for r in runs], "≥ 10×")
+    row("actions", [", ".join(f"{k} {v}" for k, v in sorted(r["actions"].items())) for r in runs], "100 rolled_back")
+    row("errors", [str(r["errors"]) for r in runs], "0")
+    row("rollback writes (UpdateService / StopServiceDeployment)", [str(r["rollback_writes"]) for r in runs], "100")
+    row("services written / written twice", [f"{r['services_written']} / {len(r['twice'])}" for r in runs], "100 / 0")
+    row("leases intruded on / never given back / writes outside their service's lease",
+        ["—" if r is one else str(len(r["overlaps"])) for r in runs], "0")
+    row("AWS calls served", [str(r["calls"]) for r in runs], "—")
+    row("CPU seconds of the stand process(es) during the run",
+        [f"{r['stand_cpu']:.1f}" + (f" + {r['lease_stand_cpu']:.1f}" if r["lease_stand"] else "") for r in runs], "—")
+    for r in runs:
+        for p in r["overlaps"][:10]:
+            print(f"|   {p} | " + " | " * len(runs))
+
+
+def org_runs(args):
+    """Concurrency 1, then N sandboxes with the lease: all on one stand, and the lease table on its own."""
+    return [org_storm(args.python, args.lambda_bin, 1),
+            org_storm(args.python, args.lambda_bin, args.org_concurrency),
+            org_storm(args.python, args.lambda_bin, args.org_concurrency, lease_stand=True)]
+
+
+def org_passed(runs):
+    """Every run correct; the best concurrent run at least 10× concurrency 1."""
+    return all(org_ok(r) for r in runs) and max(r["rate"] for r in runs[1:]) >= 10 * runs[0]["rate"]
+
+
+def org_ok(r):
+    return (r["actions"].get("rolled_back") == 100 and r["errors"] == 0 and r["rollback_writes"] == 100
+            and r["services_written"] == 100 and not r["twice"] and not r["overlaps"])
+
+
 def zip_size(binary: pathlib.Path) -> int:
     with tempfile.TemporaryDirectory() as d:
         z = pathlib.Path(d, "lambda.zip")
@@ -323,13 +589,22 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--skip-storm", action="store_true")
+    ap.add_argument("--org-only", action="store_true", help="only the organization storm")
+    ap.add_argument("--org-concurrency", type=int, default=32)
     args = ap.parse_args()
+
+    if args.org_only:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}", flush=True)
+        runs = org_runs(args)
+        org_table(runs)
+        sys.exit(0 if org_passed(runs) else 1)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}", flush=True)
     ours, hello = cold_starts(args.lambda_bin, args.hello_bin, args.runs)
     rows, rss, _ = call_counts(args.python, args.lambda_bin)
     ttfr = statistics.median(first_response(args.python, args.lambda_bin) for _ in range(5))
     st = None if args.skip_storm else storm(args.python, args.lambda_bin)
+    org = None if args.skip_storm else org_runs(args)
 
     print("\n| measure | value | target |\n|---|---|---|")
     print(f"| cold start, exec → first `/next` (median of {args.runs}) | {ours*1e3:.1f} ms vs hello-world "
@@ -355,7 +630,10 @@ def main():
         print(f"| storm: 1,000 alarm events over 100 services | {st['actions']}, errors {st['errors']}, "
               f"UpdateService {st['updates']}; {st['wall']:.1f} s = {rate:.0f} events/s; peak RSS "
               f"{st['rss']/1024:.1f} MiB | exactly 100 rollbacks, 0 errors |")
+    if org:
+        org_table(org)
     ok = (not st) or (st["actions"].get("rolled_back") == 100 and st["errors"] == 0 and st["updates"] == 100)
+    ok = ok and ((not org) or org_passed(org))
     sys.exit(0 if ok else 1)
 
 

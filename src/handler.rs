@@ -1,12 +1,16 @@
 //! Orchestration for one invocation: parse → load → decide → act → record, notify, log, metrics.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
+use crate::aws::clients::{self, ClientPool, Place};
 use crate::aws::cloudwatch::{AlarmInfo, CloudWatch};
 use crate::aws::ecs::Ecs;
+use crate::aws::lease::Lease;
 use crate::aws::sns::Sns;
 use crate::config::Config;
 use crate::decision::{
@@ -47,6 +51,52 @@ pub struct Deps {
     pub cloudwatch: CloudWatch,
     pub sns: Option<Sns>,
     pub config: Config,
+    /// Organization mode: clients of member accounts (`None` = single account).
+    pub pool: Option<Arc<ClientPool>>,
+    /// Per-service lease around read-decide-write (`None` = serialized by concurrency 1).
+    pub lease: Option<Lease>,
+}
+
+impl Deps {
+    /// Where an event acts: its own account and region, else the function's.
+    fn place_of(origin: Option<&Origin>, inv: &Invocation) -> Place {
+        let (own_account, own_region) = inv.own();
+        let pick = |event: Option<&String>, own: Option<&str>| {
+            event
+                .map(String::as_str)
+                .or(own)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Place {
+            account: pick(origin.and_then(|o| o.account.as_ref()), own_account),
+            region: pick(origin.and_then(|o| o.region.as_ref()), own_region),
+        }
+    }
+
+    /// The clients and lease for one place: a member account's clients from the pool (built
+    /// on first use, no call), the function's own for its own account; leases keyed by place.
+    async fn for_place(&self, place: &Place, inv: &Invocation) -> Deps {
+        let mut deps = self.clone();
+        if let Some(lease) = &self.lease {
+            deps.lease = Some(lease.scoped(&place.account, &place.region));
+        }
+        let (own_account, _) = inv.own();
+        if let Some(pool) = &self.pool {
+            if !place.account.is_empty() && Some(place.account.as_str()) != own_account {
+                let partition = inv
+                    .function_arn
+                    .as_deref()
+                    .and_then(|arn| arn.split(':').nth(1))
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("aws");
+                let member = pool.clients(partition, place).await;
+                deps.ecs = member.ecs;
+                deps.cloudwatch = member.cloudwatch;
+            }
+        }
+        deps
+    }
 }
 
 /// What the runtime says about this invocation.
@@ -105,59 +155,131 @@ pub async fn handle(
     now: Time,
 ) -> Result<Value, Error> {
     let event = event::parse(payload)?;
-    let responses = match event {
-        Event::Direct { trigger } => vec![respond(deps, &trigger, now).await?],
-        Event::Service { origin, trigger } => match foreign(deps, &origin, inv) {
-            Some(reason) => vec![ignored(Some(&trigger.target), &trigger.cause, reason)],
-            None => vec![respond(deps, &trigger, now).await?],
-        },
-        Event::Ignored {
-            origin,
-            target,
-            kind,
-            reason,
-        } => {
-            let response = match foreign(deps, &origin, inv) {
-                Some(foreign_reason) => Response::skipped(target.as_ref(), foreign_reason),
-                None => Response::skipped(target.as_ref(), reason),
-            };
-            log_response(&response, kind, "not_a_fault");
-            metrics::emit("skipped", Some("not_a_fault"), None);
-            vec![response]
+    // A lifecycle hook is answered in ECS's format, not with a §5 response (in the function's
+    // own account: ECS invokes the hook with a role of the service's account).
+    if let Event::Hook { hook } = event {
+        return respond_hook(deps, &hook, now).await;
+    }
+    let origin = match &event {
+        Event::Direct { .. } | Event::Hook { .. } => None,
+        Event::Service { origin, .. }
+        | Event::Alarm { origin, .. }
+        | Event::Ignored { origin, .. } => Some(origin.clone()),
+    };
+    let place = Deps::place_of(origin.as_ref(), inv);
+    // Refused before any client exists for the place: no call in any account.
+    let refused = origin.as_ref().and_then(|o| foreign(deps, o, inv));
+    let local;
+    let deps = match refused {
+        None => {
+            local = deps.for_place(&place, inv).await;
+            &local
         }
-        // A lifecycle hook is answered in ECS's format, not with a §5 response.
-        Event::Hook { hook } => return respond_hook(deps, &hook, now).await,
-        Event::Alarm { origin, alarm } => match foreign(deps, &origin, inv) {
-            Some(reason) => vec![ignored(None, &alarm.cause(AlarmGuard::Tagged), reason)],
-            None => respond_alarm(deps, &alarm, now).await?,
-        },
+        Some(_) => deps,
     };
-    let value = if responses.len() == 1 {
-        serde_json::to_value(&responses[0])
+    let span = tracing::info_span!("event", account = %place.account, region = %place.region);
+    let routed = async {
+        Ok::<_, Error>(match event {
+            Event::Direct { trigger } => vec![respond(deps, &trigger, now).await?],
+            Event::Service { trigger, .. } => match refused {
+                Some(reason) => vec![ignored(Some(&trigger.target), &trigger.cause, reason)],
+                None => vec![respond(deps, &trigger, now).await?],
+            },
+            Event::Ignored {
+                target,
+                kind,
+                reason,
+                ..
+            } => {
+                let response = match refused {
+                    Some(foreign_reason) => Response::skipped(target.as_ref(), foreign_reason),
+                    None => Response::skipped(target.as_ref(), reason),
+                };
+                log_response(&response, kind, "not_a_fault");
+                metrics::emit("skipped", Some("not_a_fault"), None);
+                vec![response]
+            }
+            Event::Alarm { alarm, .. } => match refused {
+                Some(reason) => vec![ignored(None, &alarm.cause(AlarmGuard::Tagged), reason)],
+                None => respond_alarm(deps, &alarm, now).await?,
+            },
+            Event::Hook { .. } => unreachable!("answered above"),
+        })
+    };
+    // Boxed: the nested futures of routing, lease and decision are deeper than rustc's layout limit.
+    let responses = clients::within(place.clone(), Box::pin(routed.instrument(span))).await?;
+    // Every response names the account and region it is about (DESIGN §5: more keys may follow).
+    let mut values = Vec::with_capacity(responses.len());
+    for response in &responses {
+        let mut value = serde_json::to_value(response)
+            .map_err(|e| Error::Internal(format!("response could not be serialized: {e}")))?;
+        if let Some(object) = value.as_object_mut() {
+            for (key, v) in [("account", &place.account), ("region", &place.region)] {
+                if !v.is_empty() {
+                    object.insert(key.into(), Value::String(v.clone()));
+                }
+            }
+        }
+        values.push(value);
+    }
+    Ok(if values.len() == 1 {
+        values.remove(0)
     } else {
-        serde_json::to_value(&responses)
-    };
-    value.map_err(|e| Error::Internal(format!("response could not be serialized: {e}")))
+        Value::Array(values)
+    })
 }
 
-/// Events from another account or region than the function's own are not acted on.
+/// Whether an event is refused, and why. Single account: only the function's own account and
+/// region. Organization mode: the function's own account in its own region, and the accounts
+/// of `ROLLBACK_ALLOWED_ACCOUNTS` in the regions of `ROLLBACK_ALLOWED_REGIONS` (default: its own),
+/// acted on there through the member role.
 fn foreign(deps: &Deps, origin: &Origin, inv: &Invocation) -> Option<String> {
     let (own_account, own_region) = inv.own();
-    if let (Some(account), Some(own)) = (origin.account.as_deref(), own_account) {
-        if account != own && !deps.config.allowed_accounts.iter().any(|a| a == account) {
+    let account = origin.account.as_deref();
+    let region = origin.region.as_deref();
+    let at_home = match (account, own_account) {
+        (Some(a), Some(own)) => a == own,
+        _ => true,
+    };
+    let Some(org) = &deps.config.organization else {
+        if let (Some(account), Some(own), false) = (account, own_account, at_home) {
             return Some(format!(
-                "Ignored: the event comes from account {account}, not this function's account {own} (see ROLLBACK_ALLOWED_ACCOUNTS)."
+                "Ignored: the event comes from account {account}, not this function's account {own}; organization mode (ROLLBACK_MEMBER_ROLE_NAME) is off, so no other account is acted on."
             ));
         }
-    }
-    if let (Some(region), Some(own)) = (origin.region.as_deref(), own_region) {
-        if region != own {
-            return Some(format!(
+        return match (region, own_region) {
+            (Some(region), Some(own)) if region != own => Some(format!(
                 "Ignored: the event comes from region {region}; this function acts in {own} only."
-            ));
-        }
+            )),
+            _ => None,
+        };
+    };
+    if at_home {
+        return match (region, own_region) {
+            (Some(region), Some(own)) if region != own => Some(format!(
+                "Ignored: the event comes from region {region} of this function's own account; it acts in its own account in {own} only."
+            )),
+            _ => None,
+        };
     }
-    None
+    let account = account.unwrap_or_default();
+    if !org.accounts.admits(account) {
+        return Some(format!(
+            "Refused: account {account} is not one this function acts for (ROLLBACK_ALLOWED_ACCOUNTS); nothing was called in any account."
+        ));
+    }
+    let allowed: Vec<&str> = if org.regions.is_empty() {
+        own_region.into_iter().collect()
+    } else {
+        org.regions.iter().map(String::as_str).collect()
+    };
+    match region {
+        Some(region) if !allowed.contains(&region) => Some(format!(
+            "Refused: region {region} of account {account} is not one this function acts in ({}; ROLLBACK_ALLOWED_REGIONS).",
+            allowed.join(", ")
+        )),
+        _ => None,
+    }
 }
 
 fn ignored(target: Option<&ServiceRef>, cause: &Cause, reason: String) -> Response {
@@ -367,7 +489,15 @@ fn add_target(found: &mut Vec<(ServiceRef, AlarmGuard)>, target: ServiceRef, gua
 /// Decide and act for one service. An AWS failure (after retries) is notified, where SNS itself
 /// works, and returned as a function error so that Lambda retries and then keeps the event.
 pub async fn respond(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Response, Error> {
-    let result = decide_and_act(deps, trigger, now).await;
+    // One service at a time across every sandbox when a lease table is configured.
+    let result = match &deps.lease {
+        Some(lease) => {
+            lease
+                .hold(&trigger.target, decide_and_act(deps, trigger, now))
+                .await
+        }
+        None => decide_and_act(deps, trigger, now).await,
+    };
     if let (Err(error), Some(sns)) = (&result, &deps.sns) {
         if !matches!(error, Error::Input(_)) {
             let target = &trigger.target;

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::aws::clients::Place;
+
 pub const NAMESPACE: &str = "EcsRollback";
 
 /// The EMF document for one decision. `skip` is the skip reason code, `latency_ms` the time
@@ -52,17 +54,33 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Print the EMF line for one decision.
+/// Name the account and region the decision was about: properties `Account` and `Region`, and
+/// one more dimension set `[Account, Region]` (so a dashboard can chart rollbacks per member
+/// account and region; CloudWatch bills a custom metric per dimension combination that
+/// receives data in a month: 5 metrics per (account, region) that had a decision).
+pub fn with_place(mut doc: Value, place: &Place) -> Value {
+    doc["Account"] = json!(place.account);
+    doc["Region"] = json!(place.region);
+    if let Some(dims) = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"].as_array_mut() {
+        dims.push(json!(["Account", "Region"]));
+    }
+    doc
+}
+
+/// Print the EMF line for one decision (with the current place, when the handler set one).
 pub fn emit(action: &str, skip: Option<&str>, latency_ms: Option<f64>) {
     if !ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let doc = document(
+    let mut doc = document(
         action,
         skip,
         latency_ms,
         chrono::Utc::now().timestamp_millis(),
     );
+    if let Some(place) = crate::aws::clients::current() {
+        doc = with_place(doc, &place);
+    }
     println!("{doc}");
 }
 
@@ -95,5 +113,28 @@ mod tests {
         let doc = document("rolled_back", None, None, 0);
         assert_eq!(doc["Rollbacks"], 1);
         assert!(doc.get("DecisionLatency").is_none());
+    }
+
+    #[test]
+    fn the_place_is_a_property_and_a_dimension_set() {
+        let place = Place {
+            account: "222222222222".into(),
+            region: "eu-west-1".into(),
+        };
+        let doc = with_place(document("rolled_back", None, None, 0), &place);
+        assert_eq!(doc["Account"], "222222222222");
+        assert_eq!(doc["Region"], "eu-west-1");
+        let dims = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+            .as_array()
+            .unwrap();
+        assert!(dims.contains(&json!(["Account", "Region"])));
+        for set in dims {
+            for d in set.as_array().unwrap() {
+                assert!(
+                    doc.get(d.as_str().unwrap()).is_some(),
+                    "{d} declared but missing"
+                );
+            }
+        }
     }
 }

@@ -1,13 +1,16 @@
 //! Process set-up shared by the binaries: logging and AWS clients, built once per sandbox.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
+use crate::aws::clients::ClientPool;
 use crate::aws::cloudwatch::CloudWatch;
 use crate::aws::ecs::Ecs;
+use crate::aws::lease::Lease;
 use crate::aws::sns::Sns;
 use crate::config::Config;
 use crate::handler::Deps;
@@ -20,7 +23,8 @@ pub fn init_logging() {
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The handler's `event` span names the account and region: on every line as `span`.
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(filter)
@@ -54,10 +58,23 @@ pub fn deps(sdk: &aws_config::SdkConfig, config: Config) -> Deps {
         client: aws_sdk_sns::Client::new(sdk),
         topic_arn,
     });
+    let pool = config
+        .organization
+        .as_ref()
+        .map(|org| Arc::new(ClientPool::new(sdk.clone(), &org.member_role_name)));
+    let lease = config.lease.as_ref().map(|l| {
+        Lease::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &l.table,
+            Duration::from_secs(l.seconds),
+        )
+    });
     Deps {
         ecs: Ecs::new(aws_sdk_ecs::Client::new(sdk)),
         cloudwatch: CloudWatch::new(aws_sdk_cloudwatch::Client::new(sdk)),
         sns,
         config,
+        pool,
+        lease,
     }
 }

@@ -789,7 +789,12 @@ async fn replay_is_a_dry_run_by_default_and_execute_acts_like_the_lambda() {
     assert_eq!(v["to"], json!(r2));
     assert_eq!(
         v.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["action", "cluster", "service", "from", "to", "reason"]
+        // DESIGN §5's keys, then the account and region the response is about.
+        ["action", "cluster", "service", "from", "to", "reason", "account", "region"]
+    );
+    assert_eq!(
+        (v["account"].as_str(), v["region"].as_str()),
+        (Some("123456789012"), Some("eu-west-1"))
     );
     assert_eq!(w.writes(), 0, "replay is dry by default");
     assert_eq!(w.service_td("hello-world").await, r3);

@@ -342,6 +342,8 @@ fn harness(a: Account, config: Config) -> Harness {
             cloudwatch: CloudWatch::new(cw_client),
             sns,
             config,
+            pool: None,
+            lease: None,
         },
         rules,
         ecs_tags,

@@ -712,6 +712,8 @@ fn harness_full(
             cloudwatch: CloudWatch::new(cw_client),
             sns,
             config,
+            pool: None,
+            lease: None,
         },
         writes,
         rules,

@@ -1,8 +1,10 @@
 //! Thin adapters between the AWS SDK and the domain: SDK responses → snapshot types,
 //! decisions → SDK calls. No rules live here.
 
+pub mod clients;
 pub mod cloudwatch;
 pub mod ecs;
+pub mod lease;
 pub mod sns;
 
 use aws_sdk_ecs::config::http::HttpResponse;

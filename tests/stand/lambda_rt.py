@@ -29,6 +29,12 @@ INIT_ERROR = "/2018-06-01/runtime/init/error"
 INVOKE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: dozens of sandboxes and callers connecting at
+    # once (benches/perf's organization storm) overflowed it and saw connection resets.
+    request_queue_size = 128
+
+
 class Invocation:
     def __init__(self, payload: bytes):
         self.id = str(uuid.uuid4())
@@ -100,7 +106,7 @@ class LambdaEmulator:
                     return self.send(*emu.invoke(m.group(1), body, self.headers.get("X-Amz-Invocation-Type")))
                 self.send(404, b'{"errorType":"NotFound"}')
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="lambda-rt", daemon=True)
 
