@@ -13,4 +13,5 @@ pub mod event;
 pub mod handler;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod runtime;
