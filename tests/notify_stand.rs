@@ -280,3 +280,168 @@ async fn an_sqs_subscriber_reads_the_plain_text_and_the_wire_carries_the_chat_bo
 fn futures_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
+
+/// `scripts/redrive`: the dry run lists the dead-letter queue and changes nothing; `--execute`
+/// replays each event through the Lambda Invoke API, deletes what succeeded and keeps what
+/// fails again.
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_replays_the_dead_letter_queue_after_a_dry_run() {
+    let mut stand = Stand::start();
+    let sdk = stand.sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    ecs.create_cluster()
+        .cluster_name("demo")
+        .send()
+        .await
+        .unwrap();
+    stand.start_lambda(&[]);
+    let good = harness::ecs::register(&ecs, &format!("{REGISTRY}:a1b2c3d"), |c| c).await;
+    let bad = harness::ecs::register(&ecs, &format!("{REGISTRY}:c3d4e5f"), |c| c).await;
+    harness::ecs::create_service(&ecs, "hello-world", &good, Some("true"), false).await;
+    let completed = stand.deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    stand.invoke(&completed);
+    harness::ecs::deploy(&ecs, "hello-world", &bad).await;
+    let failed = stand.deployment_state("hello-world", "FAILED", json!({}));
+
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("ecs-rollback-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    // (a) Lambda's OnFailure record of the FAILED event, which failed while ECS was throttling.
+    let record = json!({
+        "version": "1.0",
+        "timestamp": "2026-12-01T09:00:00.000Z",
+        "requestContext": {"requestId": "r-1", "functionArn": stand.doc["function_arn"],
+                           "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": failed,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "AwsError.Retryable", "errorMessage": "DescribeServices failed: ThrottlingException"}
+    });
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(record.to_string())
+        .send()
+        .await
+        .unwrap();
+    // (b) an EventBridge dead letter of an event the function rejects (no resources[0]).
+    let broken = json!({"version": "0", "id": "e-2", "source": "aws.ecs", "account": ACCOUNT,
+                        "region": REGION, "detail-type": "ECS Deployment State Change",
+                        "time": "2026-12-01T09:00:00Z", "resources": [], "detail": {}});
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(broken.to_string())
+        .message_attributes(
+            "ERROR_CODE",
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("SDK_CLIENT_ERROR")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let invoke = stand.doc["invoke"].as_str().unwrap();
+    let lambda_endpoint = &invoke[..invoke.find("/2015-03-31").unwrap()];
+    let function = stand.doc["lambda_env"]["AWS_LAMBDA_FUNCTION_NAME"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let redrive = |extra: &[&str]| {
+        let venv = python().parent().unwrap().parent().unwrap().to_path_buf();
+        let out = Command::new(root().join("scripts/redrive"))
+            .args(["--queue-url", &queue_url, "--function", &function])
+            .args(extra)
+            .env("ECS_ROLLBACK_VENV", &venv)
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", venv.join("bin").display()),
+            )
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_ENDPOINT_URL_SQS", stand.endpoint())
+            .env("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint)
+            .output()
+            .expect("scripts/redrive runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let depth = || async {
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        attrs
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap()
+    };
+    let invocations = |s: &Stand| {
+        s.control("GET", "/lambda/invocations", json!({}))["invocations"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    let before = invocations(&stand);
+
+    let (code, out) = redrive(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("dry run: nothing is invoked or deleted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ECS Deployment State Change SERVICE_DEPLOYMENT_FAILED arn:aws:ecs:eu-west-1:123456789012:service/demo/hello-world"),
+        "{out}"
+    );
+    assert!(
+        out.contains("RetriesExhausted after 3 attempts: AwsError.Retryable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("EventBridge could not deliver it: SDK_CLIENT_ERROR"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 message(s); run again with --execute"),
+        "{out}"
+    );
+    assert_eq!(invocations(&stand), before, "a dry run invokes nothing");
+    assert_eq!(depth().await, 2, "a dry run deletes nothing");
+    assert_eq!(harness::ecs::service_td(&ecs, "hello-world").await, bad);
+
+    let (code, out) = redrive(&["--execute"]);
+    assert_eq!(code, Some(1), "one event failed again: {out}");
+    assert!(
+        out.contains(
+            "replayed and deleted: rolled_back: Rolled back from hello-world:2 to hello-world:1"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("kept: the function failed again (Unhandled)"),
+        "{out}"
+    );
+    assert!(out.contains("1 replayed, 1 kept in the queue"), "{out}");
+    assert_eq!(harness::ecs::service_td(&ecs, "hello-world").await, good);
+    assert_eq!(depth().await, 1, "the failing event stays for the next run");
+}
