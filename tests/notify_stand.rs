@@ -266,7 +266,7 @@ async fn an_sqs_subscriber_reads_the_plain_text_and_the_wire_carries_the_chat_bo
         "✅ demo/hello-world rolled back hello-world:2 → hello-world:1"
     );
     assert_eq!(chat["metadata"]["threadId"], service_arn.as_str());
-    let errors = schema_errors(&[chat.clone()]);
+    let errors = schema_errors(std::slice::from_ref(&chat));
     assert!(errors[0].is_empty(), "{:?}\n{chat:#}", errors[0]);
     // The IaC drift is in the decision log too.
     let log = stand.lambda_log();
