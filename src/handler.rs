@@ -501,14 +501,33 @@ pub async fn respond(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Respon
     if let (Err(error), Some(sns)) = (&result, &deps.sns) {
         if !matches!(error, Error::Input(_)) {
             let target = &trigger.target;
-            let subject = format!("ecs-rollback error: {}/{}", target.cluster, target.service);
-            let message = format!(
-                "Action:  error\nCluster: {}\nService: {}\nTrigger: {}\nError:   {error}\nThe event is retried by Lambda, then kept in the dead-letter queue.\n",
-                target.cluster,
-                target.service,
-                trigger.cause.describe()
-            );
-            if let Err(e) = sns.publish(&subject, &message).await {
+            let arn = [&target.service, &target.cluster]
+                .into_iter()
+                .find(|s| s.starts_with("arn:"));
+            let (account, region) = arn
+                .map(|a| crate::notify::arn_account_region(a))
+                .unwrap_or_default();
+            let notice = crate::notify::Notice {
+                action: "error".into(),
+                cluster: crate::notify::resource_name(&target.cluster).to_string(),
+                service: crate::notify::resource_name(&target.service).to_string(),
+                service_arn: Some(target.service.clone()).filter(|s| s.starts_with("arn:")),
+                account,
+                region,
+                trigger: trigger.cause.describe(),
+                trigger_kind: trigger.cause.kind().to_string(),
+                from: None,
+                to: None,
+                reason: error.to_string(),
+                method: None,
+                strategy: None,
+                runbook: None,
+                stack: None,
+            };
+            if let Err(e) = sns
+                .publish_notification(&crate::notify::render(&notice))
+                .await
+            {
                 tracing::error!(error = %e, "error notification not sent");
             }
         }
@@ -970,49 +989,93 @@ fn images_of(snap: &Snapshot, arn: &str) -> Option<String> {
 }
 
 async fn notify(deps: &Deps, trigger: &Trigger, snap: &Snapshot, response: &Response) {
+    use crate::notify::{self, Method, Notice, RevisionLine};
+    let service = &snap.service;
+    let line = |arn: &Option<String>| {
+        arn.as_ref().map(|arn| RevisionLine {
+            task_definition: short_task_definition(arn),
+            images: images_of(snap, arn)
+                .filter(|i| !i.is_empty())
+                .into_iter()
+                .collect(),
+        })
+    };
+    let (account, region) = notify::arn_account_region(&service.service_arn);
+    let rolls_back = matches!(response.action.as_str(), "rolled_back" | "dry_run");
+    let notice = Notice {
+        action: response.action.clone(),
+        cluster: response.cluster.clone().unwrap_or_else(|| "-".into()),
+        service: response.service.clone().unwrap_or_else(|| "-".into()),
+        service_arn: Some(service.service_arn.clone()),
+        account,
+        region,
+        trigger: trigger.cause.describe(),
+        trigger_kind: trigger.cause.kind().to_string(),
+        from: line(&response.from),
+        to: line(&response.to),
+        reason: response.reason.clone(),
+        // The decision's method, as its reason sentence states it (rule 6).
+        method: rolls_back.then(|| {
+            if response.reason.contains("StopServiceDeployment") {
+                Method::StopDeployment
+            } else {
+                Method::UpdateService
+            }
+        }),
+        strategy: Some(service.strategy.as_str().to_string()),
+        runbook: service.tags.get(notify::TAG_RUNBOOK).cloned(),
+        stack: service.tags.get(notify::TAG_CFN_STACK).cloned(),
+    };
+    if let (true, Some(stack)) = (rolls_back, &notice.stack) {
+        tracing::warn!(
+            cluster = %notice.cluster,
+            service = %notice.service,
+            stack = %stack,
+            "IaC drift: CloudFormation stack {stack} still names {}; its next update deploys it again",
+            response.from.as_deref().map(short_task_definition).unwrap_or_default()
+        );
+    }
     let Some(sns) = &deps.sns else {
         return;
     };
-    let describe = |arn: &Option<String>| -> String {
-        match arn {
-            None => "-".into(),
-            Some(arn) => match images_of(snap, arn) {
-                Some(images) if !images.is_empty() => {
-                    format!("{} ({images})", short_task_definition(arn))
-                }
-                _ => short_task_definition(arn),
-            },
-        }
-    };
-    let message = notification_text(
-        response,
-        &trigger.cause,
-        &describe(&response.from),
-        &describe(&response.to),
-    );
-    let subject = format!(
-        "ecs-rollback {}: {}/{}",
-        response.action,
-        response.cluster.as_deref().unwrap_or("-"),
-        response.service.as_deref().unwrap_or("-")
-    );
-    if let Err(e) = sns.publish(&subject, &message).await {
+    if let Err(e) = sns.publish_notification(&notify::render(&notice)).await {
         tracing::error!(error = %e, "notification not sent");
     }
 }
 
-/// The notification body: who, what, why.
+/// The plain-text notification body (as e-mail subscribers read it) for a response.
 pub fn notification_text(response: &Response, cause: &Cause, from: &str, to: &str) -> String {
-    format!(
-        "Action:  {}\nCluster: {}\nService: {}\nFrom:    {}\nTo:      {}\nTrigger: {}\nReason:  {}\n",
-        response.action,
-        response.cluster.as_deref().unwrap_or("-"),
-        response.service.as_deref().unwrap_or("-"),
-        from,
-        to,
-        cause.describe(),
-        response.reason
-    )
+    // `from` / `to` as `notify()` used to describe them: `family:rev (container=image, …)`.
+    let line = |described: &str| {
+        (described != "-").then(|| {
+            let (td, images) = match described.split_once(" (") {
+                Some((td, rest)) => (td, vec![rest.trim_end_matches(')').to_string()]),
+                None => (described, Vec::new()),
+            };
+            crate::notify::RevisionLine {
+                task_definition: td.to_string(),
+                images,
+            }
+        })
+    };
+    let notice = crate::notify::Notice {
+        action: response.action.clone(),
+        cluster: response.cluster.clone().unwrap_or_else(|| "-".into()),
+        service: response.service.clone().unwrap_or_else(|| "-".into()),
+        service_arn: None,
+        account: None,
+        region: None,
+        trigger: cause.describe(),
+        trigger_kind: cause.kind().to_string(),
+        from: line(from),
+        to: line(to),
+        reason: response.reason.clone(),
+        method: None,
+        strategy: None,
+        runbook: None,
+        stack: None,
+    };
+    crate::notify::render(&notice).text
 }
 
 /// Answer an ECS lifecycle hook (the deployment gate): read what the verdict rules need (the

@@ -15,4 +15,5 @@ pub mod gate;
 pub mod handler;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod runtime;

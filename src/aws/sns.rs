@@ -5,6 +5,7 @@ use aws_sdk_sns::Client;
 use super::aws_error;
 use super::clients::Place;
 use crate::error::Error;
+use crate::notify::Rendered;
 
 #[derive(Clone, Debug)]
 pub struct Sns {
@@ -36,6 +37,22 @@ impl Sns {
             .topic_arn(&self.topic_arn)
             .subject(subject)
             .message(message)
+            .send()
+            .await
+            .map_err(|e| aws_error("Publish", e))?;
+        Ok(())
+    }
+
+    /// One notification for every kind of subscriber: `MessageStructure=json` with the chat
+    /// body for `https` (Amazon Q Developer in chat applications), plain text for `default`
+    /// and `email`, the title for `sms` (see `crate::notify`).
+    pub async fn publish_notification(&self, rendered: &Rendered) -> Result<(), Error> {
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&rendered.subject)
+            .message_structure("json")
+            .message(rendered.sns_message())
             .send()
             .await
             .map_err(|e| aws_error("Publish", e))?;
