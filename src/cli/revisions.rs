@@ -31,6 +31,9 @@ pub struct Deployed {
     pub task_definition: Option<String>,
     /// `lifecycleStage` of a deployment in flight (DescribeServiceDeployments).
     pub lifecycle_stage: Option<String>,
+    /// The last lifecycle hook's status (`lifecycleHookDetails`): the deployment gate's verdict
+    /// (`IN_PROGRESS`, `SUCCEEDED`, `FAILED`, …) when the gate is a hook of the service.
+    pub gate: Option<String>,
     #[serde(skip)]
     pub images: Vec<RecordedImage>,
 }
@@ -62,6 +65,7 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
                     finished_at: b.finished_at().and_then(to_time),
                     task_definition: None,
                     lifecycle_stage: None,
+                    gate: None,
                     images: Vec::new(),
                 },
                 b.target_service_revision_arn().map(str::to_string),
@@ -83,6 +87,7 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
         .take(20)
         .collect();
     let mut stages: BTreeMap<String, String> = BTreeMap::new();
+    let mut gates: BTreeMap<String, String> = BTreeMap::new();
     if !in_flight.is_empty() {
         match ecs
             .client
@@ -98,6 +103,14 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
                     {
                         stages.insert(arn.to_string(), stage.as_str().to_string());
                     }
+                    let last_hook = d
+                        .lifecycle_hook_details()
+                        .iter()
+                        .rev()
+                        .find_map(|h| h.status().map(|s| s.as_str().to_string()));
+                    if let (Some(arn), Some(status)) = (d.service_deployment_arn(), last_hook) {
+                        gates.insert(arn.to_string(), status);
+                    }
                 }
             }
             Err(e) => {
@@ -107,6 +120,7 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
     }
     for (d, _) in &mut list {
         d.lifecycle_stage = stages.get(&d.arn).cloned();
+        d.gate = gates.get(&d.arn).cloned();
     }
     let mut wanted: Vec<String> = list.iter().filter_map(|(_, r)| r.clone()).collect();
     wanted.sort();
@@ -448,6 +462,7 @@ mod tests {
                 finished_at: t(200),
                 task_definition: Some(td(2)),
                 lifecycle_stage: None,
+                gate: None,
                 images: vec![RecordedImage {
                     container: "app".into(),
                     image: Some("repo/web:latest".into()),
@@ -463,6 +478,7 @@ mod tests {
                 finished_at: t(50),
                 task_definition: Some(td(2)),
                 lifecycle_stage: None,
+                gate: None,
                 images: Vec::new(),
             },
         ];

@@ -339,11 +339,14 @@ pub fn status_text(view: &Overview, live: &Live, decision: &Decision, events: us
         .take(3)
     {
         let id = d.arn.rsplit('/').next().unwrap_or(&d.arn);
-        let stage = d
+        let mut stage = d
             .lifecycle_stage
             .as_deref()
             .map(|st| format!(", lifecycle stage {st}"))
             .unwrap_or_default();
+        if let Some(gate) = &d.gate {
+            stage.push_str(&format!(", lifecycle hook (gate) {gate}"));
+        }
         let td = d
             .task_definition
             .as_deref()
