@@ -1612,3 +1612,28 @@ fn rule4_auto_scaling_suppressed_and_disabled_alarms_are_never_triggers() {
         assert_eq!(got, want, "{f:?}");
     }
 }
+
+#[test]
+fn rule8_a_manual_rollback_is_named_as_manual_in_the_cooldown() {
+    // Bug: a manual rollback's cooldown said "rolled back automatically".
+    let mut w = world();
+    ours_completed(&mut w, "10:05");
+    w.service.deployments[0].failed_tasks = 3;
+    w.service
+        .tags
+        .insert(TAG_LAST_ROLLBACK_KIND.into(), "manual".into());
+    w.service.tags.insert(
+        TAG_LAST_ROLLBACK_BY.into(),
+        "arn:aws:sts::123456789012:assumed-role/oncall/alice".into(),
+    );
+    let cause = task_failed(Some("ecs-svc/9"), 3);
+    let (d, _) = run(&w, cause.clone(), &Policy::default());
+    assert_eq!(got(&d), skipped("cooldown"), "{d:?}");
+    let reason = d.reason(&cause);
+    assert!(
+        reason.contains(
+            "rolled back manually by arn:aws:sts::123456789012:assumed-role/oncall/alice"
+        ),
+        "{reason}"
+    );
+}
