@@ -22,7 +22,7 @@
 //!   in any account, and the first AWS call of a new (account, region) is the `AssumeRole`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_config::identity::IdentityCache;
@@ -129,7 +129,12 @@ impl ClientPool {
     }
 
     async fn identity(&self, partition: &str, account: &str) -> Identity {
-        if let Some(found) = self.identities.lock().unwrap().get(account) {
+        if let Some(found) = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account)
+        {
             return found.clone();
         }
         let mut builder = AssumeRoleProvider::builder(self.role_arn(partition, account))
@@ -144,9 +149,11 @@ impl ClientPool {
             cache: IdentityCache::lazy().build(),
         };
         // Another task may have built one meanwhile: keep the first, so one cache per account.
+        // A poisoned lock only means another task panicked while inserting: the map of
+        // ready-built clients is still sound, so it is used as it is.
         self.identities
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .entry(account.to_string())
             .or_insert(built)
             .clone()
@@ -154,7 +161,12 @@ impl ClientPool {
 
     /// The clients for `place` (built without any call on first use).
     pub async fn clients(&self, partition: &str, place: &Place) -> Clients {
-        if let Some(found) = self.clients.lock().unwrap().get(place) {
+        if let Some(found) = self
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(place)
+        {
             return found.clone();
         }
         let identity = self.identity(partition, &place.account).await;
@@ -175,7 +187,7 @@ impl ClientPool {
         };
         self.clients
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .entry(place.clone())
             .or_insert(built)
             .clone()
