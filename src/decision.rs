@@ -1084,7 +1084,11 @@ fn rule3_ecs_rolled_back(
     failing_td: &str,
 ) -> Flow<()> {
     if let Some(entry) = entries.iter().find(|e| e.status.is_rolling_back()) {
-        let why = format!("service deployment {} is {:?}", entry.arn, entry.status);
+        let why = format!(
+            "service deployment {} is {}",
+            entry.arn,
+            entry.status.as_str()
+        );
         return skip(Skip::EcsRollingBack(why), &service.task_definition);
     }
     if !trigger.cause.is_automatic() {

@@ -1637,3 +1637,14 @@ fn rule8_a_manual_rollback_is_named_as_manual_in_the_cooldown() {
         "{reason}"
     );
 }
+
+#[test]
+fn rule3_ecs_s_rollback_is_named_as_the_api_names_it() {
+    let mut w = world();
+    if let Ok(h) = &mut w.history {
+        h[3].status = DeploymentStatus::RollbackInProgress;
+    }
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let reason = d.reason(&failed());
+    assert!(reason.contains("is ROLLBACK_IN_PROGRESS"), "{reason}");
+}

@@ -331,6 +331,22 @@ impl DeploymentStatus {
         }
     }
 
+    /// The ECS API's name of the status (`ROLLBACK_IN_PROGRESS`), for people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Successful => "SUCCESSFUL",
+            Self::Stopped => "STOPPED",
+            Self::StopRequested => "STOP_REQUESTED",
+            Self::RollbackRequested => "ROLLBACK_REQUESTED",
+            Self::RollbackInProgress => "ROLLBACK_IN_PROGRESS",
+            Self::RollbackSuccessful => "ROLLBACK_SUCCESSFUL",
+            Self::RollbackFailed => "ROLLBACK_FAILED",
+            Self::Other => "OTHER",
+        }
+    }
+
     pub fn is_rolling_back(self) -> bool {
         matches!(self, Self::RollbackRequested | Self::RollbackInProgress)
     }
