@@ -537,6 +537,17 @@ def run_hook(st: SvcState, sd: dict, hook: dict, stage: str, rollback: bool = Fa
     elapsed = 0.0  # ECS seconds
     target = hook.get("hookTargetArn", "")
     attempt = 0
+    # DescribeServiceDeployments' `lifecycleHookDetails[]` (developer guide "Lifecycle hooks for
+    # Amazon ECS service deployments", "Lifecycle hook details"): one entry per hook execution,
+    # its status moving IN_PROGRESS -> SUCCEEDED | FAILED | TIMED_OUT as the hook answers.
+    detail = {"hookId": execution_id, "targetType": "AWS_LAMBDA", "targetArn": target,
+              "status": "IN_PROGRESS", "expiresAt": now() + timeout_s, "timeoutAction": timeout_action}
+    with LOCK:
+        sd.setdefault("lifecycleHookDetails", []).append(detail)
+
+    def settle(status: str) -> None:
+        with LOCK:
+            detail["status"] = status
     while True:
         attempt += 1
         with LOCK:
@@ -578,6 +589,7 @@ def run_hook(st: SvcState, sd: dict, hook: dict, stage: str, rollback: bool = Fa
             if elapsed >= timeout_s:
                 rec["timedOut"] = True
                 STORE.hooks.append(rec)
+                settle("TIMED_OUT")
                 if timeout_action == "CONTINUE":
                     return "SUCCEEDED", f"lifecycle hook {target} timed out at {stage}; CONTINUE"
                 return "FAILED", f"lifecycle hook {target} timed out at {stage}"
@@ -585,6 +597,7 @@ def run_hook(st: SvcState, sd: dict, hook: dict, stage: str, rollback: bool = Fa
             time.sleep(delay * float(STORE.config.get("hookDelayScale", 1.0)))
             continue
         STORE.hooks.append(rec)
+        settle(outcome)
         return outcome, why
 
 

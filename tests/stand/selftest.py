@@ -1058,7 +1058,15 @@ def behaviours(doc, session, kw, ecs, ecs1):
         r = control(doc, "GET", "/requests?operation=UpdateService")[1]["requests"][-1]
         ok(r["end"] - r["start"] >= 0.3 and r["latencyMs"] == 300, f"start/end: {r}")
         eq(ctl("/requests/overlaps", method="GET")["overlaps"], [], "sequential writes do not overlap")
-        threads = [threading.Thread(target=lambda: ecs.update_service(cluster="prod", service="plain", desiredCount=3)) for _ in range(2)]
+        # Two writes that must overlap even on a loaded machine: both start together, each held 2 s.
+        ctl("/latency", method="DELETE")
+        rule = ctl("/latency", {"ms": 2000, "service": "ecs", "operation": "UpdateService"})["rule"]
+        together = threading.Barrier(2)
+
+        def write():
+            together.wait(60)
+            ecs.update_service(cluster="prod", service="plain", desiredCount=3)
+        threads = [threading.Thread(target=write) for _ in range(2)]
         for th in threads:
             th.start()
         for th in threads:
@@ -1098,7 +1106,8 @@ def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
         eq(out["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_COMPLETED", "COMPLETED event")
 
     @check("strategy: BLUE_GREEN stays IN_PROGRESS through the stages and bake time with the old revision running; "
-           "hooks get the documented payload; IN_PROGRESS + callBackDelay re-invokes with hookDetails")
+           "hooks get the documented payload; IN_PROGRESS + callBackDelay re-invokes with hookDetails; "
+           "DescribeServiceDeployments shows lifecycleHookDetails")
     def _():
         rt.answers["POST_TEST_TRAFFIC_SHIFT"] = [{"hookStatus": "IN_PROGRESS", "callBackDelay": 30, "hookDetails": {"round": 1}},
                                                  {"hookStatus": "SUCCEEDED"}]
@@ -1125,6 +1134,12 @@ def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
         eq(p["hookDetails"], {"suite": "smoke"}, "configured hookDetails")
         eq(inv[1]["payload"]["hookDetails"], {"suite": "smoke", "round": 1}, "hookDetails merged from IN_PROGRESS")
         eq(inv[1]["payload"]["executionId"], p["executionId"], "same execution")
+        details = sd.get("lifecycleHookDetails") or []
+        eq([(d["hookId"], d["targetType"], d["targetArn"], d["status"], d["timeoutAction"]) for d in details],
+           [(p["executionId"], "AWS_LAMBDA", fn_arn, "SUCCEEDED", "ROLLBACK"),
+            (inv[2]["payload"]["executionId"], "AWS_LAMBDA", fn_arn, "SUCCEEDED", "ROLLBACK")],
+           "lifecycleHookDetails: one entry per hook execution, with its last status")
+        ok(all(hasattr(d["expiresAt"], "timestamp") for d in details), "lifecycleHookDetails.expiresAt is a timestamp")
         eq(inv[0]["callBackDelay"], 30.0, "callBackDelay recorded")
         green, blue = sd["targetServiceRevision"]["arn"], sd["sourceServiceRevisions"][0]["arn"]
         eq(inv[2]["payload"]["executionDetails"]["productionTrafficWeights"], {green: 100.0, blue: 0.0}, "production weights")
