@@ -576,3 +576,76 @@ async fn a_dry_run_gate_logs_its_verdict_and_answers_succeeded() {
     let message = w.notified("ECS is rolling back deployment").await;
     assert!(message.starts_with("Dry run"), "{message}");
 }
+
+/// The CLI (`ecs-rollback status`) with the stand's endpoint and credentials.
+fn cli_status(stand: &harness::Stand, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ecs-rollback"));
+    cmd.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in stand.doc["lambda_env"].as_object().unwrap() {
+        if k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA_") {
+            cmd.env(k, v.as_str().unwrap());
+        }
+    }
+    let home = std::env::temp_dir();
+    cmd.env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_STS", stand.endpoint())
+        .current_dir(&home)
+        .arg("status")
+        .args(["-c", "demo", "-s", SERVICE])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the CLI runs")
+}
+
+// Issue 16: "The CLI's `status` shows, for a deployment in flight, its strategy, lifecycle stage
+// and the hook's last verdict" — read from DescribeServiceDeployments' lifecycleHookDetails,
+// which the stand fills as ECS does (one entry per hook execution).
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_status_shows_the_strategy_stage_and_the_gate_s_last_verdict_of_a_deployment_in_flight()
+{
+    let w = world(&[]).await;
+    w.tagged_alarm("hello-world-5xx", 60, StateValue::Ok).await;
+    w.gated_deployment(
+        "BLUE_GREEN",
+        &[
+            ("ecs-rollback:gate-observe-minutes", "0.01"),
+            ("ecs-rollback:gate-callback-seconds", "1"),
+        ],
+    )
+    .await;
+    let r = w.stand.advance(SERVICE, Some("POST_TEST_TRAFFIC_SHIFT"));
+    assert_eq!(
+        (
+            r["serviceDeployment"]["status"].as_str(),
+            r["serviceDeployment"]["lifecycleStage"].as_str()
+        ),
+        (Some("IN_PROGRESS"), Some("POST_TEST_TRAFFIC_SHIFT")),
+        "{r}"
+    );
+    let out = cli_status(&w.stand, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for want in [
+        "Strategy      BLUE_GREEN",
+        ": IN_PROGRESS, lifecycle stage POST_TEST_TRAFFIC_SHIFT, lifecycle hook (gate) SUCCEEDED\n",
+    ] {
+        assert!(stdout.contains(want), "{want:?} in:\n{stdout}");
+    }
+    let out = cli_status(&w.stand, &["-o", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v["service_deployments_in_flight"][0];
+    assert_eq!(
+        (d["lifecycle_stage"].as_str(), d["gate"].as_str()),
+        (Some("POST_TEST_TRAFFIC_SHIFT"), Some("SUCCEEDED")),
+        "{v:#}"
+    );
+    assert_eq!(v["strategy"], "BLUE_GREEN");
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+}
