@@ -455,7 +455,7 @@ async fn composite_alarm_rolls_back_the_service_its_child_guards() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn inactive_or_bad_previous_revision_is_passed_over() {
+async fn a_bad_revision_is_passed_over_and_an_inactive_stable_one_is_restored_by_copy() {
     let w = world(&[]).await;
     let [first, good, _] = w.good_then_bad("hello-world", true, false).await;
     // The previous good revision is banned by hand: the one before it is chosen.
