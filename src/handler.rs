@@ -491,11 +491,7 @@ fn add_target(found: &mut Vec<(ServiceRef, AlarmGuard)>, target: ServiceRef, gua
 pub async fn respond(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Response, Error> {
     // One service at a time across every sandbox when a lease table is configured.
     let result = match &deps.lease {
-        Some(lease) => {
-            lease
-                .hold(&trigger.target, decide_and_act(deps, trigger, now))
-                .await
-        }
+        Some(lease) => decide_and_act_leased(deps, lease, trigger, now).await,
         None => decide_and_act(deps, trigger, now).await,
     };
     if let (Err(error), Some(sns)) = (&result, &deps.sns) {
@@ -533,6 +529,40 @@ pub async fn respond(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Respon
         }
     }
     result
+}
+
+/// Whether carrying out `decision` writes to AWS: only such a decision needs the service's lease.
+fn writes(decision: &Decision, dry_run: bool) -> bool {
+    match &decision.outcome {
+        Outcome::Rollback(plan) => !plan.dry_run,
+        Outcome::Record { .. } => !dry_run,
+        Outcome::Skip(_) => false,
+    }
+}
+
+/// Decide first without the lease; take it only for a decision that writes, and then read and
+/// decide again inside it, so that read-decide-write stays atomic per service. In an incident
+/// most events only read (the other alarms of a service already rolled back find the cooldown):
+/// they cost no lease calls and never wait behind a holder. A skip decided on reads made while
+/// another invocation holds the lease is one that invocation's own outcome makes true (it rolls
+/// back, or it fails and Lambda retries its event), so it needs no lock.
+async fn decide_and_act_leased(
+    deps: &Deps,
+    lease: &Lease,
+    trigger: &Trigger,
+    now: Time,
+) -> Result<Response, Error> {
+    let started = Instant::now();
+    let service = deps.ecs.describe_service(&trigger.target).await?;
+    let mut snap = Snapshot::new(service);
+    let decision = decide_loaded(deps, trigger, &mut snap, now).await?;
+    if writes(&decision, deps.config.policy.dry_run) {
+        return lease
+            .hold(&trigger.target, decide_and_act(deps, trigger, now))
+            .await;
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    act(deps, trigger, &snap, decision, now, latency_ms).await
 }
 
 async fn decide_and_act(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Response, Error> {

@@ -2156,3 +2156,88 @@ async fn a_write_failing_every_time_is_a_retryable_error_with_no_record() {
         "{writes:?}"
     );
 }
+
+/// A DynamoDB lease answered by mocks: (PutItem, DeleteItem) calls are counted in `h.rules`.
+fn with_lease(h: &mut Harness) {
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+        .then_compute_output(|_| PutItemOutput::builder().build());
+    let delete = mock!(aws_sdk_dynamodb::Client::delete_item)
+        .then_compute_output(|_| DeleteItemOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&put, &delete]);
+    h.deps.lease = Some(ecs_rollback::aws::lease::Lease::new(
+        client,
+        "ecs-rollback-leases",
+        Duration::from_secs(90),
+    ));
+    h.rules.push(("dynamodb:PutItem", put));
+    h.rules.push(("dynamodb:DeleteItem", delete));
+}
+
+// Issue 15: with a lease table, a decision that writes takes the service's lease and is made
+// again inside it from fresh reads (read-decide-write atomic per service)...
+#[tokio::test]
+async fn with_a_lease_a_rollback_is_decided_again_inside_the_service_s_lease() {
+    let mut h = harness(&World::new());
+    with_lease(&mut h);
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(
+        (h.calls("dynamodb:PutItem"), h.calls("dynamodb:DeleteItem")),
+        (1, 1),
+        "one lease taken and given back"
+    );
+    assert_eq!(
+        h.calls("DescribeServices"),
+        2,
+        "read once to decide, once more inside the lease"
+    );
+    assert_eq!(h.calls("UpdateService"), 1);
+}
+
+// ...while a decision that only reads (here: the duplicate of a rollback already made) takes no
+// lease at all: in an incident most events are such, and they never wait behind a holder.
+#[tokio::test]
+async fn with_a_lease_a_decision_that_only_reads_takes_no_lease() {
+    let mut w = World::new();
+    w.deployments = vec![
+        (
+            "ecs-svc/9999999999999999999",
+            "PRIMARY",
+            3,
+            ecs::DeploymentRolloutState::InProgress,
+            None,
+            (10, 16),
+        ),
+        (
+            "ecs-svc/4444444444444444444",
+            "ACTIVE",
+            4,
+            ecs::DeploymentRolloutState::Failed,
+            None,
+            (10, 0),
+        ),
+    ];
+    w.current = 3;
+    w.tags
+        .push(("ecs-rollback:last-rollback-to", td("hello-world", 3)));
+    w.tags.push((
+        "ecs-rollback:last-rollback-at",
+        "2026-11-26T10:16:00Z".into(),
+    ));
+    let mut h = harness(&w);
+    with_lease(&mut h);
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "skipped");
+    assert!(r.reason.contains("Duplicate"), "{}", r.reason);
+    assert_no_writes(&h);
+    assert_eq!(
+        (
+            h.calls("dynamodb:PutItem"),
+            h.calls("dynamodb:DeleteItem"),
+            h.calls("DescribeServices")
+        ),
+        (0, 0, 1)
+    );
+}

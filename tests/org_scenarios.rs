@@ -217,7 +217,9 @@ async fn failed_deployment_in_member_b_rolls_back_b_with_b_credentials_and_leave
         assert!(params(r).contains(B) && !params(r).contains(ACCOUNT), "{r}");
     }
 
-    // Read-decide-write under the lease of B's service: PutItem first, DeleteItem last.
+    // Read-decide-write under the lease of B's service: the decision that writes is made again
+    // from reads taken inside the lease (PutItem, DescribeServices … UpdateService, DeleteItem),
+    // and nothing is written outside it.
     let log = w.stand.requests(None);
     let ops: Vec<&str> = log
         .iter()
@@ -233,8 +235,25 @@ async fn failed_deployment_in_member_b_rolls_back_b_with_b_credentials_and_leave
         .rposition(|o| *o == "DeleteItem")
         .expect("the lease was given back");
     let update = ops.iter().position(|o| *o == "UpdateService").unwrap();
-    let first_read = ops.iter().position(|o| *o == "DescribeServices").unwrap();
-    assert!(put < first_read && update < del, "{ops:?}");
+    let reread = put
+        + ops[put..]
+            .iter()
+            .position(|o| *o == "DescribeServices")
+            .expect("the service read again inside the lease");
+    assert!(put < reread && reread < update && update < del, "{ops:?}");
+    for (i, op) in ops.iter().enumerate() {
+        if [
+            "UpdateService",
+            "StopServiceDeployment",
+            "TagResource",
+            "UntagResource",
+            "RegisterTaskDefinition",
+        ]
+        .contains(op)
+        {
+            assert!(put < i && i < del, "{op} outside the lease: {ops:?}");
+        }
+    }
     assert_eq!(
         log[put]["params"]["Item"]["pk"]["S"].as_str(),
         Some(key.as_str())
