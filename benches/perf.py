@@ -454,9 +454,13 @@ def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latenc
                 tds.append(ecs.register_task_definition(
                     family=name, containerDefinitions=[{"name": "app", "image": f"{REGISTRY}:{tag}", "memory": 256}],
                 )["taskDefinition"]["taskDefinitionArn"])
+            # The alarm guards the service because the service lists it among its deployment alarms
+            # (DESIGN §4 rule 4: dimensions alone never make a trigger).
             ecs.create_service(cluster="demo", serviceName=name, taskDefinition=tds[0], desiredCount=1,
                                tags=[{"key": "ecs-rollback:enabled", "value": "true"}],
-                               deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
+                               deploymentConfiguration={
+                                   "deploymentCircuitBreaker": {"enable": True, "rollback": False},
+                                   "alarms": {"alarmNames": [f"{name}-5xx"], "enable": True, "rollback": False}})
             stand.control("POST", "/ecs/deployment-state", {"cluster": "demo", "service": name, "state": "SUCCESSFUL",
                                                             "account": account, "region": REGION})
             ecs.update_service(cluster="demo", service=name, taskDefinition=tds[1])
