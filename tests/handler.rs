@@ -807,8 +807,9 @@ async fn failed_deployment_rolls_back_to_last_successful_revision() {
     assert!(!note.contains("hunter2"), "secrets must never be notified");
 }
 
-#[tokio::test]
-async fn same_failed_event_after_rollback_is_a_duplicate_and_reads_only_the_service() {
+/// The service after our rollback 4 → 3 at 10:16 (its deployment in flight), and the loop
+/// guard tags that rollback wrote: the same FAILED event again is a duplicate.
+fn after_our_rollback() -> World {
     let mut w = World::new();
     w.deployments = vec![
         (
@@ -835,6 +836,12 @@ async fn same_failed_event_after_rollback_is_a_duplicate_and_reads_only_the_serv
         "ecs-rollback:last-rollback-at",
         "2026-11-26T10:16:00Z".into(),
     ));
+    w
+}
+
+#[tokio::test]
+async fn same_failed_event_after_rollback_is_a_duplicate_and_reads_only_the_service() {
+    let w = after_our_rollback();
     let h = harness(&w);
     let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
     assert_eq!(r.action, "skipped");
@@ -2200,32 +2207,7 @@ async fn with_a_lease_a_rollback_is_decided_again_inside_the_service_s_lease() {
 // lease at all: in an incident most events are such, and they never wait behind a holder.
 #[tokio::test]
 async fn with_a_lease_a_decision_that_only_reads_takes_no_lease() {
-    let mut w = World::new();
-    w.deployments = vec![
-        (
-            "ecs-svc/9999999999999999999",
-            "PRIMARY",
-            3,
-            ecs::DeploymentRolloutState::InProgress,
-            None,
-            (10, 16),
-        ),
-        (
-            "ecs-svc/4444444444444444444",
-            "ACTIVE",
-            4,
-            ecs::DeploymentRolloutState::Failed,
-            None,
-            (10, 0),
-        ),
-    ];
-    w.current = 3;
-    w.tags
-        .push(("ecs-rollback:last-rollback-to", td("hello-world", 3)));
-    w.tags.push((
-        "ecs-rollback:last-rollback-at",
-        "2026-11-26T10:16:00Z".into(),
-    ));
+    let w = after_our_rollback();
     let mut h = harness(&w);
     with_lease(&mut h);
     let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
