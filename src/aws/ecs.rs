@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
     DeploymentControllerType, DeploymentRolloutState, DesiredStatus, ServiceDeploymentBrief,
-    ServiceField, SortOrder, StopServiceDeploymentStopType, Tag, TaskDefinitionField,
-    TaskDefinitionStatus,
+    ServiceField, SortOrder, StopServiceDeploymentStopType, Tag, TaskDefinition,
+    TaskDefinitionField, TaskDefinitionStatus,
 };
 use aws_sdk_ecs::Client;
 
@@ -508,8 +508,12 @@ impl Ecs {
         .await
     }
 
-    /// `DescribeTaskDefinition` with tags; only name, status, ledger and images are kept.
-    pub async fn describe_revision(&self, name: &str) -> Result<Revision, Error> {
+    /// `DescribeTaskDefinition` with its tags. A revision that does not exist (ECS answers
+    /// `ClientException`) is an input error naming it.
+    pub async fn task_definition_with_tags(
+        &self,
+        name: &str,
+    ) -> Result<(TaskDefinition, BTreeMap<String, String>), Error> {
         let out = self
             .client
             .describe_task_definition()
@@ -518,7 +522,6 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| {
-                // DescribeTaskDefinition answers ClientException for a revision that does not exist.
                 if e.as_service_error()
                     .is_some_and(|se| se.is_client_exception())
                 {
@@ -529,8 +532,14 @@ impl Ecs {
             })?;
         let td = out
             .task_definition()
+            .cloned()
             .ok_or_else(|| Error::Input(InputError::UnknownTaskDefinition(name.to_string())))?;
-        let tags = tags_map(out.tags());
+        Ok((td, tags_map(out.tags())))
+    }
+
+    /// `DescribeTaskDefinition` with tags; only name, status, ledger and images are kept.
+    pub async fn describe_revision(&self, name: &str) -> Result<Revision, Error> {
+        let (td, tags) = self.task_definition_with_tags(name).await?;
         Ok(Revision {
             arn: td.task_definition_arn().unwrap_or(name).to_string(),
             family: td.family().unwrap_or_default().to_string(),

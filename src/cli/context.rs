@@ -8,13 +8,15 @@ use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecs::config::ProvideCredentials;
 
-use super::args::{AwsArgs, Format};
+use super::args::{AwsArgs, Format, MaybeServiceArgs};
 use super::error::{CliError, Code};
 use super::git::Git;
 use super::watch::Watch;
 use crate::aws::ecs::Ecs;
 use crate::config::Config;
+use crate::error::Error;
 use crate::handler::Deps;
+use crate::model::{ServiceRef, ServiceState};
 use crate::runtime;
 
 /// What every command gets.
@@ -197,4 +199,21 @@ pub fn region(sdk: &SdkConfig) -> String {
     sdk.region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "?".into())
+}
+
+/// The service that `-c`/`-s` name, read; `None` when the command was given none (diff, mark).
+pub async fn named_service(
+    ecs: &Ecs,
+    target: &MaybeServiceArgs,
+) -> Result<Option<ServiceState>, Error> {
+    match (&target.cluster, &target.service) {
+        (Some(cluster), Some(service)) => Ok(Some(
+            ecs.describe_service(&ServiceRef {
+                cluster: cluster.clone(),
+                service: service.clone(),
+            })
+            .await?,
+        )),
+        _ => Ok(None),
+    }
 }

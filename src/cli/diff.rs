@@ -8,19 +8,18 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecs::types::TaskDefinitionField;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::args::{DiffArgs, Format};
-use super::context::{manual_deps, Ctx};
+use super::context::{manual_deps, named_service, Ctx};
 use super::error::{CliError, Code};
 use super::output::{print, print_json, short_image};
 use super::revisions::resolve_name;
 use crate::aws::aws_error;
 use crate::aws::ecs::Ecs;
 use crate::decision::same_task_definition;
-use crate::error::{Error, InputError};
+use crate::error::Error;
 use crate::model::*;
 
 /// One revision's comparable facts: field → value (a display string, or a list of names).
@@ -163,25 +162,7 @@ fn put(fields: &mut BTreeMap<String, Fact>, key: impl Into<String>, value: Optio
 
 /// The comparable facts of a task definition. Environment values and secret sources are never read.
 pub async fn task_definition_facts(ecs: &Ecs, name: &str) -> Result<Facts, Error> {
-    let out = ecs
-        .client
-        .describe_task_definition()
-        .task_definition(name)
-        .include(TaskDefinitionField::Tags)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.as_service_error()
-                .is_some_and(|se| se.is_client_exception())
-            {
-                Error::Input(InputError::UnknownTaskDefinition(name.to_string()))
-            } else {
-                aws_error("DescribeTaskDefinition", e).into()
-            }
-        })?;
-    let td = out
-        .task_definition()
-        .ok_or_else(|| Error::Input(InputError::UnknownTaskDefinition(name.to_string())))?;
+    let (td, _) = ecs.task_definition_with_tags(name).await?;
     let mut f = BTreeMap::new();
     put(&mut f, "cpu", td.cpu().map(str::to_string));
     put(&mut f, "memory", td.memory().map(str::to_string));
@@ -467,17 +448,7 @@ pub fn image_change(from: &Facts, container: &str, image: &str) -> Diff {
 
 pub async fn run(ctx: &Ctx, args: &DiffArgs) -> Result<Code, CliError> {
     let deps = manual_deps(&ctx.sdk, true, false)?;
-    let service = match (&args.target.cluster, &args.target.service) {
-        (Some(cluster), Some(service)) => Some(
-            deps.ecs
-                .describe_service(&ServiceRef {
-                    cluster: cluster.clone(),
-                    service: service.clone(),
-                })
-                .await?,
-        ),
-        _ => None,
-    };
+    let service = named_service(&deps.ecs, &args.target).await?;
     let current = service.as_ref().map(|s| s.task_definition.as_str());
     let from = resolve_name(&args.from, current)?;
     let to = resolve_name(&args.to, current)?;

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecs::types::{Tag, TaskDefinitionField};
+use aws_sdk_ecs::types::Tag;
 use serde_json::json;
 
 use super::args::{Format, MarkArgs, MarkAs};
-use super::context::{manual_deps, Ctx};
+use super::context::{manual_deps, named_service, Ctx};
 use super::error::{CliError, Code};
 use super::output::{print, print_json};
 use super::revisions::resolve_name;
@@ -82,48 +82,17 @@ pub fn plan(tags: &BTreeMap<String, String>, mark: MarkAs, service: Option<&str>
 
 /// The revision's ARN and tags.
 async fn read(ecs: &Ecs, name: &str) -> Result<(String, BTreeMap<String, String>), Error> {
-    let out = ecs
-        .client
-        .describe_task_definition()
-        .task_definition(name)
-        .include(TaskDefinitionField::Tags)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.as_service_error()
-                .is_some_and(|se| se.is_client_exception())
-            {
-                Error::Input(InputError::UnknownTaskDefinition(name.to_string()))
-            } else {
-                aws_error("DescribeTaskDefinition", e).into()
-            }
-        })?;
-    let arn = out
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
+    let (td, tags) = ecs.task_definition_with_tags(name).await?;
+    let arn = td
+        .task_definition_arn()
         .ok_or_else(|| Error::Input(InputError::UnknownTaskDefinition(name.to_string())))?
         .to_string();
-    let tags = out
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect();
     Ok((arn, tags))
 }
 
 pub async fn run(ctx: &Ctx, args: &MarkArgs) -> Result<Code, CliError> {
     let deps = manual_deps(&ctx.sdk, false, false)?;
-    let service = match (&args.target.cluster, &args.target.service) {
-        (Some(cluster), Some(service)) => Some(
-            deps.ecs
-                .describe_service(&ServiceRef {
-                    cluster: cluster.clone(),
-                    service: service.clone(),
-                })
-                .await?,
-        ),
-        _ => None,
-    };
+    let service = named_service(&deps.ecs, &args.target).await?;
     let current = service.as_ref().map(|s| s.task_definition.as_str());
     let name = resolve_name(&args.revision, current)?;
     let (arn, tags) = read(&deps.ecs, &name).await?;
