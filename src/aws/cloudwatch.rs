@@ -77,54 +77,60 @@ impl CloudWatch {
             .send()
             .await
             .map_err(|e| aws_error("DescribeAlarms", e))?;
-        let mut alarms = Vec::new();
-        for m in out.metric_alarms() {
-            // Dimensions come per metric: pair ClusterName/ServiceName within each metric.
-            let mut targets = Vec::new();
-            let mut groups: Vec<Vec<&aws_sdk_cloudwatch::types::Dimension>> =
-                vec![m.dimensions().iter().collect()];
-            for q in m.metrics() {
-                if let Some(metric) = q.metric_stat().and_then(|s| s.metric()) {
-                    groups.push(metric.dimensions().iter().collect());
-                }
-            }
-            for group in groups {
-                let get = |n: &str| {
-                    group
-                        .iter()
-                        .find(|d| d.name() == Some(n))
-                        .and_then(|d| d.value())
-                };
-                if let (Some(cluster), Some(service)) = (get("ClusterName"), get("ServiceName")) {
-                    let t = ServiceRef {
-                        cluster: cluster.to_string(),
-                        service: service.to_string(),
-                    };
-                    if !targets.contains(&t) {
-                        targets.push(t);
-                    }
-                }
-            }
-            alarms.push(AlarmInfo {
-                name: m.alarm_name().unwrap_or_default().to_string(),
-                arn: m.alarm_arn().map(str::to_string),
-                dimension_targets: targets,
-                alarm_rule: None,
-                actions: m.alarm_actions().to_vec(),
-                actions_enabled: m.actions_enabled(),
-            });
-        }
-        for c in out.composite_alarms() {
-            alarms.push(AlarmInfo {
-                name: c.alarm_name().unwrap_or_default().to_string(),
-                arn: c.alarm_arn().map(str::to_string),
-                dimension_targets: Vec::new(),
-                alarm_rule: c.alarm_rule().map(str::to_string),
-                actions: c.alarm_actions().to_vec(),
-                actions_enabled: c.actions_enabled(),
-            });
-        }
+        let mut alarms: Vec<AlarmInfo> =
+            out.metric_alarms().iter().map(metric_alarm_info).collect();
+        alarms.extend(out.composite_alarms().iter().map(composite_alarm_info));
         Ok(alarms)
+    }
+}
+
+/// A metric alarm's rule-4 facts. Dimensions come per metric: `ClusterName`/`ServiceName` are
+/// paired within the alarm's own dimensions and within each metric-math query's metric.
+fn metric_alarm_info(m: &aws_sdk_cloudwatch::types::MetricAlarm) -> AlarmInfo {
+    let mut targets = Vec::new();
+    let mut groups: Vec<Vec<&aws_sdk_cloudwatch::types::Dimension>> =
+        vec![m.dimensions().iter().collect()];
+    for q in m.metrics() {
+        if let Some(metric) = q.metric_stat().and_then(|s| s.metric()) {
+            groups.push(metric.dimensions().iter().collect());
+        }
+    }
+    for group in groups {
+        let get = |n: &str| {
+            group
+                .iter()
+                .find(|d| d.name() == Some(n))
+                .and_then(|d| d.value())
+        };
+        if let (Some(cluster), Some(service)) = (get("ClusterName"), get("ServiceName")) {
+            let t = ServiceRef {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+            };
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+    }
+    AlarmInfo {
+        name: m.alarm_name().unwrap_or_default().to_string(),
+        arn: m.alarm_arn().map(str::to_string),
+        dimension_targets: targets,
+        alarm_rule: None,
+        actions: m.alarm_actions().to_vec(),
+        actions_enabled: m.actions_enabled(),
+    }
+}
+
+/// A composite alarm's rule-4 facts: its rule names the children that are judged.
+fn composite_alarm_info(c: &aws_sdk_cloudwatch::types::CompositeAlarm) -> AlarmInfo {
+    AlarmInfo {
+        name: c.alarm_name().unwrap_or_default().to_string(),
+        arn: c.alarm_arn().map(str::to_string),
+        dimension_targets: Vec::new(),
+        alarm_rule: c.alarm_rule().map(str::to_string),
+        actions: c.alarm_actions().to_vec(),
+        actions_enabled: c.actions_enabled(),
     }
 }
 
@@ -173,35 +179,8 @@ impl CloudWatch {
             .await
             .map_err(|e| aws_error("DescribeAlarms", e))?;
         let infos = {
-            // The same conversion as `describe` for the rule-4 facts and dimensions.
             let mut v = Vec::new();
             for m in out.metric_alarms() {
-                let mut targets = Vec::new();
-                let mut groups: Vec<Vec<&aws_sdk_cloudwatch::types::Dimension>> =
-                    vec![m.dimensions().iter().collect()];
-                for q in m.metrics() {
-                    if let Some(metric) = q.metric_stat().and_then(|s| s.metric()) {
-                        groups.push(metric.dimensions().iter().collect());
-                    }
-                }
-                for group in groups {
-                    let get = |n: &str| {
-                        group
-                            .iter()
-                            .find(|d| d.name() == Some(n))
-                            .and_then(|d| d.value())
-                    };
-                    if let (Some(cluster), Some(service)) = (get("ClusterName"), get("ServiceName"))
-                    {
-                        let t = ServiceRef {
-                            cluster: cluster.to_string(),
-                            service: service.to_string(),
-                        };
-                        if !targets.contains(&t) {
-                            targets.push(t);
-                        }
-                    }
-                }
                 // Period × datapoints: a metric-math alarm's period is its queries' (the largest).
                 let period = m
                     .period()
@@ -217,14 +196,7 @@ impl CloudWatch {
                     .or(m.evaluation_periods())
                     .unwrap_or(1);
                 v.push(GateAlarmRead {
-                    info: AlarmInfo {
-                        name: m.alarm_name().unwrap_or_default().to_string(),
-                        arn: m.alarm_arn().map(str::to_string),
-                        dimension_targets: targets,
-                        alarm_rule: None,
-                        actions: m.alarm_actions().to_vec(),
-                        actions_enabled: m.actions_enabled(),
-                    },
+                    info: metric_alarm_info(m),
                     alarm: crate::gate::GateAlarm {
                         name: m.alarm_name().unwrap_or_default().to_string(),
                         state: state_of(m.state_value()),
@@ -242,14 +214,7 @@ impl CloudWatch {
             }
             for c in out.composite_alarms() {
                 v.push(GateAlarmRead {
-                    info: AlarmInfo {
-                        name: c.alarm_name().unwrap_or_default().to_string(),
-                        arn: c.alarm_arn().map(str::to_string),
-                        dimension_targets: Vec::new(),
-                        alarm_rule: c.alarm_rule().map(str::to_string),
-                        actions: c.alarm_actions().to_vec(),
-                        actions_enabled: c.actions_enabled(),
-                    },
+                    info: composite_alarm_info(c),
                     alarm: crate::gate::GateAlarm {
                         name: c.alarm_name().unwrap_or_default().to_string(),
                         state: state_of(c.state_value()),
