@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
     CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
     DeploymentLifecycleHookStage, DeploymentStrategy, Tag,
 };
-use harness::{wait_for, Stand, ACCOUNT, REGION};
+use harness::{wait_for, Stand, ACCOUNT};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
@@ -33,7 +33,6 @@ async fn world(env: &[(&str, &str)]) -> World {
     let mut stand = Stand::start();
     let sdk = stand.sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let cloudwatch = stand.cloudwatch(&sdk);
     ecs.create_cluster()
@@ -41,31 +40,7 @@ async fn world(env: &[(&str, &str)]) -> World {
         .send()
         .await
         .unwrap();
-    let topic_arn = sns
-        .create_topic()
-        .name("ecs-rollback")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("notifications")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:notifications"))
-        .send()
-        .await
-        .unwrap();
+    let (topic_arn, queue_url) = harness::notification_inbox(&sdk, "notifications").await;
     stand.control("POST", "/ecs/config", json!({"hookDelayScale": 0.1}));
     let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
     all.extend_from_slice(env);

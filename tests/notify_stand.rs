@@ -147,38 +147,13 @@ async fn an_sqs_subscriber_reads_the_plain_text_and_the_wire_carries_the_chat_bo
     let mut stand = Stand::start();
     let sdk = stand.sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     ecs.create_cluster()
         .cluster_name("demo")
         .send()
         .await
         .unwrap();
-    let topic_arn = sns
-        .create_topic()
-        .name("ecs-rollback")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("inbox")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:inbox"))
-        .send()
-        .await
-        .unwrap();
+    let (topic_arn, queue_url) = harness::notification_inbox(&sdk, "inbox").await;
     stand.start_lambda(&[("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())]);
 
     let good = harness::ecs::register(&ecs, &format!("{REGISTRY}:a1b2c3d"), |c| c).await;

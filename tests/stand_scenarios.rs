@@ -27,7 +27,6 @@ async fn world(env: &[(&str, &str)]) -> World {
     let mut stand = Stand::start();
     let sdk = stand.sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let cloudwatch = stand.cloudwatch(&sdk);
     ecs.create_cluster()
@@ -35,30 +34,7 @@ async fn world(env: &[(&str, &str)]) -> World {
         .send()
         .await
         .unwrap();
-    let topic = sns
-        .create_topic()
-        .name("ecs-rollback")
-        .send()
-        .await
-        .unwrap();
-    let topic_arn = topic.topic_arn().unwrap().to_string();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("notifications")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:notifications");
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let (topic_arn, queue_url) = harness::notification_inbox(&sdk, "notifications").await;
     let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
     all.extend_from_slice(env);
     stand.start_lambda(&all);

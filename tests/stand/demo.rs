@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, Tag,
     TaskDefinitionField,
 };
-use harness::{Stand, ACCOUNT, REGION};
+use harness::Stand;
 use serde_json::{json, Value};
 
 const REPO: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
@@ -59,33 +59,8 @@ async fn main() {
     let mut stand = Stand::start();
     let sdk = stand.sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("ecs-rollback")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let queue = sqs
-        .create_queue()
-        .queue_name("inbox")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:inbox"))
-        .send()
-        .await
-        .unwrap();
+    let (topic, queue) = harness::notification_inbox(&sdk, "inbox").await;
     stand.start_lambda(&[("ROLLBACK_NOTIFY_TOPIC_ARN", topic.as_str())]);
     println!("  the ecs-rollback-lambda binary is polling the runtime API, as in AWS Lambda");
 

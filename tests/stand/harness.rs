@@ -346,6 +346,39 @@ impl Drop for Stand {
     }
 }
 
+/// The notification topic `ecs-rollback`, subscribed by the SQS queue `queue` (so a test reads
+/// what people would be sent). Returns (topic ARN, queue URL).
+pub async fn notification_inbox(sdk: &aws_config::SdkConfig, queue: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic_arn = sns
+        .create_topic()
+        .name("ecs-rollback")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"))
+        .send()
+        .await
+        .unwrap();
+    (topic_arn, queue_url)
+}
+
 /// ECS set-up and read-back helpers shared by the stand's tests (cluster `demo`).
 pub mod ecs {
     use aws_sdk_ecs::types::builders::ContainerDefinitionBuilder;
