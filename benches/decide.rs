@@ -46,6 +46,7 @@ fn snapshot() -> Snapshot {
                 Rollout::Completed,
             ),
         ],
+        desired_count: 2,
         circuit_breaker: None,
         deployment_alarms: None,
         strategy: Strategy::Rolling,
@@ -88,6 +89,7 @@ fn snapshot() -> Snapshot {
                     container: "app".into(),
                     image: "repo/app:latest".into(),
                 }],
+                pinned_from: None,
             },
         );
     }

@@ -17,6 +17,8 @@ use crate::model::*;
 
 /// How many of a family's newest revisions the fallback search reads (rule 5 (b)/(c)).
 pub const FAMILY_SCAN_LIMIT: usize = 10;
+/// How far apart a deployment and its service deployment's creation times may be read.
+const FAILING_ENTRY_TOLERANCE_SECONDS: i64 = 180;
 /// A `last-rollback-at` further in the future than this is clock skew or tampering (rule 8).
 pub const MAX_CLOCK_SKEW_MINUTES: i64 = 5;
 
@@ -255,6 +257,24 @@ pub enum Skip {
         threshold: u32,
     },
     NoDeployment,
+    /// Rule 11: the alarm entered ALARM before the deployment it would act on started.
+    StaleAlarm {
+        alarm: String,
+        since: String,
+        deployment: String,
+        started: String,
+    },
+    /// Rule 11: the alarm's transition time is unknown, so it cannot be held to the deployment.
+    AlarmTimeUnknown {
+        alarm: String,
+    },
+    /// An incident starts with a new revision: the running one restores a proven revision.
+    NotNewRevision {
+        revision: String,
+        how: String,
+        /// The alarm still firing after a rollback (for the sentence).
+        alarm: Option<String>,
+    },
 }
 
 impl Skip {
@@ -287,6 +307,9 @@ impl Skip {
             Skip::OlderDeploymentTask { .. } => "older_deployment_task",
             Skip::BelowThreshold { .. } => "below_failed_task_threshold",
             Skip::NoDeployment => "no_deployment",
+            Skip::StaleAlarm { .. } => "stale_alarm",
+            Skip::AlarmTimeUnknown { .. } => "alarm_unverified",
+            Skip::NotNewRevision { .. } => "not_a_new_revision",
         }
     }
 
@@ -302,6 +325,7 @@ impl Skip {
                 | Skip::TargetRejected { .. }
                 | Skip::Cooldown { .. }
                 | Skip::LoopGuardUnknown(_)
+                | Skip::NotNewRevision { .. }
         )
     }
 
@@ -347,6 +371,10 @@ impl fmt::Display for Skip {
             Skip::OlderDeploymentTask { deployment, newest } => write!(f, "The failed task belongs to {deployment}, not to the newest deployment {newest}: it does not count against the new revision."),
             Skip::BelowThreshold { failed, threshold } => write!(f, "The newest deployment has {failed} failed task(s), below the early-detection threshold of {threshold}."),
             Skip::NoDeployment => f.write_str("The service has no PRIMARY deployment."),
+            Skip::StaleAlarm { alarm, since, deployment, started } => write!(f, "Stale alarm: {alarm} entered ALARM at {since}, before deployment {deployment} started at {started}; it is about an older deployment (a late, retried or redriven event) and never acts on this one."),
+            Skip::AlarmTimeUnknown { alarm } => write!(f, "The alarm {alarm}'s transition time is unknown, so it cannot be held to the deployment it would act on: not acting on it."),
+            Skip::NotNewRevision { revision, how, alarm: Some(alarm) } => write!(f, "The rollback did not clear the alarm {alarm}: the service runs {}, a proven revision ({how}), and only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
+            Skip::NotNewRevision { revision, how, alarm: None } => write!(f, "{} is not a new revision ({how}): only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
         }
     }
 }
@@ -559,7 +587,8 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
     rule3_ecs_rolling_back_now(service)?;
     rule4_alarm_guards_service(&trigger.cause, service)?;
     let failing = rule2_failing_deployment(trigger, snap, policy)?;
-    let memory = rule8_loop_guard_tags(trigger, service, &failing, policy, now, &mut notes)?;
+    rule11_alarm_not_older_than_deployment(&trigger.cause, &failing)?;
+    let memory = rule8_loop_guard_tags(trigger, snap, &failing, policy, now, &mut notes)?;
     rule4_alarm_window(&trigger.cause, service, policy, now, failing.td)?;
 
     // Rules 3, 5, 6 and 8 read the service-deployment history.
@@ -589,6 +618,7 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
         now,
         failing.td,
     )?;
+    incident_rule_new_revision(trigger, snap, history, failing_entry, &failing)?;
 
     let dry_run = policy.dry_run || matches!(trigger.cause, Cause::Manual { dry_run: true, .. });
     let failing_rev = failing_entry.and_then(|e| e.resolved_target());
@@ -613,7 +643,7 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
         ) => rule10_requested_target(snap, entries, to, failing.td, *allow_other_family)?,
         _ => rule5_last_stable(snap, history, failing.td, failing_rev)?,
     };
-    rule2_already_on_target(&chosen, current, failing.td, failing_rev)?;
+    rule2_already_on_target(snap, &chosen, current, failing.td, failing_rev)?;
     if let Some(note) = &chosen.warning {
         notes.push(note.clone());
     }
@@ -863,6 +893,205 @@ fn rule2_failing_deployment<'a>(
     }
 }
 
+/// Rule 11: an alarm acts only on a deployment that started before it entered ALARM (a minute of
+/// skew allowed). An older alarm is about an older deployment: a late, retried or redriven event
+/// arriving after a person's fix must never undo the fix.
+fn rule11_alarm_not_older_than_deployment(cause: &Cause, failing: &Failing) -> Flow<()> {
+    let Cause::Alarm { name, since, .. } = cause else {
+        return Ok(());
+    };
+    let Some(since) = since else {
+        return skip(
+            Skip::AlarmTimeUnknown {
+                alarm: name.clone(),
+            },
+            failing.td,
+        );
+    };
+    let Some((deployment, started)) = failing.deployment.and_then(|d| Some((d, d.created_at?)))
+    else {
+        return Ok(());
+    };
+    if crate::incident::alarm_predates(*since, started) {
+        let fmt = |t: Time| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        return skip(
+            Skip::StaleAlarm {
+                alarm: name.clone(),
+                since: fmt(*since),
+                deployment: deployment.id.clone(),
+                started: fmt(started),
+            },
+            failing.td,
+        );
+    }
+    Ok(())
+}
+
+/// An incident starts with a new revision, and only a new revision is rolled back automatically:
+/// a deployment that restores a proven revision (ours, ECS's, a person's) opens no window. After
+/// a rollback, a guarding alarm that still fires is reported, never answered with another step
+/// back. Without the history, a revision recorded `stable` counts as proven.
+fn incident_rule_new_revision(
+    trigger: &Trigger,
+    snap: &Snapshot,
+    history: &HistoryRead,
+    failing_entry: Option<&HistoryEntry>,
+    failing: &Failing,
+) -> Flow<()> {
+    if !trigger.cause.is_automatic() {
+        return Ok(());
+    }
+    let origin = match (history, failing_entry) {
+        (Ok(entries), Some(entry)) => {
+            describe_identities(snap, entries, entry)?;
+            crate::incident::origin_in_history(entries, entry, &|a, b| same_revision(snap, a, b))
+        }
+        // Not in the history yet: a deployment that has just started.
+        (Ok(_), None) => crate::incident::Origin::New,
+        (Err(_), _) => {
+            let Some(revision) = lookup(snap, failing.td) else {
+                return need(Need::Revisions(vec![failing.td.to_string()]));
+            };
+            match revision.ledger {
+                Some(Ledger::Stable) => crate::incident::Origin::Restore {
+                    how: format!("it is recorded {TAG_STATUS}=stable, and without the deployment history that is the only evidence"),
+                },
+                _ => crate::incident::Origin::New,
+            }
+        }
+    };
+    match origin {
+        crate::incident::Origin::New => Ok(()),
+        crate::incident::Origin::Restore { how } => {
+            let alarm = match &trigger.cause {
+                Cause::Alarm { name, .. } => Some(name.clone()),
+                _ => None,
+            };
+            skip(
+                Skip::NotNewRevision {
+                    revision: failing.td.to_string(),
+                    how,
+                    alarm,
+                },
+                failing.td,
+            )
+        }
+    }
+}
+
+/// Whether the service deployment `arn` restores a proven revision, and what proves it: the gate
+/// never judges a restore. The same rules as the responder's "is this a new revision?": another
+/// deployment of the same revision completed before it or ECS restored it (a copy is its source),
+/// or our loop-guard memory records a rollback to its task definition that this deployment carried
+/// out. Asks for the history and the revisions it needs like [`decide`].
+pub fn restore_of(snap: &Snapshot, arn: &str) -> Result<Option<String>, Need> {
+    let Some(history) = &snap.history else {
+        return Err(Need::History);
+    };
+    let Ok(entries) = history else {
+        return Ok(None);
+    };
+    let Some(entry) = entries.iter().find(|e| e.arn == arn) else {
+        return Ok(None);
+    };
+    if let Err(step) = describe_identities(snap, entries, entry) {
+        return match *step {
+            Step::Need(need) => Err(need),
+            Step::Done(_) => Ok(None),
+        };
+    }
+    if let crate::incident::Origin::Restore { how } =
+        crate::incident::origin_in_history(entries, entry, &|a, b| same_revision(snap, a, b))
+    {
+        return Ok(Some(how));
+    }
+    let tags = &snap.service.tags;
+    let memory = tags
+        .get(TAG_LAST_ROLLBACK_AT)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+        .zip(tags.get(TAG_LAST_ROLLBACK_TO));
+    if let (Some((at, to)), Some(td), Some(created)) = (
+        memory,
+        entry.target_task_definition.as_deref(),
+        entry.created_at.or(entry.started_at),
+    ) {
+        let at = at.with_timezone(&chrono::Utc);
+        let window = at - Duration::seconds(crate::incident::SKEW_SECONDS)
+            ..=at + Duration::minutes(crate::incident::MAX_INVOCATION_MINUTES);
+        if same_task_definition(td, to) && window.contains(&created) {
+            return Ok(Some(format!(
+                "the rollback to {} recorded at {}",
+                short_task_definition(to),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Describe, in one round, the task definitions whose identity decides whether two history
+/// revisions are the same (a copy is its source): those of proven entries that differ from the
+/// entry's task definition but match its digests and configuration.
+fn describe_identities(
+    snap: &Snapshot,
+    entries: &[HistoryEntry],
+    entry: &HistoryEntry,
+) -> Flow<()> {
+    let Some(target) = entry.resolved_target() else {
+        return Ok(());
+    };
+    let mut missing: Vec<String> = Vec::new();
+    let proven = entries
+        .iter()
+        .filter(|e| e.arn != entry.arn)
+        .filter_map(|e| match e.status {
+            DeploymentStatus::Successful => e.resolved_target(),
+            _ => e.rolled_back_to.clone(),
+        });
+    for candidate in proven {
+        if !copy_candidates(&candidate, &target) {
+            continue;
+        }
+        for td in [&candidate.task_definition, &target.task_definition] {
+            if lookup(snap, td).is_none() && !missing.contains(td) {
+                missing.push(td.clone());
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        need(Need::Revisions(missing))
+    }
+}
+
+/// Two revisions of different task definitions that one copy could make of the other: the same
+/// digests and configuration.
+fn copy_candidates(a: &ServiceRevision, b: &ServiceRevision) -> bool {
+    !same_task_definition(&a.task_definition, &b.task_definition)
+        && a.digests() == b.digests()
+        && a.config == b.config
+}
+
+/// The same revision for identity: in substance (task definition, digests, configuration), or one
+/// is our copy of the other (`ecs-rollback:pinned-from`) with the same digests and configuration.
+/// Task definitions not described count as different.
+fn same_revision(snap: &Snapshot, a: &ServiceRevision, b: &ServiceRevision) -> bool {
+    if a.same_as(b) {
+        return true;
+    }
+    if !copy_candidates(a, b) {
+        return false;
+    }
+    match (
+        lookup(snap, &a.task_definition),
+        lookup(snap, &b.task_definition),
+    ) {
+        (Some(x), Some(y)) => same_task_definition(x.identity(), y.identity()),
+        _ => false,
+    }
+}
+
 /// Rule 3 for a FAILED event: ECS rolls the deployment back itself when the mechanism that failed
 /// it has `rollback: true`. The circuit breaker and the deployment alarms are told apart by
 /// ECS's reason; when the reason names neither, either with rollback on is assumed to act (the
@@ -909,7 +1138,9 @@ fn rule4_early_detection_threshold(
     primary: &Deployment,
     policy: &Policy,
 ) -> Flow<()> {
-    let threshold = policy.early_failed_tasks as i32;
+    let threshold_n =
+        crate::incident::early_detection_threshold(&snap.service, policy.early_failed_tasks);
+    let threshold = threshold_n as i32;
     if primary.failed_tasks >= threshold {
         return Ok(());
     }
@@ -938,7 +1169,7 @@ fn rule4_early_detection_threshold(
     skip(
         Skip::BelowThreshold {
             failed: primary.failed_tasks.max(faults),
-            threshold: policy.early_failed_tasks,
+            threshold: threshold_n,
         },
         &snap.service.task_definition,
     )
@@ -957,21 +1188,25 @@ enum Memory {
 
 /// Rule 8 from the service's tags: never chase a failing rollback, the cooldown — which guards
 /// against loops, not against a new deployment's failure — and timestamps that cannot be trusted.
+/// A memory counts only with evidence that its rollback took effect (a deployment of its target
+/// started at or after it, or the deployment it stopped in a `ROLLBACK_*` state): one without is
+/// an intent whose invocation was stopped before the write, ignored and decided afresh.
 fn rule8_loop_guard_tags(
     trigger: &Trigger,
-    service: &ServiceState,
+    snap: &Snapshot,
     failing: &Failing,
     policy: &Policy,
     now: Time,
     notes: &mut Vec<String>,
 ) -> Flow<Memory> {
+    use crate::incident::{evidence_in_history, evidence_in_service, Recorded};
+    let service = &snap.service;
     if !trigger.cause.is_automatic() {
         return Ok(Memory::None);
     }
     let Some(raw_at) = service.tags.get(TAG_LAST_ROLLBACK_AT) else {
         return Ok(Memory::None);
     };
-    let last_to = service.tags.get(TAG_LAST_ROLLBACK_TO).map(String::as_str);
     let at = match chrono::DateTime::parse_from_rfc3339(raw_at.trim()) {
         Ok(t) => t.with_timezone(&chrono::Utc),
         Err(_) => {
@@ -983,21 +1218,35 @@ fn rule8_loop_guard_tags(
         notes.push(format!("The service's {TAG_LAST_ROLLBACK_AT} tag ({raw_at}) is in the future (clock skew or a hand-set tag): it was ignored and the loop guard was checked from the deployment history instead."));
         return Ok(Memory::Untrusted);
     }
-    // The recorded rollback must show in the service: some deployment runs its target. (The
-    // memory is written before the rollback; one whose write then failed is not a rollback.)
-    let happened = last_to.is_some_and(|to| {
-        service
-            .deployments
-            .iter()
-            .any(|d| same_task_definition(&d.task_definition, to))
-    });
-    if !happened {
+    let Some(to) = service.tags.get(TAG_LAST_ROLLBACK_TO).map(String::as_str) else {
+        return Ok(Memory::None);
+    };
+    let rec = Recorded {
+        at,
+        to,
+        from: service.tags.get(TAG_LAST_ROLLBACK_FROM).map(String::as_str),
+    };
+    let evidence = match evidence_in_service(service, &rec) {
+        Some(e) => Some(e),
+        None => match &snap.history {
+            None => return need(Need::History),
+            Some(Ok(entries)) => evidence_in_history(entries, &rec),
+            Some(Err(why)) => {
+                notes.push(format!("The rollback the loop-guard tags record ({raw_at}) cannot be checked against the deployment history ({why})."));
+                return Ok(Memory::Untrusted);
+            }
+        },
+    };
+    if evidence.is_none() {
+        notes.push(format!(
+            "The loop-guard tags record a rollback to {} at {raw_at} that never took effect (no deployment of it started since, no deployment was stopped): the invocation that wrote them was stopped before its rollback write, so they were ignored and this decision was made afresh.",
+            short_task_definition(to)
+        ));
         return Ok(Memory::None);
     }
-    let to = last_to.unwrap_or_default();
-    let failing_is_ours = same_task_definition(failing.td, to);
+    let runs_ours = same_task_definition(failing.td, to);
     // A deployment started after the rollback, of another revision, is a new incident.
-    let new_incident = !failing_is_ours
+    let new_incident = !runs_ours
         && failing
             .deployment
             .and_then(|d| d.created_at)
@@ -1006,7 +1255,13 @@ fn rule8_loop_guard_tags(
         return Ok(Memory::At { at });
     }
     let within = now - at < policy.cooldown;
-    if failing_is_ours {
+    if runs_ours {
+        // The rollback's own deployment — not a later redeploy of the same revision by a person.
+        let ours = failing.deployment.is_none_or(|d| {
+            d.created_at.is_none_or(|c| {
+                c <= at + Duration::minutes(crate::incident::MAX_INVOCATION_MINUTES)
+            })
+        });
         let ours_completed = failing
             .deployment
             .is_some_and(|d| d.rollout == Rollout::Completed);
@@ -1017,7 +1272,9 @@ fn rule8_loop_guard_tags(
             }
             // Our rollback's own deployment fails: reported, never chased — until that revision
             // has completed a deployment; then it is an ordinary revision again.
-            (_, _, false) => return skip(Skip::RollbackFailed { to: to.to_string() }, failing.td),
+            (_, _, false) if ours => {
+                return skip(Skip::RollbackFailed { to: to.to_string() }, failing.td)
+            }
             _ => {}
         }
     }
@@ -1224,6 +1481,13 @@ fn failing_history_entry<'a>(
                 .as_deref()
                 .is_some_and(|t| same_task_definition(t, td))
         })
+        // A deployment and its service deployment are created together: an entry created long
+        // before it is an older deployment of the same task definition (this one is not in the
+        // history yet), never this one.
+        .filter(|e| match (created, e.created_at.or(e.started_at)) {
+            (Some(c), Some(t)) => (c - t).num_seconds().abs() <= FAILING_ENTRY_TOLERANCE_SECONDS,
+            _ => true,
+        })
         .min_by_key(|e| match (created, e.created_at.or(e.started_at)) {
             (Some(c), Some(t)) => (c - t).num_seconds().abs(),
             // Without the deployment's time, the newest entry of that task definition.
@@ -1416,8 +1680,19 @@ fn rule5_last_stable(
                 continue;
             }
             seen.push(candidate);
+            // A copy is its source: identity needs both task definitions described.
+            if let Some(f) = failing_rev.filter(|f| copy_candidates(candidate, f)) {
+                let missing: Vec<String> = [&candidate.task_definition, &f.task_definition]
+                    .into_iter()
+                    .filter(|td| lookup(snap, td).is_none())
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return need(Need::Revisions(missing));
+                }
+            }
             let usable = match failing_rev {
-                Some(f) => !candidate.same_as(f) && restores_something(candidate, f),
+                Some(f) => !same_revision(snap, candidate, f) && restores_something(candidate, f),
                 None => {
                     !same_task_definition(&candidate.task_definition, failing)
                         && !same_task_definition(&candidate.task_definition, current)
@@ -1503,17 +1778,19 @@ fn rule5_last_stable(
 /// Rule 2: the service already runs the chosen revision (same task definition and nothing else
 /// to restore).
 fn rule2_already_on_target(
+    snap: &Snapshot,
     chosen: &Chosen,
     current: &str,
     failing: &str,
     failing_rev: Option<&ServiceRevision>,
 ) -> Flow<()> {
     let same_td = same_task_definition(&chosen.arn, current);
-    let differs = match (&chosen.revision, failing_rev) {
-        (Some(to), Some(from)) => restores_something(to, from),
-        _ => false,
+    let (differs, same_rev) = match (&chosen.revision, failing_rev) {
+        (Some(to), Some(from)) => (restores_something(to, from), same_revision(snap, to, from)),
+        _ => (false, false),
     };
-    if same_td && !differs {
+    // A copy is its source: an identical copy already running is the target.
+    if (same_td && !differs) || same_rev {
         return skip(Skip::AlreadyOnTarget(chosen.arn.clone()), failing);
     }
     Ok(())

@@ -83,6 +83,7 @@ fn revision(rev: i32) -> Revision {
             container: "app".into(),
             image: format!("repo/app@sha256:{rev:0>64}"),
         }],
+        pinned_from: None,
     }
 }
 
@@ -112,6 +113,7 @@ fn world() -> World {
                 deployment("ecs-svc/4", "PRIMARY", 4, Rollout::Failed, t(10, 0)),
                 deployment("ecs-svc/3", "ACTIVE", 3, Rollout::Completed, t(9, 0)),
             ],
+            desired_count: 2,
             circuit_breaker: None,
             deployment_alarms: None,
             strategy: Strategy::Rolling,
@@ -142,6 +144,7 @@ fn alarm() -> Cause {
         name: "hello-world-5xx".into(),
         state: AlarmState::Alarm,
         reason: "Threshold Crossed".into(),
+        since: Some(t(10, 15)),
         guard: AlarmGuard::Tagged,
     }
 }
@@ -407,6 +410,7 @@ fn rules_table() {
                 w.service.circuit_breaker = Some(AutoRollback {
                     enable: true,
                     rollback: true,
+                    threshold: None,
                 });
             },
             skipped("ecs_rolling_back"),
@@ -481,6 +485,7 @@ fn rules_table() {
                 name: "a".into(),
                 state: AlarmState::Ok,
                 reason: String::new(),
+                since: Some(t(10, 15)),
                 guard: AlarmGuard::Tagged,
             },
             |_, _| {},
@@ -492,6 +497,7 @@ fn rules_table() {
                 name: "a".into(),
                 state: AlarmState::InsufficientData,
                 reason: String::new(),
+                since: Some(t(10, 15)),
                 guard: AlarmGuard::Tagged,
             },
             |_, _| {},
@@ -641,18 +647,33 @@ fn rules_table() {
             "rule8_failed_rollback_is_not_chased",
             failed(),
             |w, _| {
+                // Our rollback to 4 at 10:00 started deployment ecs-svc/4 (created 10:00).
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:00:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
+            },
+            skipped("rollback_failed"),
+        ),
+        (
+            // The memory says 08:00, but no deployment of 4 started then: the deployment of 4
+            // at 10:00 is not that rollback's. A memory without evidence is ignored.
+            "incident_memory_without_evidence_is_ignored",
+            failed(),
+            |w, _| {
                 w.service
                     .tags
                     .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T08:00:00Z".into());
                 w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(4));
             },
-            skipped("rollback_failed"),
+            rolled(3),
         ),
         (
             "rule8_alarm_right_after_our_rollback_is_duplicate",
             alarm(),
             |w, _| {
                 w.service.deployments[0].rollout = Rollout::InProgress;
+                w.service.deployments[0].created_at = Some(t(10, 15));
                 w.service
                     .tags
                     .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:15:00Z".into());
@@ -700,8 +721,45 @@ fn rules_table() {
             "early_threshold_is_configurable",
             task_failed(Some("ecs-svc/4"), 4),
             |w, p| {
+                crashing(w, 3);
+                p.early_failed_tasks = 3;
+            },
+            rolled(3),
+        ),
+        (
+            "early_threshold_is_configurable_upwards_only",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, p| {
+                crashing(w, 2);
+                p.early_failed_tasks = 3;
+            },
+            skipped("below_failed_task_threshold"),
+        ),
+        (
+            "early_threshold_is_never_below_two",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, p| {
                 crashing(w, 1);
                 p.early_failed_tasks = 1;
+            },
+            skipped("below_failed_task_threshold"),
+        ),
+        (
+            // Two health-check kills are noise in a 100-task rollout (10 % of the desired count).
+            "early_threshold_scales_with_the_desired_count",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 2);
+                w.service.desired_count = 100;
+            },
+            skipped("below_failed_task_threshold"),
+        ),
+        (
+            "early_threshold_at_ten_percent_of_the_desired_count",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 10);
+                w.service.desired_count = 100;
             },
             rolled(3),
         ),
@@ -1071,6 +1129,7 @@ fn dim_alarm(names: &[&str]) -> Cause {
         name: "hello-world-5xx".into(),
         state: AlarmState::Alarm,
         reason: "Threshold Crossed".into(),
+        since: Some(t(10, 15)),
         guard: AlarmGuard::Dimensions {
             alarm_names: names.iter().map(|n| n.to_string()).collect(),
         },
@@ -1113,6 +1172,7 @@ fn trigger_trust_table() {
                 name: "hello-world-health".into(),
                 state: AlarmState::Alarm,
                 reason: "child in ALARM".into(),
+                since: Some(t(10, 15)),
                 guard: AlarmGuard::Dimensions {
                     alarm_names: vec!["hello-world-5xx".into()],
                 },
@@ -1155,6 +1215,7 @@ fn trigger_trust_table() {
                 w.service.circuit_breaker = Some(AutoRollback {
                     enable: true,
                     rollback: false,
+                    threshold: None,
                 });
             },
             rolled(3),
@@ -1191,14 +1252,16 @@ fn trigger_trust_table() {
             skipped("ecs_rolled_back"),
         ),
         (
-            "rule3_ecs_rollback_long_ago_is_history",
+            // ECS restored 3 long ago: 3 is a proven revision, not a new one; an alarm on it is
+            // a person's to answer, never a further automatic step back.
+            "incident_ecs_restored_revision_is_not_new_however_long_ago",
             alarm(),
             |w, p| {
                 ecs_rolled_back(w);
                 p.cooldown = Duration::minutes(5);
                 p.alarm_window = None;
             },
-            rolled(2),
+            skipped("not_a_new_revision"),
         ),
         (
             "rule10_direct_target_of_another_family_is_refused",
@@ -1237,8 +1300,7 @@ fn trigger_trust_table() {
             "rule8_rollback_target_still_failing_is_never_chased",
             task_failed(Some("ecs-svc/9"), 3),
             |w, _| {
-                ours_completed(w, "08:00");
-                w.service.deployments[0].created_at = Some(t(10, 0));
+                ours_completed(w, "10:00");
                 w.service.deployments[0].rollout = Rollout::InProgress;
                 w.service.deployments[0].failed_tasks = 3;
             },
@@ -1647,4 +1709,173 @@ fn rule3_ecs_s_rollback_is_named_as_the_api_names_it() {
     let (d, _) = run(&w, failed(), &Policy::default());
     let reason = d.reason(&failed());
     assert!(reason.contains("is ROLLBACK_IN_PROGRESS"), "{reason}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents over time: each case is one step of a sequence that single-event rules got wrong.
+
+/// Our rollback (deployment `ecs-svc/9` of `to`, created at 10:00, recorded in the tags and in the
+/// history as service deployment 9) completed; 3 completed before it (entry 3).
+fn ours_in_history(w: &mut World, to: i32) {
+    ours_completed(w, "10:00");
+    w.service.deployments[0].task_definition = td(to);
+    w.service.task_definition = td(to);
+    w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(to));
+    if let Ok(h) = &mut w.history {
+        let mut e = entry(9, DeploymentStatus::Successful, to, t(10, 5));
+        e.created_at = Some(t(10, 0));
+        if let Some(target) = &mut e.target {
+            // A pinned copy runs its source's digests.
+            target.images = srev(3, 3).images;
+        }
+        e.target_images = srev(3, 3).images;
+        h.push(e);
+    }
+}
+
+/// Task definition 6: our digest-pinned copy of 3.
+fn with_copy_of_3(w: &mut World) {
+    let mut copy = revision(6);
+    copy.pinned_from = Some(td(3));
+    copy.images = w.revisions[&td(3)].images.clone();
+    w.revisions.insert(td(6), copy);
+    w.family.push(td(6));
+}
+
+#[test]
+fn incidents_table() {
+    let cases: Vec<(&str, Cause, Setup, Want)> = vec![
+        (
+            // A guarding alarm that keeps flapping 20 min after our rollback (past a 10 min
+            // cooldown, inside the 60 min window measured from our own deployment): the
+            // rollback did not clear it; never a step further back to 2.
+            "incident_our_rollback_opens_no_window",
+            alarm(),
+            |w, p| {
+                ours_in_history(w, 3);
+                p.cooldown = Duration::minutes(10);
+            },
+            skipped("not_a_new_revision"),
+        ),
+        (
+            // The same with the cooldown still running: a duplicate, said quietly.
+            "incident_alarm_within_the_cooldown_after_our_rollback_is_a_duplicate",
+            alarm(),
+            |w, _| ours_in_history(w, 3),
+            skipped("duplicate_event"),
+        ),
+        (
+            // The alarm entered ALARM at 10:15; a person's fix (deployment ecs-svc/4, here the
+            // newest) started at 10:17. The late event is about the older deployment.
+            "incident_stale_alarm_never_undoes_a_fix",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::InProgress;
+                w.service.deployments[0].created_at = Some(t(10, 17));
+            },
+            skipped("stale_alarm"),
+        ),
+        (
+            "incident_alarm_within_the_skew_of_the_deployment_acts",
+            alarm(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::InProgress;
+                w.service.deployments[0].created_at = Some(t(10, 16));
+            },
+            rolled(3),
+        ),
+        (
+            // The loop guard was written at 10:10, then the invocation was killed before
+            // UpdateService: the old ACTIVE deployment of 3 (created 9:00) is no evidence.
+            "incident_memory_of_a_killed_invocation_is_decided_afresh",
+            failed(),
+            |w, _| {
+                w.service
+                    .tags
+                    .insert(TAG_LAST_ROLLBACK_AT.into(), "2026-11-26T10:10:00Z".into());
+                w.service.tags.insert(TAG_LAST_ROLLBACK_TO.into(), td(3));
+                w.service.tags.insert(TAG_LAST_ROLLBACK_FROM.into(), td(4));
+            },
+            rolled(3),
+        ),
+        (
+            // Our rollback deployed 6, a pinned copy of 3; the tags could not be written (the
+            // 50-tag limit). The copy is 3: the running revision is not new.
+            "incident_copy_is_its_source_for_the_loop_guard",
+            alarm(),
+            |w, p| {
+                with_copy_of_3(w);
+                ours_in_history(w, 6);
+                w.service.tags.retain(|k, _| k == TAG_ENABLED);
+                p.cooldown = Duration::minutes(10);
+            },
+            skipped("not_a_new_revision"),
+        ),
+        (
+            // A person asks for the last stable revision while an identical copy of 3 runs:
+            // never redeploy the copy's source; 2 is the step back.
+            "incident_copy_is_its_source_for_the_target",
+            manual(None, false),
+            |w, _| {
+                with_copy_of_3(w);
+                ours_in_history(w, 6);
+            },
+            rolled(2),
+        ),
+        (
+            // ECS's own breaker rollback restored 3: an alarm on 3 afterwards is not about a
+            // new revision.
+            "incident_ecs_restore_opens_no_window",
+            alarm(),
+            |w, p| {
+                ecs_rolled_back(w);
+                p.cooldown = Duration::minutes(5);
+                p.alarm_window = Some(Duration::minutes(120));
+            },
+            skipped("not_a_new_revision"),
+        ),
+        (
+            // A same-task-definition redeploy (ecs-svc/12, 10:12) not yet in the history must
+            // not be matched to the entry of 4 from 10:00: it is new, and is rolled back.
+            "incident_redeploy_not_yet_in_history_is_new",
+            task_failed(Some("ecs-svc/12"), 4),
+            |w, _| {
+                w.service.deployments[0].id = "ecs-svc/12".into();
+                w.service.deployments[0].created_at = Some(t(10, 12));
+                crashing(w, 3);
+                if let Ok(h) = &mut w.history {
+                    let e = h.iter_mut().find(|e| e.arn.ends_with("/d4")).unwrap();
+                    e.status = DeploymentStatus::Successful;
+                }
+            },
+            rolled(3),
+        ),
+        (
+            // The history is unreadable and the running revision is recorded stable: no
+            // evidence that it is new, so no automatic rollback.
+            "incident_history_down_and_recorded_stable_is_not_new",
+            alarm(),
+            |w, p| {
+                w.history = Err("ListServiceDeployments: throttled".into());
+                w.revisions.get_mut(&td(4)).unwrap().ledger = Some(Ledger::Stable);
+                p.alarm_window = None;
+            },
+            skipped("not_a_new_revision"),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, cause, setup, want) in cases {
+        let mut w = world();
+        let mut policy = Policy::default();
+        setup(&mut w, &mut policy);
+        let (d, _) = run(&w, cause, &policy);
+        if got(&d) != want {
+            failures.push(format!(
+                "{name}: want {want:?}, got {:?} ({:?})",
+                got(&d),
+                d.outcome
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

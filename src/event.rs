@@ -65,6 +65,8 @@ pub struct AlarmEvent {
     pub alarm_rule: Option<String>,
     /// A composite alarm's triggering children (ARNs), from `state.reasonData`.
     pub triggering: Vec<String>,
+    /// `state.timestamp`: when the alarm entered this state, as the event claims.
+    pub since: Option<Time>,
 }
 
 impl AlarmEvent {
@@ -74,6 +76,7 @@ impl AlarmEvent {
             state: self.state,
             reason: self.reason.clone(),
             guard,
+            since: self.since,
         }
     }
 }
@@ -645,6 +648,13 @@ fn parse_alarm_detail(detail: &Value, arn: Option<String>) -> Result<AlarmEvent,
         .and_then(Value::as_str)
         .map(str::to_string);
     let triggering = triggering_alarms(detail.get("state").and_then(|s| s.get("reasonData")));
+    let since = match str_at(detail, &["state", "timestamp"]) {
+        None => None,
+        Some(t) => Some(parse_alarm_time(t).ok_or_else(|| InputError::Invalid {
+            field: "detail.state.timestamp".into(),
+            why: format!("{t:?} is not a time"),
+        })?),
+    };
     Ok(AlarmEvent {
         name,
         arn,
@@ -654,7 +664,16 @@ fn parse_alarm_detail(detail: &Value, arn: Option<String>) -> Result<AlarmEvent,
         dimension_targets,
         alarm_rule,
         triggering,
+        since,
     })
+}
+
+/// CloudWatch's alarm times: `2026-11-26T10:14:59.533+0000` (no colon in the offset), or RFC 3339.
+fn parse_alarm_time(t: &str) -> Option<Time> {
+    chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(t))
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// `state.reasonData` of a composite alarm (a JSON string, or an object) → triggering alarm ARNs.

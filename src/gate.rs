@@ -445,6 +445,19 @@ pub fn gate_rule_opt_in(service: &ServiceState, policy: &Policy) -> Gate<()> {
     }
 }
 
+/// The gate never judges a restore: a deployment that restores a proven revision (our rollback,
+/// ECS's, a person's) passes at once — the alarm that caused the rollback is still in ALARM and
+/// must not hold or fail the way back. `restore` is what proves the revision (the core's answer).
+pub fn gate_rule_restore(restore: Option<&str>) -> Gate<()> {
+    match restore {
+        None => Ok(()),
+        Some(how) => Err(GateVerdict::pass(
+            "restore",
+            format!("The deployment restores a proven revision ({how}): the gate never judges a restore."),
+        )),
+    }
+}
+
 /// Stages the service does not have checked pass at once.
 pub fn gate_rule_stage_checked(stage: &str, settings: &GateSettings) -> Gate<()> {
     if settings.stages.iter().any(|s| s == stage) {
@@ -824,6 +837,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             deployments: Vec::new(),
+            desired_count: 1,
             circuit_breaker: None,
             deployment_alarms: None,
             strategy: Strategy::Canary,

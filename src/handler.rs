@@ -315,6 +315,31 @@ async fn respond_alarm(deps: &Deps, alarm: &AlarmEvent, now: Time) -> Result<Vec
         .describe(std::slice::from_ref(&alarm.name))
         .await?;
     let me = described.into_iter().find(|a| a.name == alarm.name);
+    // Rule 11: the payload is a claim. The alarm must be in ALARM in CloudWatch now, and its
+    // transition time is CloudWatch's (the core holds it to the deployment it would act on).
+    let Some(found) = me.as_ref() else {
+        return skip_alarm(
+            format!(
+                "The alarm {} is not known to CloudWatch in this account and region, so the event's claim cannot be verified: nothing to do.",
+                alarm.name
+            ),
+            "alarm_unverified",
+        );
+    };
+    if let Some(state) = found.state.filter(|s| *s != AlarmState::Alarm) {
+        return skip_alarm(
+            format!(
+                "The alarm {} is {state} in CloudWatch now (the event said ALARM): nothing to do.",
+                alarm.name
+            ),
+            "alarm_not_in_alarm",
+        );
+    }
+    let verified = AlarmEvent {
+        since: found.since.or(alarm.since),
+        ..alarm.clone()
+    };
+    let alarm = &verified;
     let facts = AlarmFacts {
         name: alarm.name.clone(),
         actions: me.as_ref().map(|m| m.actions.clone()).unwrap_or_default(),
@@ -650,6 +675,7 @@ fn gone(name: &str) -> Revision {
         ledger: None,
         bad_for: Vec::new(),
         images: Vec::new(),
+        pinned_from: None,
     }
 }
 
@@ -1167,6 +1193,17 @@ pub async fn respond_hook(
             return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
         }
     };
+    // The gate never judges a restore: our rollback's (or ECS's, or a person's) own deployment
+    // passes at once, whatever the alarm that caused it still says.
+    if deployment.status.is_in_flight() {
+        if let Some(how) = restore_of(deps, &service, &hook.deployment_arn).await {
+            let verdict = match gate::gate_rule_restore(Some(&how)) {
+                Err(verdict) => verdict,
+                Ok(()) => unreachable!("a restore always has a verdict"),
+            };
+            return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
+        }
+    }
     // The new revision's tasks: started by the ECS deployment the revision is numbered after.
     let ecs_deployment = hook
         .ecs_deployment_id()
@@ -1199,6 +1236,31 @@ pub async fn respond_hook(
     };
     let verdict = gate::judge(hook, &facts, &settings, &state, policy, now);
     Ok(finish_hook(deps, hook, &state, &verdict, Some(&facts.service), started).await)
+}
+
+/// What proves that the service deployment `arn` restores a proven revision, if it does
+/// ([`decision::restore_of`], loaded as it asks). Unreadable → `None`: the gate judges it.
+async fn restore_of(deps: &Deps, service: &ServiceState, arn: &str) -> Option<String> {
+    let mut snap = Snapshot::new(service.clone());
+    for _ in 0..4 {
+        match decision::restore_of(&snap, arn) {
+            Ok(found) => return found,
+            Err(Need::History) => snap.history = Some(deps.ecs.history(service).await),
+            Err(Need::Revisions(names)) => {
+                for name in names {
+                    let revision = deps
+                        .ecs
+                        .describe_revision(&name)
+                        .await
+                        .unwrap_or_else(|_| gone(&name));
+                    snap.revisions.insert(name.clone(), revision.clone());
+                    snap.revisions.insert(revision.arn.clone(), revision);
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// The guarding alarms and their states. The tag scan runs on the first call of an execution

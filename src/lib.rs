@@ -1,8 +1,9 @@
 //! ecs-rollback: rolls an Amazon ECS service back to its last stable task-definition revision
 //! when a deployment fails or a CloudWatch alarm fires.
 //!
-//! Layers (DESIGN.md §2): [`event`] parses payloads into domain types, [`decision`] is the pure
-//! core, [`aws`] holds the thin SDK adapters, [`handler`] orchestrates one invocation.
+//! Layers: [`event`] parses payloads into domain types, [`decision`] is the pure
+//! core (with [`incident`], its rules across a whole incident), [`aws`] holds the thin SDK
+//! adapters, [`handler`] orchestrates one invocation.
 
 pub mod aws;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod event;
 pub mod faults;
 pub mod gate;
 pub mod handler;
+pub mod incident;
 pub mod metrics;
 pub mod model;
 pub mod notify;

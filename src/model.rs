@@ -57,6 +57,9 @@ pub enum Cause {
         reason: String,
         /// Why the alarm is thought to guard this service (rule 4 checks it against the service).
         guard: AlarmGuard,
+        /// When the alarm entered its state, as CloudWatch reports it (else as the event says):
+        /// an alarm older than the deployment it would act on is about an older deployment.
+        since: Option<Time>,
     },
     /// Early detection: tasks of the service stopped for the revision's fault (`ECS Task State
     /// Change`), or ECS reports it cannot start them (`ECS Service Action`).
@@ -214,6 +217,8 @@ pub struct ServiceState {
     pub task_definition: String,
     pub tags: BTreeMap<String, String>,
     pub deployments: Vec<Deployment>,
+    /// `desiredCount` of the service.
+    pub desired_count: i32,
     /// `deploymentConfiguration.deploymentCircuitBreaker`.
     pub circuit_breaker: Option<AutoRollback>,
     /// `deploymentConfiguration.alarms`.
@@ -229,6 +234,34 @@ pub struct ServiceState {
 pub struct AutoRollback {
     pub enable: bool,
     pub rollback: bool,
+    /// `thresholdConfiguration` when set: `COUNT n` or a percentage of the desired count.
+    pub threshold: Option<BreakerThreshold>,
+}
+
+/// `deploymentCircuitBreaker.thresholdConfiguration` (ECS API reference, DeploymentCircuitBreaker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerThreshold {
+    /// Fail after this many failed tasks.
+    Count(i32),
+    /// This percentage of the desired count, clamped to 3–200 (the default is 50 %).
+    BoundedPercent(i32),
+    /// This percentage of the desired count, unclamped.
+    UnboundedPercent(i32),
+}
+
+impl AutoRollback {
+    /// The failed-task count at which ECS's circuit breaker fails a deployment of `desired`
+    /// tasks (ECS developer guide, "deployment circuit breaker": 50 % of the desired count,
+    /// at least 3 and at most 200, unless a threshold configuration says otherwise).
+    pub fn threshold_for(&self, desired: i32) -> i32 {
+        let percent = |p: i32| (desired.max(0) as u64 * p.max(0) as u64).div_ceil(100) as i32;
+        match self.threshold {
+            Some(BreakerThreshold::Count(n)) => n.max(1),
+            Some(BreakerThreshold::UnboundedPercent(p)) => percent(p).max(1),
+            Some(BreakerThreshold::BoundedPercent(p)) => percent(p).clamp(3, 200),
+            None => percent(50).clamp(3, 200),
+        }
+    }
 }
 
 /// The service's ECS deployment alarms (`deploymentConfiguration.alarms`).
@@ -511,9 +544,17 @@ pub struct Revision {
     /// `ecs-rollback:bad-for`: where a `bad` was proven (`cluster/service`); empty = everywhere.
     pub bad_for: Vec<String>,
     pub images: Vec<ContainerImage>,
+    /// `ecs-rollback:pinned-from`: this revision is our copy of that one (pinned to digests, or
+    /// restoring an INACTIVE revision) and is the same revision for identity.
+    pub pinned_from: Option<String>,
 }
 
 impl Revision {
+    /// The revision this one stands for: its source when it is our copy, else itself.
+    pub fn identity(&self) -> &str {
+        self.pinned_from.as_deref().unwrap_or(&self.arn)
+    }
+
     /// Marked bad for this service (`ledger_key` = `cluster/service`): a `bad` without
     /// `bad-for` (set by hand) counts everywhere; one proven on other services only is a warning.
     pub fn is_bad_for(&self, ledger_key: &str) -> bool {

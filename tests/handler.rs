@@ -316,8 +316,8 @@ fn ecs_rules(
                 .service_deployment_arn(sd_arn(*n))
                 .status(status.clone())
                 .target_service_revision_arn(rev_arn(*n))
-                .created_at(at(*h, m.saturating_sub(5)))
-                .started_at(at(*h, m.saturating_sub(4)))
+                .created_at(at(*h, m.saturating_sub(10)))
+                .started_at(at(*h, m.saturating_sub(9)))
                 .set_finished_at(
                     (*status != ecs::ServiceDeploymentStatus::InProgress).then(|| at(*h, *m)),
                 )
@@ -628,10 +628,11 @@ fn cloudwatch_rules_with(
             mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_compute_output(move |req| {
                 let mut out = DescribeAlarmsOutput::builder();
                 for name in req.alarm_names() {
-                    let Some((_, service, actions, enabled)) = alarms.iter().find(|a| a.0 == name)
-                    else {
-                        continue;
-                    };
+                    // An alarm the test does not describe exists with no dimensions or actions:
+                    // the event's own configuration then decides, as before.
+                    let plain = (name.as_str(), None, Vec::new(), true);
+                    let (_, service, actions, enabled) =
+                        alarms.iter().find(|a| a.0 == name).unwrap_or(&plain);
                     let dim = |n: &str, v: &str| {
                         aws_sdk_cloudwatch::types::Dimension::builder()
                             .name(n)
@@ -644,7 +645,8 @@ fn cloudwatch_rules_with(
                             "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
                         ))
                         .set_alarm_actions(Some(actions.clone()))
-                        .actions_enabled(*enabled);
+                        .actions_enabled(*enabled)
+                        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm);
                     if let Some(service) = service {
                         a = a
                             .dimensions(dim("ClusterName", "demo"))
@@ -1471,9 +1473,10 @@ async fn a_future_or_unparsable_rollback_time_is_reported_and_the_history_decide
 #[tokio::test]
 async fn failing_rollback_target_is_reported_not_chased() {
     let mut w = World::new();
+    // Our rollback to 4 at 10:00 started deployment ecs-svc/4 (created 10:00), which fails.
     w.tags.push((
         "ecs-rollback:last-rollback-at",
-        "2026-11-26T08:00:00Z".into(),
+        "2026-11-26T10:00:00Z".into(),
     ));
     w.tags
         .push(("ecs-rollback:last-rollback-to", td("hello-world", 4)));

@@ -25,6 +25,10 @@ pub struct AlarmInfo {
     pub actions: Vec<String>,
     /// `ActionsEnabled`.
     pub actions_enabled: Option<bool>,
+    /// `StateValue`: the alarm's state in CloudWatch now.
+    pub state: Option<crate::model::AlarmState>,
+    /// When it entered that state (`StateTransitionedTimestamp`, else `StateUpdatedTimestamp`).
+    pub since: Option<crate::model::Time>,
 }
 
 impl CloudWatch {
@@ -119,6 +123,11 @@ fn metric_alarm_info(m: &aws_sdk_cloudwatch::types::MetricAlarm) -> AlarmInfo {
         alarm_rule: None,
         actions: m.alarm_actions().to_vec(),
         actions_enabled: m.actions_enabled(),
+        state: m.state_value().map(|v| state_of(Some(v))),
+        since: time_of(
+            m.state_transitioned_timestamp()
+                .or(m.state_updated_timestamp()),
+        ),
     }
 }
 
@@ -131,6 +140,11 @@ fn composite_alarm_info(c: &aws_sdk_cloudwatch::types::CompositeAlarm) -> AlarmI
         alarm_rule: c.alarm_rule().map(str::to_string),
         actions: c.alarm_actions().to_vec(),
         actions_enabled: c.actions_enabled(),
+        state: c.state_value().map(|v| state_of(Some(v))),
+        since: time_of(
+            c.state_transitioned_timestamp()
+                .or(c.state_updated_timestamp()),
+        ),
     }
 }
 

@@ -89,6 +89,19 @@ impl Ecs {
             .map(|b| AutoRollback {
                 enable: b.enable(),
                 rollback: b.rollback(),
+                threshold: b.threshold_configuration().and_then(|t| {
+                    use aws_sdk_ecs::types::ThresholdType;
+                    match t.r#type() {
+                        ThresholdType::Count => Some(BreakerThreshold::Count(t.value())),
+                        ThresholdType::BoundedPercent => {
+                            Some(BreakerThreshold::BoundedPercent(t.value()))
+                        }
+                        ThresholdType::UnboundedPercent => {
+                            Some(BreakerThreshold::UnboundedPercent(t.value()))
+                        }
+                        _ => None,
+                    }
+                }),
             });
         let deployment_alarms = config.and_then(|c| c.alarms()).map(|a| DeploymentAlarms {
             names: a.alarm_names().to_vec(),
@@ -128,6 +141,7 @@ impl Ecs {
             task_definition: svc.task_definition().unwrap_or_default().to_string(),
             tags: tags_map(svc.tags()),
             deployments,
+            desired_count: svc.desired_count(),
             circuit_breaker,
             deployment_alarms,
             strategy,
@@ -566,6 +580,10 @@ impl Ecs {
                     image: c.image().unwrap_or_default().to_string(),
                 })
                 .collect(),
+            pinned_from: tags
+                .get(TAG_PINNED_FROM)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
         })
     }
 

@@ -278,6 +278,7 @@ mod tests {
             task_definition: FROM.into(),
             tags: Default::default(),
             deployments: Vec::new(),
+            desired_count: 1,
             circuit_breaker: None,
             deployment_alarms: None,
             strategy: Strategy::Rolling,
@@ -296,6 +297,7 @@ mod tests {
                     container: "app".into(),
                     image: format!("{REPO}:latest"),
                 }],
+                pinned_from: None,
             },
         );
         snap

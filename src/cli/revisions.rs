@@ -438,6 +438,7 @@ mod tests {
                 .unwrap_or_default(),
             tags: BTreeMap::new(),
             deployments,
+            desired_count: 1,
             circuit_breaker: None,
             deployment_alarms: None,
             strategy: Strategy::Rolling,
@@ -502,6 +503,7 @@ mod tests {
                 container: "app".into(),
                 image: "repo/web:latest".into(),
             }],
+            pinned_from: None,
         };
         let git = Git::new(Some(std::env::temp_dir().join("not-a-repo-ecs-rollback")));
         let info = describe(&revision, &svc, &history, &git);
