@@ -618,7 +618,7 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
         now,
         failing.td,
     )?;
-    incident_rule_new_revision(trigger, snap, history, failing_entry, &failing)?;
+    incident_rule_new_revision(trigger, snap, failing_entry, &failing)?;
 
     let dry_run = policy.dry_run || matches!(trigger.cause, Cause::Manual { dry_run: true, .. });
     let failing_rev = failing_entry.and_then(|e| e.resolved_target());
@@ -934,31 +934,16 @@ fn rule11_alarm_not_older_than_deployment(cause: &Cause, failing: &Failing) -> F
 fn incident_rule_new_revision(
     trigger: &Trigger,
     snap: &Snapshot,
-    history: &HistoryRead,
     failing_entry: Option<&HistoryEntry>,
     failing: &Failing,
 ) -> Flow<()> {
     if !trigger.cause.is_automatic() {
         return Ok(());
     }
-    let origin = match (history, failing_entry) {
-        (Ok(entries), Some(entry)) => {
-            describe_identities(snap, entries, entry)?;
-            crate::incident::origin_in_history(entries, entry, &|a, b| same_revision(snap, a, b))
-        }
-        // Not in the history yet: a deployment that has just started.
-        (Ok(_), None) => crate::incident::Origin::New,
-        (Err(_), _) => {
-            let Some(revision) = lookup(snap, failing.td) else {
-                return need(Need::Revisions(vec![failing.td.to_string()]));
-            };
-            match revision.ledger {
-                Some(Ledger::Stable) => crate::incident::Origin::Restore {
-                    how: format!("it is recorded {TAG_STATUS}=stable, and without the deployment history that is the only evidence"),
-                },
-                _ => crate::incident::Origin::New,
-            }
-        }
+    let created = failing.deployment.and_then(|d| d.created_at);
+    let origin = match revision_origin(snap, failing_entry, failing.td, created) {
+        Ok(origin) => origin,
+        Err(n) => return need(n),
     };
     match origin {
         crate::incident::Origin::New => Ok(()),
@@ -979,11 +964,76 @@ fn incident_rule_new_revision(
     }
 }
 
+/// Is this the same incident? Whether the revision a deployment introduced (`entry` in the
+/// history, of task definition `td`, created at `created`) is new — an incident may be about it —
+/// or restores a proven revision, and what proves it. One function for the responder, the
+/// deployment gate and the CLI. In order: our loop-guard memory records a rollback to `td` that
+/// this deployment carried out; another deployment of the same revision completed before it, or
+/// ECS restored it (a copy is its source); without the history, the ledger's `stable`.
+pub fn revision_origin(
+    snap: &Snapshot,
+    entry: Option<&HistoryEntry>,
+    td: &str,
+    created: Option<Time>,
+) -> Result<crate::incident::Origin, Need> {
+    use crate::incident::Origin;
+    let tags = &snap.service.tags;
+    let memory = tags
+        .get(TAG_LAST_ROLLBACK_AT)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+        .zip(tags.get(TAG_LAST_ROLLBACK_TO));
+    if let (Some((at, to)), Some(created)) = (memory, created) {
+        let at = at.with_timezone(&chrono::Utc);
+        let window = at - Duration::seconds(crate::incident::SKEW_SECONDS)
+            ..=at + Duration::minutes(crate::incident::MAX_INVOCATION_MINUTES);
+        if same_task_definition(td, to) && window.contains(&created) {
+            let who = match tags.get(TAG_LAST_ROLLBACK_KIND).map(String::as_str) {
+                Some("manual") => "a manual rollback",
+                _ => "the rollback",
+            };
+            return Ok(Origin::Restore {
+                how: format!(
+                    "{who} to {} at {}",
+                    short_task_definition(to),
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            });
+        }
+    }
+    let Some(history) = &snap.history else {
+        return Err(Need::History);
+    };
+    match (history, entry) {
+        (Ok(entries), Some(entry)) => {
+            if let Err(step) = describe_identities(snap, entries, entry) {
+                if let Step::Need(n) = *step {
+                    return Err(n);
+                }
+            }
+            Ok(crate::incident::origin_in_history(
+                entries,
+                entry,
+                &|a, b| same_revision(snap, a, b),
+            ))
+        }
+        // Not in the history yet: a deployment that has just started.
+        (Ok(_), None) => Ok(Origin::New),
+        (Err(_), _) => {
+            let Some(revision) = lookup(snap, td) else {
+                return Err(Need::Revisions(vec![td.to_string()]));
+            };
+            Ok(match revision.ledger {
+                Some(Ledger::Stable) => Origin::Restore {
+                    how: format!("it is recorded {TAG_STATUS}=stable, and without the deployment history that is the only evidence"),
+                },
+                _ => Origin::New,
+            })
+        }
+    }
+}
+
 /// Whether the service deployment `arn` restores a proven revision, and what proves it: the gate
-/// never judges a restore. The same rules as the responder's "is this a new revision?": another
-/// deployment of the same revision completed before it or ECS restored it (a copy is its source),
-/// or our loop-guard memory records a rollback to its task definition that this deployment carried
-/// out. Asks for the history and the revisions it needs like [`decide`].
+/// never judges a restore ([`revision_origin`]).
 pub fn restore_of(snap: &Snapshot, arn: &str) -> Result<Option<String>, Need> {
     let Some(history) = &snap.history else {
         return Err(Need::History);
@@ -994,39 +1044,28 @@ pub fn restore_of(snap: &Snapshot, arn: &str) -> Result<Option<String>, Need> {
     let Some(entry) = entries.iter().find(|e| e.arn == arn) else {
         return Ok(None);
     };
-    if let Err(step) = describe_identities(snap, entries, entry) {
-        return match *step {
-            Step::Need(need) => Err(need),
-            Step::Done(_) => Ok(None),
-        };
+    let Some(td) = entry.target_task_definition.as_deref() else {
+        return Ok(None);
+    };
+    match revision_origin(snap, Some(entry), td, entry.created_at.or(entry.started_at))? {
+        crate::incident::Origin::Restore { how } => Ok(Some(how)),
+        crate::incident::Origin::New => Ok(None),
     }
-    if let crate::incident::Origin::Restore { how } =
-        crate::incident::origin_in_history(entries, entry, &|a, b| same_revision(snap, a, b))
-    {
-        return Ok(Some(how));
-    }
-    let tags = &snap.service.tags;
-    let memory = tags
-        .get(TAG_LAST_ROLLBACK_AT)
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
-        .zip(tags.get(TAG_LAST_ROLLBACK_TO));
-    if let (Some((at, to)), Some(td), Some(created)) = (
-        memory,
-        entry.target_task_definition.as_deref(),
-        entry.created_at.or(entry.started_at),
-    ) {
-        let at = at.with_timezone(&chrono::Utc);
-        let window = at - Duration::seconds(crate::incident::SKEW_SECONDS)
-            ..=at + Duration::minutes(crate::incident::MAX_INVOCATION_MINUTES);
-        if same_task_definition(td, to) && window.contains(&created) {
-            return Ok(Some(format!(
-                "the rollback to {} recorded at {}",
-                short_task_definition(to),
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )));
-        }
-    }
-    Ok(None)
+}
+
+/// Whether the service's running revision (its PRIMARY deployment) is new or a restore
+/// ([`revision_origin`]): the CLI asks this before a further step back.
+pub fn running_origin(snap: &Snapshot) -> Result<crate::incident::Origin, Need> {
+    let service = &snap.service;
+    let primary = service.primary();
+    let td = primary
+        .map(|p| p.task_definition.as_str())
+        .unwrap_or(&service.task_definition);
+    let entry = match &snap.history {
+        Some(Ok(entries)) => failing_history_entry(entries, primary, td),
+        _ => None,
+    };
+    revision_origin(snap, entry, td, primary.and_then(|p| p.created_at))
 }
 
 /// Describe, in one round, the task definitions whose identity decides whether two history

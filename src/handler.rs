@@ -1239,13 +1239,25 @@ pub async fn respond_hook(
 }
 
 /// What proves that the service deployment `arn` restores a proven revision, if it does
-/// ([`decision::restore_of`], loaded as it asks). Unreadable → `None`: the gate judges it.
+/// ([`decision::restore_of`]). Unreadable → `None`: the gate judges it.
 async fn restore_of(deps: &Deps, service: &ServiceState, arn: &str) -> Option<String> {
     let mut snap = Snapshot::new(service.clone());
+    ask(deps, &mut snap, |s| decision::restore_of(s, arn))
+        .await
+        .flatten()
+}
+
+/// Answer a question of the core that asks for the history and revisions as [`decide_loaded`]
+/// does, loading each; `None` when it does not settle in a few rounds.
+pub async fn ask<T>(
+    deps: &Deps,
+    snap: &mut Snapshot,
+    question: impl Fn(&Snapshot) -> Result<T, Need>,
+) -> Option<T> {
     for _ in 0..4 {
-        match decision::restore_of(&snap, arn) {
-            Ok(found) => return found,
-            Err(Need::History) => snap.history = Some(deps.ecs.history(service).await),
+        match question(snap) {
+            Ok(answer) => return Some(answer),
+            Err(Need::History) => snap.history = Some(deps.ecs.history(&snap.service).await),
             Err(Need::Revisions(names)) => {
                 for name in names {
                     let revision = deps

@@ -61,6 +61,8 @@ struct Account {
     green_td: i32,
     describe_services_throttled: bool,
     deployment_known: bool,
+    /// The history also holds an older, SUCCESSFUL deployment of the blue revision (td 3).
+    blue_succeeded_before: bool,
 }
 
 impl Account {
@@ -74,6 +76,7 @@ impl Account {
             green_td: 4,
             describe_services_throttled: false,
             deployment_known: true,
+            blue_succeeded_before: false,
         }
     }
 }
@@ -241,15 +244,28 @@ fn harness(a: Account, config: Config) -> Harness {
         ));
         TagResourceOutput::builder().build()
     });
-    let list_sd = mock!(aws_sdk_ecs::Client::list_service_deployments).then_output(|| {
-        ListServiceDeploymentsOutput::builder()
-            .service_deployments(
+    let blue_before = a.blue_succeeded_before;
+    let list_sd = mock!(aws_sdk_ecs::Client::list_service_deployments).then_output(move || {
+        let mut out = ListServiceDeploymentsOutput::builder().service_deployments(
+            ecs::ServiceDeploymentBrief::builder()
+                .service_deployment_arn(SD_ARN)
+                .status(ecs::ServiceDeploymentStatus::InProgress)
+                .target_service_revision_arn(GREEN)
+                .created_at(secs(0))
+                .build(),
+        );
+        if blue_before {
+            out = out.service_deployments(
                 ecs::ServiceDeploymentBrief::builder()
-                    .service_deployment_arn(SD_ARN)
-                    .status(ecs::ServiceDeploymentStatus::InProgress)
+                    .service_deployment_arn(format!("{SD_ARN}-blue"))
+                    .status(ecs::ServiceDeploymentStatus::Successful)
+                    .target_service_revision_arn(BLUE)
+                    .created_at(secs(-7200))
+                    .finished_at(secs(-6900))
                     .build(),
-            )
-            .build()
+            );
+        }
+        out.build()
     });
     let alarms = Arc::new(a.alarms);
     let all = alarms.clone();
@@ -526,5 +542,29 @@ async fn status_reads_strategy_stage_and_the_hooks_last_verdict() {
     assert_eq!(
         in_flight[0].line(Some(FUNCTION)),
         "CANARY at POST_TEST_TRAFFIC_SHIFT, gate IN_PROGRESS"
+    );
+}
+
+#[tokio::test]
+async fn the_gate_never_judges_a_restore() {
+    // Our rollback of a canary deployment: its target is the proven revision 3 (it completed a
+    // deployment two hours ago), and the alarm that caused the rollback is still in ALARM. The
+    // gate passes it at once instead of holding production on the bad revision, or failing it.
+    let mut a = Account::new();
+    a.alarms = vec![("hello-world-5xx", cw::StateValue::Alarm, true, Vec::new())];
+    a.green_td = 3;
+    a.blue_succeeded_before = true;
+    let h = harness(a, config());
+    let out = h.run(hook(json!({})), 20).await.unwrap();
+    assert_eq!(out["hookStatus"], "SUCCEEDED", "{out}");
+    let reason = out["hookDetails"]["ecsRollbackGate"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("never judges a restore"), "{reason}");
+    assert!(h.ecs_tags.lock().unwrap().is_empty(), "nothing marked bad");
+    assert_eq!(
+        h.calls("cw:DescribeAlarms"),
+        0,
+        "no alarm read for a restore"
     );
 }

@@ -113,6 +113,8 @@ struct World {
     alarms_rollback: bool,
     /// Stopped tasks of the PRIMARY deployment: (stopCode, stoppedReason) — ListTasks/DescribeTasks.
     stopped: Vec<(&'static str, &'static str)>,
+    /// Every alarm's state in CloudWatch now (DescribeAlarms), and its transition time (h:m).
+    alarm_state: (aws_sdk_cloudwatch::types::StateValue, Option<(u32, u32)>),
 }
 
 impl World {
@@ -183,6 +185,7 @@ impl World {
             deployment_alarms: Vec::new(),
             alarms_rollback: false,
             stopped: Vec::new(),
+            alarm_state: (aws_sdk_cloudwatch::types::StateValue::Alarm, None),
         }
     }
 
@@ -599,6 +602,7 @@ type MockAlarm = (&'static str, Option<&'static str>, Vec<String>, bool);
 fn cloudwatch_rules_with(
     alarm_tags: Vec<(&'static str, &'static str, &'static str)>,
     mut alarms: Vec<MockAlarm>,
+    alarm_state: (aws_sdk_cloudwatch::types::StateValue, Option<(u32, u32)>),
 ) -> Vec<(&'static str, Rule)> {
     alarms.push(("hello-world-5xx", Some("hello-world"), Vec::new(), true));
     let tags = alarm_tags.clone();
@@ -639,14 +643,18 @@ fn cloudwatch_rules_with(
                             .value(v)
                             .build()
                     };
-                    let mut a = aws_sdk_cloudwatch::types::MetricAlarm::builder()
-                        .alarm_name(name)
-                        .alarm_arn(format!(
-                            "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
-                        ))
-                        .set_alarm_actions(Some(actions.clone()))
-                        .actions_enabled(*enabled)
-                        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm);
+                    let mut a =
+                        aws_sdk_cloudwatch::types::MetricAlarm::builder()
+                            .alarm_name(name)
+                            .alarm_arn(format!(
+                                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
+                            ))
+                            .set_alarm_actions(Some(actions.clone()))
+                            .actions_enabled(*enabled)
+                            .state_value(alarm_state.0.clone())
+                            .set_state_transitioned_timestamp(alarm_state.1.map(|(h, m)| {
+                                aws_smithy_types::DateTime::from_secs(at(h, m).secs())
+                            }));
                     if let Some(service) = service {
                         a = a
                             .dimensions(dim("ClusterName", "demo"))
@@ -678,7 +686,7 @@ fn harness_full(
 ) -> Harness {
     let writes: Writes = Arc::default();
     let ecs = ecs_rules(world, &writes, extra);
-    let cw = cloudwatch_rules_with(alarm_tags, alarms);
+    let cw = cloudwatch_rules_with(alarm_tags, alarms, world.alarm_state.clone());
     let published: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = published.clone();
     let sns_rule = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
@@ -2225,4 +2233,45 @@ async fn with_a_lease_a_decision_that_only_reads_takes_no_lease() {
         ),
         (0, 0, 1)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claims verified in CloudWatch, and incidents over time through the whole handler.
+
+#[tokio::test]
+async fn a_forged_alarm_claim_is_checked_in_cloudwatch_in_both_payload_forms() {
+    // The payload says ALARM; CloudWatch says OK now: no write, in either form.
+    for fixture in [
+        "cloudwatch-alarm-metric.json",
+        "cloudwatch-alarm-action-lambda.json",
+    ] {
+        let mut w = World::new();
+        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+        w.deployment_alarms = vec!["hello-world-5xx"];
+        w.alarm_state = (aws_sdk_cloudwatch::types::StateValue::Ok, Some((10, 19)));
+        let h = harness(&w);
+        let r = response(h.run(fixture).await.unwrap());
+        assert_eq!(r.action, "skipped", "{fixture}: {r:?}");
+        assert!(
+            r.reason.contains("OK in CloudWatch now"),
+            "{fixture}: {}",
+            r.reason
+        );
+        assert_no_writes(&h);
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_that_transitioned_before_the_deployment_is_stale() {
+    // CloudWatch says the alarm entered ALARM at 09:50, before deployment 4 (10:00) started:
+    // it is about the older deployment, whatever time the payload claims.
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-5xx"];
+    w.alarm_state = (aws_sdk_cloudwatch::types::StateValue::Alarm, Some((9, 50)));
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(r.reason.starts_with("Stale alarm"), "{}", r.reason);
+    assert_no_writes(&h);
 }

@@ -502,7 +502,8 @@ async fn decide_fresh(deps: &Deps, pick: &Pick, reason: &str, by: &str) -> Resul
     if let Some(to) = &pick.to {
         guard::family(&Guarded::of(&service), to, false)?;
     } else {
-        guard::repeat(&Guarded::of(&service), at)?;
+        let origin = super::rollback::running_origin(deps, &service).await;
+        guard::repeat(&Guarded::of(&service), &origin, at)?;
     }
     let trigger = Trigger {
         target: pick.service.clone(),
@@ -599,7 +600,10 @@ async fn plan_for(
     let name = format!("{}/{}", pick.service.cluster, pick.service.service);
     let refused = match &pick.to {
         Some(to) => guard::family(&Guarded::of(&state), to, false),
-        None => guard::repeat(&Guarded::of(&state), now),
+        None => {
+            let origin = super::rollback::running_origin(deps, &state).await;
+            guard::repeat(&Guarded::of(&state), &origin, now)
+        }
     };
     if let Err(e) = refused {
         let text = format!("{name}: refused. {}", e.message);

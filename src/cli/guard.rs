@@ -1,8 +1,10 @@
 //! Safe repeats and safe targets for manual rollbacks, checked in the CLI before the decision
 //! core is asked to act:
-//! - a rollback issued minutes ago (by anyone: the service's `ecs-rollback:last-rollback-*` tags)
-//!   or still in flight is not repeated (two operators pressing the button during one incident
-//!   would otherwise walk the service back twice and tag the good revision bad);
+//! - once the service runs a restored proven revision (a rollback by anyone, ECS's own included:
+//!   the core's [`crate::decision::running_origin`], the same answer the responder uses for "is
+//!   this the same incident?") or a rollback is still in flight, no further step back without
+//!   `--to` or `--force` (two operators pressing the button during one incident would otherwise
+//!   walk the service back twice and tag the good revision bad);
 //! - a `--to` of another task-definition family is refused (another image, another task role).
 
 use std::collections::BTreeMap;
@@ -12,11 +14,9 @@ use chrono::Duration;
 use super::error::CliError;
 use super::output::time;
 use crate::decision::same_task_definition;
+use crate::incident::Origin;
 use crate::model::*;
 use crate::model::{TAG_LAST_ROLLBACK_BY, TAG_LAST_ROLLBACK_KIND};
-
-/// A rollback this recent is not repeated without `--force` or `--to`.
-pub const RECENT_MINUTES: i64 = 10;
 
 /// The last rollback the service's tags record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,34 +130,46 @@ pub fn ago(d: Duration) -> String {
     }
 }
 
-/// Refuse to repeat a rollback issued in the last [`RECENT_MINUTES`] or still in flight.
-pub fn repeat(service: &Guarded, now: Time) -> Result<(), CliError> {
-    let Some(last) = LastRollback::of(service.tags) else {
-        return Ok(());
+/// Refuse a further step back once the service runs a restored proven revision (`origin`, from
+/// the core) or while a recorded rollback is still in flight, or when the recorded rollback's
+/// time cannot be read.
+pub fn repeat(service: &Guarded, origin: &Origin, now: Time) -> Result<(), CliError> {
+    let last = LastRollback::of(service.tags);
+    let in_flight = last
+        .as_ref()
+        .is_some_and(|l| l.in_flight(service.primary.as_ref()));
+    let unreadable = last.as_ref().is_some_and(|l| l.at.is_none());
+    let restored = match origin {
+        Origin::Restore { how } => Some(how.as_str()),
+        Origin::New => None,
     };
-    let recent = match last.at {
-        Some(at) => now - at < Duration::minutes(RECENT_MINUTES),
-        // A time that cannot be read is no licence to roll back twice.
-        None => true,
-    };
-    let in_flight = last.in_flight(service.primary.as_ref());
-    if !recent && !in_flight {
+    if restored.is_none() && !in_flight && !unreadable {
         return Ok(());
     }
     let name = format!("{}/{}", service.cluster, service.service);
-    let state = if in_flight {
-        "; its deployment is still in progress"
-    } else {
-        ""
+    let mut message = match restored {
+        Some(how) => format!(
+            "{name} runs {}, a proven revision restored by {how}: this incident was already answered by a rollback.",
+            short_task_definition(service.task_definition)
+        ),
+        None => format!("{name} has a recorded rollback."),
     };
-    Err(CliError::nothing(format!(
-        "{name} was rolled back {} by {}: {}{state}. Not rolling back again.",
-        last.when(now),
-        last.who(),
-        last.moves()
-    ))
-    .hint(format!(
-        "`ecs-rollback status -c {c} -s {s}` shows it; to roll back further anyway: `ecs-rollback rollback -c {c} -s {s} --force` (or --to REVISION)",
+    if let Some(last) = &last {
+        let state = if in_flight {
+            "; its deployment is still in progress"
+        } else {
+            ""
+        };
+        message.push_str(&format!(
+            " Last rollback: {} by {}: {}{state}.",
+            last.when(now),
+            last.who(),
+            last.moves()
+        ));
+    }
+    message.push_str(" Not rolling back further without an explicit choice.");
+    Err(CliError::nothing(message).hint(format!(
+        "`ecs-rollback status -c {c} -s {s}` shows it; to step back further anyway: `ecs-rollback rollback -c {c} -s {s} --force` (or --to REVISION)",
         c = service.cluster,
         s = service.service
     )))
@@ -221,13 +233,26 @@ mod tests {
     }
 
     #[test]
-    fn a_recent_or_in_flight_rollback_is_not_repeated() {
+    fn a_restored_or_in_flight_rollback_is_not_repeated() {
         let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
+        let restored = Origin::Restore {
+            how: "a manual rollback to web:2 at 2026-12-01T09:57:00Z".into(),
+        };
         let recent = tags("2026-12-01T09:57:00Z");
-        let e = repeat(&guarded(&recent, Rollout::Completed, "web:2"), now).unwrap_err();
+        let e = repeat(
+            &guarded(&recent, Rollout::Completed, "web:2"),
+            &restored,
+            now,
+        )
+        .unwrap_err();
         assert_eq!(e.code, Code::Nothing);
+        assert!(
+            e.message
+                .contains("a proven revision restored by a manual rollback"),
+            "{e:?}"
+        );
         assert!(
             e.message.contains("2026-12-01 09:57:00 UTC (3 min ago)"),
             "{e:?}"
@@ -241,14 +266,43 @@ mod tests {
             .hint
             .unwrap()
             .contains("ecs-rollback rollback -c demo -s web --force"));
+        // Eleven minutes later the service still runs the restored revision: still refused
+        // (a time rule would have let the second rollback walk back into an older revision).
+        let later = now + Duration::minutes(11);
+        assert!(repeat(
+            &guarded(&recent, Rollout::Completed, "web:2"),
+            &restored,
+            later
+        )
+        .is_err());
         // Old but still rolling out: refused too.
         let old = tags("2026-12-01T08:00:00Z");
-        let e = repeat(&guarded(&old, Rollout::InProgress, "web:2"), now).unwrap_err();
+        let e = repeat(
+            &guarded(&old, Rollout::InProgress, "web:2"),
+            &Origin::New,
+            now,
+        )
+        .unwrap_err();
         assert!(e.message.contains("still in progress"), "{e:?}");
-        // Old and settled: fine. No tags: fine.
-        assert!(repeat(&guarded(&old, Rollout::Completed, "web:2"), now).is_ok());
+        // A new revision deployed since, settled: fine. No tags: fine.
+        assert!(repeat(
+            &guarded(&old, Rollout::Completed, "web:4"),
+            &Origin::New,
+            now
+        )
+        .is_ok());
         let none = BTreeMap::new();
-        assert!(repeat(&guarded(&none, Rollout::InProgress, "web:2"), now).is_ok());
+        assert!(repeat(
+            &guarded(&none, Rollout::InProgress, "web:2"),
+            &Origin::New,
+            now
+        )
+        .is_ok());
+        // ECS's own rollback, no tags at all: the core's origin alone refuses.
+        let ecs = Origin::Restore {
+            how: "ECS restored it in the rollback sd-9".into(),
+        };
+        assert!(repeat(&guarded(&none, Rollout::Completed, "web:2"), &ecs, now).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::revisions::resolve_name;
 use crate::aws::ecs::Ecs;
 use crate::decision::{Outcome, Snapshot};
 use crate::handler::{self, Response};
+use crate::incident::Origin;
 use crate::model::*;
 
 /// The reason recorded when none is given.
@@ -38,6 +39,16 @@ pub fn tag_safe(who: &str) -> String {
         })
         .take(256)
         .collect()
+}
+
+/// Whether the service runs a new revision or a restored proven one: the core's answer to "is
+/// this the same incident?", the responder's own. Unreadable → new (the decision core still
+/// judges the rollback itself).
+pub async fn running_origin(deps: &handler::Deps, service: &ServiceState) -> Origin {
+    let mut snap = Snapshot::new(service.clone());
+    handler::ask(deps, &mut snap, crate::decision::running_origin)
+        .await
+        .unwrap_or(Origin::New)
 }
 
 /// `--to` as the decision core wants it (a bare number takes the service's family).
@@ -65,7 +76,8 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
     if let Some(to) = &to {
         guard::family(&Guarded::of(&service), to, args.allow_other_family)?;
     } else if !args.force {
-        guard::repeat(&Guarded::of(&service), now)?;
+        let origin = running_origin(&deps, &service).await;
+        guard::repeat(&Guarded::of(&service), &origin, now)?;
     }
     let by = tag_safe(&caller(&ctx.sdk).await);
     let reason = args
