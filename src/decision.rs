@@ -1283,37 +1283,40 @@ fn rule8_loop_guard_tags(
         ));
         return Ok(Memory::None);
     }
-    let runs_ours = same_task_definition(failing.td, to);
-    // A deployment started after the rollback, of another revision, is a new incident.
-    let new_incident = !runs_ours
+    // Is the failing deployment the one the rollback started (or, after StopServiceDeployment,
+    // the earlier deployment ECS restored)? Judged by the deployment, never by its task
+    // definition alone: a later deployment of the same task definition (a configuration change,
+    // a person's redeploy) is another deployment.
+    let rollbacks_own = match (failing.deployment, &evidence) {
+        (Some(d), Some(crate::incident::Evidence::Deployment(id))) => &d.id == id,
+        (Some(d), Some(crate::incident::Evidence::Stopped(_))) => {
+            same_task_definition(&d.task_definition, to) && d.created_at.is_none_or(|c| c <= at)
+        }
+        (None, _) => same_task_definition(failing.td, to),
+        (Some(_), None) => false,
+    };
+    // A deployment started after the rollback that is not its own is a new incident (the tag
+    // records whole seconds: a deployment created within the same second is not "after").
+    let new_incident = !rollbacks_own
         && failing
             .deployment
             .and_then(|d| d.created_at)
-            .is_some_and(|created| created > at);
+            .is_some_and(|created| created >= at + Duration::seconds(1));
     if new_incident {
         return Ok(Memory::At { at });
     }
     let within = now - at < policy.cooldown;
-    if runs_ours {
-        // The rollback's own deployment — not a later redeploy of the same revision by a person.
-        let ours = failing.deployment.is_none_or(|d| {
-            d.created_at.is_none_or(|c| {
-                c <= at + Duration::minutes(crate::incident::MAX_INVOCATION_MINUTES)
-            })
-        });
-        let ours_completed = failing
+    if rollbacks_own {
+        let completed = failing
             .deployment
             .is_some_and(|d| d.rollout == Rollout::Completed);
-        match (&trigger.cause, within, ours_completed) {
+        match (&trigger.cause, within, completed) {
             // An alarm still ringing just after our rollback is the same incident.
             (Cause::Alarm { .. }, true, _) => {
                 return skip(Skip::AlreadyRolledBack { to: to.to_string() }, failing.td)
             }
-            // Our rollback's own deployment fails: reported, never chased — until that revision
-            // has completed a deployment; then it is an ordinary revision again.
-            (_, _, false) if ours => {
-                return skip(Skip::RollbackFailed { to: to.to_string() }, failing.td)
-            }
+            // The rollback's own deployment fails: reported, never chased.
+            (_, _, false) => return skip(Skip::RollbackFailed { to: to.to_string() }, failing.td),
             _ => {}
         }
     }
@@ -1719,6 +1722,13 @@ fn rule5_last_stable(
                 continue;
             }
             seen.push(candidate);
+            // A redeploy of the failing task definition is judged on its images: described.
+            if failing_rev.is_none()
+                && same_task_definition(&candidate.task_definition, failing)
+                && lookup(snap, failing).is_none()
+            {
+                return need(Need::Revisions(vec![failing.to_string()]));
+            }
             // A copy is its source: identity needs both task definitions described.
             if let Some(f) = failing_rev.filter(|f| copy_candidates(candidate, f)) {
                 let missing: Vec<String> = [&candidate.task_definition, &f.task_definition]
@@ -1732,6 +1742,10 @@ fn rule5_last_stable(
             }
             let usable = match failing_rev {
                 Some(f) => !same_revision(snap, candidate, f) && restores_something(candidate, f),
+                // The failing deployment is not in the history yet (a same-task-definition
+                // redeploy: a re-pushed mutable tag): the proven digests of its own task
+                // definition are the way back, pinned.
+                None if redeploy_of(snap, candidate, failing) => true,
                 None => {
                     !same_task_definition(&candidate.task_definition, failing)
                         && !same_task_definition(&candidate.task_definition, current)
@@ -1789,10 +1803,15 @@ fn rule5_last_stable(
         .filter_map(|(_, arn)| lookup(snap, arn))
         .collect();
     let usable = |r: &Revision| reject(r, &key).is_none() && r.status == RevisionStatus::Active;
+    // An unproven guess: a revision proven bad for another service sharing the family is the
+    // last resort, after every older revision marked bad nowhere.
     let pick = |source: Source, want_stable: bool| {
+        let fits = |r: &&&Revision| usable(r) && (!want_stable || r.ledger == Some(Ledger::Stable));
         described
             .iter()
-            .find(|r| usable(r) && (!want_stable || r.ledger == Some(Ledger::Stable)))
+            .filter(fits)
+            .find(|r| !r.bad_elsewhere(&key))
+            .or_else(|| described.iter().find(fits))
             .map(|r| Chosen {
                 arn: r.arn.clone(),
                 source,
@@ -1814,6 +1833,24 @@ fn rule5_last_stable(
     skip(Skip::NoCandidate(why), failing)
 }
 
+/// The failing deployment (not in the history yet) redeploys the task definition of `candidate`,
+/// a proven revision with recorded digests that can be pinned.
+fn redeploy_of(snap: &Snapshot, candidate: &ServiceRevision, failing: &str) -> bool {
+    same_task_definition(&candidate.task_definition, failing)
+        && !candidate.digests().is_empty()
+        && snap
+            .service
+            .primary()
+            .is_some_and(|p| same_task_definition(&p.task_definition, failing))
+        // Only a mutable tag can have moved: pinning it is then what restores the image.
+        && !rule7_exact_image(
+            lookup(snap, &candidate.task_definition),
+            &candidate.images,
+            &[],
+        )
+        .is_empty()
+}
+
 /// Rule 2: the service already runs the chosen revision (same task definition and nothing else
 /// to restore).
 fn rule2_already_on_target(
@@ -1826,6 +1863,7 @@ fn rule2_already_on_target(
     let same_td = same_task_definition(&chosen.arn, current);
     let (differs, same_rev) = match (&chosen.revision, failing_rev) {
         (Some(to), Some(from)) => (restores_something(to, from), same_revision(snap, to, from)),
+        (Some(to), None) => (redeploy_of(snap, to, failing), false),
         _ => (false, false),
     };
     // A copy is its source: an identical copy already running is the target.

@@ -493,10 +493,12 @@ pub fn gate_rule_deployment_in_flight(status: DeploymentStatus) -> Gate<()> {
 /// Early detection for the gate: the new revision's tasks stopped for the revision's fault
 /// (`faults::classify`) at least `early_failed_tasks` times (0 = off), or ECS's own count says so.
 pub fn gate_rule_tasks_failing(facts: &GateFacts, policy: &Policy) -> Gate<()> {
-    let threshold = policy.early_failed_tasks;
-    if threshold == 0 {
+    if policy.early_failed_tasks == 0 {
         return Ok(());
     }
+    // The same threshold as early detection: it grows with the desired count.
+    let threshold =
+        crate::incident::early_detection_threshold(&facts.service, policy.early_failed_tasks);
     let faults: Vec<(&TaskStop, &'static str)> = facts
         .stopped_tasks
         .as_ref()

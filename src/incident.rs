@@ -57,12 +57,26 @@ pub fn is_deployment_of(d: &Deployment, rec: &Recorded) -> bool {
         })
 }
 
-/// Evidence from `DescribeServices` alone: a deployment of the target started by the rollback.
+/// Evidence from `DescribeServices` alone: a deployment of the target started by the rollback —
+/// and so newer than the deployment it rolled back from, when that one is still listed (the
+/// previous deployment of the target, still ACTIVE, is no evidence however recent).
 pub fn evidence_in_service(service: &ServiceState, rec: &Recorded) -> Option<Evidence> {
+    let from_started = rec.from.and_then(|from| {
+        service
+            .deployments
+            .iter()
+            .filter(|d| same_task_definition(&d.task_definition, from))
+            .filter_map(|d| d.created_at)
+            .max()
+    });
     service
         .deployments
         .iter()
-        .find(|d| is_deployment_of(d, rec))
+        .filter(|d| is_deployment_of(d, rec))
+        .find(|d| match (from_started, d.created_at) {
+            (Some(from), Some(created)) => created > from,
+            _ => true,
+        })
         .map(|d| Evidence::Deployment(d.id.clone()))
 }
 
@@ -70,18 +84,27 @@ pub fn evidence_in_service(service: &ServiceState, rec: &Recorded) -> Option<Evi
 /// rollback, or the deployment it stopped (of the revision it rolled back from) in a
 /// `ROLLBACK_*` state that began at or after the record.
 pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Evidence> {
-    let after = |e: &HistoryEntry| {
-        e.finished_at
-            .or(e.started_at)
-            .or(e.created_at)
-            .is_none_or(|t| t >= rec.at - skew())
-    };
-    let started = entries.iter().find(|e| {
+    // Rolling back now, or finished rolling back after the record.
+    let after = |e: &HistoryEntry| e.finished_at.is_none_or(|t| t >= rec.at - skew());
+    let of = |e: &HistoryEntry, td: &str| {
         e.target_task_definition
             .as_deref()
-            .is_some_and(|t| same_task_definition(t, rec.to))
+            .is_some_and(|t| same_task_definition(t, td))
+    };
+    // Newer than the deployment it rolled back from, as in `evidence_in_service`.
+    let from_started = rec.from.and_then(|from| {
+        entries
+            .iter()
+            .filter(|e| of(e, from))
+            .filter_map(|e| e.created_at.or(e.started_at))
+            .max()
+    });
+    let started = entries.iter().find(|e| {
+        of(e, rec.to)
             && e.created_at.or(e.started_at).is_some_and(|c| {
-                c >= rec.at - skew() && c <= rec.at + Duration::minutes(MAX_INVOCATION_MINUTES)
+                c >= rec.at - skew()
+                    && c <= rec.at + Duration::minutes(MAX_INVOCATION_MINUTES)
+                    && from_started.is_none_or(|f| c > f)
             })
     });
     if let Some(e) = started {
@@ -96,7 +119,6 @@ pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<E
                 DeploymentStatus::RollbackRequested
                     | DeploymentStatus::RollbackInProgress
                     | DeploymentStatus::RollbackSuccessful
-                    | DeploymentStatus::StopRequested
             )
         })
         .filter(|e| after(e))

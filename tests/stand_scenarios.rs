@@ -224,6 +224,31 @@ impl World {
             .unwrap();
     }
 
+    /// The alarm an event names enters the event's state in CloudWatch now, as the real alarm
+    /// does before CloudWatch emits the event (the function verifies every claim there).
+    async fn ring(&self, event: &Value) {
+        let detail = event
+            .get("detail")
+            .or_else(|| event.get("alarmData"))
+            .expect("an alarm event");
+        let name = detail["alarmName"].as_str().expect("alarmName");
+        let state = detail["state"]["value"].as_str().unwrap_or("ALARM");
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
+            .state_reason("set by the scenario before its event")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SetAlarmState {name}: {e:?}"));
+    }
+
+    /// [`World::ring`], then deliver the event.
+    async fn raise(&self, event: &Value) -> Invoked {
+        self.ring(event).await;
+        self.stand.invoke(event)
+    }
+
     fn rollback_writes(&self) -> usize {
         self.stand.count("UpdateService") + self.stand.count("StopServiceDeployment")
     }
@@ -351,7 +376,7 @@ async fn alarm_during_a_deployment_stops_it_with_rollback() {
     let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&alarm);
+    let r = w.raise(&alarm).await;
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     assert_eq!(w.stand.count("StopServiceDeployment"), 1);
     assert_eq!(w.stand.count("UpdateService"), 0);
@@ -378,7 +403,7 @@ async fn alarm_after_completion_within_the_window_rolls_back() {
     assert_eq!(action(&w.stand.invoke(&completed)), "recorded");
     assert_eq!(w.ledger(&bad).await.as_deref(), Some("stable"));
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
-    let r = w.stand.invoke(&alarm);
+    let r = w.raise(&alarm).await;
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     assert_eq!(w.service_td("hello-world").await, good);
     assert_eq!(
@@ -401,7 +426,7 @@ async fn alarm_outside_the_window_does_nothing() {
     );
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&alarm);
+    let r = w.raise(&alarm).await;
     assert_eq!(action(&r), "skipped");
     assert!(
         r.body["reason"].as_str().unwrap().contains("alarm window"),
@@ -420,7 +445,7 @@ async fn composite_alarm_rolls_back_the_service_its_child_guards() {
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     w.composite_alarm().await;
     let event = fixture("cloudwatch-alarm-composite.json");
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     assert_eq!(w.service_td("hello-world").await, good);
     let cbor = w.stand.requests(Some("DescribeAlarms"));
@@ -551,6 +576,7 @@ async fn cooldown_blocks_a_second_automatic_rollback() {
         "EssentialContainerExited",
     );
     w.set_failed_tasks("hello-world", 5);
+    w.ring(&alarm).await;
     w.stand.clear_requests();
     for event in [&alarm, &early] {
         let r = w.stand.invoke(event);
@@ -1024,6 +1050,7 @@ async fn an_alarm_and_a_failed_event_for_the_same_deployment_act_once() {
     let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
     let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.ring(&alarm).await;
     w.stand.clear_requests();
     let (ra, rb) = std::thread::scope(|s| {
         let a = s.spawn(|| w.stand.invoke(&alarm));
@@ -1111,7 +1138,7 @@ async fn server_error_on_stop_service_deployment_is_retried_after_reading_again(
         "/faults",
         json!({"operation": "StopServiceDeployment", "status": 500, "code": "ServerException", "count": 1}),
     );
-    let r = w.stand.invoke(&alarm);
+    let r = w.raise(&alarm).await;
     w.stand.control("DELETE", "/faults", Value::Null);
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     let stops = w.stand.requests(Some("StopServiceDeployment"));
@@ -1178,7 +1205,7 @@ async fn throttled_cloudwatch_reads_are_retried_for_a_composite_alarm() {
             json!({"service": "cloudwatch", "operation": op, "status": 400, "code": "Throttling", "count": 1}),
         );
     }
-    let r = w.stand.invoke(&fixture("cloudwatch-alarm-composite.json"));
+    let r = w.raise(&fixture("cloudwatch-alarm-composite.json")).await;
     w.stand.control("DELETE", "/faults", Value::Null);
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     let injected = w
@@ -1282,7 +1309,7 @@ async fn target_tracking_alarm_low_never_rolls_back() {
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     let event = w.target_tracking_alarm_low("hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert_eq!(action(&r), "skipped", "{:?}", r.body);
     assert!(
         r.body["reason"]
@@ -1308,7 +1335,7 @@ async fn untagged_dimension_alarm_guards_only_when_the_service_lists_it() {
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     let event = w.dimension_alarm("hello-world-5xx", "hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert_eq!(action(&r), "skipped", "{:?}", r.body);
     assert!(
         r.body["reason"]
@@ -1325,7 +1352,7 @@ async fn untagged_dimension_alarm_guards_only_when_the_service_lists_it() {
     // guarding after the deployment completed.
     w.list_deployment_alarms("hello-world", &["hello-world-5xx"], false, false)
         .await;
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     assert_eq!(w.service_td("hello-world").await, good);
 }
@@ -1338,7 +1365,7 @@ async fn deployment_alarm_with_ecs_rollback_during_the_deployment_is_left_to_ecs
         .await;
     let event = w.dimension_alarm("hello-world-5xx", "hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert_eq!(action(&r), "skipped", "{:?}", r.body);
     assert!(
         r.body["reason"]
@@ -1432,7 +1459,7 @@ async fn a_failed_bookkeeping_write_never_causes_a_second_rollback() {
     // (CloudWatch's TagResource is not failing: the alarm itself can be tagged.)
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&alarm);
+    let r = w.raise(&alarm).await;
     assert_eq!(action(&r), "skipped", "{:?}", r.body);
     assert!(
         r.body["reason"]
@@ -1457,7 +1484,7 @@ async fn an_alarm_within_the_cooldown_after_an_ecs_circuit_breaker_rollback_does
     assert_eq!(w.service_td("hello-world").await, good);
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
     w.stand.clear_requests();
-    let r = w.stand.invoke(&alarm);
+    let r = w.raise(&alarm).await;
     assert_eq!(action(&r), "skipped", "{:?}", r.body);
     assert!(
         r.body["reason"]
@@ -1499,7 +1526,7 @@ async fn a_multi_service_alarm_with_an_unknown_service_still_handles_the_known_o
         .unwrap();
     let mut event = fixture("cloudwatch-alarm-two-services.json");
     event["time"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert!(r.function_error.is_none(), "{:?}", r.body);
     let responses = r.body.as_array().expect("one response per service").clone();
     assert_eq!(responses.len(), 2, "{responses:?}");
@@ -1520,7 +1547,7 @@ async fn an_alarm_action_invoking_the_function_directly_rolls_back() {
     event["time"] = json!(chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
         .to_string());
-    let r = w.stand.invoke(&event);
+    let r = w.raise(&event).await;
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     assert_eq!(w.service_td("hello-world").await, good);
 }
@@ -1534,8 +1561,8 @@ async fn a_suppressed_composite_alarm_does_nothing() {
     w.composite_alarm().await;
     w.stand.clear_requests();
     let r = w
-        .stand
-        .invoke(&fixture("cloudwatch-alarm-composite-suppressed.json"));
+        .raise(&fixture("cloudwatch-alarm-composite-suppressed.json"))
+        .await;
     assert_eq!(action(&r), "skipped", "{:?}", r.body);
     assert!(
         r.body["reason"]
@@ -1823,7 +1850,7 @@ async fn a_traffic_shifting_deployment_failing_in_bake_time_is_stopped_and_traff
         assert_eq!(out["lifecycleStage"], "BAKE_TIME", "{strategy}: {out}");
         let alarm = w.alarm("hello-world-5xx", "hello-world").await;
         w.stand.clear_requests();
-        let r = w.stand.invoke(&alarm);
+        let r = w.raise(&alarm).await;
         assert_eq!(action(&r), "rolled_back", "{strategy}: {:?}", r.body);
         let reason = r.body["reason"].as_str().unwrap();
         assert!(
@@ -1860,7 +1887,7 @@ async fn an_alarm_after_a_completed_traffic_shifting_deployment_redeploys_the_ol
         w.advance("hello-world", "COMPLETE");
         let alarm = w.alarm("hello-world-5xx", "hello-world").await;
         w.stand.clear_requests();
-        let r = w.stand.invoke(&alarm);
+        let r = w.raise(&alarm).await;
         assert_eq!(action(&r), "rolled_back", "{strategy}: {:?}", r.body);
         let reason = r.body["reason"].as_str().unwrap();
         assert!(
@@ -1871,4 +1898,128 @@ async fn an_alarm_after_a_completed_traffic_shifting_deployment_redeploys_the_ol
         assert_eq!(w.stand.count("UpdateService"), 1, "{strategy}");
         assert_eq!(w.service_td("hello-world").await, good, "{strategy}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents over time: sequences of events that single-event rules got wrong, with the release
+// binary on a stand whose UpdateService starts a new PRIMARY deployment as ECS does.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flapping_alarm_after_our_rollback_is_reported_never_a_second_step_back() {
+    // No cooldown at all: only the incident rules stand between a flapping alarm and a walk
+    // back through older revisions.
+    let w = world(&[("ROLLBACK_COOLDOWN_MINUTES", "0")]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    let r = w.raise(&alarm).await;
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+    // Our UpdateService started a new deployment of the proven revision; it completes.
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.stand.clear_requests();
+    // The alarm's cause was downstream: it flaps OK → ALARM twice more.
+    for _ in 0..2 {
+        w.cloudwatch
+            .set_alarm_state()
+            .alarm_name("hello-world-5xx")
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+            .state_reason("recovered")
+            .send()
+            .await
+            .unwrap();
+        let r = w.raise(&alarm).await;
+        assert_eq!(action(&r), "skipped", "{:?}", r.body);
+        let reason = r.body["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("did not clear the alarm") && reason.contains("a person decides"),
+            "{reason}"
+        );
+    }
+    assert_eq!(w.rollback_writes(), 0, "never a step further back");
+    assert_eq!(w.service_td("hello-world").await, good);
+    assert_ne!(
+        w.ledger(&good).await.as_deref(),
+        Some("bad"),
+        "the proven revision is never marked bad"
+    );
+    assert_eq!(w.ledger(&bad).await.as_deref(), Some("bad"));
+    let told = w.notifications(3).await;
+    assert!(
+        told.iter().any(|m| m.contains("did not clear the alarm")),
+        "{told:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_alarm_never_undoes_a_persons_fix() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    // The alarm rings for the bad revision; its event is throttled and queued.
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    w.ring(&alarm).await;
+    // The on-call engineer ships a fix two minutes after the alarm rang (the stand moves the
+    // fix's start instead of waiting two minutes).
+    let fix = w.register(&format!("{REGISTRY}:d4e5f60"), false).await;
+    w.deploy("hello-world", &fix).await;
+    w.stand.control(
+        "POST",
+        "/ecs/created-at",
+        json!({"cluster": "demo", "service": "hello-world", "secondsAgo": -120}),
+    );
+    w.stand.clear_requests();
+    // The queued alarm event arrives now, while the fix rolls out.
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Stale alarm"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0, "the fix keeps rolling out");
+    assert_eq!(w.service_td("hello-world").await, fix);
+    assert_eq!(w.ledger(&fix).await, None, "the fix is never tagged bad");
+    assert_ne!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loop_guard_left_by_a_failed_invocation_is_not_a_rollback() {
+    // The first invocation writes the loop guard, then its UpdateService fails and so does the
+    // removal of the guard (as when Lambda stops an invocation between two writes): the
+    // service keeps tags of a rollback that never happened. Lambda retries the event.
+    let w = world(&[]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    for op in ["UpdateService", "UntagResource"] {
+        w.stand.control(
+            "POST",
+            "/faults",
+            json!({"service": "ecs", "operation": op, "status": 400, "code": "AccessDeniedException", "message": "denied", "count": 1}),
+        );
+    }
+    let first = w.stand.invoke(&failed);
+    w.stand.control("DELETE", "/faults", Value::Null);
+    assert!(first.function_error.is_some(), "{:?}", first.body);
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:last-rollback-to")
+            .await
+            .as_deref(),
+        Some(good.as_str()),
+        "the guard of the rollback that never happened is still there"
+    );
+    assert_eq!(w.service_td("hello-world").await, bad);
+    // Lambda's retry: the memory has no evidence (no deployment of the target started since),
+    // so it is said and ignored, and the failed revision is rolled back now.
+    let retry = w.stand.invoke(&failed);
+    assert_eq!(action(&retry), "rolled_back", "{:?}", retry.body);
+    let reason = retry.body["reason"].as_str().unwrap();
+    assert!(reason.contains("never took effect"), "{reason}");
+    assert_eq!(w.service_td("hello-world").await, good);
 }
