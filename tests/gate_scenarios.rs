@@ -624,3 +624,69 @@ async fn cli_status_shows_the_strategy_stage_and_the_gate_s_last_verdict_of_a_de
     let r = w.stand.advance(SERVICE, None);
     assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn our_blue_green_rollback_passes_the_gate_at_once() {
+    // A blue/green revision passes the gate and completes, then serves errors: its guarding
+    // alarm rings and the responder rolls back with UpdateService — a full blue/green
+    // deployment of the proven revision, which runs the service's lifecycle hooks. The alarm
+    // that caused it is still in ALARM: the gate must let the way back through at once, never
+    // hold production on the bad revision for its observation time, never fail it.
+    let w = world(&[]).await;
+    w.tagged_alarm("hello-world-5xx", 60, StateValue::Ok).await;
+    let v2 = w
+        .gated_deployment(
+            "BLUE_GREEN",
+            &[
+                ("ecs-rollback:gate-observe-minutes", "0.03"),
+                ("ecs-rollback:gate-callback-seconds", "1"),
+            ],
+        )
+        .await;
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+    w.set_alarm(
+        "hello-world-5xx",
+        StateValue::Alarm,
+        "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (5.0).",
+    )
+    .await;
+    let mut alarm: Value =
+        serde_json::from_str(include_str!("../events/cloudwatch-alarm-metric.json")).unwrap();
+    alarm["resources"][0] = json!(format!(
+        "arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:hello-world-5xx"
+    ));
+    alarm["detail"]["alarmName"] = json!("hello-world-5xx");
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(r.body["action"], "rolled_back", "{:?}", r.body);
+    assert!(
+        r.body["reason"].as_str().unwrap().contains("BLUE_GREEN"),
+        "{:?}",
+        r.body
+    );
+    let before = w.answers().len();
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+    let answers: Vec<Value> = w.answers().into_iter().skip(before).collect();
+    let outcomes = stage_outcomes(&answers);
+    assert!(!outcomes.is_empty(), "the rollback ran the hooks: {r}");
+    assert!(
+        outcomes.iter().all(|(_, o)| o == "SUCCEEDED"),
+        "every stage of the restore passes at once: {outcomes:?}"
+    );
+    for a in &answers {
+        let reason = a["response"]["hookDetails"]["ecsRollbackGate"]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains("never judges a restore"), "{reason}");
+    }
+    assert_ne!(
+        harness::ecs::service_td(&w.ecs, SERVICE).await,
+        v2,
+        "production is back on the proven revision"
+    );
+    assert_eq!(
+        harness::ecs::ledger(&w.ecs, &v2).await.as_deref(),
+        Some("bad")
+    );
+}
