@@ -691,7 +691,29 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
     };
     // The task definition is proven bad only when it is what changed: a failure with the same
     // task definition (a re-pushed tag, a configuration change) says nothing against it.
-    let mark_bad = (!same_task_definition(&chosen.arn, failing.td)).then(|| failing.td.to_string());
+    // Nor is a task definition that another deployment ran successfully with the same images:
+    // then the configuration is what failed (never a proven revision marked bad).
+    let mark_bad = if same_task_definition(&chosen.arn, failing.td) {
+        None
+    } else {
+        // A copy is its source: when a proven revision of another task definition ran the same
+        // images, whether the failing task definition is its copy needs it described.
+        let may_be_copy = failing_rev.is_some_and(|f| {
+            entries.iter().any(|e| {
+                e.status == DeploymentStatus::Successful
+                    && e.resolved_target().is_some_and(|t| {
+                        !same_task_definition(&t.task_definition, failing.td)
+                            && !f.digests().is_empty()
+                            && t.digests() == f.digests()
+                    })
+            })
+        });
+        if may_be_copy && lookup(snap, failing.td).is_none() {
+            return need(Need::Revisions(vec![failing.td.to_string()]));
+        }
+        (!task_definition_proven(snap, entries, failing_entry, failing.td))
+            .then(|| failing.td.to_string())
+    };
     let degraded = history.as_ref().err().map(|why| {
         format!("service-deployment history unavailable ({why}); chose from the ledger and the task-definition family")
     });
@@ -757,12 +779,25 @@ pub fn rule3_ecs_rolling_back_now(service: &ServiceState) -> Flow<()> {
     if primary.rollout != Rollout::InProgress {
         return Ok(());
     }
-    let why = service.deployments.iter().find_map(|d| {
-        d.rollout_reason
-            .as_deref()
-            .filter(|r| is_ecs_rollback_reason(r))
-            .map(str::to_string)
+    // A rollback is over once a person deploys after it: a "rolling back" reason left on an
+    // older deployment does not hold back the new PRIMARY, or its failure would never be
+    // answered while that deployment is listed.
+    // ECS's rollback makes an earlier deployment PRIMARY again: a PRIMARY newer than every
+    // other listed deployment was started after the rollback began.
+    let newest = service.deployments.iter().all(|o| {
+        o.is_primary() || matches!((o.created_at, primary.created_at), (Some(c), Some(p)) if c < p)
     });
+    let superseded = |d: &Deployment| newest && !d.is_primary();
+    let why = service
+        .deployments
+        .iter()
+        .filter(|d| !superseded(d))
+        .find_map(|d| {
+            d.rollout_reason
+                .as_deref()
+                .filter(|r| is_ecs_rollback_reason(r))
+                .map(str::to_string)
+        });
     match why {
         Some(why) => skip(Skip::EcsRollingBack(why), &service.task_definition),
         None => Ok(()),
@@ -829,7 +864,7 @@ fn rule2_failing_deployment<'a>(
             deployment_id,
             reason,
         } => {
-            rule3_ecs_handles_failure(reason, service)?;
+            rule3_ecs_handles_failure(reason, service, Some(deployment_id))?;
             let Some(deployment) = service.deployments.iter().find(|d| &d.id == deployment_id)
             else {
                 return Err(Box::new(stale_or_duplicate(
@@ -940,8 +975,7 @@ fn incident_rule_new_revision(
     if !trigger.cause.is_automatic() {
         return Ok(());
     }
-    let created = failing.deployment.and_then(|d| d.created_at);
-    let origin = match revision_origin(snap, failing_entry, failing.td, created) {
+    let origin = match revision_origin(snap, failing_entry, failing.td, failing.deployment) {
         Ok(origin) => origin,
         Err(n) => return need(n),
     };
@@ -974,19 +1008,43 @@ pub fn revision_origin(
     snap: &Snapshot,
     entry: Option<&HistoryEntry>,
     td: &str,
-    created: Option<Time>,
+    deployment: Option<&Deployment>,
 ) -> Result<crate::incident::Origin, Need> {
-    use crate::incident::Origin;
+    use crate::incident::{evidence, Evidence, Origin, Recorded};
+    let Some(history) = &snap.history else {
+        return Err(Need::History);
+    };
     let tags = &snap.service.tags;
     let memory = tags
         .get(TAG_LAST_ROLLBACK_AT)
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
-        .zip(tags.get(TAG_LAST_ROLLBACK_TO));
-    if let (Some((at, to)), Some(created)) = (memory, created) {
+        .zip(tags.get(TAG_LAST_ROLLBACK_TO))
+        .filter(|(_, to)| same_task_definition(td, to));
+    if let Some((at, to)) = memory {
         let at = at.with_timezone(&chrono::Utc);
-        let window = at - Duration::seconds(crate::incident::SKEW_SECONDS)
-            ..=at + Duration::minutes(crate::incident::MAX_INVOCATION_MINUTES);
-        if same_task_definition(td, to) && window.contains(&created) {
+        let rec = Recorded {
+            at,
+            to,
+            from: tags.get(TAG_LAST_ROLLBACK_FROM).map(String::as_str),
+        };
+        // This very deployment is the one the recorded rollback started (the earliest of its
+        // target after the record, and no stop): a later deployment of it is not.
+        let deployment =
+            deployment.or_else(|| entry.and_then(|e| deployment_of_entry(&snap.service, e)));
+        let entries = history.as_deref().ok();
+        let own = match evidence(&snap.service, entries, &rec) {
+            Some(Evidence::Deployment { id, .. }) => {
+                deployment.is_some_and(|d| d.id == id) || entry.is_some_and(|e| e.arn == id)
+            }
+            // A stop restores the earlier deployment of the target: that is this one when it
+            // was created before the record.
+            Some(Evidence::Stopped(_)) => deployment
+                .and_then(|d| d.created_at)
+                .or(entry.and_then(|e| e.created_at))
+                .is_some_and(|c| c < at),
+            None => false,
+        };
+        if own {
             let who = match tags.get(TAG_LAST_ROLLBACK_KIND).map(String::as_str) {
                 Some("manual") => "a manual rollback",
                 _ => "the rollback",
@@ -1000,9 +1058,6 @@ pub fn revision_origin(
             });
         }
     }
-    let Some(history) = &snap.history else {
-        return Err(Need::History);
-    };
     match (history, entry) {
         (Ok(entries), Some(entry)) => {
             if let Err(step) = describe_identities(snap, entries, entry) {
@@ -1032,6 +1087,19 @@ pub fn revision_origin(
     }
 }
 
+/// The ECS deployment (`ecs-svc/N`) a history entry is about: its target service revision is
+/// numbered after it.
+fn deployment_of_entry<'a>(
+    service: &'a ServiceState,
+    entry: &HistoryEntry,
+) -> Option<&'a Deployment> {
+    let target = entry.target.as_ref()?;
+    service.deployments.iter().find(|d| {
+        d.id.strip_prefix("ecs-svc/")
+            .is_some_and(|n| target.arn.ends_with(&format!("/{n}")))
+    })
+}
+
 /// Whether the service deployment `arn` restores a proven revision, and what proves it: the gate
 /// never judges a restore ([`revision_origin`]).
 pub fn restore_of(snap: &Snapshot, arn: &str) -> Result<Option<String>, Need> {
@@ -1047,7 +1115,7 @@ pub fn restore_of(snap: &Snapshot, arn: &str) -> Result<Option<String>, Need> {
     let Some(td) = entry.target_task_definition.as_deref() else {
         return Ok(None);
     };
-    match revision_origin(snap, Some(entry), td, entry.created_at.or(entry.started_at))? {
+    match revision_origin(snap, Some(entry), td, None)? {
         crate::incident::Origin::Restore { how } => Ok(Some(how)),
         crate::incident::Origin::New => Ok(None),
     }
@@ -1065,7 +1133,32 @@ pub fn running_origin(snap: &Snapshot) -> Result<crate::incident::Origin, Need> 
         Some(Ok(entries)) => failing_history_entry(entries, primary, td),
         _ => None,
     };
-    revision_origin(snap, entry, td, primary.and_then(|p| p.created_at))
+    revision_origin(snap, entry, td, primary)
+}
+
+/// Whether another deployment ran task definition `td` successfully (or ECS restored it): then a
+/// failure of `td` is its images' (a re-pushed tag) or its configuration's, never its own.
+fn task_definition_proven(
+    snap: &Snapshot,
+    entries: &[HistoryEntry],
+    failing_entry: Option<&HistoryEntry>,
+    td: &str,
+) -> bool {
+    let identity = |x: &str| {
+        lookup(snap, x)
+            .map(|r| r.identity().to_string())
+            .unwrap_or_else(|| x.to_string())
+    };
+    let td = identity(td);
+    entries
+        .iter()
+        .filter(|e| failing_entry.is_none_or(|f| f.arn != e.arn))
+        .filter_map(|e| match e.status {
+            DeploymentStatus::Successful => e.resolved_target(),
+            DeploymentStatus::RollbackSuccessful => e.rolled_back_to.clone(),
+            _ => None,
+        })
+        .any(|r| same_task_definition(&identity(&r.task_definition), &td))
 }
 
 /// Describe, in one round, the task definitions whose identity decides whether two history
@@ -1135,10 +1228,28 @@ fn same_revision(snap: &Snapshot, a: &ServiceRevision, b: &ServiceRevision) -> b
 /// it has `rollback: true`. The circuit breaker and the deployment alarms are told apart by
 /// ECS's reason; when the reason names neither, either with rollback on is assumed to act (the
 /// history check then still sees a ROLLBACK_* deployment).
-pub fn rule3_ecs_handles_failure(reason: &str, service: &ServiceState) -> Flow<()> {
+pub fn rule3_ecs_handles_failure(
+    reason: &str,
+    service: &ServiceState,
+    failed: Option<&str>,
+) -> Flow<()> {
     let current = service.task_definition.as_str();
     if is_ecs_rollback_reason(reason) {
         return skip(Skip::EcsRollingBack(reason.to_string()), current);
+    }
+    // ECS rolls back to the last completed deployment, still listed beside the failed one (ECS
+    // developer guide, "deployment circuit breaker"); with none listed it has nothing to restore
+    // and the failure is ours to answer, whatever `rollback` says.
+    let restorable = service.deployments.iter().any(|d| {
+        failed != Some(d.id.as_str())
+            && (d.rollout == Rollout::Completed
+                || d.is_primary()
+                || d.rollout_reason
+                    .as_deref()
+                    .is_some_and(is_ecs_rollback_reason))
+    });
+    if failed.is_some() && !restorable {
+        return Ok(());
     }
     let breaker = service
         .circuit_breaker
@@ -1177,6 +1288,13 @@ fn rule4_early_detection_threshold(
     primary: &Deployment,
     policy: &Policy,
 ) -> Flow<()> {
+    // ECS itself has failed the deployment (its rolloutState, read now): the failure is proven
+    // whatever the count — unless the mechanism that failed it rolls back itself (rule 3).
+    if primary.rollout == Rollout::Failed {
+        let reason = primary.rollout_reason.as_deref().unwrap_or_default();
+        rule3_ecs_handles_failure(reason, &snap.service, Some(&primary.id))?;
+        return Ok(());
+    }
     let threshold_n =
         crate::incident::early_detection_threshold(&snap.service, policy.early_failed_tasks);
     let threshold = threshold_n as i32;
@@ -1238,7 +1356,7 @@ fn rule8_loop_guard_tags(
     now: Time,
     notes: &mut Vec<String>,
 ) -> Flow<Memory> {
-    use crate::incident::{evidence_in_history, evidence_in_service, Recorded};
+    use crate::incident::{evidence_in_service, Recorded};
     let service = &snap.service;
     if !trigger.cause.is_automatic() {
         return Ok(Memory::None);
@@ -1265,16 +1383,24 @@ fn rule8_loop_guard_tags(
         to,
         from: service.tags.get(TAG_LAST_ROLLBACK_FROM).map(String::as_str),
     };
-    let evidence = match evidence_in_service(service, &rec) {
-        Some(e) => Some(e),
-        None => match &snap.history {
-            None => return need(Need::History),
-            Some(Ok(entries)) => evidence_in_history(entries, &rec),
-            Some(Err(why)) => {
-                notes.push(format!("The rollback the loop-guard tags record ({raw_at}) cannot be checked against the deployment history ({why})."));
-                return Ok(Memory::Untrusted);
-            }
-        },
+    // The service's deployments answer most duplicates without the history. The history is read
+    // when they show nothing, and before a deployment of the target is taken for the rollback's
+    // own: a StopServiceDeployment rollback starts none, so a later deployment is a person's.
+    let in_service = evidence_in_service(service, &rec);
+    let confirm = match (&in_service, failing.deployment) {
+        (None, _) => true,
+        (Some(crate::incident::Evidence::Deployment { id, .. }), Some(d)) => &d.id == id,
+        _ => false,
+    };
+    let evidence = match (&snap.history, confirm) {
+        (_, false) => in_service,
+        (None, true) => return need(Need::History),
+        (Some(Ok(entries)), true) => crate::incident::evidence(service, Some(entries), &rec),
+        (Some(Err(_)), true) if in_service.is_some() => in_service,
+        (Some(Err(why)), true) => {
+            notes.push(format!("The rollback the loop-guard tags record ({raw_at}) cannot be checked against the deployment history ({why})."));
+            return Ok(Memory::Untrusted);
+        }
     };
     if evidence.is_none() {
         notes.push(format!(
@@ -1288,7 +1414,7 @@ fn rule8_loop_guard_tags(
     // definition alone: a later deployment of the same task definition (a configuration change,
     // a person's redeploy) is another deployment.
     let rollbacks_own = match (failing.deployment, &evidence) {
-        (Some(d), Some(crate::incident::Evidence::Deployment(id))) => &d.id == id,
+        (Some(d), Some(crate::incident::Evidence::Deployment { id, .. })) => &d.id == id,
         (Some(d), Some(crate::incident::Evidence::Stopped(_))) => {
             same_task_definition(&d.task_definition, to) && d.created_at.is_none_or(|c| c <= at)
         }
@@ -1297,11 +1423,17 @@ fn rule8_loop_guard_tags(
     };
     // A deployment started after the rollback that is not its own is a new incident (the tag
     // records whole seconds: a deployment created within the same second is not "after").
+    let ours_created = match &evidence {
+        Some(crate::incident::Evidence::Deployment { created, .. }) => *created,
+        _ => None,
+    };
     let new_incident = !rollbacks_own
         && failing
             .deployment
             .and_then(|d| d.created_at)
-            .is_some_and(|created| created >= at + Duration::seconds(1));
+            .is_some_and(|created| {
+                created >= at + Duration::seconds(1) || ours_created.is_some_and(|o| created >= o)
+            });
     if new_incident {
         return Ok(Memory::At { at });
     }

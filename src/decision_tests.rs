@@ -416,17 +416,17 @@ fn rules_table() {
             skipped("ecs_rolling_back"),
         ),
         (
+            // As ECS shows a breaker rollback: the last completed deployment is PRIMARY again
+            // (same id, old createdAt), in progress, with the reason; the failed one ACTIVE.
             "rule3_rollback_deployment_in_describe_services",
             alarm(),
             |w, _| {
                 w.service.deployments[0].status = "ACTIVE".into();
-                w.service.deployments[0].rollout_reason = Some(
+                w.service.deployments[1].status = "PRIMARY".into();
+                w.service.deployments[1].rollout = Rollout::InProgress;
+                w.service.deployments[1].rollout_reason = Some(
                     "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3."
                         .into(),
-                );
-                w.service.deployments.insert(
-                    0,
-                    deployment("ecs-svc/6", "PRIMARY", 3, Rollout::InProgress, t(10, 12)),
                 );
                 w.service.task_definition = td(3);
             },
@@ -823,16 +823,34 @@ fn rules_table() {
             skipped("not_opted_in"),
         ),
         (
+            // As ECS shows a breaker rollback: the last completed deployment is PRIMARY again,
+            // in progress, with the reason; the failing one is ACTIVE.
             "early_never_fights_ecs_rollback",
             task_failed(Some("ecs-svc/4"), 4),
             |w, _| {
                 crashing(w, 3);
+                w.service.deployments[0].status = "ACTIVE".into();
+                w.service.deployments[1].status = "PRIMARY".into();
+                w.service.deployments[1].rollout = Rollout::InProgress;
                 w.service.deployments[1].rollout_reason = Some(
                     "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/3."
                         .into(),
                 );
             },
             skipped("ecs_rolling_back"),
+        ),
+        (
+            // A person deployed a new revision after ECS's rollback began: the reason left on
+            // the older deployment no longer holds the new revision's failure back.
+            "rule3_a_rollback_superseded_by_a_new_revision_is_over",
+            task_failed(Some("ecs-svc/4"), 4),
+            |w, _| {
+                crashing(w, 3);
+                w.service.deployments[1].created_at = Some(t(9, 50));
+                w.service.deployments[1].rollout_reason =
+                    Some("Service deployment stopped: rolling back.".into());
+            },
+            rolled(3),
         ),
         (
             "early_dry_run",

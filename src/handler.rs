@@ -335,8 +335,15 @@ async fn respond_alarm(deps: &Deps, alarm: &AlarmEvent, now: Time) -> Result<Vec
             "alarm_not_in_alarm",
         );
     }
+    // Both the event's own transition and CloudWatch's must not predate the deployment: the
+    // older of the two is held to it (a redelivered event of an earlier ALARM never acts on a
+    // later deployment, even when the alarm rings again now — that ringing sends its own event).
+    let since = match (found.since, alarm.since) {
+        (Some(cw), Some(event)) => Some(cw.min(event)),
+        (cw, event) => cw.or(event),
+    };
     let verified = AlarmEvent {
-        since: found.since.or(alarm.since),
+        since,
         ..alarm.clone()
     };
     let alarm = &verified;

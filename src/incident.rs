@@ -42,8 +42,9 @@ pub struct Recorded<'a> {
 /// What shows that a recorded rollback took effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Evidence {
-    /// A deployment of the target started at or after the record (`UpdateService`).
-    Deployment(String),
+    /// A deployment of the target started at or after the record (`UpdateService`): the
+    /// earliest such, since a person may deploy the same task definition right after.
+    Deployment { id: String, created: Option<Time> },
     /// The deployment it stopped is in a `ROLLBACK_*` state (`StopServiceDeployment`).
     Stopped(String),
 }
@@ -61,6 +62,19 @@ pub fn is_deployment_of(d: &Deployment, rec: &Recorded) -> bool {
 /// and so newer than the deployment it rolled back from, when that one is still listed (the
 /// previous deployment of the target, still ACTIVE, is no evidence however recent).
 pub fn evidence_in_service(service: &ServiceState, rec: &Recorded) -> Option<Evidence> {
+    // A StopServiceDeployment rollback starts no deployment: ECS makes the target's earlier
+    // deployment primary again with a "rolling back" reason. When that shows, no deployment
+    // created after the record is the rollback's (a person's deployment right after is not).
+    let restored = service.deployments.iter().find(|d| {
+        same_task_definition(&d.task_definition, rec.to)
+            && d.created_at.is_some_and(|c| c < rec.at - skew())
+            && d.rollout_reason
+                .as_deref()
+                .is_some_and(crate::decision::is_ecs_rollback_reason)
+    });
+    if let Some(d) = restored {
+        return Some(Evidence::Stopped(d.id.clone()));
+    }
     let from_started = rec.from.and_then(|from| {
         service
             .deployments
@@ -73,16 +87,57 @@ pub fn evidence_in_service(service: &ServiceState, rec: &Recorded) -> Option<Evi
         .deployments
         .iter()
         .filter(|d| is_deployment_of(d, rec))
-        .find(|d| match (from_started, d.created_at) {
+        .filter(|d| match (from_started, d.created_at) {
             (Some(from), Some(created)) => created > from,
             _ => true,
         })
-        .map(|d| Evidence::Deployment(d.id.clone()))
+        .min_by_key(|d| d.created_at)
+        .map(|d| Evidence::Deployment {
+            id: d.id.clone(),
+            created: d.created_at,
+        })
 }
 
 /// Evidence from the service-deployment history: a deployment of the target created by the
 /// rollback, or the deployment it stopped (of the revision it rolled back from) in a
 /// `ROLLBACK_*` state that began at or after the record.
+/// Evidence with everything known: a `StopServiceDeployment` rollback (the deployment it stopped
+/// in a `ROLLBACK_*` state, in the history) wins, since it starts no deployment of its own — a
+/// later deployment of the target is then someone else's; else the service's deployments; else
+/// the history's.
+pub fn evidence(
+    service: &ServiceState,
+    history: Option<&[HistoryEntry]>,
+    rec: &Recorded,
+) -> Option<Evidence> {
+    if let Some(stopped) = history.and_then(|h| stopped_in_history(h, rec)) {
+        return Some(stopped);
+    }
+    evidence_in_service(service, rec).or_else(|| history.and_then(|h| evidence_in_history(h, rec)))
+}
+
+/// The deployment the rollback stopped, in a `ROLLBACK_*` state that began at or after the record.
+fn stopped_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Evidence> {
+    let from = rec.from?;
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.status,
+                DeploymentStatus::RollbackRequested
+                    | DeploymentStatus::RollbackInProgress
+                    | DeploymentStatus::RollbackSuccessful
+            )
+        })
+        .filter(|e| e.finished_at.is_none_or(|t| t >= rec.at - skew()))
+        .find(|e| {
+            e.target_task_definition
+                .as_deref()
+                .is_some_and(|t| same_task_definition(t, from))
+        })
+        .map(|e| Evidence::Stopped(e.arn.clone()))
+}
+
 pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Evidence> {
     // Rolling back now, or finished rolling back after the record.
     let after = |e: &HistoryEntry| e.finished_at.is_none_or(|t| t >= rec.at - skew());
@@ -99,7 +154,7 @@ pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<E
             .filter_map(|e| e.created_at.or(e.started_at))
             .max()
     });
-    let started = entries.iter().find(|e| {
+    let started = entries.iter().filter(|e| {
         of(e, rec.to)
             && e.created_at.or(e.started_at).is_some_and(|c| {
                 c >= rec.at - skew()
@@ -107,8 +162,11 @@ pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<E
                     && from_started.is_none_or(|f| c > f)
             })
     });
-    if let Some(e) = started {
-        return Some(Evidence::Deployment(e.arn.clone()));
+    if let Some(e) = started.min_by_key(|e| e.created_at.or(e.started_at)) {
+        return Some(Evidence::Deployment {
+            id: e.arn.clone(),
+            created: e.created_at.or(e.started_at),
+        });
     }
     let from = rec.from?;
     entries

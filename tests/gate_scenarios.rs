@@ -657,6 +657,9 @@ async fn our_blue_green_rollback_passes_the_gate_at_once() {
         "arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:hello-world-5xx"
     ));
     alarm["detail"]["alarmName"] = json!("hello-world-5xx");
+    alarm["detail"]["state"]["timestamp"] = json!(chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string());
     let r = w.stand.invoke(&alarm);
     assert_eq!(r.body["action"], "rolled_back", "{:?}", r.body);
     assert!(

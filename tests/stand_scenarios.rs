@@ -225,12 +225,19 @@ impl World {
     }
 
     /// The alarm an event names enters the event's state in CloudWatch now, as the real alarm
-    /// does before CloudWatch emits the event (the function verifies every claim there).
-    async fn ring(&self, event: &Value) {
-        let detail = event
-            .get("detail")
-            .or_else(|| event.get("alarmData"))
-            .expect("an alarm event");
+    /// does before CloudWatch emits the event (the function verifies every claim there); answers
+    /// the event with that transition's time, as CloudWatch would send it.
+    async fn ring(&self, event: &Value) -> Value {
+        let mut event = event.clone();
+        let key = if event.get("detail").is_some() {
+            "detail"
+        } else {
+            "alarmData"
+        };
+        event[key]["state"]["timestamp"] = json!(chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+            .to_string());
+        let detail = &event[key];
         let name = detail["alarmName"].as_str().expect("alarmName");
         let state = detail["state"]["value"].as_str().unwrap_or("ALARM");
         self.cloudwatch
@@ -241,12 +248,13 @@ impl World {
             .send()
             .await
             .unwrap_or_else(|e| panic!("SetAlarmState {name}: {e:?}"));
+        event
     }
 
     /// [`World::ring`], then deliver the event.
     async fn raise(&self, event: &Value) -> Invoked {
-        self.ring(event).await;
-        self.stand.invoke(event)
+        let event = self.ring(event).await;
+        self.stand.invoke(&event)
     }
 
     fn rollback_writes(&self) -> usize {
@@ -576,7 +584,7 @@ async fn cooldown_blocks_a_second_automatic_rollback() {
         "EssentialContainerExited",
     );
     w.set_failed_tasks("hello-world", 5);
-    w.ring(&alarm).await;
+    let alarm = w.ring(&alarm).await;
     w.stand.clear_requests();
     for event in [&alarm, &early] {
         let r = w.stand.invoke(event);
@@ -1050,7 +1058,7 @@ async fn an_alarm_and_a_failed_event_for_the_same_deployment_act_once() {
     let [_, good, _] = w.good_then_bad("hello-world", true, false).await;
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
     let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
-    w.ring(&alarm).await;
+    let alarm = w.ring(&alarm).await;
     w.stand.clear_requests();
     let (ra, rb) = std::thread::scope(|s| {
         let a = s.spawn(|| w.stand.invoke(&alarm));
@@ -1961,7 +1969,7 @@ async fn a_late_alarm_never_undoes_a_persons_fix() {
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     // The alarm rings for the bad revision; its event is throttled and queued.
     let alarm = w.alarm("hello-world-5xx", "hello-world").await;
-    w.ring(&alarm).await;
+    let alarm = w.ring(&alarm).await;
     // The on-call engineer ships a fix two minutes after the alarm rang (the stand moves the
     // fix's start instead of waiting two minutes).
     let fix = w.register(&format!("{REGISTRY}:d4e5f60"), false).await;
