@@ -276,6 +276,25 @@ fn got(d: &Decision) -> Want {
 
 type Setup = fn(&mut World, &mut Policy);
 
+/// Run every named case on a fresh world and report all that differ from what they want.
+fn check_table(cases: Vec<(&str, Cause, Setup, Want)>) {
+    let mut failures = Vec::new();
+    for (name, cause, setup, want) in cases {
+        let mut w = world();
+        let mut policy = Policy::default();
+        setup(&mut w, &mut policy);
+        let (d, _) = run(&w, cause, &policy);
+        if got(&d) != want {
+            failures.push(format!(
+                "{name}: want {want:?}, got {:?} ({:?})",
+                got(&d),
+                d.outcome
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
 #[test]
 fn rules_table() {
     let cases: Vec<(&str, Cause, Setup, Want)> = vec![
@@ -1389,21 +1408,7 @@ fn trigger_trust_table() {
             rolled(2),
         ),
     ];
-    let mut failures = Vec::new();
-    for (name, cause, setup, want) in cases {
-        let mut w = world();
-        let mut policy = Policy::default();
-        setup(&mut w, &mut policy);
-        let (d, _) = run(&w, cause, &policy);
-        if got(&d) != want {
-            failures.push(format!(
-                "{name}: want {want:?}, got {:?} ({:?})",
-                got(&d),
-                d.outcome
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    check_table(cases);
 }
 
 /// ECS's circuit breaker rolled deployment 4 back to 3 at 10:10: the service runs the earlier
@@ -1881,19 +1886,5 @@ fn incidents_table() {
             skipped("not_a_new_revision"),
         ),
     ];
-    let mut failures = Vec::new();
-    for (name, cause, setup, want) in cases {
-        let mut w = world();
-        let mut policy = Policy::default();
-        setup(&mut w, &mut policy);
-        let (d, _) = run(&w, cause, &policy);
-        if got(&d) != want {
-            failures.push(format!(
-                "{name}: want {want:?}, got {:?} ({:?})",
-                got(&d),
-                d.outcome
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    check_table(cases);
 }

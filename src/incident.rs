@@ -139,8 +139,6 @@ fn stopped_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Eviden
 }
 
 pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Evidence> {
-    // Rolling back now, or finished rolling back after the record.
-    let after = |e: &HistoryEntry| e.finished_at.is_none_or(|t| t >= rec.at - skew());
     let of = |e: &HistoryEntry, td: &str| {
         e.target_task_definition
             .as_deref()
@@ -168,24 +166,7 @@ pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<E
             created: e.created_at.or(e.started_at),
         });
     }
-    let from = rec.from?;
-    entries
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.status,
-                DeploymentStatus::RollbackRequested
-                    | DeploymentStatus::RollbackInProgress
-                    | DeploymentStatus::RollbackSuccessful
-            )
-        })
-        .filter(|e| after(e))
-        .find(|e| {
-            e.target_task_definition
-                .as_deref()
-                .is_some_and(|t| same_task_definition(t, from))
-        })
-        .map(|e| Evidence::Stopped(e.arn.clone()))
+    stopped_in_history(entries, rec)
 }
 
 /// How the running revision came to run.

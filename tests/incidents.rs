@@ -251,42 +251,6 @@ fn regression_3_killed_after_loop_guard_is_not_a_rollback() {
     assert_clean(&sim, "killed between the loop guard and the rollback");
 }
 
-/// (5) A pinned copy is its source: never a second identical copy, never marked bad for what
-/// it did not do.
-#[test]
-fn regression_5_pinned_copy_is_its_source() {
-    let late = vec![Delivery::Late(2); 40];
-    let mut sim = Sim::new(&one(SvcSetup::default()), late);
-    for _ in 0..2 {
-        sim.apply(&Op::Deploy {
-            svc: 0,
-            change: Change::Image,
-            kind: Kind::AlarmOnly,
-        });
-        sim.advance(30);
-        // The next incident a day later (cooldown and window long over).
-        let w = sim.world.clone();
-        w.lock().unwrap().now += chrono::Duration::days(1);
-    }
-    sim.settle();
-    let w = sim.world.lock().unwrap().clone();
-    let mut images: Vec<String> = w.tds.iter().map(|t| t.image.clone()).collect();
-    images.sort();
-    let before = images.len();
-    images.dedup();
-    assert_eq!(
-        before,
-        images.len(),
-        "identical task definitions registered: {:?}\n{}",
-        w.tds
-            .iter()
-            .map(|t| (t.rev, t.image.clone()))
-            .collect::<Vec<_>>(),
-        sim.transcript()
-    );
-    assert_clean(&sim, "pinned copy");
-}
-
 /// (6) Two health-check kills in a healthy 100-task rollout are noise, not a failure.
 #[test]
 fn regression_6_health_check_noise_on_a_large_service() {
