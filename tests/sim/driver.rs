@@ -845,7 +845,8 @@ impl Sim {
                         d.service == s.name
                             && w.revs.iter().any(|r| r.arn == d.target_rev && r.td == *to)
                     });
-                if !on_target {
+                let failing_runs = s.primary().is_some_and(|p| w.kind(&p.content).is_bad());
+                if !on_target && failing_runs {
                     self.violate(
                         6,
                         format!(
