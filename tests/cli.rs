@@ -1537,13 +1537,17 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{r:?}");
     assert!(
-        lines[0].starts_with("error: demo/hello-world was rolled back 20"),
+        lines[0].starts_with(
+            "error: demo/hello-world runs hello-world:2 (its deployment is still in progress), a proven revision (a manual rollback to hello-world:2 at 20"
+        ),
         "{r:?}"
     );
     for want in [
+        "this incident was already answered by a rollback.",
         " UTC (",
         " s ago) by arn:aws:sts::123456789012:user/moto, manual: hello-world:3 → hello-world:2",
-        "its deployment is still in progress. Not rolling back again.",
+        "(its deployment is still in progress)",
+        "Not rolling back further without an explicit choice.",
     ] {
         assert!(lines[0].contains(want), "{want}: {r:?}");
     }
@@ -1574,12 +1578,25 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--no-wait"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stderr.contains("still in progress"), "{r:?}");
-    // Settled and long ago: a new incident may roll back again (the plan says where to).
+    // Settled and long ago: the service still runs the restored proven revision, so a further
+    // step back (into revisions that may no longer match the database) needs an explicit
+    // choice, however much time has passed; `--force` makes it (the plan says where to).
     w.stand
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("a proven revision"), "{r:?}");
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--dry-run",
+        "--force",
+    ]);
     assert_ne!(r.code, 3, "{r:?}");
-    assert!(!r.stderr.contains("Not rolling back again"), "{r:?}");
+    assert!(!r.stderr.contains("Not rolling back further"), "{r:?}");
 
     // --to or --force go ahead even right after one.
     w.tag(
@@ -1597,7 +1614,7 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
         "--dry-run",
         "--force",
     ]);
-    assert!(!r.stderr.contains("Not rolling back again"), "{r:?}");
+    assert!(!r.stderr.contains("Not rolling back further"), "{r:?}");
     let r = w.run(&[
         "rollback",
         "-c",

@@ -146,9 +146,10 @@ recorded image digests is deployed as a digest-pinned copy; a deployment still i
 stopped with StopServiceDeployment(ROLLBACK). The plan shows what changes (images, environment \
 variable and secret names, CPU/memory, roles, service configuration) before anything happens.
 
-Safe to repeat: when the service was rolled back in the last 10 minutes (by anyone: the \
-service's ecs-rollback:last-rollback-* tags say who and when) or that rollback's deployment is \
-still in progress, the command refuses (exit 3) unless --to or --force is given. A --to of \
+Safe to repeat: when the service runs a proven revision that a rollback restored (by anyone: a \
+person, the responder, ECS itself; the ecs-rollback:last-rollback-* tags say who and when) or a \
+recorded rollback's deployment is still in progress, the command refuses (exit 3) unless --to or \
+--force is given, however long ago that rollback was. A --to of \
 another task-definition family is refused (exit 2) unless --allow-other-family.
 
 Unlike the Lambda, the CLI does not require the opt-in tag ecs-rollback:enabled=true; a service \

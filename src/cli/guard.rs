@@ -147,21 +147,22 @@ pub fn repeat(service: &Guarded, origin: &Origin, now: Time) -> Result<(), CliEr
         return Ok(());
     }
     let name = format!("{}/{}", service.cluster, service.service);
+    let state = if in_flight {
+        " (its deployment is still in progress)"
+    } else {
+        ""
+    };
     let mut message = match restored {
         Some(how) => format!(
-            "{name} runs {}, a proven revision restored by {how}: this incident was already answered by a rollback.",
-            short_task_definition(service.task_definition)
+            "{name} runs {}{state}, a proven revision ({}): this incident was already answered by a rollback.",
+            short_task_definition(service.task_definition),
+            short_arns(how)
         ),
-        None => format!("{name} has a recorded rollback."),
+        None => format!("{name} has a recorded rollback{state}."),
     };
     if let Some(last) = &last {
-        let state = if in_flight {
-            "; its deployment is still in progress"
-        } else {
-            ""
-        };
         message.push_str(&format!(
-            " Last rollback: {} by {}: {}{state}.",
+            " Last rollback: {} by {}: {}.",
             last.when(now),
             last.who(),
             last.moves()
@@ -173,6 +174,18 @@ pub fn repeat(service: &Guarded, origin: &Origin, now: Time) -> Result<(), CliEr
         c = service.cluster,
         s = service.service
     )))
+}
+
+/// ARNs in a sentence as their last path segment (an error line has room for a few hundred
+/// characters).
+fn short_arns(text: &str) -> String {
+    text.split(' ')
+        .map(|w| match w.strip_prefix("arn:") {
+            Some(rest) => rest.rsplit('/').next().unwrap_or(rest),
+            None => w,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Refuse a target of another family than the one the service runs.
@@ -250,7 +263,7 @@ mod tests {
         assert_eq!(e.code, Code::Nothing);
         assert!(
             e.message
-                .contains("a proven revision restored by a manual rollback"),
+                .contains("a proven revision (a manual rollback to web:2"),
             "{e:?}"
         );
         assert!(

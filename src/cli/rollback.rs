@@ -42,13 +42,17 @@ pub fn tag_safe(who: &str) -> String {
 }
 
 /// Whether the service runs a new revision or a restored proven one: the core's answer to "is
-/// this the same incident?", the responder's own. Unreadable → new (the decision core still
-/// judges the rollback itself).
+/// this the same incident?", the responder's own. Unreadable, or ECS rolling back right now →
+/// new: the decision core then judges the rollback itself (and says that ECS is rolling back).
 pub async fn running_origin(deps: &handler::Deps, service: &ServiceState) -> Origin {
     let mut snap = Snapshot::new(service.clone());
-    handler::ask(deps, &mut snap, crate::decision::running_origin)
-        .await
-        .unwrap_or(Origin::New)
+    let origin = handler::ask(deps, &mut snap, crate::decision::running_origin).await;
+    let ecs_rolling_back = matches!(&snap.history, Some(Ok(entries))
+        if entries.iter().any(|e| e.status.is_rolling_back()));
+    match origin {
+        Some(origin) if !ecs_rolling_back => origin,
+        _ => Origin::New,
+    }
 }
 
 /// `--to` as the decision core wants it (a bare number takes the service's family).
