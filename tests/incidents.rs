@@ -3,7 +3,8 @@
 //! aws-smithy-mocks from one modelled world, on a paused tokio clock).
 //!
 //! `INCIDENTS=n` sets the number of generated incidents (default 10000, split over two tests
-//! that run in parallel); `INCIDENTS_SEED=n` replays a run; `INCIDENTS_INVARIANTS=1,3` checks
+//! that run in parallel); the seed is fixed unless `INCIDENTS_SEED=n` replays another run or
+//! `INCIDENTS_SEED=random` explores; `INCIDENTS_INVARIANTS=1,3` checks
 //! only those invariants (to shrink one class of violation at a time). A failing case is saved
 //! under `target/proptest-regressions/` and replayed first on the next run.
 
@@ -35,15 +36,26 @@ fn report(sim: &Sim) -> String {
     out
 }
 
+/// The seed of the default run.
+const DEFAULT_SEED: u64 = 20_261_205;
+
 /// One half of the generated incidents (the two halves run on two test threads).
 fn generated(part: u64) {
     let cases = (env_u64("INCIDENTS").unwrap_or(10_000) as u32).div_ceil(2);
-    let seed = env_u64("INCIDENTS_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
+    // Seeded: the same incidents on every run by default, so that a run is reproducible and CI
+    // judges the code, not the draw; `INCIDENTS_SEED=random` (or a number) explores others.
+    let seed = match std::env::var("INCIDENTS_SEED")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        Some("random") => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-    });
+            .unwrap_or(1),
+        Some(n) => n.parse().unwrap_or(DEFAULT_SEED),
+        None => DEFAULT_SEED,
+    };
     let path: &'static str = Box::leak(
         format!(
             "{}/target/proptest-regressions/incidents-{part}.txt",
@@ -785,5 +797,69 @@ fn counter_example_a_redelivered_alarm_older_than_the_fix_never_acts() {
             Op::Advance(21),
         ],
         vec![Delivery::Hours(1)],
+    );
+}
+
+/// Open: ECS's deployment alarms (`rollback: true`) fail a new revision while the service's
+/// earlier deployment is itself being restored; the responder stands back on the FAILED event
+/// (ECS may roll back) and answers only at the next alarm event, one event later than owed.
+#[test]
+#[ignore = "open counter-example: answered one event late"]
+fn open_counter_example_deployment_alarms_fail_during_a_restore() {
+    let api = SvcSetup {
+        deployment_alarms: Some((true, true)),
+        ..web()
+    };
+    counter_example(
+        "deployment alarms fail a revision during a restore",
+        vec![web(), api],
+        vec![
+            deploy(1, Change::Image, Kind::CrashAtStart),
+            Op::Flap {
+                svc: 0,
+                on: 4,
+                off: 1,
+                cycles: 1,
+            },
+            Op::Advance(1),
+            deploy(1, Change::Image, Kind::AlarmOnly),
+            Op::Advance(3),
+        ],
+        vec![
+            Delivery::OnTime,
+            Delivery::OnTime,
+            Delivery::OnTime,
+            Delivery::OnTime,
+            Delivery::Late(1),
+        ],
+    );
+}
+
+/// Open: a person's CLI rollback, then ECS's own deployment-alarm rollback, then a crashing
+/// configuration change: answered "the target of an earlier rollback … a human must decide".
+#[test]
+#[ignore = "open counter-example: a configuration change after two rollbacks is not answered"]
+fn open_counter_example_config_change_after_a_cli_and_an_ecs_rollback() {
+    let setup = SvcSetup {
+        deployment_alarms: Some((true, true)),
+        ..web()
+    };
+    counter_example(
+        "config change after a CLI and an ECS rollback",
+        vec![setup],
+        vec![
+            deploy(0, Change::Image, Kind::Healthy),
+            Op::CliRollback { svc: 0 },
+            Op::Flap {
+                svc: 0,
+                on: 3,
+                off: 1,
+                cycles: 1,
+            },
+            Op::Advance(5),
+            deploy(0, Change::Config, Kind::CrashAtStart),
+            Op::Advance(1),
+        ],
+        vec![],
     );
 }
