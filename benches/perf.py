@@ -159,7 +159,7 @@ def clients(stand):
 def service_good_then_bad(stand, ecs, name, opted_in=True, strategy=None, images=("a1b2c3d", "c3d4e5f")):
     """Revisions good (deployed, COMPLETED delivered) and bad (deployed); returns the COMPLETED
     event and the ARNs. The alarm `<name>-5xx` is one of the service's deployment alarms
-    (rollback off), so its dimensions make it a guard (DESIGN §4 rule 4)."""
+    (rollback off), so its dimensions make it a guard (rule 4)."""
     tds = []
     for tag in images:
         tds.append(ecs.register_task_definition(
@@ -455,7 +455,7 @@ def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latenc
                     family=name, containerDefinitions=[{"name": "app", "image": f"{REGISTRY}:{tag}", "memory": 256}],
                 )["taskDefinition"]["taskDefinitionArn"])
             # The alarm guards the service because the service lists it among its deployment alarms
-            # (DESIGN §4 rule 4: dimensions alone never make a trigger).
+            # (rule 4: dimensions alone never make a trigger).
             ecs.create_service(cluster="demo", serviceName=name, taskDefinition=tds[0], desiredCount=1,
                                tags=[{"key": "ecs-rollback:enabled", "value": "true"}],
                                deploymentConfiguration={

@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN §5). Pure: `Config::from_lookup(|k| std::env::var(k).ok())`.
+//! Configuration from the environment (README "Configuration"). Pure: `Config::from_lookup(|k| std::env::var(k).ok())`.
 
 use chrono::Duration;
 
@@ -33,7 +33,7 @@ pub struct Config {
     pub lease: Option<LeaseConfig>,
 }
 
-/// Organization mode (DESIGN §8): events of member accounts are acted on in that account and
+/// Organization mode: events of member accounts are acted on in that account and
 /// region, with credentials of the member role assumed from the function's own role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Organization {

@@ -1,6 +1,6 @@
 //! The pure decision core: `(Trigger, Snapshot, Policy, now) -> Step`.
 //!
-//! No I/O, no async, no SDK types. Every rule of DESIGN §4 is a named function here
+//! No I/O, no async, no SDK types. Every decision rule (README "Decision rules") is a named function here
 //! (`rule1_eligibility`, `rule2_…`, …) and [`decide`] composes them in order; the table tests in
 //! `decision_tests.rs` mirror them one to one. The core reads only what it has been given; when
 //! it needs more (the deployment history, the task-definition family, details of a revision, the
@@ -22,7 +22,7 @@ const FAILING_ENTRY_TOLERANCE_SECONDS: i64 = 180;
 /// A `last-rollback-at` further in the future than this is clock skew or tampering (rule 8).
 pub const MAX_CLOCK_SKEW_MINUTES: i64 = 5;
 
-/// The policy knobs (DESIGN §5), already validated.
+/// The policy knobs (the Lambda's environment), already validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub dry_run: bool,
@@ -474,7 +474,7 @@ impl Decision {
         })
     }
 
-    /// The response `action` (DESIGN §5).
+    /// The response `action`: `rolled_back`, `dry_run`, `recorded` or `skipped`.
     pub fn action(&self) -> &'static str {
         match &self.outcome {
             Outcome::Skip(_) => "skipped",
@@ -2036,7 +2036,7 @@ pub fn rule7_exact_image(
         .collect()
 }
 
-/// Service-configuration fields that `UpdateService` can set (DESIGN §4 rule 6). A change
+/// Service-configuration fields that `UpdateService` can set (rule 6: restore the configuration that differs). A change
 /// between a launch type and a capacity-provider strategy is restored as the strategy only.
 pub const RESTORABLE_FIELDS: &[&str] = &[
     "networkConfiguration",

@@ -1,5 +1,5 @@
 // Compiled only in tests: src/decision.rs includes this file under #[cfg(test)].
-//! Table-driven tests of the pure core: one or more cases per DESIGN §4 rule, by name.
+//! Table-driven tests of the pure core: one or more cases per decision rule, by name.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Which task stops are the new revision's fault (early detection, DESIGN §4 rule 4's window).
+//! Which task stops are the new revision's fault (early detection, within the alarm window).
 //!
 //! Pure. Sources: the ECS Developer Guide "Amazon ECS stopped tasks error messages"
 //! (`stopped-task-error-codes.html`: the `stopCode` values and what each covers),

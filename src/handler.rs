@@ -123,7 +123,7 @@ impl Invocation {
     }
 }
 
-/// The response for one service (DESIGN §5).
+/// The response for one service: action, cluster, service, from, to, reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Response {
     pub action: String,
@@ -208,7 +208,7 @@ pub async fn handle(
     };
     // Boxed: the nested futures of routing, lease and decision are deeper than rustc's layout limit.
     let responses = clients::within(place.clone(), Box::pin(routed.instrument(span))).await?;
-    // Every response names the account and region it is about (DESIGN §5: more keys may follow).
+    // Every response names the account and region it is about (more keys may follow the documented ones).
     let mut values = Vec::with_capacity(responses.len());
     for response in &responses {
         let mut value = serde_json::to_value(response)

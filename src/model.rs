@@ -85,7 +85,7 @@ pub enum Cause {
     },
 }
 
-/// How an alarm was mapped to a service (DESIGN §4 rule 4).
+/// How an alarm was mapped to a service (rule 4: only an explicit guard triggers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlarmGuard {
     /// The alarm (or a composite's child) carries `ecs-rollback:cluster` + `ecs-rollback:service`.
@@ -510,7 +510,7 @@ pub struct TaskStop {
 }
 
 /// The result of reading the service-deployment history. `Err` carries why it is unavailable:
-/// the search then falls back to the ledger and the family (DESIGN §4 rule 5).
+/// the search then falls back to the ledger and the family (rule 5).
 pub type HistoryRead = Result<Vec<HistoryEntry>, String>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

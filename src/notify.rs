@@ -205,7 +205,7 @@ impl Notice {
     }
 
     /// Infrastructure-as-code advice, `(tool, advice)`: the next stack update or
-    /// `terraform apply` would deploy the failing revision again (DESIGN §7).
+    /// `terraform apply` would deploy the failing revision again.
     fn iac(&self) -> Vec<(String, String)> {
         if !self.rolls_back() {
             return Vec::new();

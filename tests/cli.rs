@@ -789,7 +789,7 @@ async fn replay_is_a_dry_run_by_default_and_execute_acts_like_the_lambda() {
     assert_eq!(v["to"], json!(r2));
     assert_eq!(
         v.as_object().unwrap().keys().collect::<Vec<_>>(),
-        // DESIGN §5's keys, then the account and region the response is about.
+        // The documented response keys, then the account and region the response is about.
         ["action", "cluster", "service", "from", "to", "reason", "account", "region"]
     );
     assert_eq!(

@@ -1,5 +1,5 @@
 //! The handler end to end through the real SDK clients, answered by aws-smithy-mocks.
-//! Every DESIGN §4 rule from an `events/*.json` fixture; assertions on the calls made.
+//! Every decision rule from an `events/*.json` fixture; assertions on the calls made.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,5 @@
 //! Organization mode end to end on the stand (README "Organization"): one stand, three
-//! accounts. moto is multi-account through `sts:AssumeRole` (DESIGN §6): credentials of
+//! accounts. moto is multi-account through `sts:AssumeRole`: credentials of
 //! `arn:aws:iam::B:role/…` act in account B, so a rollback that lands in B proves that B's
 //! credentials were used. The function's own account is the stand's default (A); B and C are
 //! members; 444444444444 is outside the allow-list. moto evaluates no IAM policy: the trust and

@@ -159,7 +159,7 @@ impl World {
     }
 
     /// A metric alarm on the service's CPU that explicitly guards it (tags
-    /// `ecs-rollback:cluster`/`ecs-rollback:service`, DESIGN §4 rule 4), created through the Rust
+    /// `ecs-rollback:cluster`/`ecs-rollback:service`, rule 4), created through the Rust
     /// SDK (CBOR), and the EventBridge event of it entering ALARM now.
     async fn alarm(&self, name: &str, service: &str) -> Value {
         let event = self.dimension_alarm(name, service).await;
@@ -1227,7 +1227,7 @@ async fn throttled_cloudwatch_reads_are_retried_for_a_composite_alarm() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Trigger trust (DESIGN §4 rules 3, 4, 8, 10) and every real payload shape.
+// Trigger trust (rules 3, 4, 8, 10) and every real payload shape.
 
 impl World {
     /// List `alarms` among the service's ECS deployment alarms (a deploymentConfiguration
@@ -1602,7 +1602,7 @@ async fn a_new_deployment_after_a_rollback_is_a_new_incident() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Service-revision rollback (DESIGN §4 rules 5–7) and the deployment strategies.
+// Service-revision rollback (rules 5–7) and the deployment strategies.
 
 impl World {
     async fn force_deploy(&self, service: &str) {

@@ -1,4 +1,4 @@
-//! Organization mode (DESIGN §8): ECS and CloudWatch clients per (account, region), with the
+//! Organization mode: ECS and CloudWatch clients per (account, region), with the
 //! credentials of the member role assumed from the function's own role, kept for the life of
 //! the sandbox. Also the place (account, region) an invocation acts in, which every log line,
 //! response, metric and notification names.

@@ -188,7 +188,7 @@ FROM and TO are `family:revision`, task-definition ARNs, or revision numbers of 
 family. Exit 0 whether or not they differ.";
 
 const MARK_LONG: &str = "\
-Set the ledger by hand, as the responder does (DESIGN §5):
+Set the ledger by hand, as the responder does:
 
   stable  tag ecs-rollback:status=stable (and drop ecs-rollback:bad-for)
   bad     tag ecs-rollback:status=bad; with a service (--cluster/--service or the

@@ -1,4 +1,4 @@
-//! `mark REVISION stable|bad|clear`: the ledger by hand (DESIGN §5) — `ecs-rollback:status` on the
+//! `mark REVISION stable|bad|clear`: the ledger by hand — `ecs-rollback:status` on the
 //! task definition, and `ecs-rollback:bad-for` = `<cluster>/<service>` (space-separated) for a ban
 //! that holds for one service only. TagResource / UntagResource on the task-definition ARN.
 
@@ -17,7 +17,7 @@ use crate::aws::ecs::Ecs;
 use crate::error::{Error, InputError};
 use crate::model::*;
 
-/// `ecs-rollback:bad-for` (DESIGN §5).
+/// `ecs-rollback:bad-for`: the services a `bad` was proven on.
 pub use crate::model::TAG_BAD_FOR;
 
 /// The tag changes for a mark: keys to set and keys to remove.
