@@ -264,6 +264,12 @@ pub enum Skip {
         deployment: String,
         started: String,
     },
+    /// Rule 11: the event says the deployment FAILED; ECS does not.
+    DeploymentNotFailed {
+        deployment: String,
+        /// What ECS reports instead (`COMPLETED`, `IN_PROGRESS`, `SUCCESSFUL`, `unknown`…).
+        state: String,
+    },
     /// Rule 11: the alarm's transition time is unknown, so it cannot be held to the deployment.
     AlarmTimeUnknown {
         alarm: String,
@@ -309,6 +315,7 @@ impl Skip {
             Skip::NoDeployment => "no_deployment",
             Skip::StaleAlarm { .. } => "stale_alarm",
             Skip::AlarmTimeUnknown { .. } => "alarm_unverified",
+            Skip::DeploymentNotFailed { .. } => "deployment_not_failed",
             Skip::NotNewRevision { .. } => "not_a_new_revision",
         }
     }
@@ -372,6 +379,7 @@ impl fmt::Display for Skip {
             Skip::BelowThreshold { failed, threshold } => write!(f, "The newest deployment has {failed} failed task(s), below the early-detection threshold of {threshold}."),
             Skip::NoDeployment => f.write_str("The service has no PRIMARY deployment."),
             Skip::StaleAlarm { alarm, since, deployment, started } => write!(f, "Stale alarm: {alarm} entered ALARM at {since}, before deployment {deployment} started at {started}; it is about an older deployment (a late, retried or redriven event) and never acts on this one."),
+            Skip::DeploymentNotFailed { deployment, state } => write!(f, "The event says deployment {deployment} FAILED, but ECS reports it {state} now: the claim is not verified, so nothing is rolled back."),
             Skip::AlarmTimeUnknown { alarm } => write!(f, "The alarm {alarm}'s transition time is unknown, so it cannot be held to the deployment it would act on: not acting on it."),
             Skip::NotNewRevision { revision, how, alarm: Some(alarm) } => write!(f, "The rollback did not clear the alarm {alarm}: the service runs {}, a proven revision ({how}), and only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
             Skip::NotNewRevision { revision, how, alarm: None } => write!(f, "{} is not a new revision ({how}): only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
@@ -885,6 +893,7 @@ fn rule2_failing_deployment<'a>(
                     },
                 )));
             }
+            rule11_deployment_reads_failed(snap, deployment)?;
             Ok(Failing {
                 td: &deployment.task_definition,
                 deployment: Some(deployment),
@@ -926,6 +935,44 @@ fn rule2_failing_deployment<'a>(
         }),
         Cause::DeploymentInProgress { .. } => skip(Skip::DeploymentInProgress, current),
     }
+}
+
+/// Rule 11: a FAILED event is a claim. ECS must report the deployment failed now: its
+/// `rolloutState` (DescribeServices), or — where ECS returns none (a service behind a Classic
+/// Load Balancer) — its service deployment stopped or rolling back (ListServiceDeployments).
+/// A FAILED event for a deployment ECS reports COMPLETED never rolls a healthy service back.
+fn rule11_deployment_reads_failed(snap: &Snapshot, deployment: &Deployment) -> Flow<()> {
+    let state = match deployment.rollout {
+        Rollout::Failed => return Ok(()),
+        Rollout::Completed => "COMPLETED".to_string(),
+        Rollout::InProgress => "IN_PROGRESS".to_string(),
+        Rollout::Unknown => {
+            let Some(history) = &snap.history else {
+                return need(Need::History);
+            };
+            let entry = history.as_ref().ok().and_then(|h| {
+                failing_history_entry(h, Some(deployment), &deployment.task_definition)
+            });
+            match entry.map(|e| e.status) {
+                Some(
+                    DeploymentStatus::Stopped
+                    | DeploymentStatus::RollbackRequested
+                    | DeploymentStatus::RollbackInProgress
+                    | DeploymentStatus::RollbackSuccessful
+                    | DeploymentStatus::RollbackFailed,
+                ) => return Ok(()),
+                Some(status) => format!("{} in its service deployment", status.as_str()),
+                None => "without a rollout state or a service deployment".to_string(),
+            }
+        }
+    };
+    skip(
+        Skip::DeploymentNotFailed {
+            deployment: deployment.id.clone(),
+            state,
+        },
+        &deployment.task_definition,
+    )
 }
 
 /// Rule 11: an alarm acts only on a deployment that started before it entered ALARM (a minute of

@@ -1192,6 +1192,47 @@ fn plan_of(d: &Decision) -> &RollbackPlan {
 fn trigger_trust_table() {
     let cases: Vec<(&str, Cause, Setup, Want)> = vec![
         (
+            "rule11_failed_event_for_a_completed_deployment_is_not_believed",
+            failed(),
+            |w, _| w.service.deployments[0].rollout = Rollout::Completed,
+            skipped("deployment_not_failed"),
+        ),
+        (
+            "rule11_failed_event_for_a_deployment_still_in_progress_is_not_believed",
+            failed(),
+            |w, _| w.service.deployments[0].rollout = Rollout::InProgress,
+            skipped("deployment_not_failed"),
+        ),
+        (
+            "rule11_without_rollout_state_a_stopped_service_deployment_verifies_the_failure",
+            failed(),
+            |w, _| w.service.deployments[0].rollout = Rollout::Unknown,
+            rolled(3),
+        ),
+        (
+            "rule11_without_rollout_state_a_successful_service_deployment_refutes_the_failure",
+            failed(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::Unknown;
+                if let Ok(h) = &mut w.history {
+                    h.iter_mut()
+                        .find(|e| e.arn.ends_with("/d4"))
+                        .unwrap()
+                        .status = DeploymentStatus::Successful;
+                }
+            },
+            skipped("deployment_not_failed"),
+        ),
+        (
+            "rule11_without_rollout_state_or_history_the_failure_is_not_believed",
+            failed(),
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::Unknown;
+                w.history = Ok(Vec::new());
+            },
+            skipped("deployment_not_failed"),
+        ),
+        (
             "rule4_dimension_alarm_not_listed_is_not_a_guard",
             dim_alarm(&["hello-world-5xx"]),
             |_, _| {},
