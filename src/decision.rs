@@ -270,6 +270,11 @@ pub enum Skip {
         /// What ECS reports instead (`COMPLETED`, `IN_PROGRESS`, `SUCCESSFUL`, `unknown`…).
         state: String,
     },
+    /// Rule 11: the event says the deployment COMPLETED; ECS does not.
+    DeploymentNotCompleted {
+        deployment: String,
+        state: String,
+    },
     /// Rule 11: the alarm's transition time is unknown, so it cannot be held to the deployment.
     AlarmTimeUnknown {
         alarm: String,
@@ -316,6 +321,7 @@ impl Skip {
             Skip::StaleAlarm { .. } => "stale_alarm",
             Skip::AlarmTimeUnknown { .. } => "alarm_unverified",
             Skip::DeploymentNotFailed { .. } => "deployment_not_failed",
+            Skip::DeploymentNotCompleted { .. } => "deployment_not_completed",
             Skip::NotNewRevision { .. } => "not_a_new_revision",
         }
     }
@@ -380,6 +386,7 @@ impl fmt::Display for Skip {
             Skip::NoDeployment => f.write_str("The service has no PRIMARY deployment."),
             Skip::StaleAlarm { alarm, since, deployment, started } => write!(f, "Stale alarm: {alarm} entered ALARM at {since}, before deployment {deployment} started at {started}; it is about an older deployment (a late, retried or redriven event) and never acts on this one."),
             Skip::DeploymentNotFailed { deployment, state } => write!(f, "The event says deployment {deployment} FAILED, but ECS reports it {state} now: the claim is not verified, so nothing is rolled back."),
+            Skip::DeploymentNotCompleted { deployment, state } => write!(f, "The event says deployment {deployment} COMPLETED, but ECS reports it {state} now: the claim is not verified, so nothing is recorded as stable."),
             Skip::AlarmTimeUnknown { alarm } => write!(f, "The alarm {alarm}'s transition time is unknown, so it cannot be held to the deployment it would act on: not acting on it."),
             Skip::NotNewRevision { revision, how, alarm: Some(alarm) } => write!(f, "The rollback did not clear the alarm {alarm}: the service runs {}, a proven revision ({how}), and only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
             Skip::NotNewRevision { revision, how, alarm: None } => write!(f, "{} is not a new revision ({how}): only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
@@ -2132,6 +2139,34 @@ fn record_completed(snap: &Snapshot, deployment_id: &str) -> Step {
             Skip::Superseded {
                 deployment: deployment_id.into(),
                 by,
+            },
+            Some(current),
+        );
+    }
+    // Rule 11: only a deployment ECS reports completed makes a revision stable.
+    let state = match deployment.rollout {
+        Rollout::Completed => None,
+        Rollout::Failed => Some("FAILED".to_string()),
+        Rollout::InProgress => Some("IN_PROGRESS".to_string()),
+        Rollout::Unknown => {
+            let Some(history) = &snap.history else {
+                return Step::Need(Need::History);
+            };
+            let entry = history.as_ref().ok().and_then(|h| {
+                failing_history_entry(h, Some(deployment), &deployment.task_definition)
+            });
+            match entry.map(|e| e.status) {
+                Some(DeploymentStatus::Successful) => None,
+                Some(status) => Some(format!("{} in its service deployment", status.as_str())),
+                None => Some("without a rollout state or a service deployment".to_string()),
+            }
+        }
+    };
+    if let Some(state) = state {
+        return Decision::skip(
+            Skip::DeploymentNotCompleted {
+                deployment: deployment_id.into(),
+                state,
             },
             Some(current),
         );

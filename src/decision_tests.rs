@@ -905,9 +905,46 @@ fn rules_table() {
                 deployment_id: "ecs-svc/4".into(),
             },
             |w, _| {
+                w.service.deployments[0].rollout = Rollout::Completed;
                 w.revisions.get_mut(&td(4)).unwrap().ledger = Some(Ledger::Bad);
             },
             skipped("marked_bad"),
+        ),
+        (
+            "rule11_completed_event_for_a_failed_deployment_records_nothing",
+            Cause::DeploymentCompleted {
+                deployment_id: "ecs-svc/4".into(),
+            },
+            |_, _| {},
+            skipped("deployment_not_completed"),
+        ),
+        (
+            "rule11_completed_event_for_a_deployment_in_progress_records_nothing",
+            Cause::DeploymentCompleted {
+                deployment_id: "ecs-svc/4".into(),
+            },
+            |w, _| w.service.deployments[0].rollout = Rollout::InProgress,
+            skipped("deployment_not_completed"),
+        ),
+        (
+            "rule11_completed_without_rollout_state_reads_its_successful_service_deployment",
+            Cause::DeploymentCompleted {
+                deployment_id: "ecs-svc/4".into(),
+            },
+            |w, _| {
+                w.service.deployments[0].rollout = Rollout::Unknown;
+                if let Ok(h) = &mut w.history {
+                    h.iter_mut()
+                        .find(|e| e.arn.ends_with("/d4"))
+                        .unwrap()
+                        .status = DeploymentStatus::Successful;
+                }
+            },
+            Want {
+                action: "recorded",
+                to: Some(4),
+                skip: None,
+            },
         ),
         (
             "ledger_completed_of_superseded_deployment_is_stale",

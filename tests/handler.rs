@@ -895,6 +895,16 @@ async fn circuit_breaker_rolling_back_means_we_stand_back() {
 }
 
 #[tokio::test]
+async fn completed_event_for_a_failed_deployment_records_nothing() {
+    // The payload claims COMPLETED; ECS reports the deployment FAILED.
+    let h = harness(&World::new());
+    let r = response(h.run("ecs-deployment-completed.json").await.unwrap());
+    assert_eq!(r.action, "skipped");
+    assert!(r.reason.contains("ECS reports it FAILED"), "{}", r.reason);
+    assert!(h.writes().is_empty(), "{:?}", h.writes());
+}
+
+#[tokio::test]
 async fn completed_deployment_is_recorded_stable() {
     let mut w = World::new();
     w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
@@ -1753,7 +1763,11 @@ async fn every_fixture_replays_to_its_documented_outcome() {
         ),
         (
             "ecs-deployment-completed.json",
-            World::new,
+            || {
+                let mut w = World::new();
+                w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+                w
+            },
             Action("recorded"),
         ),
         (
