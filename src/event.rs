@@ -21,11 +21,40 @@ pub const FAULT_SERVICE_ACTIONS: &[&str] = &[
     "SERVICE_TASK_CONFIGURATION_FAILURE",
 ];
 
-/// Where an EventBridge event came from (`account`, `region` of the envelope).
+/// Where an event came from (`account`, `region` of the envelope or alarm action) and the path
+/// it took: only an EventBridge event may name another account (organization mode).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
     pub account: Option<String>,
     pub region: Option<String>,
+    /// A CloudWatch alarm action invoking the function: CloudWatch invokes only functions of
+    /// the alarm's own account, so such a payload acts only in the function's own account.
+    pub alarm_action: bool,
+}
+
+/// The account and region an ARN of the payload names must be the event's own: an event about
+/// another account's resource is forged or misrouted, never acted on. `field` names the ARN.
+fn same_place(field: &str, arn: &str, origin: &Origin) -> Result<(), InputError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() < 6 {
+        return Ok(());
+    }
+    for (what, named, own) in [
+        ("region", parts[3], origin.region.as_deref()),
+        ("account", parts[4], origin.account.as_deref()),
+    ] {
+        if let Some(own) = own {
+            if !named.is_empty() && named != own {
+                return Err(InputError::Invalid {
+                    field: field.into(),
+                    why: format!(
+                        "{arn:?} names {what} {named}, but the event comes from {what} {own}"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A parsed invocation.
@@ -324,6 +353,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
     let origin = Origin {
         account: envelope.account.clone(),
         region: envelope.region.clone(),
+        alarm_action: false,
     };
     match envelope.detail_type.as_str() {
         DETAIL_TYPE_DEPLOYMENT => {
@@ -339,6 +369,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 .and_then(|r| r.first())
                 .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
             let arn = parse_service_arn("resources[0]", resource)?;
+            same_place("resources[0]", resource, &origin)?;
             let detail: DeploymentDetail =
                 serde_json::from_value(envelope.detail).map_err(InputError::Detail)?;
             non_empty("detail.deploymentId", &detail.deployment_id)?;
@@ -360,6 +391,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
             let origin = Origin {
                 account: origin.account.or(Some(arn.account.clone())),
                 region: origin.region.or(Some(arn.region.clone())),
+                alarm_action: false,
             };
             Ok(Event::Service {
                 origin,
@@ -380,6 +412,9 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 });
             }
             let arn = envelope.resources.as_ref().and_then(|r| r.first()).cloned();
+            if let Some(arn) = &arn {
+                same_place("resources[0]", arn, &origin)?;
+            }
             let alarm = parse_alarm_detail(&envelope.detail, arn)?;
             Ok(Event::Alarm { origin, alarm })
         }
@@ -391,6 +426,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 .and_then(|r| r.first())
                 .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
             let arn = parse_service_arn("resources[0]", resource)?;
+            same_place("resources[0]", resource, &origin)?;
             let name = str_at(&envelope.detail, &["eventName"])
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| InputError::Missing("detail.eventName".into()))?;
@@ -471,7 +507,9 @@ fn parse_alarm_action(value: &Value) -> Result<Event, InputError> {
     let origin = Origin {
         account: str_at(value, &["accountId"]).map(str::to_string),
         region: str_at(value, &["region"]).map(str::to_string),
+        alarm_action: true,
     };
+    same_place("alarmArn", arn, &origin)?;
     Ok(Event::Alarm { origin, alarm })
 }
 
@@ -483,6 +521,7 @@ fn parse_task_state(origin: Origin, detail: &Value) -> Result<Event, InputError>
             .ok_or_else(|| InputError::Missing(format!("detail.{field}")))
     };
     let cluster_arn = required("clusterArn")?;
+    same_place("detail.clusterArn", cluster_arn, &origin)?;
     let last_status = required("lastStatus")?;
     let cluster = cluster_arn
         .rsplit_once(":cluster/")

@@ -241,6 +241,16 @@ fn foreign(deps: &Deps, origin: &Origin, inv: &Invocation) -> Option<String> {
         (Some(a), Some(own)) => a == own,
         _ => true,
     };
+    // An alarm action comes only from the function's own account (CloudWatch invokes a function
+    // of the alarm's account; the template's permission is scoped to it): a payload of that form
+    // naming another account is forged, whatever organization mode admits.
+    if origin.alarm_action && !at_home {
+        return Some(format!(
+            "Refused: an alarm action comes only from this function's own account {}, and this one names account {}; nothing was called in any account.",
+            own_account.unwrap_or_default(),
+            account.unwrap_or_default()
+        ));
+    }
     let Some(org) = &deps.config.organization else {
         if let (Some(account), Some(own), false) = (account, own_account, at_home) {
             return Some(format!(
@@ -459,6 +469,12 @@ async fn alarm_targets(
         let children = deps.cloudwatch.describe(&names).await?;
         names = Vec::new();
         for child in children {
+            // Rule 11 for children: a child maps its services only while CloudWatch reads it in
+            // ALARM now (the event's list of triggering children is a claim too).
+            if let Some(state) = child.state.filter(|s| *s != AlarmState::Alarm) {
+                tracing::info!(alarm = %alarm.name, child = %child.name, state = %state, "composite child is not in ALARM in CloudWatch now");
+                continue;
+            }
             let facts = AlarmFacts {
                 name: child.name.clone(),
                 actions: child.actions.clone(),

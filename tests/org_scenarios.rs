@@ -326,6 +326,53 @@ async fn an_event_from_outside_the_allow_list_is_refused_without_any_call() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_action_naming_a_member_account_is_refused_before_any_assume_role() {
+    // Anyone with lambda:InvokeFunction can send an alarm-action payload; CloudWatch itself only
+    // ever invokes a function of the alarm's own account. B is allow-listed, so only the path
+    // the payload claims to have taken refuses it.
+    let w = org().await;
+    w.good_then_bad(&w.b, B, true).await;
+    let text = std::fs::read_to_string(format!(
+        "{}/events/cloudwatch-alarm-action-lambda.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("123456789012", B)
+    .replace("eu-west-1", REGION);
+    let forged: Value = serde_json::from_str(&text).unwrap();
+    w.stand.clear_requests();
+
+    let out = w.stand.invoke(&forged);
+    assert_eq!(out.function_error, None, "{:?}", out.body);
+    assert_eq!(out.body["action"], "skipped", "{}", out.body);
+    let reason = out.body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("alarm action comes only from this function's own account")
+            && reason.contains(B),
+        "{reason}"
+    );
+    assert_eq!(w.stand.count("AssumeRole"), 0);
+    let calls = w.stand.requests(None);
+    assert!(calls.is_empty(), "no call in any account: {calls:?}");
+
+    // An EventBridge event whose service ARN names another account than its envelope: a
+    // non-retryable input error naming the field, and again no call anywhere.
+    let failed = w.move_deployment(B, "FAILED");
+    w.stand.clear_requests();
+    let mut mixed = failed.clone();
+    mixed["resources"][0] = Value::String(service_arn(C));
+    let out = w.stand.invoke(&mixed);
+    assert!(out.function_error.is_some(), "{}", out.body);
+    assert!(
+        out.body.to_string().contains("resources[0]"),
+        "names the field: {}",
+        out.body
+    );
+    let calls = w.stand.requests(None);
+    assert!(calls.is_empty(), "no call in any account: {calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_member_service_without_the_opt_in_tag_is_never_written() {
     let w = org().await;
     let [_, c_bad] = w.good_then_bad(&w.c, C, false).await;
