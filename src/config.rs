@@ -16,6 +16,8 @@ pub const ENV_MEMBER_ROLE: &str = "ROLLBACK_MEMBER_ROLE_NAME";
 pub const ENV_ALLOWED_REGIONS: &str = "ROLLBACK_ALLOWED_REGIONS";
 pub const ENV_LEASE_TABLE: &str = "ROLLBACK_LEASE_TABLE";
 pub const ENV_LEASE_SECONDS: &str = "ROLLBACK_LEASE_SECONDS";
+/// `responder` (default) or `gate`: the deployment gate answers lifecycle hooks only.
+pub const ENV_MODE: &str = "ROLLBACK_MODE";
 
 /// How long a per-service lease lasts unless released: longer than the function's timeout
 /// (60 s in template.yaml), so a holder that timed out is dead before its lease can pass on.
@@ -31,6 +33,9 @@ pub struct Config {
     /// Per-service lease (DynamoDB) around read-decide-write. `None` = the template's
     /// concurrency of 1 serializes instead.
     pub lease: Option<LeaseConfig>,
+    /// `ROLLBACK_MODE=gate`: the function is the deployment gate. It answers lifecycle-hook
+    /// invocations only (anything else is refused) and writes nothing.
+    pub gate_only: bool,
 }
 
 /// Organization mode: events of member accounts are acted on in that account and
@@ -100,6 +105,17 @@ impl Config {
         let mut config = Config::default();
         if let Some(v) = get(ENV_DRY_RUN) {
             config.policy.dry_run = parse_bool(ENV_DRY_RUN, &v)?;
+        }
+        if let Some(v) = get(ENV_MODE) {
+            config.gate_only = match v.trim() {
+                "responder" => false,
+                "gate" => true,
+                other => {
+                    return Err(Error::Config(format!(
+                        "{ENV_MODE}={other:?} is neither \"responder\" nor \"gate\""
+                    )))
+                }
+            };
         }
         if let Some(v) = get(ENV_REQUIRE_OPT_IN) {
             config.policy.require_opt_in = parse_bool(ENV_REQUIRE_OPT_IN, &v)?;

@@ -104,6 +104,22 @@ impl Deps {
 pub struct Invocation {
     /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME`: tells the function's own account and region.
     pub function_arn: Option<String>,
+    /// When Lambda stops the invocation (`Lambda-Runtime-Deadline-Ms`): every AWS call is
+    /// bounded by it (`None` = only the SDK's own timeouts).
+    pub deadline: Option<Instant>,
+}
+
+impl Invocation {
+    /// The deadline of a runtime's `deadline` (milliseconds since the epoch), as an [`Instant`].
+    pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis() as u64;
+        (deadline_ms > 0).then(|| {
+            Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        })
+    }
 }
 
 impl Invocation {
@@ -154,7 +170,27 @@ pub async fn handle(
     inv: &Invocation,
     now: Time,
 ) -> Result<Value, Error> {
+    // Boxed: the nested futures of routing, lease and decision are deeper than rustc's layout limit.
+    let work = Box::pin(handle_within(deps, payload, inv, now));
+    crate::deadline::within(inv.deadline, work).await
+}
+
+async fn handle_within(
+    deps: &Deps,
+    payload: Value,
+    inv: &Invocation,
+    now: Time,
+) -> Result<Value, Error> {
     let event = event::parse(payload)?;
+    // The deployment gate answers lifecycle hooks and nothing else: its role can only read,
+    // and an event meant for the responder must not be silently swallowed by it.
+    if deps.config.gate_only && !matches!(event, Event::Hook { .. }) {
+        return Err(InputError::Invalid {
+            field: "event".into(),
+            why: "is not an ECS lifecycle-hook invocation, and this function is the deployment gate (ROLLBACK_MODE=gate): it answers lifecycle hooks only; send events to the responder".into(),
+        }
+        .into());
+    }
     // A lifecycle hook is answered in ECS's format, not with a §5 response (in the function's
     // own account: ECS invokes the hook with a role of the service's account).
     if let Event::Hook { hook } = event {
@@ -682,6 +718,13 @@ pub async fn decide_loaded(
                 }
             }
         }
+        // What was read after the deadline is a degraded view (a history cut off, a fallback
+        // it would not need): never decide on it.
+        if crate::deadline::spent() {
+            return Err(crate::deadline::out_of_time(
+                "while reading what the decision needs",
+            ));
+        }
         served.push(need);
     }
     Err(Error::Internal("the decision did not settle".into()))
@@ -805,11 +848,16 @@ async fn execute(
     let service = &snap.service;
     let mut notes = Vec::new();
     let mut target = plan.to.clone();
+    // No write sequence starts without time for it: the event is left to Lambda's retries.
+    if crate::deadline::spent() {
+        return Err(crate::deadline::out_of_time("before its first write"));
+    }
     if plan.needs_copy() {
         match deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await {
             Ok(copy) => target = copy,
-            // An INACTIVE revision can only be restored by a copy.
-            Err(e) if plan.copy_inactive => return Err(e),
+            // An INACTIVE revision can only be restored by a copy; and a copy cut off by the
+            // deadline is no reason to deploy unpinned.
+            Err(e) if plan.copy_inactive || crate::deadline::spent() => return Err(e),
             Err(e) => {
                 tracing::error!(task_definition = %plan.to, error = %e, "registering the pinned copy failed; deploying the revision unpinned");
                 notes.push(format!(
@@ -1183,7 +1231,7 @@ pub async fn respond_hook(
                 &state,
                 now,
             );
-            return Ok(finish_hook(deps, hook, &state, &verdict, None, started).await);
+            return Ok(finish_hook(deps, hook, &state, &verdict, started).await);
         }
     };
     let (settings, more) = gate::gate_settings(&service.tags, &hook.hook_details);
@@ -1192,7 +1240,7 @@ pub async fn respond_hook(
         tracing::warn!(cluster = %hook.target.cluster, service = %hook.target.service, "{w}");
     }
     if let Some(verdict) = gate::judge_early(hook, &service, &settings, policy) {
-        return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
+        return Ok(finish_hook(deps, hook, &state, &verdict, started).await);
     }
     let deployment = match deps.ecs.service_deployment(&hook.deployment_arn).await {
         Ok(Some(d)) => d,
@@ -1213,7 +1261,7 @@ pub async fn respond_hook(
                 &state,
                 now,
             );
-            return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
+            return Ok(finish_hook(deps, hook, &state, &verdict, started).await);
         }
     };
     // The gate never judges a restore: our rollback's (or ECS's, or a person's) own deployment
@@ -1224,7 +1272,7 @@ pub async fn respond_hook(
                 Err(verdict) => verdict,
                 Ok(()) => unreachable!("a restore always has a verdict"),
             };
-            return Ok(finish_hook(deps, hook, &state, &verdict, Some(&service), started).await);
+            return Ok(finish_hook(deps, hook, &state, &verdict, started).await);
         }
     }
     // The new revision's tasks: started by the ECS deployment the revision is numbered after.
@@ -1258,7 +1306,7 @@ pub async fn respond_hook(
         failed_tasks,
     };
     let verdict = gate::judge(hook, &facts, &settings, &state, policy, now);
-    Ok(finish_hook(deps, hook, &state, &verdict, Some(&facts.service), started).await)
+    Ok(finish_hook(deps, hook, &state, &verdict, started).await)
 }
 
 /// What proves that the service deployment `arn` restores a proven revision, if it does
@@ -1293,6 +1341,10 @@ pub async fn ask<T>(
                 }
             }
             Err(_) => return None,
+        }
+        // An answer from reads cut off by the deadline is no answer.
+        if crate::deadline::spent() {
+            return None;
         }
     }
     None
@@ -1405,7 +1457,6 @@ async fn finish_hook(
     hook: &gate::HookInvocation,
     state: &gate::GateState,
     verdict: &gate::GateVerdict,
-    service: Option<&ServiceState>,
     started: Instant,
 ) -> Value {
     let dry_run = deps.config.policy.dry_run;
@@ -1430,18 +1481,9 @@ async fn finish_hook(
         Some(started.elapsed().as_secs_f64() * 1000.0),
     );
     if verdict.status == gate::HookStatus::Failed {
+        // The gate writes nothing (its role can only read): ECS rolls the deployment back, and
+        // its service-deployment history keeps the revision from ever counting as proven.
         let revision = target_task_definition(deps, hook).await;
-        // Only a failure the revision caused goes into the ledger (not unreadable alarms).
-        let proven = matches!(verdict.code, "alarm" | "tasks_failing");
-        if let (false, true, Some(service), Some((td, same_as_source))) =
-            (dry_run, proven, service, revision.as_ref())
-        {
-            if *same_as_source {
-                tracing::info!(task_definition = %td, "the failing revision shares its task definition with the source: not marked bad (a digest or configuration failure)");
-            } else {
-                mark_revision_bad(deps, service, None, td).await;
-            }
-        }
         if let Some(sns) = &deps.sns {
             let mut message =
                 gate::failure_message(hook, verdict, revision.as_ref().map(|(td, _)| td.as_str()));

@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod decision;
 pub mod error;
 pub mod event;

@@ -32,6 +32,13 @@ pub fn init_logging() {
         .init();
 }
 
+/// The SDK's bound on one attempt of a call.
+pub const SDK_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The SDK's bound on a call with its retries: below the shortest function timeout of the
+/// template (the gate's 30 s) less the deadline margin, so that even without a deadline no call
+/// outlives an invocation (`scripts/check-template` checks both).
+pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
 /// The SDK configuration: the standard environment (`AWS_REGION`, credentials chain,
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), standard retries with backoff, and
 /// timeouts that fit inside the function's timeout.
@@ -46,8 +53,8 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(40))
+                .operation_attempt_timeout(SDK_ATTEMPT_TIMEOUT)
+                .operation_timeout(SDK_OPERATION_TIMEOUT)
                 .build(),
         )
 }

@@ -102,6 +102,7 @@ impl Harness {
     async fn run(&self, payload: Value, at: i64) -> Result<Value, ecs_rollback::error::Error> {
         let inv = Invocation {
             function_arn: Some(FUNCTION.into()),
+            deadline: None,
         };
         handle(&self.deps, payload, &inv, now(at)).await
     }
@@ -430,15 +431,13 @@ async fn a_tagged_alarm_in_alarm_fails_the_hook_marks_the_revision_and_notifies(
         reason.contains("hello-world-5xx") && !reason.contains("TargetTracking"),
         "{reason}"
     );
-    let tags = h.ecs_tags.lock().unwrap().clone();
-    assert_eq!(tags.len(), 1, "{tags:?}");
-    assert_eq!(tags[0].0, td(4));
-    assert!(tags[0]
-        .1
-        .contains(&("ecs-rollback:status".into(), "bad".into())));
-    assert!(tags[0]
-        .1
-        .contains(&("ecs-rollback:bad-for".into(), "demo/hello-world".into())));
+    // The gate writes nothing: ECS rolls back, and its history keeps the revision unproven.
+    assert_eq!(
+        h.calls("TagResource"),
+        0,
+        "{:?}",
+        h.ecs_tags.lock().unwrap()
+    );
     let published = h.published.lock().unwrap().clone();
     assert_eq!(published.len(), 1);
     assert!(
@@ -567,4 +566,39 @@ async fn the_gate_never_judges_a_restore() {
         0,
         "no alarm read for a restore"
     );
+}
+
+#[tokio::test]
+async fn the_gate_refuses_every_payload_that_is_not_a_lifecycle_hook_without_a_call() {
+    let gate = Config {
+        gate_only: true,
+        ..config()
+    };
+    let h = harness(Account::new(), gate);
+    for name in [
+        "direct-invoke.json",
+        "ecs-deployment-failed.json",
+        "cloudwatch-alarm-action-lambda.json",
+    ] {
+        let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+        let err = h
+            .run(serde_json::from_str(&text).unwrap(), 20)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.error_type(),
+            "InvalidInput.NonRetryable",
+            "{name}: {err}"
+        );
+        assert!(
+            err.to_string().contains("ROLLBACK_MODE=gate"),
+            "{name}: {err}"
+        );
+    }
+    let total: usize = h.rules.iter().map(|(_, r)| r.num_calls()).sum();
+    assert_eq!(total, 0, "no call for a refused payload");
+    // A lifecycle hook is still answered.
+    let out = h.run(hook(json!({})), 20).await.unwrap();
+    assert!(out["hookStatus"].is_string(), "{out}");
 }

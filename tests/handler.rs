@@ -69,6 +69,7 @@ fn invocation() -> Invocation {
         function_arn: Some(format!(
             "arn:aws:lambda:eu-west-1:{ACCOUNT}:function:ecs-rollback"
         )),
+        deadline: None,
     }
 }
 

@@ -24,7 +24,12 @@ struct World {
 /// A stand with cluster `demo`, an SNS topic read through an SQS queue, and the Lambda running
 /// with `env` on top of the notification topic.
 async fn world(env: &[(&str, &str)]) -> World {
-    let mut stand = Stand::start();
+    world_with(&[], env).await
+}
+
+/// [`world`] on a stand started with `stand_args` (`--function-timeout 15`, …).
+async fn world_with(stand_args: &[&str], env: &[(&str, &str)]) -> World {
+    let mut stand = Stand::start_with(stand_args);
     let sdk = stand.sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -2030,4 +2035,107 @@ async fn a_loop_guard_left_by_a_failed_invocation_is_not_a_rollback() {
     let reason = retry.body["reason"].as_str().unwrap();
     assert!(reason.contains("never took effect"), "{reason}");
     assert_eq!(w.service_td("hello-world").await, good);
+}
+
+/// The alarm-action form of [`alarm_event`] (CloudWatch invoking the function directly).
+fn alarm_action_event(name: &str) -> Value {
+    let mut e = fixture("cloudwatch-alarm-action-lambda.json");
+    e["alarmArn"] = json!(format!(
+        "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+    ));
+    e["accountId"] = json!(ACCOUNT);
+    e["region"] = json!(REGION);
+    e["alarmData"]["alarmName"] = json!(name);
+    e["alarmData"]["state"]["timestamp"] = json!(chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string());
+    e
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_alarm_claim_writes_nothing_in_either_payload_form() {
+    // The alarm guards the service and the new revision is bad, but the alarm is OK in
+    // CloudWatch: a payload saying ALARM is a claim CloudWatch refutes.
+    let w = world(&[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    let eventbridge = w.alarm("hello-world-5xx", "hello-world").await;
+    let mut eventbridge = eventbridge.clone();
+    eventbridge["detail"]["state"]["timestamp"] = json!(chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string());
+    w.stand.clear_requests();
+    for (form, event) in [
+        ("EventBridge", eventbridge),
+        ("alarm action", alarm_action_event("hello-world-5xx")),
+    ] {
+        let r = w.stand.invoke(&event);
+        assert_eq!(r.function_error, None, "{form}: {:?}", r.body);
+        assert_eq!(action(&r), "skipped", "{form}: {:?}", r.body);
+        assert!(
+            r.body["reason"]
+                .as_str()
+                .unwrap()
+                .contains("in CloudWatch now"),
+            "{form}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.stand.count("TagResource"), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_failed_event_for_a_completed_deployment_writes_nothing() {
+    let w = world(&[]).await;
+    let [_, _, newest] = w.good_then_bad("hello-world", true, false).await;
+    let completed = w
+        .stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    assert_eq!(action(&w.stand.invoke(&completed)), "recorded");
+    let mut forged = completed.clone();
+    forged["detail"]["eventName"] = json!("SERVICE_DEPLOYMENT_FAILED");
+    forged["detail"]["eventType"] = json!("ERROR");
+    forged["detail"]["reason"] = json!("ECS deployment circuit breaker: tasks failed to start.");
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&forged);
+    assert_eq!(r.function_error, None, "{:?}", r.body);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ECS reports it COMPLETED"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.stand.count("TagResource"), 0);
+    assert_eq!(w.service_td("hello-world").await, newest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_cloudwatch_answering_after_40_s_the_responder_answers_before_its_timeout() {
+    // A 15 s function timeout and a CloudWatch 40 s slow: left to the SDK, the alarm read would
+    // outlive the invocation. Bounded by the deadline, the function answers in time with a
+    // retryable error (Lambda retries the event), having written nothing.
+    let w = world_with(&["--function-timeout", "15"], &[]).await;
+    let [_, _, bad] = w.good_then_bad("hello-world", true, false).await;
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    let alarm = w.ring(&alarm).await;
+    w.stand.add_latency_to("cloudwatch", 40_000, None);
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&alarm);
+    assert!(r.function_error.is_some(), "{:?}", r.body);
+    let body = r.body.to_string();
+    assert!(
+        body.contains("deadline") && !body.contains("Task timed out"),
+        "{body}"
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+    // CloudWatch recovers; Lambda's retry of the same event rolls back.
+    w.stand.control("DELETE", "/latency", Value::Null);
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
 }

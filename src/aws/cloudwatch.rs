@@ -1,5 +1,6 @@
 //! CloudWatch adapter: which services an alarm guards (tags, dimensions, composite children).
 
+use crate::deadline::Bounded;
 use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_cloudwatch::Client;
 
@@ -43,6 +44,7 @@ impl CloudWatch {
             .list_tags_for_resource()
             .resource_arn(arn)
             .send()
+            .bounded()
             .await
         {
             Ok(out) => out,
@@ -79,6 +81,7 @@ impl CloudWatch {
             .alarm_types(AlarmType::MetricAlarm)
             .alarm_types(AlarmType::CompositeAlarm)
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("DescribeAlarms", e))?;
         let mut alarms: Vec<AlarmInfo> =
@@ -190,6 +193,7 @@ impl CloudWatch {
             .max_records(100)
             .set_next_token(token)
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("DescribeAlarms", e))?;
         let infos = {

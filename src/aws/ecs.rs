@@ -1,5 +1,6 @@
 //! ECS adapter: reads the service snapshot, carries out rollbacks, keeps the ledger.
 
+use crate::deadline::Bounded;
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
@@ -59,6 +60,7 @@ impl Ecs {
             .services(&target.service)
             .include(ServiceField::Tags)
             .send()
+            .bounded()
             .await
             .map_err(|e| {
                 if e.as_service_error()
@@ -170,6 +172,7 @@ impl Ecs {
                 .max_results(100)
                 .set_next_token(token)
                 .send()
+                .bounded()
                 .await
                 .map_err(|e| aws_error("ListServiceDeployments", e))?;
             Ok((
@@ -233,6 +236,7 @@ impl Ecs {
                 .describe_service_deployments()
                 .set_service_deployment_arns(Some(detailed))
                 .send()
+                .bounded()
                 .await
                 .map_err(|e| aws_error("DescribeServiceDeployments", e))?;
             for d in out.service_deployments() {
@@ -329,6 +333,7 @@ impl Ecs {
                 .describe_service_deployments()
                 .set_service_deployment_arns(Some(chunk.to_vec()))
                 .send()
+                .bounded()
                 .await
                 .map_err(|e| aws_error("DescribeServiceDeployments", e))?;
             for d in out.service_deployments() {
@@ -430,6 +435,7 @@ impl Ecs {
                 .describe_service_revisions()
                 .set_service_revision_arns(Some(chunk.to_vec()))
                 .send()
+                .bounded()
                 .await
                 .map_err(|e| aws_error("DescribeServiceRevisions", e))?;
             all.extend(out.service_revisions().iter().cloned());
@@ -453,6 +459,7 @@ impl Ecs {
             .desired_status(DesiredStatus::Stopped)
             .max_results(100)
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("ListTasks", e))?;
         let arns = out.task_arns().to_vec();
@@ -465,6 +472,7 @@ impl Ecs {
             .cluster(&service.cluster_arn)
             .set_tasks(Some(arns))
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("DescribeTasks", e))?;
         Ok(out
@@ -512,6 +520,7 @@ impl Ecs {
                 .max_results(100)
                 .set_next_token(token)
                 .send()
+                .bounded()
                 .await
                 .map_err(|e| aws_error("ListTaskDefinitions", e))?;
             Ok((
@@ -534,6 +543,7 @@ impl Ecs {
             .task_definition(name)
             .include(TaskDefinitionField::Tags)
             .send()
+            .bounded()
             .await
             .map_err(|e| {
                 if e.as_service_error()
@@ -655,6 +665,7 @@ impl Ecs {
         req.customize()
             .config_override(no_retries())
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("UpdateService", e))?;
         Ok(unrestorable)
@@ -667,6 +678,7 @@ impl Ecs {
             .resource_arn(arn)
             .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("UntagResource", e))?;
         Ok(())
@@ -680,6 +692,7 @@ impl Ecs {
             .customize()
             .config_override(no_retries())
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("StopServiceDeployment", e))?;
         Ok(())
@@ -695,6 +708,7 @@ impl Ecs {
             .resource_arn(arn)
             .set_tags(Some(tags))
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("TagResource", e))?;
         Ok(())
@@ -738,6 +752,7 @@ impl Ecs {
             .task_definition(source)
             .include(TaskDefinitionField::Tags)
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("DescribeTaskDefinition", e))?;
         let td = out
@@ -807,6 +822,7 @@ impl Ecs {
             .set_runtime_platform(td.runtime_platform().cloned())
             .set_enable_fault_injection(td.enable_fault_injection())
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("RegisterTaskDefinition", e))?;
         registered

@@ -13,10 +13,12 @@
 //! * release: `DeleteItem` with `lease_owner = :owner`, so a holder never deletes a lease that
 //!   expired and passed to someone else.
 //! * expiry: `lease_until` = now + the lease duration (90 s by default), longer than the
-//!   function's timeout (60 s): Lambda stops an invocation at its timeout, so a holder that
-//!   timed out is gone before its lease can pass on. `expires` (epoch seconds) lets DynamoDB's TTL
+//!   function's timeout (60 s), and never earlier than the holder's deadline plus a margin:
+//!   Lambda stops an invocation at its timeout, so a holder that timed out is gone before its
+//!   lease can pass on. `expires` (epoch seconds) lets DynamoDB's TTL
 //!   delete leftovers; TTL deletion is lazy, so correctness never depends on it.
 
+use crate::deadline::Bounded;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -101,7 +103,13 @@ impl Lease {
     /// One conditional `PutItem`: `Ok(true)` = acquired, `Ok(false)` = held by someone else.
     async fn try_acquire(&self, key: &str, owner: &str) -> Result<bool, Error> {
         let now = now_ms();
-        let until = now + self.duration.as_millis();
+        // A lease outlives the invocation that holds it: at least until its deadline (plus a
+        // margin), whatever the configured duration, so that a holder Lambda stops at its
+        // timeout is gone before the lease can pass on.
+        let to_deadline = crate::deadline::deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()) + crate::deadline::LEASE_MARGIN)
+            .unwrap_or_default();
+        let until = now + self.duration.max(to_deadline).as_millis();
         let out = self
             .client
             .put_item()
@@ -116,6 +124,7 @@ impl Lease {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
             .send()
+            .bounded()
             .await;
         match out {
             Ok(_) => Ok(true),
@@ -148,12 +157,14 @@ impl Lease {
                     acquired: Instant::now(),
                 });
             }
-            if started.elapsed() + pause > self.wait {
+            // Waiting never outlasts the invocation's own time for calls.
+            let wait = crate::deadline::left().map_or(self.wait, |left| left.min(self.wait));
+            if started.elapsed() + pause > wait {
                 return Err(Error::Aws(AwsError {
                     operation: "PutItem",
                     message: format!(
                         "the lease of {key} stayed with another invocation for {} s; the event is left to Lambda's retries",
-                        self.wait.as_secs()
+                        wait.as_secs()
                     ),
                     transient: true,
                     source: None,
@@ -179,6 +190,7 @@ impl Lease {
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(held.owner.clone()))
             .send()
+            .bounded()
             .await;
         match out {
             Ok(_) => {}

@@ -43,6 +43,9 @@ where
                 status >= 500 || status == 429 || TRANSIENT_CODES.contains(&code),
             )
         }
+        SdkError::TimeoutError(_) if crate::deadline::is_deadline(&err) => {
+            (crate::deadline::DeadlineExceeded.to_string(), true)
+        }
         SdkError::TimeoutError(_) => ("timed out".to_string(), true),
         SdkError::DispatchFailure(f) => (format!("could not send the request: {f:?}"), true),
         SdkError::ResponseError(_) => ("the response could not be read".to_string(), true),

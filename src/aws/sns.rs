@@ -1,5 +1,6 @@
 //! SNS adapter: one notification per decision worth telling people about.
 
+use crate::deadline::Bounded;
 use aws_sdk_sns::Client;
 
 use super::aws_error;
@@ -38,6 +39,7 @@ impl Sns {
             .subject(subject)
             .message(message)
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("Publish", e))?;
         Ok(())
@@ -54,6 +56,7 @@ impl Sns {
             .message_structure("json")
             .message(rendered.sns_message())
             .send()
+            .bounded()
             .await
             .map_err(|e| aws_error("Publish", e))?;
         Ok(())

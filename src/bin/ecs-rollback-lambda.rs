@@ -23,6 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .await;
         let invocation = Invocation {
             function_arn: Some(event.context.invoked_function_arn.clone()),
+            deadline: Invocation::deadline_from_epoch_ms(event.context.deadline),
         };
         handler::handle(deps, event.payload, &invocation, chrono::Utc::now()).await
     }))

@@ -579,6 +579,7 @@ impl Sim {
         };
         let inv = Invocation {
             function_arn: Some(LAMBDA_ARN.to_string()),
+            deadline: None,
         };
         let result = self.rt.block_on(handle(
             &self.clients.deps,

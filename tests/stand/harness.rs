@@ -85,6 +85,11 @@ pub struct Invoked {
 
 impl Stand {
     pub fn start() -> Stand {
+        Stand::start_with(&[])
+    }
+
+    /// A stand with extra `stand.py` arguments (`--function-timeout 30`, …).
+    pub fn start_with(args: &[&str]) -> Stand {
         let dir = std::env::temp_dir().join(format!(
             "ecs-rollback-stand-{}-{}",
             std::process::id(),
@@ -98,6 +103,7 @@ impl Stand {
             .arg(&ready)
             .arg("--region")
             .arg(REGION)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -307,6 +313,16 @@ impl Stand {
             "POST",
             "/latency",
             json!({"ms": ms, "operation": operation}),
+        );
+    }
+
+    /// Add `ms` milliseconds to every request of `service` (`ecs`, `cloudwatch`, …), of one
+    /// operation if given.
+    pub fn add_latency_to(&self, service: &str, ms: u64, operation: Option<&str>) {
+        self.control(
+            "POST",
+            "/latency",
+            json!({"ms": ms, "service": service, "operation": operation}),
         );
     }
 
