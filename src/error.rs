@@ -9,12 +9,13 @@ pub enum InputError {
     Json(#[source] serde_json::Error),
     #[error("event is {0} bytes, more than the 256 KiB accepted")]
     TooLarge(usize),
-    #[error("EventBridge envelope is invalid: {0}")]
-    Envelope(#[source] serde_json::Error),
-    #[error("event detail is invalid: {0}")]
-    Detail(#[source] serde_json::Error),
-    #[error("direct invocation is invalid: {0}")]
-    Direct(#[source] serde_json::Error),
+    /// Each names the field: ``field `detail.deploymentId`: invalid type: integer …``.
+    #[error("EventBridge envelope is invalid: {}", at_field("", .0))]
+    Envelope(#[source] serde_path_to_error::Error<serde_json::Error>),
+    #[error("event detail is invalid: {}", at_field("detail", .0))]
+    Detail(#[source] serde_path_to_error::Error<serde_json::Error>),
+    #[error("direct invocation is invalid: {}", at_field("", .0))]
+    Direct(#[source] serde_path_to_error::Error<serde_json::Error>),
     /// A malformed ECS lifecycle-hook invocation. A function error, which ECS counts as a FAILED
     /// hook (and rolls back): a payload the gate cannot read never lets a revision through.
     #[error("lifecycle-hook invocation is invalid (ECS counts this error as a FAILED hook): {0}")]
@@ -29,6 +30,22 @@ pub enum InputError {
     UnknownService { cluster: String, service: String },
     #[error("task definition {0:?} does not exist")]
     UnknownTaskDefinition(String),
+}
+
+/// ``field `PREFIX.PATH`: why`` for a deserialization error (the path is empty for a missing
+/// field, which serde names in its own message).
+fn at_field(prefix: &str, err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    let field = match (prefix, path.as_str()) {
+        (p, ".") => p.to_string(),
+        ("", path) => path.to_string(),
+        (p, path) => format!("{p}.{path}"),
+    };
+    if field.is_empty() {
+        err.inner().to_string()
+    } else {
+        format!("field `{field}`: {}", err.inner())
+    }
 }
 
 impl InputError {

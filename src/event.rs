@@ -30,14 +30,19 @@ pub struct Origin {
     /// A CloudWatch alarm action invoking the function: CloudWatch invokes only functions of
     /// the alarm's own account, so such a payload acts only in the function's own account.
     pub alarm_action: bool,
+    /// The partition the payload's ARNs name (`aws`, `aws-cn`, …), when they name one.
+    pub partition: Option<String>,
 }
 
 /// The account and region an ARN of the payload names must be the event's own: an event about
 /// another account's resource is forged or misrouted, never acted on. `field` names the ARN.
-fn same_place(field: &str, arn: &str, origin: &Origin) -> Result<(), InputError> {
+fn same_place(field: &str, arn: &str, origin: &mut Origin) -> Result<(), InputError> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if parts.len() < 6 {
         return Ok(());
+    }
+    if !parts[1].is_empty() {
+        origin.partition = Some(parts[1].to_string());
     }
     for (what, named, own) in [
         ("region", parts[3], origin.region.as_deref()),
@@ -120,6 +125,52 @@ pub struct ServiceArn {
     pub service: String,
 }
 
+/// An ECS name (cluster, service): up to 255 letters, digits, hyphens and underscores.
+pub fn is_ecs_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A service ARN of ECS's old format, `arn:PARTITION:ecs:REGION:ACCOUNT:service/SERVICE` (no
+/// cluster: services created before the long ARN format, `serviceLongArnFormat`, was the
+/// default). Its cluster is found in the handler; until then it is `""`.
+pub const CLUSTER_UNKNOWN: &str = "";
+
+/// A service ARN of either format: the old one answers the cluster [`CLUSTER_UNKNOWN`].
+pub fn parse_any_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputError> {
+    match parse_service_arn(field, arn) {
+        Ok(parsed) => Ok(parsed),
+        Err(e) => {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            let old = parts.len() == 6
+                && parts[0] == "arn"
+                && parts[2] == "ecs"
+                && parts[5]
+                    .strip_prefix("service/")
+                    .is_some_and(is_ecs_name);
+            if !old {
+                return Err(e);
+            }
+            let probe = format!(
+                "{}:{}:{}:{}:{}:service/x/{}",
+                parts[0],
+                parts[1],
+                parts[2],
+                parts[3],
+                parts[4],
+                &parts[5]["service/".len()..]
+            );
+            let parsed = parse_service_arn(field, &probe).map_err(|_| e)?;
+            Ok(ServiceArn {
+                cluster: CLUSTER_UNKNOWN.to_string(),
+                ..parsed
+            })
+        }
+    }
+}
+
 /// `arn:PARTITION:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`. `field` names the input for errors.
 pub fn parse_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputError> {
     let invalid = |why: &str| InputError::Invalid {
@@ -145,8 +196,10 @@ pub fn parse_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputErro
             "is an old-format service ARN without the cluster name (opt in to the long ARN format)",
         ));
     };
-    if cluster.is_empty() || service.is_empty() || service.contains('/') {
-        return Err(invalid("is not an ECS service ARN"));
+    if !is_ecs_name(cluster) || !is_ecs_name(service) {
+        return Err(invalid(
+            "is not an ECS service ARN (cluster and service names are 1-255 letters, digits, hyphens and underscores)",
+        ));
     }
     Ok(ServiceArn {
         partition: parts[1].to_string(),
@@ -207,7 +260,7 @@ pub fn parse(value: Value) -> Result<Event, InputError> {
     };
     if map.contains_key("detail-type") {
         let envelope: EventBridgeEvent<Value> =
-            serde_json::from_value(value).map_err(InputError::Envelope)?;
+            serde_path_to_error::deserialize(value).map_err(InputError::Envelope)?;
         return parse_eventbridge(envelope);
     }
     if map.contains_key("alarmData") {
@@ -219,7 +272,7 @@ pub fn parse(value: Value) -> Result<Event, InputError> {
             .map_err(|e| InputError::Hook(Box::new(e)));
     }
     if map.contains_key("cluster") || map.contains_key("service") {
-        let direct: Direct = serde_json::from_value(value).map_err(InputError::Direct)?;
+        let direct: Direct = serde_path_to_error::deserialize(value).map_err(InputError::Direct)?;
         return parse_direct(direct);
     }
     Err(InputError::Invalid {
@@ -319,6 +372,16 @@ fn non_empty(field: &str, value: &str) -> Result<(), InputError> {
 fn parse_direct(direct: Direct) -> Result<Event, InputError> {
     non_empty("cluster", &direct.cluster)?;
     non_empty("service", &direct.service)?;
+    for (field, value) in [("cluster", &direct.cluster), ("service", &direct.service)] {
+        if !value.starts_with("arn:") && !is_ecs_name(value) {
+            return Err(InputError::Invalid {
+                field: field.into(),
+                why: format!(
+                    "{value:?} is not an ECS name (1-255 letters, digits, hyphens and underscores) or ARN"
+                ),
+            });
+        }
+    }
     if let Some(to) = &direct.to_task_definition {
         if split_task_definition(to).is_none() {
             return Err(InputError::Invalid {
@@ -350,10 +413,11 @@ fn parse_direct(direct: Direct) -> Result<Event, InputError> {
 }
 
 fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputError> {
-    let origin = Origin {
+    let mut origin = Origin {
         account: envelope.account.clone(),
         region: envelope.region.clone(),
         alarm_action: false,
+        partition: None,
     };
     match envelope.detail_type.as_str() {
         DETAIL_TYPE_DEPLOYMENT => {
@@ -368,10 +432,10 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 .as_ref()
                 .and_then(|r| r.first())
                 .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
-            let arn = parse_service_arn("resources[0]", resource)?;
-            same_place("resources[0]", resource, &origin)?;
+            let arn = parse_any_service_arn("resources[0]", resource)?;
+            same_place("resources[0]", resource, &mut origin)?;
             let detail: DeploymentDetail =
-                serde_json::from_value(envelope.detail).map_err(InputError::Detail)?;
+                serde_path_to_error::deserialize(envelope.detail).map_err(InputError::Detail)?;
             non_empty("detail.deploymentId", &detail.deployment_id)?;
             let deployment_id = detail.deployment_id;
             let cause = match detail.event_name.as_str() {
@@ -392,6 +456,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 account: origin.account.or(Some(arn.account.clone())),
                 region: origin.region.or(Some(arn.region.clone())),
                 alarm_action: false,
+                partition: origin.partition,
             };
             Ok(Event::Service {
                 origin,
@@ -413,7 +478,7 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
             }
             let arn = envelope.resources.as_ref().and_then(|r| r.first()).cloned();
             if let Some(arn) = &arn {
-                same_place("resources[0]", arn, &origin)?;
+                same_place("resources[0]", arn, &mut origin)?;
             }
             let alarm = parse_alarm_detail(&envelope.detail, arn)?;
             Ok(Event::Alarm { origin, alarm })
@@ -425,8 +490,8 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
                 .as_ref()
                 .and_then(|r| r.first())
                 .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
-            let arn = parse_service_arn("resources[0]", resource)?;
-            same_place("resources[0]", resource, &origin)?;
+            let arn = parse_any_service_arn("resources[0]", resource)?;
+            same_place("resources[0]", resource, &mut origin)?;
             let name = str_at(&envelope.detail, &["eventName"])
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| InputError::Missing("detail.eventName".into()))?;
@@ -504,24 +569,25 @@ fn parse_alarm_action(value: &Value) -> Result<Event, InputError> {
         .ok_or_else(|| InputError::Missing("alarmData".into()))?;
     let alarm =
         parse_alarm_detail(data, Some(arn.to_string())).map_err(|e| e.under("alarmData"))?;
-    let origin = Origin {
+    let mut origin = Origin {
         account: str_at(value, &["accountId"]).map(str::to_string),
         region: str_at(value, &["region"]).map(str::to_string),
         alarm_action: true,
+        partition: None,
     };
-    same_place("alarmArn", arn, &origin)?;
+    same_place("alarmArn", arn, &mut origin)?;
     Ok(Event::Alarm { origin, alarm })
 }
 
 /// "ECS Task State Change": only STOPPED service tasks with a fault stop code act.
-fn parse_task_state(origin: Origin, detail: &Value) -> Result<Event, InputError> {
+fn parse_task_state(mut origin: Origin, detail: &Value) -> Result<Event, InputError> {
     let required = |field: &str| {
         str_at(detail, &[field])
             .filter(|s| !s.is_empty())
             .ok_or_else(|| InputError::Missing(format!("detail.{field}")))
     };
     let cluster_arn = required("clusterArn")?;
-    same_place("detail.clusterArn", cluster_arn, &origin)?;
+    same_place("detail.clusterArn", cluster_arn, &mut origin)?;
     let last_status = required("lastStatus")?;
     let cluster = cluster_arn
         .rsplit_once(":cluster/")
@@ -840,7 +906,23 @@ mod tests {
             (ok.cluster.as_str(), ok.service.as_str()),
             ("demo", "hello-world")
         );
+        let old = parse_any_service_arn(
+            "r",
+            "arn:aws:ecs:eu-west-1:123456789012:service/hello-world",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                old.cluster.as_str(),
+                old.service.as_str(),
+                old.account.as_str()
+            ),
+            (CLUSTER_UNKNOWN, "hello-world", "123456789012"),
+            "an old-format ARN: the cluster is found later"
+        );
         for bad in [
+            "arn:aws:ecs:eu-west-1:123456789012:service/demo/hello w\u{202e}orld",
+            "arn:aws:ecs:eu-west-1:123456789012:service/d\u{e9}mo/x",
             "arn:aws:ecs:eu-west-1:123456789012:cluster/demo",
             "arn:aws:ecs:eu-west-1:123456789012:service/hello-world",
             "arn:aws:lambda:eu-west-1:123456789012:function:x",

@@ -219,7 +219,10 @@ async fn handle_within(
             Event::Direct { trigger } => vec![respond(deps, &trigger, now).await?],
             Event::Service { trigger, .. } => match refused {
                 Some(reason) => vec![ignored(Some(&trigger.target), &trigger.cause, reason)],
-                None => vec![respond(deps, &trigger, now).await?],
+                None => match resolve_cluster(deps, trigger).await? {
+                    Ok(trigger) => vec![respond(deps, &trigger, now).await?],
+                    Err(response) => vec![response],
+                },
             },
             Event::Ignored {
                 target,
@@ -265,6 +268,48 @@ async fn handle_within(
     })
 }
 
+/// An event about a service ECS names with an old-format ARN (no cluster): its cluster is
+/// found in ECS, else the event is `skipped` with the reason (and notified: a failure nobody
+/// answered).
+async fn resolve_cluster(
+    deps: &Deps,
+    trigger: Trigger,
+) -> Result<Result<Trigger, Response>, Error> {
+    if trigger.target.cluster != event::CLUSTER_UNKNOWN {
+        return Ok(Ok(trigger));
+    }
+    if let Some(cluster) = deps
+        .ecs
+        .cluster_of_old_arn_service(&trigger.target.service)
+        .await?
+    {
+        tracing::info!(service = %trigger.target.service, cluster = %cluster, "old-format service ARN resolved to its cluster");
+        let mut trigger = trigger;
+        trigger.target.cluster = cluster;
+        return Ok(Ok(trigger));
+    }
+    let response = Response::skipped(
+        None,
+        format!(
+            "The event names the service {} by an old-format ARN (without its cluster), and no cluster of this account and region has that service: nothing to do. Services created with the long ARN format (account setting serviceLongArnFormat) name their cluster.",
+            trigger.target.service
+        ),
+    );
+    let response = Response {
+        service: Some(trigger.target.service.clone()),
+        ..response
+    };
+    decision_line!(warn, response, trigger.cause.kind(), "old_arn_unresolved");
+    metrics::emit("skipped", Some("old_arn_unresolved"), None);
+    if let Some(sns) = &deps.sns {
+        let subject = format!("ecs-rollback skipped: {}", trigger.target.service);
+        if let Err(e) = sns.publish(&subject, &response.reason).await {
+            tracing::error!(error = %e, "notification not sent");
+        }
+    }
+    Ok(Err(response))
+}
+
 /// Whether an event is refused, and why. Single account: only the function's own account and
 /// region. Organization mode: the function's own account in its own region, and the accounts
 /// of `ROLLBACK_ALLOWED_ACCOUNTS` in the regions of `ROLLBACK_ALLOWED_REGIONS` (default: its own),
@@ -277,6 +322,20 @@ fn foreign(deps: &Deps, origin: &Origin, inv: &Invocation) -> Option<String> {
         (Some(a), Some(own)) => a == own,
         _ => true,
     };
+    // A payload about another partition (`aws-cn`, `aws-us-gov`, …) than the function's is
+    // forged or misrouted: no call is made anywhere.
+    let own_partition = inv
+        .function_arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| !p.is_empty());
+    if let (Some(named), Some(own)) = (origin.partition.as_deref(), own_partition) {
+        if named != own {
+            return Some(format!(
+                "Refused: the event names partition {named}, and this function runs in {own}; nothing was called in any account."
+            ));
+        }
+    }
     // An alarm action comes only from the function's own account (CloudWatch invokes a function
     // of the alarm's account; the template's permission is scoped to it): a payload of that form
     // naming another account is forged, whatever organization mode admits.

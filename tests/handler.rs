@@ -118,6 +118,8 @@ struct World {
     alarm_state: (aws_sdk_cloudwatch::types::StateValue, Option<(u32, u32)>),
     /// Alarms that read OK in CloudWatch now, whatever `alarm_state` says.
     ok_alarms: Vec<&'static str>,
+    /// ECS names the service with an old-format ARN (`…:service/NAME`, no cluster).
+    old_arn: bool,
 }
 
 impl World {
@@ -190,12 +192,18 @@ impl World {
             stopped: Vec::new(),
             alarm_state: (aws_sdk_cloudwatch::types::StateValue::Alarm, None),
             ok_alarms: Vec::new(),
+            old_arn: false,
         }
     }
 
     fn service(&self) -> ecs::Service {
+        let arn = if self.old_arn {
+            format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/{}", self.name)
+        } else {
+            service_arn(&self.name)
+        };
         let mut b = ecs::Service::builder()
-            .service_arn(service_arn(&self.name))
+            .service_arn(arn)
             .service_name(&self.name)
             .cluster_arn(CLUSTER_ARN)
             .status("ACTIVE")
@@ -299,7 +307,11 @@ fn ecs_rules(
         mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |req| {
             let name = req.services().first().cloned().unwrap_or_default();
             let name = name.rsplit('/').next().unwrap_or_default().to_string();
-            match services.get(&name) {
+            // The services live in cluster `demo`.
+            let in_demo = req
+                .cluster()
+                .is_none_or(|c| c == "demo" || c == CLUSTER_ARN);
+            match services.get(&name).filter(|_| in_demo) {
                 Some(s) => DescribeServicesOutput::builder()
                     .services(s.clone())
                     .build(),
@@ -2315,4 +2327,245 @@ async fn an_alarm_that_transitioned_before_the_deployment_is_stale() {
     assert_eq!(r.action, "skipped", "{r:?}");
     assert!(r.reason.starts_with("Stale alarm"), "{}", r.reason);
     assert_no_writes(&h);
+}
+
+/// One hostile payload: its name, the world it meets, and the payload (from a fixture that
+/// would otherwise act).
+type HostileRow = (&'static str, fn() -> World, Value);
+
+/// Hostile payloads through the whole handler: every row makes no write and answers either a
+/// `skipped` response with the reason or a non-retryable error naming the field.
+#[tokio::test]
+async fn hostile_payloads_make_no_write_and_say_why() {
+    use serde_json::json;
+    fn acting() -> World {
+        World::new()
+    }
+    fn guarded() -> World {
+        let mut w = World::new();
+        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+        w.deployment_alarms = vec!["hello-world-5xx"];
+        w
+    }
+    fn guarded_ok_in_cloudwatch() -> World {
+        let mut w = guarded();
+        w.alarm_state = (aws_sdk_cloudwatch::types::StateValue::Ok, Some((10, 19)));
+        w
+    }
+    fn completed() -> World {
+        let mut w = World::new();
+        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+        w
+    }
+    let failed = || fixture("ecs-deployment-failed.json");
+    let action = || fixture("cloudwatch-alarm-action-lambda.json");
+    let with = |mut v: Value, pointer: &str, new: Value| {
+        *v.pointer_mut(pointer).unwrap() = new;
+        v
+    };
+    let swap = |v: Value, from: &str, to: &str| -> Value {
+        serde_json::from_str(&v.to_string().replace(from, to)).unwrap()
+    };
+    let mut nested = json!("x");
+    for _ in 0..200 {
+        nested = json!({ "detail": nested });
+    }
+    let deep = with(failed(), "/detail/reason", nested);
+    let mut huge = failed();
+    huge["detail"]["reason"] = json!("x".repeat(300 * 1024));
+    let rows: Vec<(HostileRow, &str)> = vec![
+        (
+            (
+                "forged account",
+                acting,
+                swap(failed(), ACCOUNT, "999999999999"),
+            ),
+            "account 999999999999",
+        ),
+        (
+            (
+                "forged region",
+                acting,
+                swap(failed(), "eu-west-1", "us-west-2"),
+            ),
+            "region us-west-2",
+        ),
+        (
+            (
+                "forged partition",
+                acting,
+                swap(failed(), "arn:aws:", "arn:aws-cn:"),
+            ),
+            "partition aws-cn",
+        ),
+        (
+            (
+                "forged state (alarm OK in CloudWatch)",
+                guarded_ok_in_cloudwatch,
+                action(),
+            ),
+            "OK in CloudWatch now",
+        ),
+        (
+            ("forged deployment (COMPLETED in ECS)", completed, failed()),
+            "ECS reports it COMPLETED",
+        ),
+        (
+            (
+                "alarm action naming another account",
+                guarded,
+                swap(action(), ACCOUNT, "222222222222"),
+            ),
+            "own account",
+        ),
+        (
+            (
+                "service ARN of another account than the envelope",
+                acting,
+                with(
+                    failed(),
+                    "/resources/0",
+                    json!("arn:aws:ecs:eu-west-1:222222222222:service/demo/hello-world"),
+                ),
+            ),
+            "resources[0]",
+        ),
+        (
+            (
+                "unicode in the service name",
+                acting,
+                with(
+                    failed(),
+                    "/resources/0",
+                    json!(format!(
+                        "arn:aws:ecs:eu-west-1:{ACCOUNT}:service/demo/hello\u{202e}dlrow"
+                    )),
+                ),
+            ),
+            "resources[0]",
+        ),
+        (
+            (
+                "a number where a string is due",
+                acting,
+                with(failed(), "/detail/deploymentId", json!(4444)),
+            ),
+            "detail.deploymentId",
+        ),
+        (
+            (
+                "an object where the reason is due",
+                acting,
+                with(failed(), "/detail/reason", json!({"a": 1})),
+            ),
+            "detail.reason",
+        ),
+        (
+            (
+                "a direct invocation naming a service with spaces",
+                acting,
+                json!({"cluster": "demo", "service": "hello world"}),
+            ),
+            "`service`",
+        ),
+        (("oversized", acting, huge), "bytes, more than"),
+        (("deep nesting", acting, deep), "recursion limit"),
+    ];
+    let mut failures = Vec::new();
+    for ((name, world, payload), says) in rows {
+        let h = harness(&world());
+        // Oversized payloads arrive as bytes; everything else as the runtime hands it over.
+        let out = match name {
+            "oversized" | "deep nesting" => {
+                ecs_rollback::event::parse_bytes(payload.to_string().as_bytes())
+                    .map(|_| json!({}))
+                    .map_err(Error::from)
+            }
+            _ => handle(&h.deps, payload, &invocation(), now()).await,
+        };
+        let answer = match &out {
+            Ok(v) if v["action"] == "skipped" => v["reason"].as_str().unwrap_or("").to_string(),
+            Ok(v) => format!("acted: {v}"),
+            Err(e) if e.error_type().ends_with("NonRetryable") => e.to_string(),
+            Err(e) => format!("retryable error: {e}"),
+        };
+        if !answer.contains(says) || answer.starts_with("acted") || answer.starts_with("retryable")
+        {
+            failures.push(format!("{name}: want {says:?}, got {answer}"));
+        }
+        if !h.writes().is_empty() {
+            failures.push(format!("{name}: wrote {:?}", h.writes()));
+        }
+        println!("{name:<50} {answer}");
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+fn old_arn_event() -> Value {
+    let mut e = fixture("ecs-deployment-failed.json");
+    e["resources"][0] = Value::String(format!(
+        "arn:aws:ecs:eu-west-1:{ACCOUNT}:service/hello-world"
+    ));
+    e
+}
+
+fn clusters(arns: &'static [&'static str]) -> Rule {
+    mock!(aws_sdk_ecs::Client::list_clusters).then_output(move || {
+        aws_sdk_ecs::operation::list_clusters::ListClustersOutput::builder()
+            .set_cluster_arns(Some(arns.iter().map(|a| a.to_string()).collect()))
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn an_old_format_service_arn_is_resolved_to_its_cluster_and_answered() {
+    let mut w = World::new();
+    w.old_arn = true;
+    let h = harness_with(
+        &w,
+        vec![],
+        notify_config(),
+        vec![(
+            "ListClusters",
+            clusters(&[
+                "arn:aws:ecs:eu-west-1:123456789012:cluster/other",
+                CLUSTER_ARN,
+            ]),
+        )],
+    );
+    let r = response(
+        handle(&h.deps, old_arn_event(), &invocation(), now())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (r.action.as_str(), r.cluster.as_deref()),
+        ("rolled_back", Some("demo")),
+        "{r:?}"
+    );
+    assert_eq!(h.calls("ListClusters"), 1);
+}
+
+#[tokio::test]
+async fn an_old_format_service_arn_no_cluster_has_is_skipped_with_the_reason_and_notified() {
+    let mut w = World::new();
+    w.old_arn = true;
+    let h = harness_with(
+        &w,
+        vec![],
+        notify_config(),
+        vec![(
+            "ListClusters",
+            clusters(&["arn:aws:ecs:eu-west-1:123456789012:cluster/other"]),
+        )],
+    );
+    let r = response(
+        handle(&h.deps, old_arn_event(), &invocation(), now())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(r.reason.contains("old-format ARN"), "{}", r.reason);
+    assert!(h.writes().is_empty(), "{:?}", h.writes());
+    assert_eq!(h.published.lock().unwrap().len(), 1);
 }

@@ -227,6 +227,16 @@ impl World {
             .send()
             .await
             .unwrap();
+        // The child that makes the composite ring is in ALARM in CloudWatch (the function reads
+        // it there: the event's list of triggering children is a claim).
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name("hello-world-5xx")
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason("Threshold Crossed: set by the scenario")
+            .send()
+            .await
+            .unwrap();
     }
 
     /// The alarm an event names enters the event's state in CloudWatch now, as the real alarm

@@ -52,6 +52,49 @@ impl Ecs {
     }
 
     /// `DescribeServices` with tags. Unknown cluster or service → [`InputError`].
+    /// The cluster of a service ECS names with an old-format ARN (`…:service/NAME`, no cluster):
+    /// `ListClusters`, then `DescribeServices` of the name in each cluster until the service
+    /// whose ARN is that old-format one. `None` = no cluster has it.
+    pub async fn cluster_of_old_arn_service(&self, service: &str) -> Result<Option<String>, Error> {
+        let clusters = paginate(MAX_PAGES, |token| async move {
+            let out = self
+                .client
+                .list_clusters()
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .bounded()
+                .await
+                .map_err(|e| aws_error("ListClusters", e))?;
+            Ok((
+                out.cluster_arns().to_vec(),
+                out.next_token().map(str::to_string),
+            ))
+        })
+        .await?;
+        let suffix = format!(":service/{service}");
+        for cluster in clusters {
+            let out = self
+                .client
+                .describe_services()
+                .cluster(&cluster)
+                .services(service)
+                .send()
+                .bounded()
+                .await
+                .map_err(|e| aws_error("DescribeServices", e))?;
+            let found = out.services().iter().any(|s| {
+                s.service_arn().is_some_and(|a| a.ends_with(&suffix))
+                    && s.status() != Some("INACTIVE")
+            });
+            if found {
+                let name = cluster.rsplit('/').next().unwrap_or(&cluster).to_string();
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    }
+
     pub async fn describe_service(&self, target: &ServiceRef) -> Result<ServiceState, Error> {
         let out = self
             .client
