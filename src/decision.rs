@@ -57,6 +57,9 @@ pub struct Snapshot {
     pub revisions: BTreeMap<String, Revision>,
     /// Stopped tasks of the newest deployment (early detection); `Err` = could not be read.
     pub stopped_tasks: Option<Result<Vec<TaskStop>, String>>,
+    /// Targets that cannot be deployed in this invocation, and why (registering their copy was
+    /// refused: `iam:PassRole`, the tag limit): the next candidate is chosen instead.
+    pub unusable: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -67,6 +70,7 @@ impl Snapshot {
             family: None,
             revisions: BTreeMap::new(),
             stopped_tasks: None,
+            unusable: BTreeMap::new(),
         }
     }
 }
@@ -1755,6 +1759,15 @@ fn reject(revision: &Revision, ledger_key: &str) -> Option<String> {
     }
 }
 
+/// [`reject`], and the targets this invocation could not deploy ([`Snapshot::unusable`]).
+fn reject_in(snap: &Snapshot, revision: &Revision, ledger_key: &str) -> Option<String> {
+    snap.unusable
+        .iter()
+        .find(|(arn, _)| same_task_definition(arn, &revision.arn))
+        .map(|(_, why)| why.clone())
+        .or_else(|| reject(revision, ledger_key))
+}
+
 fn warning_for(revision: &Revision, ledger_key: &str) -> Option<String> {
     revision.bad_elsewhere(ledger_key).then(|| {
         format!(
@@ -1796,7 +1809,7 @@ fn rule6_restorable_source(
         return need(Need::Revisions(vec![source.task_definition.clone()]));
     };
     let key = snap.service.ledger_key();
-    if reject(revision, &key).is_some() {
+    if reject_in(snap, revision, &key).is_some() {
         return Ok(None);
     }
     Ok(Some(Chosen {
@@ -1846,7 +1859,7 @@ fn rule10_requested_target(
     let key = snap.service.ledger_key();
     let inactive_unproven = (revision.status == RevisionStatus::Inactive && !in_history)
         .then(|| "it is INACTIVE and never ran in this service's deployment history".to_string());
-    if let Some(why) = reject(revision, &key).or(inactive_unproven) {
+    if let Some(why) = reject_in(snap, revision, &key).or(inactive_unproven) {
         return skip(
             Skip::TargetRejected {
                 target: revision.arn.clone(),
@@ -1943,7 +1956,7 @@ fn rule5_last_stable(
             let Some(revision) = lookup(snap, &candidate.task_definition) else {
                 return need(Need::Revisions(vec![candidate.task_definition.clone()]));
             };
-            if reject(revision, &key).is_none() {
+            if reject_in(snap, revision, &key).is_none() {
                 return Ok(Chosen {
                     arn: revision.arn.clone(),
                     source: Source::History,
@@ -1988,7 +2001,8 @@ fn rule5_last_stable(
         .iter()
         .filter_map(|(_, arn)| lookup(snap, arn))
         .collect();
-    let usable = |r: &Revision| reject(r, &key).is_none() && r.status == RevisionStatus::Active;
+    let usable =
+        |r: &Revision| reject_in(snap, r, &key).is_none() && r.status == RevisionStatus::Active;
     // An unproven guess: a revision proven bad for another service sharing the family is the
     // last resort, after every older revision marked bad nowhere.
     let pick = |source: Source, want_stable: bool| {

@@ -147,9 +147,7 @@ pub fn parse_any_service_arn(field: &str, arn: &str) -> Result<ServiceArn, Input
             let old = parts.len() == 6
                 && parts[0] == "arn"
                 && parts[2] == "ecs"
-                && parts[5]
-                    .strip_prefix("service/")
-                    .is_some_and(is_ecs_name);
+                && parts[5].strip_prefix("service/").is_some_and(is_ecs_name);
             if !old {
                 return Err(e);
             }

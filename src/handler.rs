@@ -713,8 +713,89 @@ async fn decide_and_act(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Res
     let service = deps.ecs.describe_service(&trigger.target).await?;
     let mut snap = Snapshot::new(service);
     let decision = decide_loaded(deps, trigger, &mut snap, now).await?;
+    let (decision, copy, notes) = prepare_copy(deps, trigger, &mut snap, decision, now).await?;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    act(deps, trigger, &snap, decision, now, latency_ms).await
+    act_with(
+        deps,
+        trigger,
+        &snap,
+        decision,
+        (copy, notes),
+        now,
+        latency_ms,
+    )
+    .await
+}
+
+/// The copy a rollback deploys (pinned to digests, or restoring an INACTIVE revision).
+pub enum Copy {
+    /// Not needed, or not registered yet.
+    Pending,
+    /// Registered before the plan is carried out.
+    Registered(String),
+    /// Registration failed with this error: the target is deployed as it is (unpinned, said
+    /// so), or, when only a copy can restore it (INACTIVE), the invocation fails.
+    Failed(Error),
+}
+
+/// How many targets are tried when registering their copies is refused.
+const COPY_ATTEMPTS: usize = 3;
+
+/// Register the plan's copy before anything is written. A registration AWS refuses for good
+/// (`iam:PassRole`, the 50-tag limit) makes that target unusable for this invocation and the
+/// core chooses the next candidate, which the response says; with no other candidate the first
+/// choice is deployed as it is (an INACTIVE one cannot be: then nothing is done). A transient
+/// failure leaves the choice as it is; a deadline ends the invocation before any write.
+async fn prepare_copy(
+    deps: &Deps,
+    trigger: &Trigger,
+    snap: &mut Snapshot,
+    decision: Decision,
+    now: Time,
+) -> Result<(Decision, Copy, Vec<String>), Error> {
+    let mut decision = decision;
+    let mut notes = Vec::new();
+    let mut first: Option<(Decision, Error)> = None;
+    for _ in 0..COPY_ATTEMPTS {
+        let plan = match &decision.outcome {
+            Outcome::Rollback(plan) if !plan.dry_run && plan.needs_copy() => plan.clone(),
+            _ => return Ok((decision, Copy::Pending, notes)),
+        };
+        if crate::deadline::spent() {
+            return Err(crate::deadline::out_of_time("before its first write"));
+        }
+        let error = match deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await {
+            Ok(copy) => return Ok((decision, Copy::Registered(copy), notes)),
+            Err(e) if crate::deadline::spent() => return Err(e),
+            Err(e) if e.is_retryable() => return Ok((decision, Copy::Failed(e), notes)),
+            Err(e) => e,
+        };
+        tracing::error!(task_definition = %plan.to, error = %error, "registering the copy was refused; choosing the next candidate");
+        notes.push(format!(
+            "Registering a copy of {} was refused ({error}), so it was passed over.",
+            short_task_definition(&plan.to)
+        ));
+        snap.unusable.insert(
+            plan.to.clone(),
+            format!("registering its copy was refused ({error})"),
+        );
+        let next = decide_loaded(deps, trigger, snap, now).await?;
+        let previous = std::mem::replace(&mut decision, next);
+        if first.is_none() {
+            first = Some((previous, error));
+        }
+        if !matches!(decision.outcome, Outcome::Rollback(_)) {
+            // No other candidate: the first choice as it is, unless only a copy restores it.
+            let (first_decision, error) = first.take().expect("set above");
+            let inactive =
+                matches!(&first_decision.outcome, Outcome::Rollback(p) if p.copy_inactive);
+            if inactive {
+                return Ok((decision, Copy::Pending, notes));
+            }
+            return Ok((first_decision, Copy::Failed(error), Vec::new()));
+        }
+    }
+    Ok((decision, Copy::Pending, notes))
 }
 
 /// Drive the pure core, loading each thing it asks for.
@@ -814,6 +895,28 @@ pub async fn act(
     now: Time,
     latency_ms: f64,
 ) -> Result<Response, Error> {
+    act_with(
+        deps,
+        trigger,
+        snap,
+        decision,
+        (Copy::Pending, Vec::new()),
+        now,
+        latency_ms,
+    )
+    .await
+}
+
+/// [`act`] with the copy [`prepare_copy`] registered (or could not), and what it passed over.
+async fn act_with(
+    deps: &Deps,
+    trigger: &Trigger,
+    snap: &Snapshot,
+    decision: Decision,
+    (copy, passed_over): (Copy, Vec<String>),
+    now: Time,
+    latency_ms: f64,
+) -> Result<Response, Error> {
     let service = &snap.service;
     let mut response = Response {
         action: decision.action().to_string(),
@@ -848,7 +951,8 @@ pub async fn act(
             );
         }
         Outcome::Rollback(plan) => {
-            let done = execute(deps, trigger, snap, plan, now).await?;
+            let mut done = execute(deps, trigger, snap, plan, copy, now).await?;
+            done.notes.splice(0..0, passed_over);
             if done.deployed != plan.to {
                 response.to = Some(done.deployed.clone());
                 response.reason = format!(
@@ -902,6 +1006,7 @@ async fn execute(
     trigger: &Trigger,
     snap: &Snapshot,
     plan: &RollbackPlan,
+    copy: Copy,
     now: Time,
 ) -> Result<Executed, Error> {
     let service = &snap.service;
@@ -912,7 +1017,12 @@ async fn execute(
         return Err(crate::deadline::out_of_time("before its first write"));
     }
     if plan.needs_copy() {
-        match deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await {
+        let registered = match copy {
+            Copy::Registered(arn) => Ok(arn),
+            Copy::Failed(e) => Err(e),
+            Copy::Pending => deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await,
+        };
+        match registered {
             Ok(copy) => target = copy,
             // An INACTIVE revision can only be restored by a copy; and a copy cut off by the
             // deadline is no reason to deploy unpinned.

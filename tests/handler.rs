@@ -2569,3 +2569,67 @@ async fn an_old_format_service_arn_no_cluster_has_is_skipped_with_the_reason_and
     assert!(h.writes().is_empty(), "{:?}", h.writes());
     assert_eq!(h.published.lock().unwrap().len(), 1);
 }
+
+fn register_refused() -> Rule {
+    mock!(aws_sdk_ecs::Client::register_task_definition).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"AccessDeniedException","message":"not authorized to perform: iam:PassRole"}"#,
+            ),
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_refused_copy_passes_over_to_the_next_candidate_and_says_so() {
+    // Revision 3 is INACTIVE (only a copy restores it) and the copy is refused for good.
+    let mut w = World::new();
+    w.revisions.get_mut(&3).unwrap().0 = ecs::TaskDefinitionStatus::Inactive;
+    let h = harness_with(
+        &w,
+        vec![],
+        notify_config(),
+        vec![("RegisterTaskDefinition", register_refused())],
+    );
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(
+        r.to,
+        Some(td("hello-world", 2)),
+        "the next candidate: {r:?}"
+    );
+    assert!(
+        r.reason
+            .contains("Registering a copy of hello-world:3 was refused")
+            && r.reason.contains("iam:PassRole"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        h.writes()
+            .contains(&format!("UpdateService {}", td("hello-world", 2))),
+        "{:?}",
+        h.writes()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_pinned_copy_with_no_other_candidate_deploys_the_target_unpinned() {
+    // Revision 3 runs a mutable tag (a pinned copy is wanted); every other revision is bad.
+    let mut w = World::new();
+    w.revisions.get_mut(&3).unwrap().2 = "repo/app:latest".into();
+    for rev in [1, 2] {
+        w.revisions.get_mut(&rev).unwrap().1 = Some("bad");
+    }
+    let h = harness_with(
+        &w,
+        vec![],
+        notify_config(),
+        vec![("RegisterTaskDefinition", register_refused())],
+    );
+    let r = response(h.run("ecs-deployment-failed.json").await.unwrap());
+    assert_eq!(r.action, "rolled_back", "{r:?}");
+    assert_eq!(r.to, Some(td("hello-world", 3)), "{r:?}");
+    assert!(r.reason.contains("deployed unpinned"), "{}", r.reason);
+}
