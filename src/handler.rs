@@ -461,6 +461,25 @@ async fn respond_alarm(deps: &Deps, alarm: &AlarmEvent, now: Time) -> Result<Vec
     if let Err(skip) = decision::rule4_alarm_is_trigger(&facts) {
         return skip_alarm(skip.sentence(&alarm.name), skip.code());
     }
+    // An alarm mute rule mutes the alarm's actions, not its events: honoured here. Unreadable
+    // (an older region, a role without the permission) is said in the log and does not block.
+    match deps.cloudwatch.active_mute_rules(&alarm.name).await {
+        Ok(rules) if !rules.is_empty() => {
+            return skip_alarm(
+                format!(
+                    "The alarm {}'s actions are muted by the alarm mute rule {} now: nothing to do while it is muted.",
+                    alarm.name,
+                    rules.join(", ")
+                ),
+                "alarm_muted",
+            );
+        }
+        Ok(_) => {}
+        Err(e) if crate::deadline::spent() => return Err(e),
+        Err(e) => {
+            tracing::warn!(alarm = %alarm.name, error = %e, "alarm mute rules could not be read; acting as if none mutes the alarm")
+        }
+    }
     let targets = alarm_targets(deps, alarm, me.as_ref()).await?;
     if targets.is_empty() {
         return skip_alarm(

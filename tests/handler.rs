@@ -120,6 +120,8 @@ struct World {
     ok_alarms: Vec<&'static str>,
     /// ECS names the service with an old-format ARN (`…:service/NAME`, no cluster).
     old_arn: bool,
+    /// Alarms an ACTIVE alarm mute rule mutes (`ListAlarmMuteRules`).
+    muted: Vec<&'static str>,
 }
 
 impl World {
@@ -193,6 +195,7 @@ impl World {
             alarm_state: (aws_sdk_cloudwatch::types::StateValue::Alarm, None),
             ok_alarms: Vec::new(),
             old_arn: false,
+            muted: Vec::new(),
         }
     }
 
@@ -707,12 +710,32 @@ fn harness_full(
 ) -> Harness {
     let writes: Writes = Arc::default();
     let ecs = ecs_rules(world, &writes, extra);
-    let cw = cloudwatch_rules_with(
+    let mut cw = cloudwatch_rules_with(
         alarm_tags,
         alarms,
         world.alarm_state.clone(),
         world.ok_alarms.clone(),
     );
+    let muted = world.muted.clone();
+    cw.push((
+        "cw:ListAlarmMuteRules",
+        mock!(aws_sdk_cloudwatch::Client::list_alarm_mute_rules).then_compute_output(
+            move |req| {
+                let mut out = aws_sdk_cloudwatch::operation::list_alarm_mute_rules::ListAlarmMuteRulesOutput::builder();
+                if muted.contains(&req.alarm_name().unwrap_or_default()) {
+                    out = out.alarm_mute_rule_summaries(
+                        aws_sdk_cloudwatch::types::AlarmMuteRuleSummary::builder()
+                            .alarm_mute_rule_arn(
+                                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm-mute-rule:weekly-maintenance",
+                            )
+                            .status(aws_sdk_cloudwatch::types::AlarmMuteRuleStatus::Active)
+                            .build(),
+                    );
+                }
+                out.build()
+            },
+        ),
+    ));
     let published: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = published.clone();
     let sns_rule = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
@@ -2632,4 +2655,22 @@ async fn a_refused_pinned_copy_with_no_other_candidate_deploys_the_target_unpinn
     assert_eq!(r.action, "rolled_back", "{r:?}");
     assert_eq!(r.to, Some(td("hello-world", 3)), "{r:?}");
     assert!(r.reason.contains("deployed unpinned"), "{}", r.reason);
+}
+
+#[tokio::test]
+async fn an_alarm_muted_by_an_alarm_mute_rule_does_nothing_while_muted() {
+    let mut w = World::new();
+    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+    w.deployment_alarms = vec!["hello-world-5xx"];
+    w.muted = vec!["hello-world-5xx"];
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-action-lambda.json").await.unwrap());
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(
+        r.reason
+            .contains("muted by the alarm mute rule weekly-maintenance"),
+        "{}",
+        r.reason
+    );
+    assert_no_writes(&h);
 }

@@ -2149,3 +2149,59 @@ async fn with_cloudwatch_answering_after_40_s_the_responder_answers_before_its_t
     let r = w.stand.invoke(&alarm);
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_muted_by_an_alarm_mute_rule_does_nothing_until_the_mute_ends() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.good_then_bad("hello-world", true, false).await;
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    // A maintenance window that began a minute ago and lasts an hour.
+    let began = (chrono::Utc::now() - chrono::Duration::minutes(1))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    w.cloudwatch
+        .put_alarm_mute_rule()
+        .name("maintenance")
+        .rule(
+            aws_sdk_cloudwatch::types::Rule::builder()
+                .schedule(
+                    aws_sdk_cloudwatch::types::Schedule::builder()
+                        .expression(format!("at({began})"))
+                        .duration("PT1H")
+                        .build(),
+                )
+                .build(),
+        )
+        .mute_targets(
+            aws_sdk_cloudwatch::types::MuteTargets::builder()
+                .alarm_names("hello-world-5xx")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alarm = w.ring(&alarm).await;
+    w.stand.clear_requests();
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert!(
+        r.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("muted by the alarm mute rule maintenance"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.service_td("hello-world").await, bad);
+    // The mute ends: the same alarm acts.
+    w.cloudwatch
+        .delete_alarm_mute_rule()
+        .alarm_mute_rule_name("maintenance")
+        .send()
+        .await
+        .unwrap();
+    let r = w.stand.invoke(&alarm);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(w.service_td("hello-world").await, good);
+}

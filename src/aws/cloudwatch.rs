@@ -37,6 +37,29 @@ impl CloudWatch {
         CloudWatch { client }
     }
 
+    /// The alarm mute rules that mute `alarm`'s actions now (`ListAlarmMuteRules`, status
+    /// ACTIVE): their names. CloudWatch keeps evaluating a muted alarm and still emits its state
+    /// changes to EventBridge; only its actions are muted (CloudWatch User Guide, "Alarm mute
+    /// rules"), so the responder honours the mute itself.
+    pub async fn active_mute_rules(&self, alarm: &str) -> Result<Vec<String>, Error> {
+        let out = self
+            .client
+            .list_alarm_mute_rules()
+            .alarm_name(alarm)
+            .statuses(aws_sdk_cloudwatch::types::AlarmMuteRuleStatus::Active)
+            .send()
+            .bounded()
+            .await
+            .map_err(|e| aws_error("ListAlarmMuteRules", e))?;
+        Ok(out
+            .alarm_mute_rule_summaries()
+            .iter()
+            .filter(|r| r.status() == Some(&aws_sdk_cloudwatch::types::AlarmMuteRuleStatus::Active))
+            .filter_map(|r| r.alarm_mute_rule_arn())
+            .map(|arn| arn.rsplit([':', '/']).next().unwrap_or(arn).to_string())
+            .collect())
+    }
+
     /// The alarm's tags; an alarm deleted since its event has none (its dimensions still count).
     pub async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, Error> {
         let out = match self

@@ -925,4 +925,15 @@ fn cw_rules(rules: &mut Vec<Rule>, world: &Shared) {
             MockResponse::Output(out.build())
         }
     );
+    // No alarm mute rule in the simulated account.
+    read_rule!(
+        rules,
+        world,
+        aws_sdk_cloudwatch::Client::list_alarm_mute_rules,
+        "ListAlarmMuteRules",
+        list_alarm_mute_rules::ListAlarmMuteRulesError,
+        |_w: &mut World, _req: &list_alarm_mute_rules::ListAlarmMuteRulesInput| {
+            MockResponse::Output(list_alarm_mute_rules::ListAlarmMuteRulesOutput::builder().build())
+        }
+    );
 }

@@ -46,6 +46,73 @@ class CwError(ServiceException):
         super().__init__(code, message)
 
 
+# --------------------------------------------------------------------------- alarm mute rules
+# moto has no alarm mute rules (CloudWatch API reference: PutAlarmMuteRule, GetAlarmMuteRule,
+# ListAlarmMuteRules, DeleteAlarmMuteRule; a rule mutes its target alarms' actions during its
+# window, the alarms keep evaluating). The proxy keeps them itself. The window of a one-time
+# rule, ``at(yyyy-mm-ddThh:mm:ss)`` + ISO 8601 ``Duration``, is evaluated; a recurring ``cron(...)``
+# rule reads ACTIVE between its StartDate and ExpireDate (the stand does not evaluate cron).
+
+MUTE_RULES: dict[str, dict] = {}
+MUTE_OPS = ("PutAlarmMuteRule", "GetAlarmMuteRule", "ListAlarmMuteRules", "DeleteAlarmMuteRule")
+
+
+def _iso_duration(text: str) -> float:
+    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", text or "")
+    if not m:
+        raise ValueError(f"Duration {text!r} is not ISO 8601")
+    d, h, mi, s = (int(x or 0) for x in m.groups())
+    return ((d * 24 + h) * 60 + mi) * 60 + s
+
+
+def _mute_status(rule: dict, now: float) -> str:
+    start, expire = rule.get("StartDate"), rule.get("ExpireDate")
+    if expire is not None and now >= _epoch(expire):
+        return "EXPIRED"
+    if start is not None and now < _epoch(start):
+        return "SCHEDULED"
+    schedule = (rule.get("Rule") or {}).get("Schedule") or {}
+    expr = schedule.get("Expression", "")
+    m = re.fullmatch(r"at\((.+)\)", expr)
+    if m:
+        begins = _dt.datetime.fromisoformat(m.group(1)).replace(tzinfo=_dt.timezone.utc).timestamp()
+        ends = begins + _iso_duration(schedule.get("Duration", "PT0S"))
+        return "SCHEDULED" if now < begins else "ACTIVE" if now < ends else "EXPIRED"
+    return "ACTIVE"
+
+
+def mute_rule_op(op_name: str, params: dict, region: str) -> dict:
+    now = time.time()
+    if op_name == "PutAlarmMuteRule":
+        rule = dict(params, LastUpdatedTimestamp=now)
+        MUTE_RULES[params["Name"]] = rule
+        return {}
+    if op_name == "DeleteAlarmMuteRule":
+        MUTE_RULES.pop(params.get("AlarmMuteRuleName", ""), None)
+        return {}
+    arn = lambda name: f"arn:aws:cloudwatch:{region}:123456789012:alarm-mute-rule:{name}"  # noqa: E731
+    if op_name == "GetAlarmMuteRule":
+        name = params.get("AlarmMuteRuleName", "")
+        if name not in MUTE_RULES:
+            raise KeyError(name)
+        rule = MUTE_RULES[name]
+        got = {k: v for k, v in rule.items() if k != "Tags"}
+        return dict(got, AlarmMuteRuleArn=arn(name), Status=_mute_status(rule, now))
+    summaries = []
+    for name, rule in MUTE_RULES.items():
+        targets = (rule.get("MuteTargets") or {}).get("AlarmNames") or []
+        if params.get("AlarmName") and params["AlarmName"] not in targets:
+            continue
+        status = _mute_status(rule, now)
+        if params.get("Statuses") and status not in params["Statuses"]:
+            continue
+        expr = (((rule.get("Rule") or {}).get("Schedule") or {}).get("Expression") or "")
+        summaries.append({"AlarmMuteRuleArn": arn(name), "Status": status,
+                          "MuteType": "ONE_TIME" if expr.startswith("at(") else "RECURRING",
+                          "LastUpdatedTimestamp": rule["LastUpdatedTimestamp"]})
+    return {"AlarmMuteRuleSummaries": summaries}
+
+
 # --------------------------------------------------------------------------- moto additions
 
 def _describe_alarms(self) -> ActionResult:
@@ -345,6 +412,18 @@ class CborProxy:
                                                   int(fault.get("status", 400)))
             entry["injected"] = True
             return reply(status, headers, payload, error_code=fault["code"])
+
+        if op_name in MUTE_OPS:
+            try:
+                doc = mute_rule_op(op_name, params, self.region)
+            except (KeyError, ValueError) as e:
+                code = "ResourceNotFoundException" if isinstance(e, KeyError) else "ValidationException"
+                return reply(*cbor_error(code, str(e), 400 if code == "ValidationException" else 404),
+                             error_code=code)
+            if op.output_shape is None:
+                return reply(200, {}, b"")
+            return reply(200, {"Content-Type": "application/cbor"},
+                         cbor2.dumps(json_to_cbor(doc, op.output_shape)))
 
         # forward to moto as awsJson1_0
         fwd_headers = {
