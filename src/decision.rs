@@ -60,6 +60,9 @@ pub struct Snapshot {
     /// Targets that cannot be deployed in this invocation, and why (registering their copy was
     /// refused: `iam:PassRole`, the tag limit): the next candidate is chosen instead.
     pub unusable: BTreeMap<String, String>,
+    /// Revisions read ahead for the adapters' own bookkeeping (the failing revision's ledger,
+    /// read while the target is): the core never reads them.
+    pub prefetched: BTreeMap<String, Revision>,
 }
 
 impl Snapshot {
@@ -71,6 +74,7 @@ impl Snapshot {
             revisions: BTreeMap::new(),
             stopped_tasks: None,
             unusable: BTreeMap::new(),
+            prefetched: BTreeMap::new(),
         }
     }
 }

@@ -861,8 +861,30 @@ pub async fn decide_loaded(
                 snap.stopped_tasks = Some(tasks.map_err(|e| e.to_string()));
             }
             Need::Revisions(names) => {
-                for name in names {
-                    let revision = match deps.ecs.describe_revision(name).await {
+                // The revisions asked for, and — read at the same time, for the ledger mark a
+                // rollback writes afterwards — the failing revision, once.
+                let failing = snap
+                    .service
+                    .primary()
+                    .map(|p| p.task_definition.clone())
+                    .unwrap_or_else(|| snap.service.task_definition.clone());
+                let ahead = (!snap.revisions.contains_key(&failing)
+                    && !snap.prefetched.contains_key(&failing)
+                    && !names.contains(&failing)
+                    && !matches!(trigger.cause, Cause::DeploymentCompleted { .. }))
+                .then_some(failing);
+                let reads = names
+                    .iter()
+                    .chain(ahead.iter())
+                    .map(|name| deps.ecs.describe_revision(name));
+                let mut read = futures_util::future::join_all(reads).await;
+                if let Some(name) = &ahead {
+                    if let Some(Ok(revision)) = read.pop() {
+                        snap.prefetched.insert(name.clone(), revision);
+                    }
+                }
+                for (name, revision) in names.iter().zip(read) {
+                    let revision = match revision {
                         Ok(r) => r,
                         // A revision named by history or the family that is gone cannot be a target.
                         Err(Error::Input(InputError::UnknownTaskDefinition(_)))
@@ -983,7 +1005,6 @@ async fn act_with(
             for note in &done.notes {
                 response.reason = format!("{} {note}", response.reason);
             }
-            mark_bad(deps, snap, plan).await;
         }
     }
     if let Outcome::Rollback(RollbackPlan {
@@ -998,9 +1019,20 @@ async fn act_with(
         Outcome::Skip(skip) => skip.notify(),
         Outcome::Record { .. } => false,
     };
-    if should_notify {
-        notify(deps, trigger, snap, &response).await;
-    }
+    // After a rollback the ledger mark and the notification are independent: both at once.
+    let ledger = async {
+        if let Outcome::Rollback(plan) = &decision.outcome {
+            if !plan.dry_run {
+                mark_bad(deps, snap, plan).await;
+            }
+        }
+    };
+    let told = async {
+        if should_notify {
+            notify(deps, trigger, snap, &response).await;
+        }
+    };
+    tokio::join!(ledger, told);
     let failed = matches!(&decision.outcome, Outcome::Skip(skip) if skip.is_error());
     log_decision(&response, trigger.cause.kind(), code.unwrap_or(""), failed);
     metrics::emit(&response.action, code, Some(latency_ms));
@@ -1231,6 +1263,7 @@ async fn mark_bad(deps: &Deps, snap: &Snapshot, plan: &RollbackPlan) {
     let known = snap.revisions.get(td).cloned().or_else(|| {
         snap.revisions
             .values()
+            .chain(snap.prefetched.values())
             .find(|r| decision::same_task_definition(&r.arn, td))
             .cloned()
     });

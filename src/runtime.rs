@@ -39,11 +39,24 @@ pub const SDK_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// outlives an invocation (`scripts/check-template` checks both).
 pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
-/// The SDK configuration: the standard environment (`AWS_REGION`, credentials chain,
-/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), standard retries with backoff, and
-/// timeouts that fit inside the function's timeout.
+/// The Lambda's SDK configuration: the standard environment (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), standard retries with backoff, timeouts
+/// that fit inside the function's timeout, and the HTTP client of [`crate::aws::https`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_loader().load().await
+    let mut loader = sdk_loader();
+    // Lambda puts the execution role's credentials and the region in the environment: read them
+    // there directly instead of building the whole default chains (profile files, SSO, web
+    // identity, ECS and IMDS providers), which cost most of the first event's set-up.
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some() {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    loader.http_client(crate::aws::https::client()).load().await
 }
 
 /// The loader behind [`sdk_config`], shared with the CLI (which adds profile, region, endpoint).

@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod cloudwatch;
 pub mod ecs;
+pub mod https;
 pub mod lease;
 pub mod sns;
 

@@ -45,6 +45,9 @@ class Invocation:
         self.status = "queued"
         self.created = time.time()
         self.deadline_ms = 0
+        # When the runtime took it (`/next` answered) and when it answered: the handling time.
+        self.delivered: float | None = None
+        self.answered: float | None = None
 
 
 class LambdaEmulator:
@@ -133,6 +136,7 @@ class LambdaEmulator:
                 continue
             with self.lock:
                 inv.status = "running"
+                inv.delivered = time.time()
                 inv.deadline_ms = int((time.time() + self.timeout_s) * 1000)
                 self.inflight[inv.id] = inv
             return inv
@@ -143,6 +147,7 @@ class LambdaEmulator:
             inv = self.inflight.pop(request_id, None)
             if inv is None:
                 return False
+            inv.answered = time.time()
             if kind == "response":
                 inv.response, inv.status = body, "succeeded"
             else:
@@ -213,5 +218,6 @@ class LambdaEmulator:
                 except ValueError:
                     return b.decode(errors="replace")
             out.append({"requestId": inv.id, "status": inv.status, "payload": js(inv.payload),
-                        "response": js(inv.response), "error": js(inv.error), "createdAt": inv.created})
+                        "response": js(inv.response), "error": js(inv.error), "createdAt": inv.created,
+                        "deliveredAt": inv.delivered, "answeredAt": inv.answered})
         return out
