@@ -158,6 +158,12 @@ def clients(stand):
     return boto3.client("ecs", **kw), boto3.client("sns", **kw)
 
 
+def cloudwatch_client(stand):
+    import boto3
+    return boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="testing",
+                        aws_secret_access_key="testing", endpoint_url=stand.doc["endpoint"])
+
+
 def service_good_then_bad(stand, ecs, name, opted_in=True, strategy=None, images=("a1b2c3d", "c3d4e5f")):
     """Revisions good (deployed, COMPLETED delivered) and bad (deployed); returns the COMPLETED
     event and the ARNs. The alarm `<name>-5xx` is one of the service's deployment alarms
@@ -180,11 +186,24 @@ def service_good_then_bad(stand, ecs, name, opted_in=True, strategy=None, images
     return completed, tds
 
 
+def ring(cloudwatch, service):
+    """The alarm `<service>-5xx` exists in CloudWatch and is in ALARM: the function checks every
+    alarm claim there before it acts."""
+    name = f"{service}-5xx"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace="AWS/ECS", MetricName="CPUUtilization", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=90.0, ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "ClusterName", "Value": "demo"}, {"Name": "ServiceName", "Value": service}])
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="set by the benchmark")
+
+
 def alarm_event(service):
+    """The EventBridge event of `<service>-5xx` entering ALARM now (see `ring`)."""
     e = json.loads((ROOT / "events/cloudwatch-alarm-metric.json").read_text())
     e["resources"] = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{service}-5xx"]
     e["detail"]["alarmName"] = f"{service}-5xx"
     e["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    e["detail"]["state"]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
     e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {
         "ClusterName": "demo", "ServiceName": service}
     return e
@@ -241,6 +260,7 @@ def call_counts(python, lambda_bin):
         body = measure("FAILED -> rollback", failed)
         assert body.get("action") == "rolled_back", body
         measure("same FAILED again (duplicate)", failed)
+        ring(cloudwatch_client(stand), "bg")
         body = measure("alarm, BLUE_GREEN in bake time -> rollback (StopServiceDeployment)", alarm_event("bg"))
         assert body.get("action") == "rolled_back", body
         body = measure("FAILED, re-pushed latest, same task definition -> rollback (pinned copy)", failed_latest)
@@ -306,6 +326,9 @@ def storm(python, lambda_bin, services=100, events=1000, senders=8):
         for n in names:
             service_good_then_bad(stand, ecs, n)
             stand.control("POST", "/ecs/deployment-state", {"cluster": "demo", "service": n, "state": "SUCCESSFUL"})
+        cloudwatch = cloudwatch_client(stand)
+        for n in names:
+            ring(cloudwatch, n)
         stand.start_lambda(lambda_bin)
         stand.invoke({"cluster": "demo", "service": names[0], "dryRun": True, "reason": "warm-up"})
         batch = [alarm_event(names[i % services]) for i in range(events)]
@@ -336,15 +359,15 @@ LEASE_TABLE = "ecs-rollback-leases"
 WRITES = ("UpdateService", "StopServiceDeployment", "TagResource", "RegisterTaskDefinition")
 
 
-def account_clients(stand, account):
-    """boto3 ECS client acting in `account`: the member role assumed through moto's STS."""
+def account_clients(stand, account, service="ecs"):
+    """boto3 client of `service` acting in `account`: the member role assumed through moto's STS."""
     import boto3
     kw = dict(region_name=REGION, endpoint_url=stand.doc["endpoint"])
     if account == ACCOUNT:
-        return boto3.client("ecs", aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
+        return boto3.client(service, aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
     sts = boto3.client("sts", aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
     c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ROLE}", RoleSessionName="bench")["Credentials"]
-    return boto3.client("ecs", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+    return boto3.client(service, aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                         aws_session_token=c["SessionToken"], **kw)
 
 
@@ -459,6 +482,7 @@ def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latenc
     try:
         accounts = (ACCOUNT,) + MEMBERS
         ecs_by_account = {a: account_clients(stand, a) for a in accounts}
+        cloudwatch_by_account = {a: account_clients(stand, a, "cloudwatch") for a in accounts}
         for ecs in ecs_by_account.values():
             ecs.create_cluster(clusterName="demo")
         boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing",
@@ -487,6 +511,7 @@ def org_storm(python, lambda_bin, concurrency, services=100, events=1000, latenc
             stand.control("POST", "/ecs/deployment-state", {"cluster": "demo", "service": name, "state": "SUCCESSFUL",
                                                             "account": account, "region": REGION})
             ecs.update_service(cluster="demo", service=name, taskDefinition=tds[1])
+            ring(cloudwatch_by_account[account], name)
         rng = random.Random(seed)
         batch = [org_alarm_event(*placed[i % services]) for i in range(events)]
         rng.shuffle(batch)
