@@ -1872,12 +1872,62 @@ fn rule10_requested_target(
             failing,
         );
     }
+    // A revision whose deployments of this service all ended without success is no proven
+    // target: allowed (the operator asked for it), said.
+    let never_ran = failed_deployment_of(entries, &revision.arn)
+        .filter(|_| !completed_a_deployment(entries, &revision.arn))
+        .map(|e| {
+            format!(
+                "Warning: {} never completed a deployment of this service: its deployment {} ended {}.",
+                short_task_definition(&revision.arn),
+                e.arn.rsplit('/').next().unwrap_or(&e.arn),
+                e.status.as_str()
+            )
+        });
+    let warnings: Vec<String> = never_ran
+        .into_iter()
+        .chain(warning_for(revision, &key))
+        .collect();
     Ok(Chosen {
         arn: revision.arn.clone(),
         source: Source::Requested,
         revision: None,
-        warning: warning_for(revision, &key),
+        warning: (!warnings.is_empty()).then(|| warnings.join(" ")),
     })
+}
+
+/// Whether a deployment of `td` to this service completed (SUCCESSFUL), or ECS restored it.
+pub fn completed_a_deployment(entries: &[HistoryEntry], td: &str) -> bool {
+    entries.iter().any(|e| {
+        (e.status == DeploymentStatus::Successful
+            && e.target_task_definition
+                .as_deref()
+                .is_some_and(|t| same_task_definition(t, td)))
+            || e.rolled_back_to
+                .as_ref()
+                .is_some_and(|r| same_task_definition(&r.task_definition, td))
+    })
+}
+
+/// The newest deployment of `td` to this service that ended without success (stopped, or
+/// rolled back by ECS), if any.
+pub fn failed_deployment_of<'a>(entries: &'a [HistoryEntry], td: &str) -> Option<&'a HistoryEntry> {
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.status,
+                DeploymentStatus::Stopped
+                    | DeploymentStatus::RollbackRequested
+                    | DeploymentStatus::RollbackInProgress
+                    | DeploymentStatus::RollbackSuccessful
+                    | DeploymentStatus::RollbackFailed
+            ) && e
+                .target_task_definition
+                .as_deref()
+                .is_some_and(|t| same_task_definition(t, td))
+        })
+        .max_by_key(|e| e.ordering_time())
 }
 
 /// Whether deploying `candidate` can restore anything the failing revision lacks: another task

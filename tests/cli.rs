@@ -1244,6 +1244,56 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
         ),
         "{r:?}"
     );
+
+    // Deployed over the failed hello-world:5 and failed too: the revision it replaced is no
+    // target; the advice is the last proven revision, chosen as the responder would.
+    let before = w.stand.count("UpdateService");
+    let child = w.spawn(&[
+        "deploy",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--container",
+        "app",
+        "--image",
+        &format!("{REGISTRY}:{}", shas[1]),
+        "--force",
+        "--wait",
+        "--poll-interval",
+        "200ms",
+    ]);
+    wait_for(
+        "the deploy's UpdateService",
+        Duration::from_secs(60),
+        || (w.stand.count("UpdateService") > before).then_some(()),
+    );
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(!r.stdout.contains("--to hello-world:5"), "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "hello-world:5, the revision it replaced, never completed a deployment of this service. To roll back to the last proven revision: ecs-rollback rollback -c demo -s hello-world\n"
+        ),
+        "{r:?}"
+    );
+    // Asking for it explicitly is allowed, with a warning.
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "hello-world:5",
+        "--dry-run",
+    ]);
+    assert!(
+        r.stdout
+            .contains("hello-world:5 never completed a deployment of this service"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

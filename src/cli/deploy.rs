@@ -327,19 +327,38 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
             &args.wait.timing,
         )
         .await?;
+        let mut advice = None;
         if matches!(f.settled, Settled::Failed { .. } | Settled::TimedOut) {
-            rollback_command = Some(format!(
-                "ecs-rollback rollback -c {} -s {} --to {current_name}",
+            // The revision it replaced is a target only if it is proven: it completed a
+            // deployment of this service (or ECS restored it). Otherwise the core picks the last
+            // proven revision, as the responder would.
+            let proven = match deps.ecs.history(&service).await {
+                Ok(entries) => crate::decision::completed_a_deployment(&entries, &current.arn),
+                Err(_) => false,
+            };
+            let base = format!(
+                "ecs-rollback rollback -c {} -s {}",
                 service.cluster_name(),
                 service.service_name
-            ));
+            );
+            let (cmd, what) = if proven {
+                (
+                    format!("{base} --to {current_name}"),
+                    "To roll back to the revision it replaced".to_string(),
+                )
+            } else {
+                (
+                    base,
+                    format!("{current_name}, the revision it replaced, never completed a deployment of this service. To roll back to the last proven revision")
+                )
+            };
+            advice = Some(format!("{what}: {cmd}\n"));
+            rollback_command = Some(cmd);
         }
         if ctx.format == Format::Text {
             let mut text = f.text(&target.cluster, &target.service);
-            if let Some(cmd) = &rollback_command {
-                text.push_str(&format!(
-                    "To roll back to the revision it replaced: {cmd}\n"
-                ));
+            if let Some(advice) = &advice {
+                text.push_str(advice);
             }
             print(&text);
         }
