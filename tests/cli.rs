@@ -1616,6 +1616,30 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     // A dry run says the same, exit 3.
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
     assert_eq!(r.code, 3, "{r:?}");
+    // A deploy while the rollback still rolls out would stop it: refused, unless asked to.
+    let deploy = [
+        "deploy",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--container",
+        "app",
+        "--tag",
+        "a1b2c3d",
+        "--skip-image-check",
+    ];
+    let r = w.run(&deploy);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("a rollback to hello-world:2 is still rolling out")
+            && r.stderr.contains("--interrupt-rollback"),
+        "{r:?}"
+    );
+    assert_eq!(w.writes(), 0, "nothing written");
+    let r = w.run(&[&deploy[..], &["--interrupt-rollback", "--dry-run"]].concat());
+    assert_eq!(r.code, 0, "{r:?}");
 
     // Long ago by the tags, but the deployment still in flight: still refused.
     let svc = w.service_arn("hello-world").await;

@@ -372,6 +372,11 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Deploy even while a rollback (ours, a person's or ECS's) is still rolling out: the new
+    /// deployment stops it.
+    #[arg(long)]
+    pub interrupt_rollback: bool,
+
     /// Do not look the image tag up in ECR (ecr:DescribeImages). Images of other registries are
     /// never looked up.
     #[arg(long)]

@@ -201,6 +201,21 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
         service: args.target.service.clone(),
     };
     let service = deps.ecs.describe_service(&target).await?;
+    // Never over a rollback still rolling out, unless asked to (one answer with `rollback`).
+    if !args.interrupt_rollback {
+        let mut snap = crate::decision::Snapshot::new(service.clone());
+        let origin = crate::handler::ask(&deps, &mut snap, crate::decision::running_origin)
+            .await
+            .unwrap_or(crate::incident::Origin::New);
+        let ecs_rolling_back = matches!(&snap.history,
+            Some(Ok(entries)) if entries.iter().any(|e| e.status.is_rolling_back()));
+        crate::cli::guard::deploy_over_rollback(
+            &crate::cli::guard::Guarded::of(&service),
+            &origin,
+            ecs_rolling_back,
+            false,
+        )?;
+    }
     let current = deps.ecs.describe_revision(&service.task_definition).await?;
     let current_name = short_task_definition(&current.arn);
     let container = pick_container(

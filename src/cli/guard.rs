@@ -176,6 +176,45 @@ pub fn repeat(service: &Guarded, origin: &Origin, now: Time) -> Result<(), CliEr
     )))
 }
 
+/// Refuse a `deploy` while a rollback is in flight: the new deployment would stop the rollback's
+/// deployment and put an unproven revision back before the restored one has settled. A restore
+/// in flight is ours, a person's (the responder's and the CLI's loop-guard tags, or what the core
+/// says restored the running revision) or ECS's own rollback.
+pub fn deploy_over_rollback(
+    service: &Guarded,
+    origin: &Origin,
+    ecs_rolling_back: bool,
+    allow: bool,
+) -> Result<(), CliError> {
+    let rollout_in_flight = service
+        .primary
+        .as_ref()
+        .is_some_and(|p| p.rollout == Rollout::InProgress);
+    let recorded =
+        LastRollback::of(service.tags).is_some_and(|l| l.in_flight(service.primary.as_ref()));
+    let restoring = rollout_in_flight && (recorded || matches!(origin, Origin::Restore { .. }));
+    if allow || !(restoring || ecs_rolling_back) {
+        return Ok(());
+    }
+    let name = format!("{}/{}", service.cluster, service.service);
+    let what = if ecs_rolling_back {
+        "ECS is rolling it back".to_string()
+    } else {
+        format!(
+            "a rollback to {} is still rolling out",
+            short_task_definition(service.task_definition)
+        )
+    };
+    Err(CliError::nothing(format!(
+        "{name}: {what}; a deploy now would stop that deployment and replace the restored revision before it settled."
+    ))
+    .hint(format!(
+        "wait for it (`ecs-rollback status -c {c} -s {s}`), or deploy anyway with --interrupt-rollback",
+        c = service.cluster,
+        s = service.service
+    )))
+}
+
 /// ARNs in a sentence as their last path segment (an error line has room for a few hundred
 /// characters).
 fn short_arns(text: &str) -> String {
