@@ -633,6 +633,45 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
             .contains("circuit breaker"),
         "{r:?}"
     );
+
+    // The rollback's own deployment failed: the next plain rollback says so and what to do.
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--no-wait"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("the rollback to hello-world:1 did not hold: its deployment FAILED")
+            && r.stderr.contains("--to REVISION"),
+        "{r:?}"
+    );
+    // Waiting in text, a failed rollback deployment ends with the next step.
+    let before = w.stand.count("UpdateService");
+    let child = w.spawn(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "2",
+        "--wait",
+        "--poll-interval",
+        "200ms",
+    ]);
+    wait_for(
+        "the rollback's UpdateService",
+        Duration::from_secs(60),
+        || (w.stand.count("UpdateService") > before).then_some(()),
+    );
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("its own deployment failed: hello-world:2 did not run either")
+            && r.stdout
+                .contains("Next: `ecs-rollback status -c demo -s hello-world`"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

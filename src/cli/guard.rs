@@ -147,6 +147,22 @@ pub fn repeat(service: &Guarded, origin: &Origin, now: Time) -> Result<(), CliEr
         return Ok(());
     }
     let name = format!("{}/{}", service.cluster, service.service);
+    // The rollback's own deployment failed: the revision it restored did not hold.
+    let failed = service.primary.as_ref().is_some_and(|p| {
+        p.rollout == Rollout::Failed
+            && same_task_definition(&p.task_definition, service.task_definition)
+    });
+    if failed && (restored.is_some() || last.is_some()) {
+        return Err(CliError::nothing(format!(
+            "{name}: the rollback to {} did not hold: its deployment FAILED. Not stepping back further without an explicit choice.",
+            short_task_definition(service.task_definition)
+        ))
+        .hint(format!(
+            "`ecs-rollback status -c {c} -s {s}` shows the history; choose a revision with `ecs-rollback rollback -c {c} -s {s} --to REVISION` (or --force for the next older proven one), or fix forward",
+            c = service.cluster,
+            s = service.service
+        )));
+    }
     let state = if in_flight {
         " (its deployment is still in progress)"
     } else {

@@ -175,6 +175,13 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
                 if f.settled == Settled::Steady {
                     text = text.replacen(".\n", ": rolled back.\n", 1);
                 }
+                if matches!(f.settled, Settled::Failed { .. }) {
+                    let (c, s) = (&trigger.target.cluster, &trigger.target.service);
+                    text.push_str(&format!(
+                        "The rollback was issued, and its own deployment failed: {} did not run either. Nothing further is done automatically.\nNext: `ecs-rollback status -c {c} -s {s}` shows the history; choose an older proven revision with `ecs-rollback rollback -c {c} -s {s} --to REVISION`, or fix forward.\n",
+                        short_task_definition(to)
+                    ));
+                }
                 print(&text);
             }
             code = code.worst(f.code());
