@@ -675,6 +675,49 @@ async fn rollback_with_wait_follows_the_deployment_until_steady_or_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn losing_aws_while_waiting_says_the_rollback_was_issued() {
+    let w = world().await;
+    let [_, r2, _] = w
+        .good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let before = w.stand.count("UpdateService");
+    let child = w.spawn(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--poll-interval",
+        "200ms",
+    ]);
+    wait_for(
+        "the rollback's UpdateService",
+        Duration::from_secs(60),
+        || (w.stand.count("UpdateService") > before).then_some(()),
+    );
+    // AWS stops answering while the CLI follows the rollback.
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"service": "ecs", "operation": "DescribeServices", "status": 500,
+               "code": "ServerException", "count": -1}),
+    );
+    let r = wait_exit(child, Duration::from_secs(120));
+    w.stand.control("DELETE", "/faults", Value::Null);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "the rollback to hello-world:2 was issued (ECS accepted it), but following it failed"
+        ) && r
+            .stderr
+            .contains("`ecs-rollback status -c demo -s hello-world --wait` follows it again"),
+        "{r:?}"
+    );
+    assert_eq!(w.service_td("hello-world").await, r2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rollback_to_an_explicit_revision_and_the_refusals() {
     let w = world().await;
     let [r1, r2, _] = w

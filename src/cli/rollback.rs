@@ -162,14 +162,21 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
     let mut followed: Option<Followed> = None;
     if waits {
         if let Some(to) = &response.to {
-            let f = follow(
-                &deps.ecs,
-                &trigger.target.cluster,
-                &trigger.target.service,
-                Some(to),
-                &args.wait.timing,
-            )
-            .await?;
+            // The rollback is issued: an error while following it must say so.
+            let (c, s) = (&trigger.target.cluster, &trigger.target.service);
+            let f = follow(&deps.ecs, c, s, Some(to), &args.wait.timing)
+                .await
+                .map_err(|e| CliError {
+                    message: crate::cli::error::one_line(&format!(
+                        "the rollback to {} was issued (ECS accepted it), but following it failed: {}",
+                        short_task_definition(to),
+                        e.message
+                    )),
+                    hint: Some(format!(
+                        "`ecs-rollback status -c {c} -s {s} --wait` follows it again"
+                    )),
+                    code: e.code,
+                })?;
             if ctx.format == Format::Text {
                 let mut text = f.text(&trigger.target.cluster, &trigger.target.service);
                 if f.settled == Settled::Steady {
