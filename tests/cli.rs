@@ -1720,8 +1720,25 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
         "{r:?}"
     );
     assert_eq!(w.writes(), 0, "nothing written");
+    // A newer revision had a setting the running one lacks: the copy drops it, and says so.
+    harness::ecs::register(&w.ecs, &format!("{REGISTRY}:e5f6a7b"), |c| {
+        c.environment(
+            aws_sdk_ecs::types::KeyValuePair::builder()
+                .name("FEATURE_FLAG")
+                .value("on")
+                .build(),
+        )
+    })
+    .await;
     let r = w.run(&[&deploy[..], &["--interrupt-rollback", "--dry-run"]].concat());
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "drops, relative to the newest revision hello-world:4 (the copy starts from hello-world:2):"
+        ) && r.stdout.contains("FEATURE_FLAG")
+            && !r.stdout.contains("\"on\""),
+        "{r:?}"
+    );
 
     // Long ago by the tags, but the deployment still in flight: still refused.
     let svc = w.service_arn("hello-world").await;

@@ -272,10 +272,17 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     if !args.skip_image_check {
         check_image(ctx, &image).await?;
     }
-    let changes = match task_definition_facts(&deps.ecs, &current.arn).await {
-        Ok(facts) => image_change(&facts, &container, &image).lines("    "),
-        Err(e) => format!("    (the difference could not be read: {e})\n"),
+    let (changes, drops) = match task_definition_facts(&deps.ecs, &current.arn).await {
+        Ok(facts) => (
+            image_change(&facts, &container, &image).lines("    "),
+            newest_drops(&deps.ecs, &current, &facts, &container, &image).await,
+        ),
+        Err(e) => (
+            format!("    (the difference could not be read: {e})\n"),
+            String::new(),
+        ),
     };
+    let changes = format!("{changes}{drops}");
 
     if args.dry_run {
         match ctx.format {
@@ -396,6 +403,52 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
         }));
     }
     Ok(code)
+}
+
+/// What the copy loses relative to the family's newest revision, when the service runs an older
+/// one (after a rollback): a deploy copies the running revision, so an environment variable, a
+/// secret or a memory setting only the newer revision had is dropped — said, by name, in the plan.
+/// Empty when nothing is dropped or it cannot be read.
+async fn newest_drops(
+    ecs: &crate::aws::ecs::Ecs,
+    current: &Revision,
+    current_facts: &super::diff::Facts,
+    container: &str,
+    image: &str,
+) -> String {
+    let Ok(family) = ecs.family(&current.family).await else {
+        return String::new();
+    };
+    let Some((number, newest)) = family
+        .iter()
+        .filter_map(|arn| split_task_definition(arn).map(|(_, n)| (n, arn)))
+        .max_by_key(|(n, _)| *n)
+    else {
+        return String::new();
+    };
+    if number <= current.revision {
+        return String::new();
+    }
+    let Ok(newest_facts) = task_definition_facts(ecs, newest).await else {
+        return String::new();
+    };
+    let mut copy = current_facts.clone();
+    copy.fields.insert(
+        format!("{container}: image"),
+        super::diff::Fact::Value(image.to_string()),
+    );
+    let mut d = super::diff::Diff::between(&newest_facts, &copy);
+    d.changes
+        .retain(|c| c.field != format!("{container}: image"));
+    if d.changes.is_empty() {
+        return String::new();
+    }
+    format!(
+        "  drops, relative to the newest revision {} (the copy starts from {}):\n{}",
+        short_task_definition(newest),
+        short_task_definition(&current.arn),
+        d.lines("    ")
+    )
 }
 
 /// `4f2a9c1 Fix the login page` when the image tag is a commit of the repository.
