@@ -1487,6 +1487,17 @@ fn configuration_and_usage_errors_need_no_aws_and_never_hang() {
     ] {
         assert!(r.stdout.contains(want), "{want}: {r:?}");
     }
+    // The commands an operator reaches for first show examples before the exit codes.
+    for command in ["status", "rollback", "deploy"] {
+        let r = run(&[command, "--help"], &[]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let examples = r.stdout.find("Examples:\n  ecs-rollback ");
+        let codes = r.stdout.find("Exit codes:");
+        assert!(
+            matches!((examples, codes), (Some(e), Some(c)) if e < c),
+            "{command}: {r:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

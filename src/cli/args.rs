@@ -16,13 +16,45 @@ macro_rules! exit_codes {
      family, an image tag missing in ECR, unreadable event file, no region or credentials,
      dialog without a terminal)
   3  nothing to do, or refused (the decision skipped: already on the target, target marked bad,
-     no stable revision, service opted out; a rollback minutes ago or still in progress;
-     deploy of an unchanged image; dialog cancelled)
+     no stable revision, service opted out; a restored revision or a rollback still in
+     progress; a rollback that did not hold; deploy of an unchanged image or over a rollback
+     still rolling out; dialog cancelled)
   4  --wait: the deployment failed, or another deployment replaced it
   5  --wait: the deployment did not settle within --wait-timeout
   130  interrupted (Ctrl-C) while waiting: the deployment goes on in ECS"
     };
 }
+
+const STATUS_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback status -c prod -s api                 # deployments, events, revisions, the rollback target
+  ecs-rollback status -c prod -s api --wait          # follow the rollout in progress
+  ecs-rollback status -c prod -s api -o json | jq .deployments
+
+",
+    exit_codes!()
+);
+
+const ROLLBACK_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback rollback -c prod -s api --dry-run     # the plan and the difference, nothing changed
+  ecs-rollback rollback -c prod -s api --reason \"5xx after 4f2a9c1\"
+  ecs-rollback rollback -c prod -s api --to 41       # an explicit revision of the service's family
+  ecs-rollback rollback -c prod -s api --no-wait     # return once ECS accepted it
+
+",
+    exit_codes!()
+);
+
+const DEPLOY_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback deploy -c prod -s api --dry-run       # the image of HEAD's short SHA, the plan only
+  ecs-rollback deploy -c prod -s api --wait          # deploy and follow it (exit 4 if it fails)
+  ecs-rollback deploy -c prod -s api --container web --tag v2.3.1
+
+",
+    exit_codes!()
+);
 
 /// The heading under which `--help` lists the options every command takes.
 pub const GLOBAL: &str = "Global options";
@@ -103,12 +135,12 @@ pub enum Command {
     /// lifecycle stage), the last service events, and its revisions newest first (image tags,
     /// digests, ledger, deployment outcomes, git commits), with the revision `rollback` would
     /// choose. `--wait` follows the rollout and prints service events as they arrive.
-    #[command(visible_alias = "history", after_help = EXIT_CODES)]
+    #[command(visible_alias = "history", after_help = STATUS_HELP)]
     Status(StatusArgs),
 
     /// Roll a service back to its last stable revision (the responder's rules) or to --to,
     /// showing the difference first, and wait until it is steady (--no-wait returns at once).
-    #[command(long_about = ROLLBACK_LONG, after_help = EXIT_CODES)]
+    #[command(long_about = ROLLBACK_LONG, after_help = ROLLBACK_HELP)]
     Rollback(RollbackArgs),
 
     /// Interactive: pick a cluster, services (with their state), a revision per service (with
@@ -118,7 +150,7 @@ pub enum Command {
 
     /// Deploy an image: copy the service's task definition with the new image (tag defaults to
     /// the current git short SHA), show the difference, check the tag in ECR, register, update.
-    #[command(long_about = DEPLOY_LONG, after_help = EXIT_CODES)]
+    #[command(long_about = DEPLOY_LONG, after_help = DEPLOY_HELP)]
     Deploy(DeployArgs),
 
     /// The difference between two revisions: images, environment variable and secret names
