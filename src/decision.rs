@@ -952,34 +952,53 @@ fn rule2_failing_deployment<'a>(
     }
 }
 
-/// Rule 11: a FAILED event is a claim. ECS must report the deployment failed now: its
-/// `rolloutState` (DescribeServices), or — where ECS returns none (a service behind a Classic
-/// Load Balancer) — its service deployment stopped or rolling back (ListServiceDeployments).
-/// A FAILED event for a deployment ECS reports COMPLETED never rolls a healthy service back.
-fn rule11_deployment_reads_failed(snap: &Snapshot, deployment: &Deployment) -> Flow<()> {
-    let state = match deployment.rollout {
-        Rollout::Failed => return Ok(()),
-        Rollout::Completed => "COMPLETED".to_string(),
-        Rollout::InProgress => "IN_PROGRESS".to_string(),
+/// What ECS reports of a deployment now, with its state as words for the reason.
+enum Reported {
+    Failed(String),
+    Completed(String),
+    Other(String),
+}
+
+/// Rule 11: a deployment's state as ECS reports it now — its `rolloutState` (DescribeServices),
+/// or, where ECS returns none (a service behind a Classic Load Balancer), its service deployment
+/// (ListServiceDeployments): stopped or rolling back = failed, SUCCESSFUL = completed.
+fn reported_state(snap: &Snapshot, deployment: &Deployment) -> Result<Reported, Need> {
+    Ok(match deployment.rollout {
+        Rollout::Failed => Reported::Failed("FAILED".into()),
+        Rollout::Completed => Reported::Completed("COMPLETED".into()),
+        Rollout::InProgress => Reported::Other("IN_PROGRESS".into()),
         Rollout::Unknown => {
             let Some(history) = &snap.history else {
-                return need(Need::History);
+                return Err(Need::History);
             };
             let entry = history.as_ref().ok().and_then(|h| {
                 failing_history_entry(h, Some(deployment), &deployment.task_definition)
             });
             match entry.map(|e| e.status) {
-                Some(
-                    DeploymentStatus::Stopped
-                    | DeploymentStatus::RollbackRequested
-                    | DeploymentStatus::RollbackInProgress
-                    | DeploymentStatus::RollbackSuccessful
-                    | DeploymentStatus::RollbackFailed,
-                ) => return Ok(()),
-                Some(status) => format!("{} in its service deployment", status.as_str()),
-                None => "without a rollout state or a service deployment".to_string(),
+                Some(status) => {
+                    let words = format!("{} in its service deployment", status.as_str());
+                    if status.is_unsuccessful() {
+                        Reported::Failed(words)
+                    } else if status == DeploymentStatus::Successful {
+                        Reported::Completed(words)
+                    } else {
+                        Reported::Other(words)
+                    }
+                }
+                None => Reported::Other("without a rollout state or a service deployment".into()),
             }
         }
+    })
+}
+
+/// Rule 11: a FAILED event is a claim. ECS must report the deployment failed now
+/// ([`reported_state`]): a FAILED event for a deployment ECS reports COMPLETED never rolls a
+/// healthy service back.
+fn rule11_deployment_reads_failed(snap: &Snapshot, deployment: &Deployment) -> Flow<()> {
+    let state = match reported_state(snap, deployment) {
+        Err(n) => return need(n),
+        Ok(Reported::Failed(_)) => return Ok(()),
+        Ok(Reported::Completed(state) | Reported::Other(state)) => state,
     };
     skip(
         Skip::DeploymentNotFailed {
@@ -1915,17 +1934,10 @@ pub fn failed_deployment_of<'a>(entries: &'a [HistoryEntry], td: &str) -> Option
     entries
         .iter()
         .filter(|e| {
-            matches!(
-                e.status,
-                DeploymentStatus::Stopped
-                    | DeploymentStatus::RollbackRequested
-                    | DeploymentStatus::RollbackInProgress
-                    | DeploymentStatus::RollbackSuccessful
-                    | DeploymentStatus::RollbackFailed
-            ) && e
-                .target_task_definition
-                .as_deref()
-                .is_some_and(|t| same_task_definition(t, td))
+            e.status.is_unsuccessful()
+                && e.target_task_definition
+                    .as_deref()
+                    .is_some_and(|t| same_task_definition(t, td))
         })
         .max_by_key(|e| e.ordering_time())
 }
@@ -2212,23 +2224,11 @@ fn record_completed(snap: &Snapshot, deployment_id: &str) -> Step {
         );
     }
     // Rule 11: only a deployment ECS reports completed makes a revision stable.
-    let state = match deployment.rollout {
-        Rollout::Completed => None,
-        Rollout::Failed => Some("FAILED".to_string()),
-        Rollout::InProgress => Some("IN_PROGRESS".to_string()),
-        Rollout::Unknown => {
-            let Some(history) = &snap.history else {
-                return Step::Need(Need::History);
-            };
-            let entry = history.as_ref().ok().and_then(|h| {
-                failing_history_entry(h, Some(deployment), &deployment.task_definition)
-            });
-            match entry.map(|e| e.status) {
-                Some(DeploymentStatus::Successful) => None,
-                Some(status) => Some(format!("{} in its service deployment", status.as_str())),
-                None => Some("without a rollout state or a service deployment".to_string()),
-            }
-        }
+    let state = match reported_state(snap, deployment) {
+        Err(n) => return Step::Need(n),
+        Ok(Reported::Completed(_)) => None,
+        Ok(Reported::Failed(state)) => Some(state),
+        Ok(Reported::Other(state)) => Some(state),
     };
     if let Some(state) = state {
         return Decision::skip(

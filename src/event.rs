@@ -140,37 +140,15 @@ pub const CLUSTER_UNKNOWN: &str = "";
 
 /// A service ARN of either format: the old one answers the cluster [`CLUSTER_UNKNOWN`].
 pub fn parse_any_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputError> {
-    match parse_service_arn(field, arn) {
-        Ok(parsed) => Ok(parsed),
-        Err(e) => {
-            let parts: Vec<&str> = arn.splitn(6, ':').collect();
-            let old = parts.len() == 6
-                && parts[0] == "arn"
-                && parts[2] == "ecs"
-                && parts[5].strip_prefix("service/").is_some_and(is_ecs_name);
-            if !old {
-                return Err(e);
-            }
-            let probe = format!(
-                "{}:{}:{}:{}:{}:service/x/{}",
-                parts[0],
-                parts[1],
-                parts[2],
-                parts[3],
-                parts[4],
-                &parts[5]["service/".len()..]
-            );
-            let parsed = parse_service_arn(field, &probe).map_err(|_| e)?;
-            Ok(ServiceArn {
-                cluster: CLUSTER_UNKNOWN.to_string(),
-                ..parsed
-            })
-        }
-    }
+    parse_arn(field, arn, true)
 }
 
 /// `arn:PARTITION:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`. `field` names the input for errors.
 pub fn parse_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputError> {
+    parse_arn(field, arn, false)
+}
+
+fn parse_arn(field: &str, arn: &str, old_format: bool) -> Result<ServiceArn, InputError> {
     let invalid = |why: &str| InputError::Invalid {
         field: field.to_string(),
         why: format!("{arn:?} {why}"),
@@ -189,12 +167,16 @@ pub fn parse_service_arn(field: &str, arn: &str) -> Result<ServiceArn, InputErro
     let Some(path) = parts[5].strip_prefix("service/") else {
         return Err(invalid("is not an ECS service ARN"));
     };
-    let Some((cluster, service)) = path.split_once('/') else {
-        return Err(invalid(
+    let (cluster, service) = match path.split_once('/') {
+        Some(names) => names,
+        None if old_format => (CLUSTER_UNKNOWN, path),
+        None => return Err(invalid(
             "is an old-format service ARN without the cluster name (opt in to the long ARN format)",
-        ));
+        )),
     };
-    if !is_ecs_name(cluster) || !is_ecs_name(service) {
+    if !(is_ecs_name(cluster) || (old_format && cluster == CLUSTER_UNKNOWN))
+        || !is_ecs_name(service)
+    {
         return Err(invalid(
             "is not an ECS service ARN (cluster and service names are 1-255 letters, digits, hyphens and underscores)",
         ));

@@ -84,12 +84,7 @@ impl Deps {
         let (own_account, _) = inv.own();
         if let Some(pool) = &self.pool {
             if !place.account.is_empty() && Some(place.account.as_str()) != own_account {
-                let partition = inv
-                    .function_arn
-                    .as_deref()
-                    .and_then(|arn| arn.split(':').nth(1))
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or("aws");
+                let partition = inv.partition().unwrap_or("aws");
                 let member = pool.clients(partition, place).await;
                 deps.ecs = member.ecs;
                 deps.cloudwatch = member.cloudwatch;
@@ -123,6 +118,14 @@ impl Invocation {
 }
 
 impl Invocation {
+    /// The function's partition (`aws`, `aws-cn`, …), from its ARN.
+    fn partition(&self) -> Option<&str> {
+        self.function_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(1))
+            .filter(|p| !p.is_empty())
+    }
+
     fn own(&self) -> (Option<&str>, Option<&str>) {
         let Some(arn) = self.function_arn.as_deref() else {
             return (None, None);
@@ -324,12 +327,7 @@ fn foreign(deps: &Deps, origin: &Origin, inv: &Invocation) -> Option<String> {
     };
     // A payload about another partition (`aws-cn`, `aws-us-gov`, …) than the function's is
     // forged or misrouted: no call is made anywhere.
-    let own_partition = inv
-        .function_arn
-        .as_deref()
-        .and_then(|arn| arn.split(':').nth(1))
-        .filter(|p| !p.is_empty());
-    if let (Some(named), Some(own)) = (origin.partition.as_deref(), own_partition) {
+    if let (Some(named), Some(own)) = (origin.partition.as_deref(), inv.partition()) {
         if named != own {
             return Some(format!(
                 "Refused: the event names partition {named}, and this function runs in {own}; nothing was called in any account."
@@ -747,7 +745,7 @@ async fn decide_and_act(deps: &Deps, trigger: &Trigger, now: Time) -> Result<Res
 }
 
 /// The copy a rollback deploys (pinned to digests, or restoring an INACTIVE revision).
-pub enum Copy {
+pub enum PreparedCopy {
     /// Not needed, or not registered yet.
     Pending,
     /// Registered before the plan is carried out.
@@ -771,22 +769,22 @@ async fn prepare_copy(
     snap: &mut Snapshot,
     decision: Decision,
     now: Time,
-) -> Result<(Decision, Copy, Vec<String>), Error> {
+) -> Result<(Decision, PreparedCopy, Vec<String>), Error> {
     let mut decision = decision;
     let mut notes = Vec::new();
     let mut first: Option<(Decision, Error)> = None;
     for _ in 0..COPY_ATTEMPTS {
         let plan = match &decision.outcome {
             Outcome::Rollback(plan) if !plan.dry_run && plan.needs_copy() => plan.clone(),
-            _ => return Ok((decision, Copy::Pending, notes)),
+            _ => return Ok((decision, PreparedCopy::Pending, notes)),
         };
         if crate::deadline::spent() {
             return Err(crate::deadline::out_of_time("before its first write"));
         }
         let error = match deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await {
-            Ok(copy) => return Ok((decision, Copy::Registered(copy), notes)),
+            Ok(copy) => return Ok((decision, PreparedCopy::Registered(copy), notes)),
             Err(e) if crate::deadline::spent() => return Err(e),
-            Err(e) if e.is_retryable() => return Ok((decision, Copy::Failed(e), notes)),
+            Err(e) if e.is_retryable() => return Ok((decision, PreparedCopy::Failed(e), notes)),
             Err(e) => e,
         };
         tracing::error!(task_definition = %plan.to, error = %error, "registering the copy was refused; choosing the next candidate");
@@ -800,21 +798,23 @@ async fn prepare_copy(
         );
         let next = decide_loaded(deps, trigger, snap, now).await?;
         let previous = std::mem::replace(&mut decision, next);
-        if first.is_none() {
-            first = Some((previous, error));
-        }
+        let (first_decision, first_error) = first.take().unwrap_or((previous, error));
         if !matches!(decision.outcome, Outcome::Rollback(_)) {
             // No other candidate: the first choice as it is, unless only a copy restores it.
-            let (first_decision, error) = first.take().expect("set above");
             let inactive =
                 matches!(&first_decision.outcome, Outcome::Rollback(p) if p.copy_inactive);
             if inactive {
-                return Ok((decision, Copy::Pending, notes));
+                return Ok((decision, PreparedCopy::Pending, notes));
             }
-            return Ok((first_decision, Copy::Failed(error), Vec::new()));
+            return Ok((
+                first_decision,
+                PreparedCopy::Failed(first_error),
+                Vec::new(),
+            ));
         }
+        first = Some((first_decision, first_error));
     }
-    Ok((decision, Copy::Pending, notes))
+    Ok((decision, PreparedCopy::Pending, notes))
 }
 
 /// Drive the pure core, loading each thing it asks for.
@@ -941,7 +941,7 @@ pub async fn act(
         trigger,
         snap,
         decision,
-        (Copy::Pending, Vec::new()),
+        (PreparedCopy::Pending, Vec::new()),
         now,
         latency_ms,
     )
@@ -954,7 +954,7 @@ async fn act_with(
     trigger: &Trigger,
     snap: &Snapshot,
     decision: Decision,
-    (copy, passed_over): (Copy, Vec<String>),
+    (copy, passed_over): (PreparedCopy, Vec<String>),
     now: Time,
     latency_ms: f64,
 ) -> Result<Response, Error> {
@@ -1057,7 +1057,7 @@ async fn execute(
     trigger: &Trigger,
     snap: &Snapshot,
     plan: &RollbackPlan,
-    copy: Copy,
+    copy: PreparedCopy,
     now: Time,
 ) -> Result<Executed, Error> {
     let service = &snap.service;
@@ -1069,9 +1069,9 @@ async fn execute(
     }
     if plan.needs_copy() {
         let registered = match copy {
-            Copy::Registered(arn) => Ok(arn),
-            Copy::Failed(e) => Err(e),
-            Copy::Pending => deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await,
+            PreparedCopy::Registered(arn) => Ok(arn),
+            PreparedCopy::Failed(e) => Err(e),
+            PreparedCopy::Pending => deps.ecs.register_pinned_copy(&plan.to, &plan.pins).await,
         };
         match registered {
             Ok(copy) => target = copy,

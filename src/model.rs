@@ -387,6 +387,18 @@ impl DeploymentStatus {
     pub fn is_in_flight(self) -> bool {
         matches!(self, Self::Pending | Self::InProgress)
     }
+
+    /// The deployment did not succeed: stopped, or rolled back (or rolling back) by ECS.
+    pub fn is_unsuccessful(self) -> bool {
+        matches!(
+            self,
+            Self::Stopped
+                | Self::RollbackRequested
+                | Self::RollbackInProgress
+                | Self::RollbackSuccessful
+                | Self::RollbackFailed
+        )
+    }
 }
 
 /// A container image as a service revision recorded it.

@@ -125,6 +125,15 @@ struct World {
 }
 
 impl World {
+    /// The new revision's deployment completed, and `hello-world-5xx` is one of the service's
+    /// deployment alarms (so its dimensions make it a guard).
+    fn guarded() -> World {
+        let mut w = World::new();
+        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
+        w.deployment_alarms = vec!["hello-world-5xx"];
+        w
+    }
+
     fn new() -> World {
         World {
             name: "hello-world".into(),
@@ -981,9 +990,7 @@ async fn in_progress_event_does_nothing() {
 #[tokio::test]
 async fn metric_alarm_finds_service_by_dimensions_and_rolls_back() {
     // Dimensions count because the service lists the alarm among its deployment alarms.
-    let mut w = World::new();
-    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-    w.deployment_alarms = vec!["hello-world-5xx"];
+    let w = World::guarded();
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
@@ -1060,9 +1067,7 @@ async fn alarm_tags_name_the_guarded_service() {
 
 #[tokio::test]
 async fn composite_alarm_follows_its_triggering_child() {
-    let mut w = World::new();
-    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-    w.deployment_alarms = vec!["hello-world-5xx"];
+    let w = World::guarded();
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-composite.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
@@ -1076,9 +1081,7 @@ async fn composite_alarm_follows_its_triggering_child() {
 #[tokio::test]
 async fn composite_alarm_whose_child_reads_ok_in_cloudwatch_guards_nothing() {
     // The event names the child as triggering; CloudWatch reads it OK now: not verified.
-    let mut w = World::new();
-    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-    w.deployment_alarms = vec!["hello-world-5xx"];
+    let mut w = World::guarded();
     w.ok_alarms = vec!["hello-world-5xx"];
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-composite.json").await.unwrap());
@@ -1304,9 +1307,7 @@ async fn circuit_breaker_failure_is_ours_when_only_the_alarms_roll_back() {
 
 #[tokio::test]
 async fn alarm_action_payload_rolls_back_like_the_eventbridge_form() {
-    let mut w = World::new();
-    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-    w.deployment_alarms = vec!["hello-world-5xx"];
+    let w = World::guarded();
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-action-lambda.json").await.unwrap());
     assert_eq!(r.action, "rolled_back", "{r:?}");
@@ -2321,9 +2322,7 @@ async fn a_forged_alarm_claim_is_checked_in_cloudwatch_in_both_payload_forms() {
         "cloudwatch-alarm-metric.json",
         "cloudwatch-alarm-action-lambda.json",
     ] {
-        let mut w = World::new();
-        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-        w.deployment_alarms = vec!["hello-world-5xx"];
+        let mut w = World::guarded();
         w.alarm_state = (aws_sdk_cloudwatch::types::StateValue::Ok, Some((10, 19)));
         let h = harness(&w);
         let r = response(h.run(fixture).await.unwrap());
@@ -2341,9 +2340,7 @@ async fn a_forged_alarm_claim_is_checked_in_cloudwatch_in_both_payload_forms() {
 async fn an_alarm_that_transitioned_before_the_deployment_is_stale() {
     // CloudWatch says the alarm entered ALARM at 09:50, before deployment 4 (10:00) started:
     // it is about the older deployment, whatever time the payload claims.
-    let mut w = World::new();
-    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-    w.deployment_alarms = vec!["hello-world-5xx"];
+    let mut w = World::guarded();
     w.alarm_state = (aws_sdk_cloudwatch::types::StateValue::Alarm, Some((9, 50)));
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
@@ -2364,14 +2361,8 @@ async fn hostile_payloads_make_no_write_and_say_why() {
     fn acting() -> World {
         World::new()
     }
-    fn guarded() -> World {
-        let mut w = World::new();
-        w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-        w.deployment_alarms = vec!["hello-world-5xx"];
-        w
-    }
     fn guarded_ok_in_cloudwatch() -> World {
-        let mut w = guarded();
+        let mut w = World::guarded();
         w.alarm_state = (aws_sdk_cloudwatch::types::StateValue::Ok, Some((10, 19)));
         w
     }
@@ -2436,7 +2427,7 @@ async fn hostile_payloads_make_no_write_and_say_why() {
         (
             (
                 "alarm action naming another account",
-                guarded,
+                World::guarded,
                 swap(action(), ACCOUNT, "222222222222"),
             ),
             "own account",
@@ -2659,9 +2650,7 @@ async fn a_refused_pinned_copy_with_no_other_candidate_deploys_the_target_unpinn
 
 #[tokio::test]
 async fn an_alarm_muted_by_an_alarm_mute_rule_does_nothing_while_muted() {
-    let mut w = World::new();
-    w.deployments[0].3 = ecs::DeploymentRolloutState::Completed;
-    w.deployment_alarms = vec!["hello-world-5xx"];
+    let mut w = World::guarded();
     w.muted = vec!["hello-world-5xx"];
     let h = harness(&w);
     let r = response(h.run("cloudwatch-alarm-action-lambda.json").await.unwrap());

@@ -59,6 +59,8 @@ impl Connector {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        // Cannot fail: the aws-lc-rs default provider has cipher suites for both default
+        // versions (TLS 1.2 and 1.3); the builder errs only for a provider that lacks them.
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("aws-lc-rs supports the default TLS versions")

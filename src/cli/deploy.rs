@@ -203,12 +203,8 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     let service = deps.ecs.describe_service(&target).await?;
     // Never over a rollback still rolling out, unless asked to (one answer with `rollback`).
     if !args.interrupt_rollback {
-        let mut snap = crate::decision::Snapshot::new(service.clone());
-        let origin = crate::handler::ask(&deps, &mut snap, crate::decision::running_origin)
-            .await
-            .unwrap_or(crate::incident::Origin::New);
-        let ecs_rolling_back = matches!(&snap.history,
-            Some(Ok(entries)) if entries.iter().any(|e| e.status.is_rolling_back()));
+        let (origin, ecs_rolling_back) = crate::cli::rollback::running_state(&deps, &service).await;
+        let origin = origin.unwrap_or(crate::incident::Origin::New);
         crate::cli::guard::deploy_over_rollback(
             &crate::cli::guard::Guarded::of(&service),
             &origin,

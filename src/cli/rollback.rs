@@ -45,14 +45,20 @@ pub fn tag_safe(who: &str) -> String {
 /// this the same incident?", the responder's own. Unreadable, or ECS rolling back right now →
 /// new: the decision core then judges the rollback itself (and says that ECS is rolling back).
 pub async fn running_origin(deps: &handler::Deps, service: &ServiceState) -> Origin {
+    match running_state(deps, service).await {
+        (Some(origin), false) => origin,
+        _ => Origin::New,
+    }
+}
+
+/// The core's answer on the running revision (`None` = unreadable), and whether ECS is rolling
+/// the service back right now (from the same history read).
+pub async fn running_state(deps: &handler::Deps, service: &ServiceState) -> (Option<Origin>, bool) {
     let mut snap = Snapshot::new(service.clone());
     let origin = handler::ask(deps, &mut snap, crate::decision::running_origin).await;
     let ecs_rolling_back = matches!(&snap.history, Some(Ok(entries))
         if entries.iter().any(|e| e.status.is_rolling_back()));
-    match origin {
-        Some(origin) if !ecs_rolling_back => origin,
-        _ => Origin::New,
-    }
+    (origin, ecs_rolling_back)
 }
 
 /// `--to` as the decision core wants it (a bare number takes the service's family).
