@@ -1174,11 +1174,10 @@ fn deployment_of_entry<'a>(
     service: &'a ServiceState,
     entry: &HistoryEntry,
 ) -> Option<&'a Deployment> {
-    let target = entry.target.as_ref()?;
-    service.deployments.iter().find(|d| {
-        d.id.strip_prefix("ecs-svc/")
-            .is_some_and(|n| target.arn.ends_with(&format!("/{n}")))
-    })
+    service
+        .deployments
+        .iter()
+        .find(|d| entry.is_deployment(&d.id) == Some(true))
 }
 
 /// Whether the service deployment `arn` restores a proven revision, and what proves it: the gate
@@ -1319,15 +1318,12 @@ pub fn rule3_ecs_handles_failure(
         return skip(Skip::EcsRollingBack(reason.to_string()), current);
     }
     // ECS rolls back to the last completed deployment, still listed beside the failed one (ECS
-    // developer guide, "deployment circuit breaker"); with none listed it has nothing to restore
-    // and the failure is ours to answer, whatever `rollback` says.
+    // developer guide, "deployment circuit breaker"), which then becomes PRIMARY again; with
+    // neither listed it has nothing to restore and the failure is ours to answer, whatever
+    // `rollback` says. A restore still in progress for an earlier failure (not PRIMARY: the
+    // failed deployment replaced it) is not a completed deployment.
     let restorable = service.deployments.iter().any(|d| {
-        failed != Some(d.id.as_str())
-            && (d.rollout == Rollout::Completed
-                || d.is_primary()
-                || d.rollout_reason
-                    .as_deref()
-                    .is_some_and(is_ecs_rollback_reason))
+        failed != Some(d.id.as_str()) && (d.rollout == Rollout::Completed || d.is_primary())
     });
     if failed.is_some() && !restorable {
         return Ok(());
@@ -1719,11 +1715,10 @@ fn failing_history_entry<'a>(
     deployment: Option<&Deployment>,
     td: &str,
 ) -> Option<&'a HistoryEntry> {
-    if let Some(id) = deployment.and_then(|d| d.id.strip_prefix("ecs-svc/")) {
-        let suffix = format!("/{id}");
+    if let Some(d) = deployment {
         if let Some(e) = entries
             .iter()
-            .find(|e| e.target.as_ref().is_some_and(|t| t.arn.ends_with(&suffix)))
+            .find(|e| e.is_deployment(&d.id) == Some(true))
         {
             return Some(e);
         }

@@ -110,10 +110,49 @@ pub fn evidence(
     history: Option<&[HistoryEntry]>,
     rec: &Recorded,
 ) -> Option<Evidence> {
-    if let Some(stopped) = history.and_then(|h| stopped_in_history(h, rec)) {
+    let Some(entries) = history else {
+        return evidence_in_service(service, rec);
+    };
+    if let Some(stopped) = stopped_in_history(entries, rec) {
         return Some(stopped);
     }
-    evidence_in_service(service, rec).or_else(|| history.and_then(|h| evidence_in_history(h, rec)))
+    match evidence_in_service(service, rec) {
+        // The rollback's own deployment is the earliest of its target after the record. ECS may
+        // no longer list it (its own rollback replaced it, or it completed and a later one
+        // followed) while it lists a later deployment of the same task definition, a person's:
+        // the history then knows the earlier one.
+        Some(Evidence::Deployment {
+            id,
+            created: Some(created),
+        }) => match started_in_history(entries, rec) {
+            Some(e)
+                if e.created_at.or(e.started_at).is_some_and(|c| c < created)
+                    && !same_deployment(e, &id, created) =>
+            {
+                Some(Evidence::Deployment {
+                    id: e.arn.clone(),
+                    created: e.created_at.or(e.started_at),
+                })
+            }
+            _ => Some(Evidence::Deployment {
+                id,
+                created: Some(created),
+            }),
+        },
+        Some(other) => Some(other),
+        None => evidence_in_history(entries, rec),
+    }
+}
+
+/// Whether a history entry is the ECS deployment `id` created at `created`: by its target
+/// revision's number, or, with the target unknown, by its creation time (the two are created
+/// together).
+fn same_deployment(e: &HistoryEntry, id: &str, created: Time) -> bool {
+    e.is_deployment(id).unwrap_or_else(|| {
+        e.created_at
+            .or(e.started_at)
+            .is_some_and(|c| (c - created).num_seconds().abs() <= 5)
+    })
 }
 
 /// The deployment the rollback stopped, in a `ROLLBACK_*` state that began at or after the record.
@@ -139,6 +178,19 @@ fn stopped_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Eviden
 }
 
 pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<Evidence> {
+    if let Some(e) = started_in_history(entries, rec) {
+        return Some(Evidence::Deployment {
+            id: e.arn.clone(),
+            created: e.created_at.or(e.started_at),
+        });
+    }
+    stopped_in_history(entries, rec)
+}
+
+/// The earliest deployment of the target in the history created by the rollback: at or after
+/// the record, within one invocation's lifetime of it, and newer than the deployment it rolled
+/// back from.
+fn started_in_history<'a>(entries: &'a [HistoryEntry], rec: &Recorded) -> Option<&'a HistoryEntry> {
     let of = |e: &HistoryEntry, td: &str| {
         e.target_task_definition
             .as_deref()
@@ -160,13 +212,7 @@ pub fn evidence_in_history(entries: &[HistoryEntry], rec: &Recorded) -> Option<E
                     && from_started.is_none_or(|f| c > f)
             })
     });
-    if let Some(e) = started.min_by_key(|e| e.created_at.or(e.started_at)) {
-        return Some(Evidence::Deployment {
-            id: e.arn.clone(),
-            created: e.created_at.or(e.started_at),
-        });
-    }
-    stopped_in_history(entries, rec)
+    started.min_by_key(|e| e.created_at.or(e.started_at))
 }
 
 /// How the running revision came to run.

@@ -475,6 +475,16 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
+    /// Whether this service deployment is the ECS deployment `id` (`ecs-svc/N`): its target
+    /// service revision is numbered after it. `None` when the target revision is not known.
+    pub fn is_deployment(&self, id: &str) -> Option<bool> {
+        let target = self.target.as_ref()?;
+        Some(
+            id.strip_prefix("ecs-svc/")
+                .is_some_and(|n| target.arn.ends_with(&format!("/{n}"))),
+        )
+    }
+
     /// The deployment's own timestamp used for ordering (newest first).
     pub fn ordering_time(&self) -> Option<Time> {
         self.finished_at.or(self.started_at).or(self.created_at)

@@ -611,6 +611,28 @@ fn counter_example_a_superseded_rollback_does_not_hold_back_the_next_revision() 
     );
 }
 
+/// Our stop of a crash-looping deployment (ECS rolls back) is followed by a new revision that
+/// only its alarm catches, the alarm's invocation killed once: the stop's "rolling back" reason
+/// belongs to the older deployment and never holds the new revision's failure back.
+#[test]
+fn counter_example_a_new_revision_after_our_stop_is_answered() {
+    let setup = SvcSetup {
+        deployment_alarms: Some((true, true)),
+        ..web()
+    };
+    counter_example(
+        "a new revision after our stop",
+        vec![setup],
+        vec![
+            deploy(0, Change::Image, Kind::HealthCheckFail),
+            Op::Advance(3),
+            deploy(0, Change::Image, Kind::AlarmOnly),
+            Op::Kill(1),
+        ],
+        vec![Delivery::OnTime, Delivery::OnTime, Delivery::OnTime],
+    );
+}
+
 /// A person deploys right after our rollback (pinned copy): the earliest deployment of the
 /// target after the record is ours, the person's is a new incident.
 #[test]
@@ -800,12 +822,11 @@ fn counter_example_a_redelivered_alarm_older_than_the_fix_never_acts() {
     );
 }
 
-/// Open: ECS's deployment alarms (`rollback: true`) fail a new revision while the service's
-/// earlier deployment is itself being restored; the responder stands back on the FAILED event
-/// (ECS may roll back) and answers only at the next alarm event, one event later than owed.
+/// ECS's deployment alarms (`rollback: true`) fail a new revision while the service's earlier
+/// deployment is itself being restored: that restore is no completed deployment for ECS to return
+/// to, so the FAILED event is ours to answer, not one event later.
 #[test]
-#[ignore = "open counter-example: answered one event late"]
-fn open_counter_example_deployment_alarms_fail_during_a_restore() {
+fn counter_example_deployment_alarms_fail_during_a_restore() {
     let api = SvcSetup {
         deployment_alarms: Some((true, true)),
         ..web()
@@ -835,11 +856,12 @@ fn open_counter_example_deployment_alarms_fail_during_a_restore() {
     );
 }
 
-/// Open: a person's CLI rollback, then ECS's own deployment-alarm rollback, then a crashing
-/// configuration change: answered "the target of an earlier rollback … a human must decide".
+/// A person's CLI rollback, then ECS's own deployment-alarm rollback of it, then a crashing
+/// configuration change: the CLI rollback's own deployment is gone from the service but not from
+/// the history, so the configuration change is a new incident, not "the rollback's target
+/// failing too".
 #[test]
-#[ignore = "open counter-example: a configuration change after two rollbacks is not answered"]
-fn open_counter_example_config_change_after_a_cli_and_an_ecs_rollback() {
+fn counter_example_config_change_after_a_cli_and_an_ecs_rollback() {
     let setup = SvcSetup {
         deployment_alarms: Some((true, true)),
         ..web()
