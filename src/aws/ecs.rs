@@ -640,14 +640,39 @@ impl Ecs {
         })
     }
 
+    /// `UpdateService` to `task_definition` (the CLI's deploy): answers the deployment it started
+    /// as the response names it (`currentServiceDeployment`, the PRIMARY deployment's id).
     pub async fn update_service(
         &self,
         service: &ServiceState,
         task_definition: &str,
-    ) -> Result<(), Error> {
-        self.update_service_restoring(service, task_definition, None, &[])
+    ) -> Result<Started, Error> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(&service.cluster_arn)
+            .service(&service.service_arn)
+            .task_definition(task_definition)
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .bounded()
             .await
-            .map(|_| ())
+            .map_err(|e| aws_error("UpdateService", e))?;
+        let svc = out.service();
+        Ok(Started {
+            service_deployment_arn: svc
+                .and_then(|s| s.current_service_deployment())
+                .map(str::to_string),
+            deployment_id: svc
+                .and_then(|s| {
+                    s.deployments()
+                        .iter()
+                        .find(|d| d.status() == Some("PRIMARY"))
+                })
+                .and_then(|d| d.id())
+                .map(str::to_string),
+        })
     }
 
     /// `UpdateService` to `task_definition`, also setting the configuration `fields` to the values
@@ -874,6 +899,14 @@ impl Ecs {
             .map(str::to_string)
             .ok_or_else(|| Error::Internal("RegisterTaskDefinition returned no ARN".into()))
     }
+}
+
+/// The deployment an `UpdateService` started, as its response names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Started {
+    pub service_deployment_arn: Option<String>,
+    /// `ecs-svc/N`.
+    pub deployment_id: Option<String>,
 }
 
 /// One container's new image in [`Ecs::register_copy`].

@@ -19,8 +19,15 @@ macro_rules! exit_codes {
      no stable revision, service opted out; a restored revision or a rollback still in
      progress; a rollback that did not hold; deploy of an unchanged image or over a rollback
      still rolling out; dialog cancelled)
-  4  --wait: the deployment failed, or another deployment replaced it
-  5  --wait: the deployment did not settle within --wait-timeout
+  4  waiting: the deployment failed and ECS did not roll it back (circuit breaker or alarms
+     without rollback, a stop, a rollback that failed too); rollback, status and dialog: also
+     when another deployment replaced it
+  5  waiting: the deployment did not settle within --wait-timeout (wait: --timeout)
+  6  wait, deploy --wait: ECS rolled the deployment back (circuit breaker, deployment alarms,
+     a lifecycle hook, a StopServiceDeployment nobody recorded)
+  7  wait, deploy --wait: ecs-rollback rolled it back (the responder automatically, or a
+     person with `ecs-rollback rollback`)
+  8  wait, deploy --wait: another deployment superseded it
   130  interrupted (Ctrl-C) while waiting: the deployment goes on in ECS"
     };
 }
@@ -49,8 +56,21 @@ const ROLLBACK_HELP: &str = concat!(
 const DEPLOY_HELP: &str = concat!(
     "Examples:
   ecs-rollback deploy -c prod -s api --dry-run       # the image of HEAD's short SHA, the plan only
-  ecs-rollback deploy -c prod -s api --wait          # deploy and follow it (exit 4 if it fails)
+  ecs-rollback deploy -c prod -s api --wait          # deploy and follow it (0 only if it holds)
   ecs-rollback deploy -c prod -s api --container web --tag v2.3.1
+
+",
+    exit_codes!()
+);
+
+const WAIT_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback wait arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/api/4aVn3o2bEtCgbe
+  ecs-rollback wait ecs-svc/6432199815271852342 -c prod -s api --timeout 45m
+  ecs-rollback wait \"$ARN\" -o json | jq -r .outcome       # completed, failed, rolled_back_by_ecs, …
+  ID=$(aws ecs update-service --cluster prod --service api --task-definition api:42 \\
+         --query 'service.deployments[?status==`PRIMARY`].id' --output text)
+  ecs-rollback wait \"$ID\" -c prod -s api
 
 ",
     exit_codes!()
@@ -162,6 +182,11 @@ pub enum Command {
     #[command(long_about = MARK_LONG, after_help = EXIT_CODES)]
     Mark(MarkArgs),
 
+    /// Follow one deployment (a service-deployment ARN or `ecs-svc/N`) through rollout, bake time
+    /// and lifecycle hooks; exit 0 only if it completed and its revision still runs.
+    #[command(long_about = WAIT_LONG, after_help = WAIT_HELP)]
+    Wait(WaitCmdArgs),
+
     /// Run the responder's decision for an event file (events/*.json) and print what it would do.
     #[command(long_about = REPLAY_LONG, after_help = EXIT_CODES)]
     Replay(ReplayArgs),
@@ -206,6 +231,31 @@ tag is looked up (ecr:DescribeImages; a missing tag is exit 2; --skip-image-chec
 other than ECR, which are never checked), and uncommitted changes in the git repository are \
 warned about (the tag names HEAD, not your working tree). When --wait sees the deployment fail, \
 the exact rollback command is printed.";
+
+const WAIT_LONG: &str = "\
+Follow one deployment until it ends, and say how: the pipeline's answer to \"did it hold?\".
+
+DEPLOYMENT is a service-deployment ARN \
+(arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID) or an ECS deployment id \
+(ecs-svc/N, with --cluster and --service). Exactly that deployment is followed, never whatever \
+is PRIMARY when the wait starts: through its rollout, bake time and lifecycle hooks \
+(DescribeServiceDeployments: status, lifecycleStage, rollback, alarms, deploymentCircuitBreaker; \
+DescribeServices as a cross-check).
+
+Exit 0 only when it completed AND its revision still runs afterwards (the service's PRIMARY \
+deployment is this one). Otherwise the exit code says what happened: failed (4), not settled \
+within --timeout (5), rolled back by ECS (6: circuit breaker, deployment alarms — naming the \
+alarms that fired —, a lifecycle hook), rolled back by ecs-rollback (7: the service's \
+ecs-rollback:last-rollback-* tags name this deployment's revision; automatic = the responder, \
+manual = a person, who), superseded by another deployment (8, naming it), AWS error (1). \
+ecs-rollback's own StopServiceDeployment(ROLLBACK) looks like ECS's rollback in ECS: the tags \
+are checked first.
+
+stdout gets exactly one line at the end (outcome, revisions, reason, next step), or with -o json \
+one object (outcome, exit_code, deployment, task_definition, reason, alarms, seconds, …); \
+progress goes to stderr (a spinner on a terminal). Under GitHub Actions (GITHUB_ACTIONS=true) an \
+::error:: or ::notice:: annotation goes to stderr and a Markdown summary is appended to \
+$GITHUB_STEP_SUMMARY. Ctrl-C stops only the waiting (exit 130): the deployment goes on in ECS.";
 
 const DIFF_LONG: &str = "\
 The field-by-field difference of two revisions, FROM → TO: container images, environment \
@@ -420,6 +470,25 @@ pub struct DeployArgs {
 
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WaitCmdArgs {
+    /// The deployment to follow: a service-deployment ARN, or an ECS deployment id (`ecs-svc/N`)
+    /// of the service named by --cluster and --service.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub target: MaybeServiceArgs,
+
+    /// Give up waiting after this long (e.g. 90s, 15m, 1h): exit 5, the deployment goes on.
+    #[arg(long, visible_alias = "wait-timeout", value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Time between two polls (DescribeServices + DescribeServiceDeployments).
+    #[arg(long, value_name = "DURATION", default_value = "6s", value_parser = parse_poll_interval)]
+    pub poll_interval: Duration,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]

@@ -14,10 +14,16 @@ pub enum Code {
     Usage = 2,
     /// Nothing to do, or refused.
     Nothing = 3,
-    /// `--wait`: the deployment failed or was replaced.
+    /// Waiting: the deployment failed (for `rollback`, `status` and `dialog`: or was replaced).
     DeploymentFailed = 4,
-    /// `--wait`: the deployment did not settle in time.
+    /// Waiting: the deployment did not settle in time.
     TimedOut = 5,
+    /// `wait`, `deploy --wait`: ECS rolled the deployment back.
+    RolledBackByEcs = 6,
+    /// `wait`, `deploy --wait`: ecs-rollback (the responder or a person) rolled it back.
+    RolledBackByEcsRollback = 7,
+    /// `wait`, `deploy --wait`: another deployment superseded it.
+    Superseded = 8,
     /// Ctrl-C while waiting (128 + SIGINT, as shells report it).
     Interrupted = 130,
 }
@@ -30,9 +36,12 @@ impl Code {
             Code::Nothing => 1,
             Code::TimedOut => 2,
             Code::Interrupted => 3,
-            Code::DeploymentFailed => 4,
-            Code::Usage => 5,
-            Code::Aws => 6,
+            Code::Superseded => 4,
+            Code::RolledBackByEcsRollback => 5,
+            Code::RolledBackByEcs => 6,
+            Code::DeploymentFailed => 7,
+            Code::Usage => 8,
+            Code::Aws => 9,
         };
         if rank(other) > rank(self) {
             other

@@ -82,10 +82,11 @@ impl Followed {
 }
 
 /// Clears the spinner however the wait ends (settled, error, Ctrl-C).
-struct Spinner(Option<ProgressBar>);
+pub(super) struct Spinner(Option<ProgressBar>);
 
 impl Spinner {
-    fn new(wanted: bool) -> Spinner {
+    /// A spinner when `wanted` and stderr is a terminal; else progress goes as lines.
+    pub(super) fn new(wanted: bool) -> Spinner {
         Spinner((wanted && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             // `wide_msg` cuts the message to the terminal's width: a wrapped spinner line is
@@ -99,8 +100,19 @@ impl Spinner {
         }))
     }
 
+    /// The spinner's message; false when there is no spinner (say it as a line instead).
+    pub(super) fn status(&self, text: String) -> bool {
+        match &self.0 {
+            Some(bar) => {
+                bar.set_message(text);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A line above the spinner (or on stderr when there is none).
-    fn line(&self, text: &str) {
+    pub(super) fn line(&self, text: &str) {
         match &self.0 {
             Some(bar) => bar.suspend(|| note(text)),
             None => note(text),
@@ -114,6 +126,33 @@ impl Drop for Spinner {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The service events (`DescribeServices` → `events`, newest first) that were not there before,
+/// oldest first, as lines; the first call only remembers what is there when the wait begins.
+pub(super) fn fresh_events(
+    seen: &mut Option<HashSet<String>>,
+    events: &[aws_sdk_ecs::types::ServiceEvent],
+) -> Vec<String> {
+    let ids = || events.iter().filter_map(|e| e.id().map(str::to_string));
+    let Some(seen) = seen else {
+        *seen = Some(ids().collect());
+        return Vec::new();
+    };
+    let mut fresh: Vec<&aws_sdk_ecs::types::ServiceEvent> = events
+        .iter()
+        .filter(|e| e.id().is_some_and(|id| !seen.contains(id)))
+        .collect();
+    fresh.reverse();
+    fresh
+        .into_iter()
+        .map(|e| {
+            if let Some(id) = e.id() {
+                seen.insert(id.to_string());
+            }
+            event_line(e)
+        })
+        .collect()
 }
 
 /// `  2026-12-01 09:10:00  (service hello-world) has reached a steady state.`
@@ -197,29 +236,8 @@ async fn poll(
             })));
         };
         // Service events, oldest first, that were not there when the wait began.
-        match &mut seen {
-            None => {
-                seen = Some(
-                    svc.events()
-                        .iter()
-                        .filter_map(|e| e.id().map(str::to_string))
-                        .collect(),
-                )
-            }
-            Some(seen) => {
-                let mut fresh: Vec<&aws_sdk_ecs::types::ServiceEvent> = svc
-                    .events()
-                    .iter()
-                    .filter(|e| e.id().is_some_and(|id| !seen.contains(id)))
-                    .collect();
-                fresh.reverse();
-                for e in fresh {
-                    if let Some(id) = e.id() {
-                        seen.insert(id.to_string());
-                    }
-                    spinner.line(&event_line(e));
-                }
-            }
+        for line in fresh_events(&mut seen, svc.events()) {
+            spinner.line(&line);
         }
         let deployments = svc.deployments();
         let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));

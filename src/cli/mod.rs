@@ -6,7 +6,8 @@
 //! by [`crate::decision::decide`], with a [`crate::model::Cause::Manual`] trigger, and carried out
 //! by [`crate::handler::act`]; replay goes through [`crate::handler::handle`]. The CLI adds its own
 //! refusals (`guard`: another family, a repeated rollback), reading for display (`diff`,
-//! `status`), prompts, rendering, the ledger by hand (`mark`) and waiting (`follow`).
+//! `status`), prompts, rendering, the ledger by hand (`mark`) and waiting (`follow`; `wait`
+//! follows one named deployment to its end, `verdict` says what its state means).
 
 mod args;
 mod context;
@@ -24,6 +25,8 @@ mod replay;
 mod revisions;
 mod rollback;
 mod status;
+mod verdict;
+mod wait;
 mod watch;
 
 use std::process::ExitCode;
@@ -74,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<Code, CliError> {
         Command::Deploy(a) => deploy::run(&ctx, a).await,
         Command::Diff(a) => diff::run(&ctx, a).await,
         Command::Mark(a) => mark::run(&ctx, a).await,
+        Command::Wait(a) => wait::run(&ctx, a).await,
         Command::Replay(a) => replay::run(&ctx, a).await,
     }
 }
@@ -287,8 +291,11 @@ mod tests {
             "1  AWS",
             "2  usage",
             "3  nothing to do",
-            "4  --wait",
-            "5  --wait",
+            "4  waiting: the deployment failed",
+            "5  waiting",
+            "6  wait, deploy --wait: ECS rolled",
+            "7  wait, deploy --wait: ecs-rollback rolled",
+            "8  wait, deploy --wait: another deployment superseded",
         ] {
             assert!(help.contains(code), "{code}: {help}");
         }
@@ -310,5 +317,58 @@ mod tests {
         assert!(help.find("--profile").unwrap() > global, "{help}");
         assert!(help.find("--to <REVISION>").unwrap() < global, "{help}");
         assert!(help.contains("ECS_ROLLBACK_CLUSTER"), "{help}");
+        // wait: examples first, then the exit codes; what each ending means.
+        let wait = cmd.find_subcommand_mut("wait").unwrap();
+        let help = wait.render_long_help().to_string();
+        let examples = help.find("Examples:\n  ecs-rollback wait arn:aws:ecs:");
+        let codes = help.find("Exit codes:");
+        assert!(
+            matches!((examples, codes), (Some(e), Some(c)) if e < c),
+            "{help}"
+        );
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for want in [
+            "never whatever is PRIMARY",
+            "rolled back by ecs-rollback (7",
+            "superseded by another deployment (8",
+            "GITHUB_STEP_SUMMARY",
+            "--timeout <DURATION>",
+        ] {
+            assert!(flat.contains(want), "{want}: {help}");
+        }
+    }
+
+    #[test]
+    fn wait_takes_one_deployment_and_a_timeout() {
+        let cli = parse(&[
+            "wait",
+            "ecs-svc/42",
+            "-c",
+            "demo",
+            "-s",
+            "web",
+            "--timeout",
+            "45m",
+            "--poll-interval",
+            "2s",
+        ])
+        .unwrap();
+        let Command::Wait(w) = cli.command else {
+            panic!("wait")
+        };
+        assert_eq!(w.deployment, "ecs-svc/42");
+        assert_eq!(w.target.cluster.as_deref(), Some("demo"));
+        assert_eq!(w.timeout, Duration::from_secs(2700));
+        assert_eq!(w.poll_interval, Duration::from_secs(2));
+        let cli = parse(&["wait", "arn:x", "--wait-timeout", "90s"]).unwrap();
+        let Command::Wait(w) = cli.command else {
+            panic!("wait")
+        };
+        assert_eq!(
+            w.timeout,
+            Duration::from_secs(90),
+            "the alias of deploy's flag"
+        );
+        assert!(parse(&["wait"]).is_err(), "DEPLOYMENT is required");
     }
 }
