@@ -1289,12 +1289,14 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
         .deployment_state("hello-world", "SUCCESSFUL", json!({}));
     let r = wait_exit(child, Duration::from_secs(60));
     assert_eq!(r.code, 0, "{r:?}");
+    let last = r.stdout.lines().last().unwrap();
     assert!(
-        r.stdout
-            .contains("demo/hello-world is steady on hello-world:4"),
+        last.starts_with("demo/hello-world: deployment ecs-svc/")
+            && last.contains(" (hello-world:3 → hello-world:4) completed after ")
+            && last.ends_with(": hello-world:4 still runs. Next: nothing to do."),
         "{r:?}"
     );
-    assert!(!r.stdout.contains("To roll back"), "{r:?}");
+    assert!(!r.stdout.contains("roll back"), "{r:?}");
 
     // A failed --wait says the exact command that rolls back to the revision it replaced.
     let before = w.stand.count("UpdateService");
@@ -1321,8 +1323,8 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     let r = wait_exit(child, Duration::from_secs(60));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(
-        r.stdout.contains(
-            "To roll back to the revision it replaced: ecs-rollback rollback -c demo -s hello-world --to hello-world:4\n"
+        r.stdout.lines().last().unwrap().ends_with(
+            "Next: roll back to the revision it replaced: `ecs-rollback rollback -c demo -s hello-world --to hello-world:4`."
         ),
         "{r:?}"
     );
@@ -1355,8 +1357,8 @@ async fn deploy_copies_every_field_and_tags_the_image_with_the_git_short_sha() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(!r.stdout.contains("--to hello-world:5"), "{r:?}");
     assert!(
-        r.stdout.contains(
-            "hello-world:5, the revision it replaced, never completed a deployment of this service. To roll back to the last proven revision: ecs-rollback rollback -c demo -s hello-world\n"
+        r.stdout.lines().last().unwrap().ends_with(
+            "Next: hello-world:5, the revision it replaced, never completed a deployment of this service; roll back to the last proven revision: `ecs-rollback rollback -c demo -s hello-world`."
         ),
         "{r:?}"
     );

@@ -12,9 +12,10 @@ use super::args::{DeployArgs, Format};
 use super::context::{ecr_client, manual_deps, Ctx};
 use super::diff::{image_change, task_definition_facts};
 use super::error::{CliError, Code};
-use super::follow::{follow, Settled};
 use super::git::Git;
 use super::output::{note, print, print_json, short_image};
+use super::verdict::Outcome;
+use super::wait;
 use crate::aws::aws_error;
 use crate::aws::ecs::ImageOverride;
 use crate::model::*;
@@ -317,7 +318,7 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
             &[],
         )
         .await?;
-    deps.ecs.update_service(&service, &registered).await?;
+    let started = deps.ecs.update_service(&service, &registered).await?;
     if ctx.format == Format::Text {
         print(&format!(
             "{name}: deploying {} (copy of {current_name}, {container}: {} → {})\n{}",
@@ -332,21 +333,28 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     }
     if ctx.format == Format::Text {
         print(&format!("  changes:\n{changes}"));
+        if let (false, Some(arn)) = (args.wait.wait, &started.service_deployment_arn) {
+            print(&format!("  follow  ecs-rollback wait {arn}\n"));
+        }
     }
     let mut code = Code::Ok;
     let mut followed = None;
     let mut rollback_command = None;
+    let mut deployment = started.service_deployment_arn.clone();
     if args.wait.wait {
-        let f = follow(
+        // Exactly the deployment this UpdateService started, never whatever is PRIMARY later.
+        let followed_target = wait::started(&deps.ecs, &service, &started).await?;
+        deployment = Some(followed_target.arn.clone());
+        let report = wait::follow(
             &deps.ecs,
-            &target.cluster,
-            &target.service,
-            Some(&registered),
-            &args.wait.timing,
+            &followed_target,
+            args.wait.timing.wait_timeout,
+            args.wait.timing.poll_interval,
+            true,
         )
         .await?;
-        let mut advice = None;
-        if matches!(f.settled, Settled::Failed { .. } | Settled::TimedOut) {
+        let mut next = report.next();
+        if matches!(report.outcome, Outcome::Failed | Outcome::TimedOut) {
             // The revision it replaced is a target only if it is proven: it completed a
             // deployment of this service (or ECS restored it). Otherwise the core picks the last
             // proven revision, as the responder would.
@@ -359,29 +367,29 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
                 service.cluster_name(),
                 service.service_name
             );
-            let (cmd, what) = if proven {
-                (
-                    format!("{base} --to {current_name}"),
-                    "To roll back to the revision it replaced".to_string(),
-                )
+            let (cmd, advice) = if proven {
+                let cmd = format!("{base} --to {current_name}");
+                let advice = format!("roll back to the revision it replaced: `{cmd}`");
+                (cmd, advice)
             } else {
-                (
-                    base,
-                    format!("{current_name}, the revision it replaced, never completed a deployment of this service. To roll back to the last proven revision")
-                )
+                let advice = format!(
+                    "{current_name}, the revision it replaced, never completed a deployment of this service; roll back to the last proven revision: `{base}`"
+                );
+                (base, advice)
             };
-            advice = Some(format!("{what}: {cmd}\n"));
+            next = if report.outcome == Outcome::TimedOut {
+                format!("{next}; to {advice}", next = report.next())
+            } else {
+                advice
+            };
             rollback_command = Some(cmd);
         }
         if ctx.format == Format::Text {
-            let mut text = f.text(&target.cluster, &target.service);
-            if let Some(advice) = &advice {
-                text.push_str(advice);
-            }
-            print(&text);
+            print(&report.summary(&next));
         }
-        code = f.code();
-        followed = Some(f);
+        wait::tell_github(&report, &next);
+        code = report.outcome.code();
+        followed = Some(report.json(&next));
     }
     if ctx.format == Format::Json {
         print_json(&json!({
@@ -394,6 +402,7 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
             "image_from": current_image,
             "image": image,
             "commit": commit,
+            "deployment": deployment,
             "wait": followed,
             "rollback_command": rollback_command,
         }));
