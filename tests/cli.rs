@@ -180,6 +180,16 @@ impl World {
         finished(out)
     }
 
+    /// The CLI with extra environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = cli(Some(&self.stand), self.home.path(), args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("the CLI runs");
+        finished(out)
+    }
+
     fn spawn(&self, args: &[&str]) -> Child {
         cli(Some(&self.stand), self.home.path(), args)
             .stdin(Stdio::null())
@@ -1490,7 +1500,7 @@ fn configuration_and_usage_errors_need_no_aws_and_never_hang() {
         assert!(r.stdout.contains(want), "{want}: {r:?}");
     }
     // The commands an operator reaches for first show examples before the exit codes.
-    for command in ["status", "rollback", "deploy"] {
+    for command in ["status", "rollback", "deploy", "wait"] {
         let r = run(&[command, "--help"], &[]);
         assert_eq!(r.code, 0, "{r:?}");
         let examples = r.stdout.find("Examples:\n  ecs-rollback ");
@@ -2510,4 +2520,660 @@ async fn service_deployment_statuses_read_as_ecs_names_them() {
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stdout.contains("ROLLBACK_REQUESTED"), "{r:?}");
     assert!(!r.stdout.contains("RollbackRequested"), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `wait` and `deploy --wait`: one named deployment followed to its end, an exit code per ending.
+
+/// The service's newest service deployment: (ARN, ECS deployment id `ecs-svc/N`).
+fn newest_deployment(w: &World, service: &str) -> (String, String) {
+    let state = w.stand.control(
+        "POST",
+        "/ecs/state",
+        json!({"cluster": "demo", "service": service}),
+    );
+    let sd = state["serviceDeployments"]
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .expect("a service deployment");
+    let arn = sd["serviceDeploymentArn"].as_str().unwrap().to_string();
+    let revision = sd["targetServiceRevision"]["arn"].as_str().unwrap();
+    (
+        arn,
+        format!("ecs-svc/{}", revision.rsplit('/').next().unwrap()),
+    )
+}
+
+/// The newest request sequence number the stand logged.
+fn last_seq(w: &World) -> u64 {
+    w.stand
+        .requests(None)
+        .iter()
+        .filter_map(|r| r["seq"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Wait (bounded) until the CLI polls the service deployment after request `seq`.
+fn polled_after(w: &World, seq: u64) -> u64 {
+    wait_for(
+        "a DescribeServiceDeployments poll",
+        Duration::from_secs(60),
+        || {
+            w.stand
+                .requests(Some("DescribeServiceDeployments"))
+                .iter()
+                .filter_map(|r| r["seq"].as_u64())
+                .find(|s| *s > seq)
+        },
+    )
+}
+
+/// Wait (bounded) until the CLI reads the service (DescribeServices) after request `seq`: every
+/// follower polls it, the old `--wait` too.
+fn described_after(w: &World, seq: u64) {
+    wait_for("a DescribeServices poll", Duration::from_secs(60), || {
+        w.stand
+            .requests(Some("DescribeServices"))
+            .iter()
+            .filter_map(|r| r["seq"].as_u64())
+            .find(|s| *s > seq)
+    });
+}
+
+impl World {
+    /// A service `name`: its first revision's deployment completed, then a second revision
+    /// deployed and in progress. The circuit breaker is on (rolling back when
+    /// `breaker_rollback`); with `alarms`, deployment alarms that roll back too. Opted in.
+    /// Returns both revisions and the second deployment's (ARN, `ecs-svc/N`).
+    async fn deploying(
+        &self,
+        name: &str,
+        breaker_rollback: bool,
+        alarms: &[&str],
+    ) -> ([String; 2], (String, String)) {
+        let r1 = self.register(&format!("{REGISTRY}:{name}-1")).await;
+        let r2 = self.register(&format!("{REGISTRY}:{name}-2")).await;
+        harness::ecs::create_service(&self.ecs, name, &r1, Some("true"), breaker_rollback).await;
+        if !alarms.is_empty() {
+            use aws_sdk_ecs::types::{
+                DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration,
+            };
+            self.ecs
+                .update_service()
+                .cluster("demo")
+                .service(name)
+                .deployment_configuration(
+                    DeploymentConfiguration::builder()
+                        .deployment_circuit_breaker(
+                            DeploymentCircuitBreaker::builder()
+                                .enable(true)
+                                .rollback(breaker_rollback)
+                                .build(),
+                        )
+                        .alarms(
+                            DeploymentAlarms::builder()
+                                .set_alarm_names(Some(
+                                    alarms.iter().map(|a| a.to_string()).collect(),
+                                ))
+                                .enable(true)
+                                .rollback(true)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        self.stand.deployment_state(name, "SUCCESSFUL", json!({}));
+        self.deploy(name, &r2).await;
+        ([r1, r2], newest_deployment(self, name))
+    }
+}
+
+/// The last line of stdout, and that it is the only one.
+fn one_line(r: &Run) -> &str {
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stdout: {r:?}");
+    lines[0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_exits_0_only_when_the_deployment_completed_and_still_runs() {
+    let w = world().await;
+    let ([r1, r2], (arn, id)) = w.deploying("web", false, &[]).await;
+    let (from, to) = (short(&r1), short(&r2));
+
+    // Followed by its ECS deployment id through a bake time; it completes while followed.
+    let child = w.spawn(&[
+        "wait",
+        &id,
+        "-c",
+        "demo",
+        "-s",
+        "web",
+        "--poll-interval",
+        "200ms",
+    ]);
+    let first = polled_after(&w, 0);
+    w.stand.control(
+        "POST",
+        "/ecs/lifecycle-stage",
+        json!({"cluster": "demo", "service": "web", "stage": "BAKE_TIME"}),
+    );
+    polled_after(&w, last_seq(&w).max(first));
+    w.stand.deployment_state("web", "SUCCESSFUL", json!({}));
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.starts_with(&format!(
+            "demo/web: deployment {id} ({from} → {to}) completed after "
+        )) && line.ends_with(&format!(": {to} still runs. Next: nothing to do.")),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "waiting: demo/web deployment {id}: IN_PROGRESS (BAKE_TIME)"
+        )),
+        "progress names the lifecycle stage: {r:?}"
+    );
+
+    // Completed, but another deployment replaced it since: not 0 (superseded, naming it).
+    let r3 = w.register(&format!("{REGISTRY}:web-3")).await;
+    w.deploy("web", &r3).await;
+    let (newer, newer_id) = newest_deployment(&w, "web");
+    let r = w.run(&["wait", &arn, "--poll-interval", "200ms"]);
+    assert_eq!(r.code, 8, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.contains(&format!(
+            "was superseded by deployment {newer_id} ({}) after ",
+            short(&r3)
+        )) && line.contains("it completed, but the service no longer runs it")
+            && line.contains(&format!(
+                "Next: follow the newer deployment: `ecs-rollback wait {newer}`"
+            )),
+        "{r:?}"
+    );
+
+    // Still in progress at --timeout: 5, and it says how to follow it again.
+    let r = w.run(&[
+        "wait",
+        &newer,
+        "--timeout",
+        "1s",
+        "--poll-interval",
+        "200ms",
+    ]);
+    assert_eq!(r.code, 5, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.contains(" (--timeout): IN_PROGRESS")
+            && line.contains(&format!("`ecs-rollback wait {newer}` follows it again")),
+        "{r:?}"
+    );
+
+    // Bad input: exit 2 with one message naming what is wrong, before or after asking ECS.
+    let missing = format!("{}nope", &arn[..arn.rfind('/').unwrap() + 1]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["wait", "PRIMARY"], "DEPLOYMENT \"PRIMARY\" is neither"),
+        (vec!["wait", &id], "--cluster and --service are needed"),
+        (
+            vec!["wait", "ecs-svc/123", "-c", "demo", "-s", "web"],
+            "no service deployment of demo/web is ECS deployment ecs-svc/123",
+        ),
+        (
+            vec!["wait", &arn, "-c", "demo", "-s", "api"],
+            "--service \"api\" is not the service of DEPLOYMENT, \"web\"",
+        ),
+        (
+            vec!["wait", missing.as_str()],
+            "ECS knows no service deployment",
+        ),
+    ];
+    for (args, says) in cases {
+        let r = w.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+        assert!(r.stdout.is_empty(), "{r:?}");
+    }
+
+    // AWS failing while following: exit 1, and how to follow it again.
+    w.stand.control(
+        "POST",
+        "/faults",
+        json!({"service": "ecs", "operation": "DescribeServiceDeployments", "status": 500,
+               "code": "ServerException", "count": -1}),
+    );
+    let r = w.run(&["wait", &newer, "--poll-interval", "200ms"]);
+    w.stand.control("DELETE", "/faults", Value::Null);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("DescribeServiceDeployments failed")
+            && r.stderr
+                .contains(&format!("`ecs-rollback wait {newer}` follows it again")),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_tells_ecs_rollbacks_from_ecs_rollback_s_and_failures() {
+    let w = world().await;
+
+    // Failed, ECS does not roll back (circuit breaker without rollback): 4, with the next step.
+    let ([_, r2], (arn, id)) = w.deploying("failing", false, &[]).await;
+    w.stand.deployment_state("failing", "FAILED", json!({}));
+    let r = w.run(&["wait", &arn]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.contains(&format!("demo/failing: deployment {id} ("))
+            && line.contains(&format!("{}) FAILED after ", short(&r2)))
+            && line.contains(": ECS deployment circuit breaker: tasks failed to start. Next: roll back to the last proven revision with `ecs-rollback rollback -c demo -s failing`"),
+        "{r:?}"
+    );
+
+    // ECS's circuit breaker rolls it back: 6, rolling back to the revision before, then back.
+    let ([r1, _], (arn, _)) = w.deploying("breaker", true, &[]).await;
+    w.stand.deployment_state("breaker", "FAILED", json!({}));
+    let r = w.run(&["wait", &arn]);
+    assert_eq!(r.code, 6, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.contains("was rolled back by ECS (deployment circuit breaker) after ")
+            && line.contains(&format!(
+                " s, rolling back to {}: ECS deployment circuit breaker",
+                short(&r1)
+            )),
+        "{r:?}"
+    );
+    w.stand.deployment_state("breaker", "SUCCESSFUL", json!({}));
+    let r = w.run(&["wait", &arn]);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(
+        one_line(&r).contains(&format!(", back to {}: ", short(&r1))),
+        "{r:?}"
+    );
+
+    // Deployment alarms roll it back: 6, naming the alarms that fired (JSON: one object).
+    let ([r1, r2], (arn, id)) = w
+        .deploying("alarmed", false, &["latency-high", "errors-5xx"])
+        .await;
+    w.stand.deployment_state(
+        "alarmed",
+        "FAILED",
+        json!({"cause": "alarms", "alarmNames": ["latency-high"]}),
+    );
+    let r = w.run(&["wait", &arn, "-o", "json"]);
+    assert_eq!(r.code, 6, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["outcome"], "rolled_back_by_ecs", "{r:?}");
+    assert_eq!(v["exit_code"], 6);
+    assert_eq!(v["cause"], "alarms");
+    assert_eq!(v["alarms"], json!(["latency-high"]));
+    assert_eq!(v["deployment"], arn.as_str());
+    assert_eq!(v["deployment_id"], id.as_str());
+    assert_eq!(v["task_definition"], r2.as_str());
+    assert_eq!(v["from_task_definition"], r1.as_str());
+    assert_eq!(v["rolled_back_to"], r1.as_str());
+    assert!(v["seconds"].is_u64() && v["reason"].as_str().unwrap().contains("latency-high"));
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back by ECS (deployment alarms: latency-high)"),
+        "{r:?}"
+    );
+
+    // The responder rolled it back (a FAILED event, as the Lambda answers it). ECS alone would
+    // say "failed"; the service's tags say who did it: 7, automatic.
+    let (_, (arn, _)) = w.deploying("responded", false, &[]).await;
+    let failed = w.stand.deployment_state("responded", "FAILED", json!({}));
+    let file = w.event_file("responded-failed.json", &failed);
+    let r = w.run(&["replay", file.to_str().unwrap(), "--execute"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = w.run(&["wait", &arn]);
+    assert_eq!(r.code, 7, "{r:?}");
+    // (To a digest-pinned copy of the first revision: the responder's own choice.)
+    let line = one_line(&r);
+    assert!(
+        line.contains("was rolled back by ecs-rollback after ")
+            && line.contains(": automatically, by the responder (ecs-rollback Lambda), at 20"),
+        "{r:?}"
+    );
+
+    // A person rolled it back while it deployed (StopServiceDeployment: ROLLBACK_* in ECS, like
+    // ECS's own rollback): 7, manual, by whom — followed while it happens.
+    let ([r1, _], (arn, _)) = w.deploying("by-hand", false, &[]).await;
+    let child = w.spawn(&["wait", &arn, "--poll-interval", "200ms", "-o", "json"]);
+    polled_after(&w, 0);
+    let r = w.run(&["rollback", "-c", "demo", "-s", "by-hand", "--no-wait"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 7, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["outcome"], "rolled_back_by_ecs_rollback");
+    assert_eq!(v["rolled_back_by"]["kind"], "manual");
+    assert_eq!(
+        v["rolled_back_by"]["by"],
+        "arn:aws:sts::123456789012:user/moto"
+    );
+    assert_eq!(v["rolled_back_to"], r1.as_str());
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("by hand, by arn:aws:sts::123456789012:user/moto"),
+        "{r:?}"
+    );
+
+    // A newer deployment started while it deployed: 8, naming the newer one.
+    let ([_, _], (arn, _)) = w.deploying("replaced", false, &[]).await;
+    let r3 = w.register(&format!("{REGISTRY}:replaced-3")).await;
+    w.deploy("replaced", &r3).await;
+    let (newer, newer_id) = newest_deployment(&w, "replaced");
+    let r = w.run(&["wait", &arn]);
+    assert_eq!(r.code, 8, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.contains(&format!(
+            "was superseded by deployment {newer_id} ({}) after ",
+            short(&r3)
+        )) && line.ends_with(&format!(
+            " s: Service deployment stopped because a newer service deployment started. Next: follow the newer deployment: `ecs-rollback wait {newer}`."
+        )),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_under_github_actions_annotates_and_writes_the_step_summary() {
+    let w = world().await;
+    let ([_, r2], (arn, _)) = w.deploying("web", false, &["latency-high"]).await;
+    w.stand.deployment_state(
+        "web",
+        "FAILED",
+        json!({"cause": "alarms", "alarmNames": ["latency-high"]}),
+    );
+    let summary = w.home.path().join("step-summary.md");
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+    ];
+    let r = w.run_env(&["wait", &arn], &env);
+    assert_eq!(r.code, 6, "{r:?}");
+    one_line(&r);
+    assert!(
+        r.stderr
+            .contains("::error title=ECS deployment demo/web%3A rolled back by ecs::demo/web: deployment ecs-svc/"),
+        "{r:?}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("### ❌ ECS deployment demo/web: rolled back by ecs\n"),
+        "{md}"
+    );
+    for want in [
+        format!("| deployment | `{arn}` |"),
+        "| outcome | `rolled_back_by_ecs` (exit 6) |".to_string(),
+        "| alarms | latency-high |".to_string(),
+        format!("→ {} |", short(&r2)),
+    ] {
+        assert!(md.contains(&want), "{want}: {md}");
+    }
+
+    // A deployment that holds: a notice, and the summary appended to.
+    let ([_, _], (arn, _)) = w.deploying("api", false, &[]).await;
+    w.stand.deployment_state("api", "SUCCESSFUL", json!({}));
+    let r = w.run_env(&["wait", &arn, "-o", "json"], &env);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["outcome"], "completed");
+    assert!(
+        r.stderr
+            .contains("::notice title=ECS deployment demo/api%3A completed::"),
+        "{r:?}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("### ✅ ECS deployment demo/api: completed\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("### ❌ ECS deployment demo/web"),
+        "appended: {md}"
+    );
+
+    // Bad input under GitHub Actions: an error annotation too.
+    let r = w.run_env(&["wait", "ecs-svc/1"], &env);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("::error title=ecs-rollback wait::DEPLOYMENT ecs-svc/1"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_interrupted_says_the_deployment_goes_on_and_how_to_follow_it_again() {
+    let w = world().await;
+    let (_, (arn, id)) = w.deploying("web", false, &[]).await;
+    let child = w.spawn(&["wait", &arn, "--poll-interval", "200ms"]);
+    let pid = child.id();
+    polled_after(&w, 0);
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 130, "{r:?}");
+    let line = one_line(&r);
+    assert!(
+        line.starts_with(&format!("demo/web: deployment {id} ("))
+            && line.contains("interrupted after ")
+            && line
+                .contains("only the waiting stopped, the deployment goes on in ECS (IN_PROGRESS")
+            && line.ends_with(&format!(
+                "Next: `ecs-rollback wait {arn}` follows it again."
+            )),
+        "{r:?}"
+    );
+}
+
+/// `deploy --wait` follows the deployment its UpdateService started. Before, it followed the task
+/// definition and called every other ending "failed or replaced" (exit 4): an ECS rollback read
+/// as "replaced by a deployment of hello-world:1".
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_wait_follows_the_deployment_it_started_to_its_own_ending() {
+    let w = world().await;
+    let r1 = w.register(&format!("{REGISTRY}:v1.0.0")).await;
+    harness::ecs::create_service(&w.ecs, "web", &r1, Some("true"), true).await;
+    w.stand.deployment_state("web", "SUCCESSFUL", json!({}));
+    let deploy = |tag: &str| {
+        let image = format!("{REGISTRY}:{tag}");
+        w.spawn(&[
+            "deploy",
+            "-c",
+            "demo",
+            "-s",
+            "web",
+            "--image",
+            &image,
+            "--skip-image-check",
+            "--wait",
+            "--poll-interval",
+            "200ms",
+        ])
+    };
+
+    // ECS's circuit breaker rolls it back: 6, "rolled back by ECS", not "replaced".
+    let before = w.stand.count("UpdateService");
+    let child = deploy("v2.0.0");
+    wait_for(
+        "the deploy's UpdateService",
+        Duration::from_secs(60),
+        || (w.stand.count("UpdateService") > before).then_some(()),
+    );
+    let (_, id) = newest_deployment(&w, "web");
+    described_after(&w, last_seq(&w));
+    w.stand.deployment_state("web", "FAILED", json!({}));
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 6, "{r:?}");
+    let last = r.stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("demo/web: deployment {id} (hello-world:1 → hello-world:2) was rolled back by ECS (deployment circuit breaker) after "))
+            && last.contains(", rolling back to hello-world:1: "),
+        "{r:?}"
+    );
+    w.stand.deployment_state("web", "SUCCESSFUL", json!({}));
+
+    // Someone else deploys while it is followed: 8, naming the deployment that replaced it.
+    let before = w.stand.count("UpdateService");
+    let child = deploy("v3.0.0");
+    wait_for(
+        "the deploy's UpdateService",
+        Duration::from_secs(60),
+        || (w.stand.count("UpdateService") > before).then_some(()),
+    );
+    described_after(&w, last_seq(&w));
+    w.deploy("web", &r1).await;
+    let (newer, newer_id) = newest_deployment(&w, "web");
+    let r = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(r.code, 8, "{r:?}");
+    let last = r.stdout.lines().last().unwrap();
+    assert!(
+        last.contains(&format!(
+            "was superseded by deployment {newer_id} (hello-world:1)"
+        )) && last.contains(&format!("`ecs-rollback wait {newer}`")),
+        "{r:?}"
+    );
+}
+
+/// The GitHub Action's script (`action.yml` runs `scripts/action-wait`), against the stand:
+/// with a binary already built, and installed from a release (a `file://` one here) whose
+/// SHA-256 is checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_action_script_installs_the_cli_and_waits() {
+    let w = world().await;
+    let (_, (arn, _)) = w.deploying("web", false, &[]).await;
+    w.stand.deployment_state("web", "SUCCESSFUL", json!({}));
+    let (_, (_, rolled_back_id)) = w.deploying("api", true, &[]).await;
+    w.stand.deployment_state("api", "FAILED", json!({}));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = Scratch::new("action");
+    let outputs = scratch.path().join("github-output");
+    let action = |env: &[(&str, &str)]| -> (Run, String) {
+        let _ = std::fs::remove_file(&outputs);
+        // The CLI's clean environment (the stand's endpoints, test credentials), for the script.
+        let base = cli(Some(&w.stand), w.home.path(), &[]);
+        let clean: Vec<(std::ffi::OsString, std::ffi::OsString)> = base
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        let out = Command::new("bash")
+            .arg(root.join("scripts/action-wait"))
+            .env_clear()
+            .envs(clean)
+            .env("GITHUB_OUTPUT", &outputs)
+            .env("RUNNER_TEMP", scratch.path().join("runner"))
+            .envs(env.iter().copied())
+            .current_dir(w.home.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs");
+        (
+            finished(out),
+            std::fs::read_to_string(&outputs).unwrap_or_default(),
+        )
+    };
+    // A binary already built: no download.
+    let (r, out) = action(&[("ECS_ROLLBACK_BIN", &bin()), ("INPUT_DEPLOYMENT", &arn)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        out,
+        format!("outcome=completed\nexit-code=0\ndeployment={arn}\n"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.starts_with("demo/web: deployment ecs-svc/")
+            && r.stdout.contains("completed after"),
+        "the summary line: {r:?}"
+    );
+
+    // Installed from a release for this machine's architecture, checksum verified; an ECS
+    // deployment id with cluster and service.
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "aarch64",
+        other => panic!("no release name for {other}"),
+    };
+    let release = scratch.path().join("releases");
+    let tag_dir = release.join("v0.0.0-test");
+    let staging = scratch.path().join("staging/ecs-rollback-0.0.0-test");
+    std::fs::create_dir_all(&tag_dir).unwrap();
+    std::fs::create_dir_all(&staging).unwrap();
+    // The release's binary: a small stand-in that runs the CLI under test (the debug build is
+    // hundreds of megabytes; download, checksum and unpacking are what this part checks).
+    let stand_in = staging.join("ecs-rollback");
+    std::fs::write(&stand_in, format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin())).unwrap();
+    let asset = format!("ecs-rollback-0.0.0-test-{arch}-unknown-linux-gnu.tar.gz");
+    let tar = Command::new("tar")
+        .arg("-czf")
+        .arg(tag_dir.join(&asset))
+        .arg("-C")
+        .arg(staging.parent().unwrap())
+        .arg("ecs-rollback-0.0.0-test")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let sum = Command::new("sha256sum")
+        .arg(tag_dir.join(&asset))
+        .output()
+        .unwrap();
+    let digest = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        tag_dir.join(format!("{asset}.sha256")),
+        format!("{digest}  {asset}\n"),
+    )
+    .unwrap();
+    let url = format!("file://{}", release.display());
+    let from_release = [
+        ("ECS_ROLLBACK_RELEASE_URL", url.as_str()),
+        ("INPUT_VERSION", "v0.0.0-test"),
+        ("INPUT_DEPLOYMENT", rolled_back_id.as_str()),
+        ("INPUT_CLUSTER", "demo"),
+        ("INPUT_SERVICE", "api"),
+        ("INPUT_TIMEOUT", "2m"),
+    ];
+    let (r, out) = action(&from_release);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(
+        out.starts_with("outcome=rolled_back_by_ecs\nexit-code=6\ndeployment=arn:aws:ecs:"),
+        "{out}: {r:?}"
+    );
+    assert!(r.stderr.contains("SHA-256 verified"), "{r:?}");
+
+    // A checksum that does not match: nothing installed, exit 1.
+    std::fs::write(
+        tag_dir.join(format!("{asset}.sha256")),
+        format!("{}  {asset}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let (r, out) = action(&from_release);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("checksum mismatch"), "{r:?}");
+    assert!(out.contains("outcome=error\nexit-code=1\n"), "{out}");
+
+    // No deployment: a clear error, exit 2.
+    let (r, _) = action(&[("ECS_ROLLBACK_BIN", &bin())]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("input 'deployment' is required"), "{r:?}");
 }
