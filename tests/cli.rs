@@ -2648,6 +2648,7 @@ async fn wait_exits_0_only_when_the_deployment_completed_and_still_runs() {
     let (from, to) = (short(&r1), short(&r2));
 
     // Followed by its ECS deployment id through a bake time; it completes while followed.
+    let before = last_seq(&w);
     let child = w.spawn(&[
         "wait",
         &id,
@@ -2658,7 +2659,7 @@ async fn wait_exits_0_only_when_the_deployment_completed_and_still_runs() {
         "--poll-interval",
         "200ms",
     ]);
-    let first = polled_after(&w, 0);
+    let first = polled_after(&w, before);
     w.stand.control(
         "POST",
         "/ecs/lifecycle-stage",
@@ -2849,8 +2850,9 @@ async fn wait_tells_ecs_rollbacks_from_ecs_rollback_s_and_failures() {
     // A person rolled it back while it deployed (StopServiceDeployment: ROLLBACK_* in ECS, like
     // ECS's own rollback): 7, manual, by whom — followed while it happens.
     let ([r1, _], (arn, _)) = w.deploying("by-hand", false, &[]).await;
+    let before = last_seq(&w);
     let child = w.spawn(&["wait", &arn, "--poll-interval", "200ms", "-o", "json"]);
-    polled_after(&w, 0);
+    polled_after(&w, before);
     let r = w.run(&["rollback", "-c", "demo", "-s", "by-hand", "--no-wait"]);
     assert_eq!(r.code, 0, "{r:?}");
     let r = wait_exit(child, Duration::from_secs(60));
@@ -2961,9 +2963,10 @@ async fn wait_under_github_actions_annotates_and_writes_the_step_summary() {
 async fn wait_interrupted_says_the_deployment_goes_on_and_how_to_follow_it_again() {
     let w = world().await;
     let (_, (arn, id)) = w.deploying("web", false, &[]).await;
+    let before = last_seq(&w);
     let child = w.spawn(&["wait", &arn, "--poll-interval", "200ms"]);
     let pid = child.id();
-    polled_after(&w, 0);
+    polled_after(&w, before);
     let kill = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
