@@ -191,7 +191,7 @@ pub async fn follow_with(
     let watched = async {
         tokio::select! {
             r = poll(ecs, cluster, service, target, timing, &spinner) => r,
-            _ = tokio::signal::ctrl_c() => Ok(None),
+            _ = super::interrupt::interrupted() => Ok(None),
         }
     };
     let started = Instant::now();

@@ -12,6 +12,7 @@ use super::diff;
 use super::error::{CliError, Code};
 use super::follow::{follow, Followed, Settled};
 use super::guard::{self, Guarded};
+use super::interrupt::{self, OnInterrupt};
 use super::output::{note, print, print_json};
 use super::plan::{api_words, manual, PlanView};
 use super::revisions::resolve_name;
@@ -78,6 +79,8 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         cluster: args.target.cluster.clone(),
         service: args.target.service.clone(),
     };
+    // Until the writes begin, Ctrl-C ends the command at once, saying that nothing changed.
+    interrupt::arm(OnInterrupt::Exit(NOTHING_CHANGED.into()));
     let now = chrono::Utc::now();
     let deps = manual_deps(&ctx.sdk, args.dry_run, !args.dry_run)?;
     let service = deps.ecs.describe_service(&target).await?;
@@ -148,8 +151,21 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
     }
 
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (c, s) = (&trigger.target.cluster, &trigger.target.service);
+    if let Outcome::Rollback(plan) = &decision.outcome {
+        // From here on a Ctrl-C lets the writes finish, then the command says what they did.
+        interrupt::set(OnInterrupt::Defer(Some(format!(
+            "interrupt: the rollback of {c}/{s} is being issued; finishing its writes, then stopping"
+        ))));
+        note(&format!(
+            "issuing the rollback of {c}/{s} from {} to {}…",
+            short_task_definition(&plan.from),
+            short_task_definition(&plan.to)
+        ));
+    }
     let response = handler::act(&deps, &trigger, &snap, decision, now, latency_ms).await?;
     let mut code = code_of(&response);
+    let interrupted_now = interrupt::requested() && response.action == "rolled_back";
     let waits = args.wait.waits() && response.action == "rolled_back";
     if ctx.format == Format::Text {
         let mut text = response_text(&response, true);
@@ -158,7 +174,9 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
             text.push_str(&d.lines("    "));
         }
         print(&text);
-        if response.action == "rolled_back" && !waits {
+        if interrupted_now {
+            print(&interrupted_text(&response, c, s));
+        } else if response.action == "rolled_back" && !waits {
             note(&format!(
                 "Not waiting (--no-wait): `ecs-rollback status -c {} -s {} --wait` follows the rollback.",
                 trigger.target.cluster, trigger.target.service
@@ -166,6 +184,15 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         }
     }
     let mut followed: Option<Followed> = None;
+    if interrupted_now {
+        if ctx.format == Format::Json {
+            let mut v = response_json(&response, None);
+            v["interrupted"] = json!(true);
+            v["diff"] = diff.map(|d| d.json()).unwrap_or(Value::Null);
+            print_json(&v);
+        }
+        return Ok(Code::Interrupted);
+    }
     if waits {
         if let Some(to) = &response.to {
             // The rollback is issued: an error while following it must say so.
@@ -188,6 +215,12 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
                 if f.settled == Settled::Steady {
                     text = text.replacen(".\n", ": rolled back.\n", 1);
                 }
+                if f.settled == Settled::Interrupted {
+                    text = format!(
+                        "The rollback to {} was issued (ECS accepted it). {text}",
+                        short_task_definition(to)
+                    );
+                }
                 if matches!(f.settled, Settled::Failed { .. }) {
                     let (c, s) = (&trigger.target.cluster, &trigger.target.service);
                     text.push_str(&format!(
@@ -207,6 +240,20 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         print_json(&v);
     }
     Ok(code)
+}
+
+/// Said when Ctrl-C ends a command before anything was changed.
+pub const NOTHING_CHANGED: &str = "interrupted: nothing was changed";
+
+/// Ctrl-C while the rollback was being issued: what was done, and the command that follows it.
+pub fn interrupted_text(r: &Response, cluster: &str, service: &str) -> String {
+    let to =
+        r.to.as_deref()
+            .map(short_task_definition)
+            .unwrap_or_default();
+    format!(
+        "Interrupted: the rollback to {to} was issued before stopping (ECS accepted it); only the waiting was skipped, the deployment goes on in ECS.\nNext: `ecs-rollback status -c {cluster} -s {service} --wait` follows it.\n"
+    )
 }
 
 /// Describe a revision the decision did not need, so that the plan can show its images.

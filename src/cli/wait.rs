@@ -496,7 +496,7 @@ pub async fn follow(
     };
     let result: Result<Report, CliError> = tokio::select! {
         r = polled => r,
-        _ = tokio::signal::ctrl_c() => Ok(unended(target, Outcome::Interrupted, &last, started.elapsed())),
+        _ = super::interrupt::interrupted() => Ok(unended(target, Outcome::Interrupted, &last, started.elapsed())),
     };
     drop(spinner);
     result.map_err(|e: CliError| {
