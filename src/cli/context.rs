@@ -1,6 +1,6 @@
 //! AWS set-up for the CLI: the SDK environment plus `--profile`, `--region`, `--endpoint-url`,
-//! the same retries and timeouts as the Lambda, and an early, clear error when there is no
-//! region or no credentials.
+//! the same retries as the Lambda with a person's timeouts, and an early, clear error when there
+//! is no region, no credentials, or a profile that does not exist.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use aws_sdk_ecs::config::ProvideCredentials;
 use super::args::{AwsArgs, Format, MaybeServiceArgs};
 use super::error::{CliError, Code};
 use super::git::Git;
-use super::watch::Watch;
+use super::watch::{NoRetryOnTimeout, Watch};
 use crate::aws::ecs::Ecs;
 use crate::config::Config;
 use crate::error::Error;
@@ -26,10 +26,25 @@ pub struct Ctx {
     pub git: Git,
 }
 
-/// The SDK configuration, checked: a region is set and credentials resolve.
+/// How long the CLI waits to connect to an endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attempt of an AWS call may take; an attempt that times out is not retried
+/// (`watch::NoRetryOnTimeout`): an endpoint that does not answer fails the command after this.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an AWS call may take with its retries (throttling, 5xx).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The SDK configuration, checked: a region is set, a named profile exists and credentials
+/// resolve.
 pub async fn sdk_config(aws: &AwsArgs) -> Result<SdkConfig, CliError> {
-    // The Lambda's retries and timeouts.
-    let mut loader = runtime::sdk_loader();
+    // The Lambda's retries; a person's timeouts: short enough that a silent endpoint is said.
+    let mut loader = runtime::sdk_loader().timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build(),
+    );
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }
@@ -39,8 +54,15 @@ pub async fn sdk_config(aws: &AwsArgs) -> Result<SdkConfig, CliError> {
     if let Some(url) = &aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    if let Some(profile) = &aws.profile {
-        check_profile(profile).await?;
+    // The SDK falls back to other credentials quietly when the profile does not exist.
+    let from_env = std::env::var("AWS_PROFILE")
+        .ok()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    match (&aws.profile, from_env) {
+        (Some(profile), _) => check_profile(profile, "--profile").await?,
+        (None, Some(profile)) => check_profile(&profile, "AWS_PROFILE").await?,
+        (None, None) => {}
     }
     let sdk = loader.load().await;
 
@@ -64,8 +86,25 @@ pub async fn sdk_config(aws: &AwsArgs) -> Result<SdkConfig, CliError> {
     Ok(sdk)
 }
 
-/// A named profile must exist (the SDK would otherwise fall back to other credentials quietly).
-async fn check_profile(name: &str) -> Result<(), CliError> {
+/// The AWS config and credentials files the SDK reads (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`).
+fn profile_files() -> String {
+    let file = |var: &str, default: &str| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_string())
+    };
+    format!(
+        "{} and {}",
+        file("AWS_CONFIG_FILE", "~/.aws/config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    )
+}
+
+/// A named profile must exist (the SDK would otherwise fall back to other credentials quietly);
+/// `from` says where the name came from (`--profile`, `AWS_PROFILE`).
+async fn check_profile(name: &str, from: &str) -> Result<(), CliError> {
     use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
     use aws_types::os_shim_internal::{Env, Fs};
     let set = aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
@@ -84,10 +123,16 @@ async fn check_profile(name: &str) -> Result<(), CliError> {
     } else {
         format!("profiles found: {}", known.join(", "))
     };
+    let unset = if from == "AWS_PROFILE" {
+        "; unset AWS_PROFILE to use the default credentials chain"
+    } else {
+        ""
+    };
     Err(CliError::usage(format!(
-        "profile {name:?} is not in ~/.aws/config or ~/.aws/credentials"
+        "profile {name:?} ({from}) is not in {} (the files read)",
+        profile_files()
     ))
-    .hint(hint))
+    .hint(format!("{hint}{unset}")))
 }
 
 fn no_credentials(why: &str) -> CliError {
@@ -148,6 +193,7 @@ fn watched(mut deps: Deps, sdk: &SdkConfig) -> Deps {
 pub fn ecs_client(sdk: &SdkConfig) -> aws_sdk_ecs::Client {
     let conf = aws_sdk_ecs::config::Builder::from(sdk)
         .interceptor(Watch::new())
+        .retry_classifier(NoRetryOnTimeout)
         .build();
     aws_sdk_ecs::Client::from_conf(conf)
 }
@@ -157,6 +203,7 @@ pub fn ecr_client(sdk: &SdkConfig, region: &str) -> aws_sdk_ecr::Client {
     let conf = aws_sdk_ecr::config::Builder::from(sdk)
         .region(Region::new(region.to_string()))
         .interceptor(Watch::new())
+        .retry_classifier(NoRetryOnTimeout)
         .build();
     aws_sdk_ecr::Client::from_conf(conf)
 }

@@ -147,6 +147,14 @@ impl From<Error> for CliError {
                 )
                 .hint("check --endpoint-url and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>: they must point at the AWS API (or an emulator of it); unset them for AWS itself")
             }
+            Error::Aws(aws) if aws.message == "timed out" && no_answer(aws.operation).is_some() => {
+                let (endpoint, secs) = no_answer(aws.operation).unwrap_or_default();
+                CliError::new(
+                    Code::Aws,
+                    format!("{} failed: no answer from {endpoint} in {secs} s", aws.operation),
+                )
+                .hint("the endpoint took the connection but did not answer: check the network, --region, and --endpoint-url / AWS_ENDPOINT_URL*; repeating the command is safe (it reads the service again first)")
+            }
             Error::Aws(aws) => {
                 let m = aws.message.as_str();
                 let text = if m.starts_with("could not send the request") {
@@ -196,6 +204,12 @@ fn foreign_answer(operation: &str) -> Option<(u16, String)> {
         .map(|t| format!(" ({})", t.split(';').next().unwrap_or(t).trim()))
         .unwrap_or_default();
     Some((answer.status, kind))
+}
+
+/// The endpoint and the whole seconds waited, when `operation`'s last attempt got no answer.
+fn no_answer(operation: &str) -> Option<(String, u64)> {
+    let n = super::watch::last_no_answer()?;
+    (n.operation == operation).then(|| (n.endpoint, n.waited.as_secs_f64().round() as u64))
 }
 
 /// The innermost cause's message (`Connection refused (os error 111)`).
