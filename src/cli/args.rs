@@ -58,6 +58,7 @@ const DEPLOY_HELP: &str = concat!(
   ecs-rollback deploy -c prod -s api --dry-run       # the image of HEAD's short SHA, the plan only
   ecs-rollback deploy -c prod -s api --wait          # deploy and follow it (0 only if it holds)
   ecs-rollback deploy -c prod -s api --container web --tag v2.3.1
+  ecs-rollback deploy -c prod -s api --no-wait       # the default: print the `wait` command
 
 ",
     exit_codes!()
@@ -71,6 +72,50 @@ const WAIT_HELP: &str = concat!(
   ID=$(aws ecs update-service --cluster prod --service api --task-definition api:42 \\
          --query 'service.deployments[?status==`PRIMARY`].id' --output text)
   ecs-rollback wait \"$ID\" -c prod -s api
+
+",
+    exit_codes!()
+);
+
+const DIALOG_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback dialog                                # pick the cluster, services and revisions
+  ecs-rollback dialog -c prod --dry-run              # the plans only, nothing changed
+  ecs-rollback dialog -c prod -n 20 --no-wait        # 20 revisions per service; return once issued
+
+Keys: arrows move, space selects, enter confirms, esc cancels. Ctrl-C at a prompt changes nothing
+(exit 130).
+
+",
+    exit_codes!()
+);
+
+const DIFF_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback diff 41 42 -c prod -s api             # revision numbers of the service's family
+  ecs-rollback diff api:41 api:42                    # no service: the task definitions only
+  ecs-rollback diff api:41 api:42 -o json | jq .changes
+
+",
+    exit_codes!()
+);
+
+const MARK_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback mark 42 bad -c prod -s api            # banned as a rollback target for prod/api only
+  ecs-rollback mark api:42 bad                       # banned for every service
+  ecs-rollback mark 42 clear -c prod -s api          # lift prod/api's ban (others' bans stay)
+  ecs-rollback mark api:41 stable                    # a proven revision, a rollback target
+
+",
+    exit_codes!()
+);
+
+const REPLAY_HELP: &str = concat!(
+    "Examples:
+  ecs-rollback replay events/ecs-deployment-failed.json            # what the responder would do
+  ecs-rollback replay events/ecs-deployment-failed.json --execute  # do it, as the Lambda would
+  aws events test-event-pattern … | ecs-rollback replay -          # an event on stdin
 
 ",
     exit_codes!()
@@ -165,7 +210,7 @@ pub enum Command {
 
     /// Interactive: pick a cluster, services (with their state), a revision per service (with
     /// its git commit), confirm, roll back (services concurrently, each waited on). Needs a terminal.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = DIALOG_HELP)]
     Dialog(DialogArgs),
 
     /// Deploy an image: copy the service's task definition with the new image (tag defaults to
@@ -175,11 +220,11 @@ pub enum Command {
 
     /// The difference between two revisions: images, environment variable and secret names
     /// (never values), CPU/memory, roles, and the service configuration they ran with.
-    #[command(long_about = DIFF_LONG, after_help = EXIT_CODES)]
+    #[command(long_about = DIFF_LONG, after_help = DIFF_HELP)]
     Diff(DiffArgs),
 
     /// Bless, ban or unban a revision in the ledger (ecs-rollback:status, ecs-rollback:bad-for).
-    #[command(long_about = MARK_LONG, after_help = EXIT_CODES)]
+    #[command(long_about = MARK_LONG, after_help = MARK_HELP)]
     Mark(MarkArgs),
 
     /// Follow one deployment (a service-deployment ARN or `ecs-svc/N`) through rollout, bake time
@@ -188,7 +233,7 @@ pub enum Command {
     Wait(WaitCmdArgs),
 
     /// Run the responder's decision for an event file (events/*.json) and print what it would do.
-    #[command(long_about = REPLAY_LONG, after_help = EXIT_CODES)]
+    #[command(long_about = REPLAY_LONG, after_help = REPLAY_HELP)]
     Replay(ReplayArgs),
 }
 
@@ -218,7 +263,7 @@ Waits until the service is steady (or the deployment failed) by default; --no-wa
 the rollback is issued.";
 
 const DEPLOY_LONG: &str = "\
-Deploy an image, as the article's bin/deploy does.
+Deploy an image: a new revision of the service's task definition with it, then UpdateService.
 
 Copies the service's current task definition (every field, and its tags except the ledger's), \
 replaces the image of one container, registers the copy as a new revision and updates the \
@@ -347,15 +392,27 @@ pub struct Timing {
     pub poll_interval: Duration,
 }
 
-/// Following a deployment until it settles, on request (deploy).
+/// Following a deployment until it settles, on request (deploy): `--wait` follows it, `--no-wait`
+/// (the default, accepted for symmetry with rollback and dialog) prints the command that does.
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct WaitArgs {
-    /// Follow the deployment until it is steady or failed.
-    #[arg(long)]
+    /// Follow the deployment until it ends, as `wait` does.
+    #[arg(long, conflicts_with = "no_wait")]
     pub wait: bool,
+
+    /// Return once ECS accepted the deployment, printing the `ecs-rollback wait` command that
+    /// follows it (the default).
+    #[arg(long)]
+    pub no_wait: bool,
 
     #[command(flatten)]
     pub timing: Timing,
+}
+
+impl WaitArgs {
+    pub fn waits(&self) -> bool {
+        self.wait
+    }
 }
 
 /// Following a deployment until it settles, by default (rollback, dialog).

@@ -1,4 +1,4 @@
-//! `deploy`: the article's bin/deploy. Copy the service's current task definition with a new image
+//! `deploy`: a deploy script's job. Copy the service's current task definition with a new image
 //! (every field kept, through the same `Ecs::register_copy` the responder uses for pinned copies),
 //! register it, update the service, optionally follow the deployment.
 
@@ -333,7 +333,7 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     }
     if ctx.format == Format::Text {
         print(&format!("  changes:\n{changes}"));
-        if let (false, Some(arn)) = (args.wait.wait, &started.service_deployment_arn) {
+        if let (false, Some(arn)) = (args.wait.waits(), &started.service_deployment_arn) {
             print(&format!("  follow  ecs-rollback wait {arn}\n"));
         }
     }
@@ -341,7 +341,7 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
     let mut followed = None;
     let mut rollback_command = None;
     let mut deployment = started.service_deployment_arn.clone();
-    if args.wait.wait {
+    if args.wait.waits() {
         // Exactly the deployment this UpdateService started, never whatever is PRIMARY later.
         let followed_target = wait::started(&deps.ecs, &service, &started).await?;
         deployment = Some(followed_target.arn.clone());

@@ -1,4 +1,4 @@
-//! The `ecs-rollback` command line: the manual path of the article — a service's history, a
+//! The `ecs-rollback` command line: the manual path — a service's history, a
 //! rollback, an interactive dialog, a deploy helper — and a replay of the responder's decision
 //! for an event file.
 //!
@@ -18,6 +18,7 @@ mod error;
 mod follow;
 mod git;
 mod guard;
+mod interrupt;
 mod mark;
 mod output;
 mod plan;
@@ -336,6 +337,43 @@ mod tests {
         ] {
             assert!(flat.contains(want), "{want}: {help}");
         }
+    }
+
+    #[test]
+    fn every_subcommand_has_examples_and_cites_only_the_project() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| n != "help")
+            .collect();
+        assert!(names.len() >= 8, "{names:?}");
+        for name in names {
+            let sub = cmd.find_subcommand_mut(&name).unwrap();
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains(&format!("Examples:\n  ecs-rollback {name}")),
+                "{name}: {help}"
+            );
+            assert!(!help.to_lowercase().contains("article"), "{name}: {help}");
+        }
+    }
+
+    #[test]
+    fn deploy_takes_no_wait_as_rollback_does() {
+        let deploy = |extra: &[&str]| {
+            let mut args = vec!["deploy", "-c", "d", "-s", "s"];
+            args.extend_from_slice(extra);
+            parse(&args).map(|cli| match cli.command {
+                Command::Deploy(d) => d.wait.waits(),
+                _ => panic!("deploy"),
+            })
+        };
+        assert!(!deploy(&[]).unwrap(), "deploy does not wait by default");
+        assert!(!deploy(&["--no-wait"]).unwrap());
+        assert!(deploy(&["--wait"]).unwrap());
+        assert!(deploy(&["--wait", "--no-wait"]).is_err());
     }
 
     #[test]
