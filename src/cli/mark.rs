@@ -28,7 +28,13 @@ pub struct Plan {
 }
 
 /// What `mark` changes, given the revision's current tags and the service (`cluster/service`).
-pub fn plan(tags: &BTreeMap<String, String>, mark: MarkAs, service: Option<&str>) -> Plan {
+/// `clear` with a service touches that service's ban only: a mark that holds for every service
+/// (`bad` without `bad-for`, `stable`) is refused (exit 3) rather than lifted everywhere.
+pub fn plan(
+    tags: &BTreeMap<String, String>,
+    mark: MarkAs,
+    service: Option<&str>,
+) -> Result<Plan, CliError> {
     let mut bad_for: Vec<String> = tags
         .get(TAG_BAD_FOR)
         .map(|v| v.split_whitespace().map(str::to_string).collect())
@@ -61,12 +67,27 @@ pub fn plan(tags: &BTreeMap<String, String>, mark: MarkAs, service: Option<&str>
             }
         }
         (MarkAs::Clear, Some(svc)) if !bad_for.is_empty() => {
-            bad_for.retain(|s| s != svc);
-            if bad_for.is_empty() {
-                remove.push(TAG_STATUS.to_string());
-                remove.push(TAG_BAD_FOR.to_string());
-            } else {
-                set.push((TAG_BAD_FOR.to_string(), bad_for.join(" ")));
+            if bad_for.iter().any(|s| s == svc) {
+                bad_for.retain(|s| s != svc);
+                if bad_for.is_empty() {
+                    remove.push(TAG_STATUS.to_string());
+                    remove.push(TAG_BAD_FOR.to_string());
+                } else {
+                    set.push((TAG_BAD_FOR.to_string(), bad_for.join(" ")));
+                }
+            }
+        }
+        (MarkAs::Clear, Some(svc)) => {
+            let everywhere = match status.as_deref() {
+                Some("bad") => Some("banned as a rollback target for every service"),
+                Some("stable") => Some("marked stable for every service"),
+                _ => None,
+            };
+            if let Some(what) = everywhere {
+                return Err(CliError::nothing(format!(
+                    "the revision is {what} (no {TAG_BAD_FOR}): clearing it for {svc} alone would clear it everywhere; nothing was changed"
+                ))
+                .hint("`ecs-rollback mark REVISION clear` without a service clears it for every service; then `mark REVISION bad -c C -s S` bans it again where it should stay banned"));
             }
         }
         (MarkAs::Clear, _) => {
@@ -77,7 +98,7 @@ pub fn plan(tags: &BTreeMap<String, String>, mark: MarkAs, service: Option<&str>
             }
         }
     }
-    Plan { set, remove }
+    Ok(Plan { set, remove })
 }
 
 /// The revision's ARN and tags.
@@ -99,7 +120,12 @@ pub async fn run(ctx: &Ctx, args: &MarkArgs) -> Result<Code, CliError> {
     let key = service
         .as_ref()
         .map(|s| format!("{}/{}", s.cluster_name(), s.service_name));
-    let change = plan(&tags, args.mark, key.as_deref());
+    let short = short_task_definition(&arn);
+    let change = plan(&tags, args.mark, key.as_deref()).map_err(|e| CliError {
+        message: format!("{short}: {}", e.message),
+        hint: e.hint.map(|h| h.replace("REVISION", &short)),
+        code: e.code,
+    })?;
     if !change.set.is_empty() {
         let set: Vec<Tag> = change
             .set
@@ -132,7 +158,6 @@ pub async fn run(ctx: &Ctx, args: &MarkArgs) -> Result<Code, CliError> {
     for (k, v) in &change.set {
         after.insert(k.clone(), v.clone());
     }
-    let short = short_task_definition(&arn);
     let meaning = match (
         after.get(TAG_STATUS).map(String::as_str),
         after.get(TAG_BAD_FOR),
@@ -159,7 +184,12 @@ pub async fn run(ctx: &Ctx, args: &MarkArgs) -> Result<Code, CliError> {
                 text.push_str(&format!("  untagged  {k}\n"));
             }
             if change.set.is_empty() && change.remove.is_empty() {
-                text.push_str("  (nothing to change)\n");
+                match (&key, args.mark) {
+                    (Some(svc), MarkAs::Clear) => text.push_str(&format!(
+                        "  (nothing to change: {svc} is not in {TAG_BAD_FOR})\n"
+                    )),
+                    _ => text.push_str("  (nothing to change)\n"),
+                }
             }
             print(&text);
         }
@@ -181,7 +211,7 @@ mod tests {
     #[test]
     fn marks_set_and_remove_the_ledger_tags() {
         let none = tags(&[]);
-        let p = plan(&none, MarkAs::Bad, Some("demo/web"));
+        let p = plan(&none, MarkAs::Bad, Some("demo/web")).unwrap();
         assert_eq!(
             p.set,
             vec![
@@ -190,24 +220,42 @@ mod tests {
             ]
         );
         let two = tags(&[(TAG_STATUS, "bad"), (TAG_BAD_FOR, "demo/web")]);
-        let p = plan(&two, MarkAs::Bad, Some("demo/api"));
+        let p = plan(&two, MarkAs::Bad, Some("demo/api")).unwrap();
         assert_eq!(p.set[1].1, "demo/web demo/api");
-        let p = plan(&two, MarkAs::Clear, Some("demo/web"));
+        let p = plan(&two, MarkAs::Clear, Some("demo/web")).unwrap();
         assert_eq!(
             p.remove,
             vec![TAG_STATUS.to_string(), TAG_BAD_FOR.to_string()]
         );
         let both = tags(&[(TAG_STATUS, "bad"), (TAG_BAD_FOR, "demo/web demo/api")]);
-        let p = plan(&both, MarkAs::Clear, Some("demo/web"));
+        let p = plan(&both, MarkAs::Clear, Some("demo/web")).unwrap();
         assert_eq!(p.set, vec![(TAG_BAD_FOR.into(), "demo/api".into())]);
         assert!(p.remove.is_empty());
-        let p = plan(&both, MarkAs::Stable, None);
+        let p = plan(&both, MarkAs::Stable, None).unwrap();
         assert_eq!(p.set, vec![(TAG_STATUS.into(), "stable".into())]);
         assert_eq!(p.remove, vec![TAG_BAD_FOR.to_string()]);
         // Banned everywhere stays so when a service is added.
         let everywhere = tags(&[(TAG_STATUS, "bad")]);
-        let p = plan(&everywhere, MarkAs::Bad, Some("demo/web"));
+        let p = plan(&everywhere, MarkAs::Bad, Some("demo/web")).unwrap();
         assert_eq!(p.set, vec![(TAG_STATUS.into(), "bad".into())]);
-        assert!(plan(&none, MarkAs::Clear, None).remove.is_empty());
+        assert!(plan(&none, MarkAs::Clear, None).unwrap().remove.is_empty());
+    }
+
+    #[test]
+    fn clear_for_a_service_lifts_only_that_service_s_ban() {
+        let both = tags(&[(TAG_STATUS, "bad"), (TAG_BAD_FOR, "demo/web demo/api")]);
+        // Another service's ban stays whole.
+        let p = plan(&both, MarkAs::Clear, Some("demo/other")).unwrap();
+        assert!(p.set.is_empty() && p.remove.is_empty(), "{p:?}");
+        // A ban for every service is not lifted for one service: refused, nothing changed.
+        let everywhere = tags(&[(TAG_STATUS, "bad")]);
+        let e = plan(&everywhere, MarkAs::Clear, Some("demo/web")).unwrap_err();
+        assert_eq!(e.code, Code::Nothing);
+        assert!(e.message.contains("every service"), "{e:?}");
+        let stable = tags(&[(TAG_STATUS, "stable")]);
+        assert!(plan(&stable, MarkAs::Clear, Some("demo/web")).is_err());
+        // Without a service, clear lifts it everywhere.
+        let p = plan(&everywhere, MarkAs::Clear, None).unwrap();
+        assert_eq!(p.remove, vec![TAG_STATUS.to_string()]);
     }
 }

@@ -154,8 +154,13 @@ pub struct RevisionInfo {
     pub task_definition: String,
     pub name: String,
     pub status: &'static str,
-    /// `stable` or `bad` (tag `ecs-rollback:status`).
+    /// The ledger (tag `ecs-rollback:status`) as it applies to this service, as the decision
+    /// core reads it: `stable`, `bad` (for this service, or for every service), or
+    /// `bad elsewhere` (`ecs-rollback:bad-for` names other services only: a warning here, not a
+    /// ban).
     pub ledger: Option<&'static str>,
+    /// `ecs-rollback:bad-for`: the services a `bad` holds for (empty: every service).
+    pub bad_for: Vec<String>,
     pub images: Vec<ImageInfo>,
     /// `PRIMARY` or `ACTIVE` when the service runs it (DescribeServices deployments).
     pub running: Option<String>,
@@ -332,6 +337,17 @@ fn same_task_definition_str(a: &str, b: &str) -> bool {
     crate::decision::same_task_definition(a, b)
 }
 
+/// The ledger as it applies to the service `ledger_key` (`cluster/service`): the core's own
+/// reading ([`Revision::is_bad_for`], [`Revision::bad_elsewhere`]).
+pub fn ledger_for(revision: &Revision, ledger_key: &str) -> Option<&'static str> {
+    match revision.ledger {
+        Some(Ledger::Stable) => Some("stable"),
+        Some(Ledger::Bad) if revision.is_bad_for(ledger_key) => Some("bad"),
+        Some(Ledger::Bad) if revision.bad_elsewhere(ledger_key) => Some("bad elsewhere"),
+        _ => None,
+    }
+}
+
 fn describe(
     revision: &Revision,
     service: &ServiceState,
@@ -383,6 +399,13 @@ fn describe(
         })
         .collect();
     let (deployed_at, outcome, outcome_reason) = match (newest, in_service) {
+        // A rollout ECS reports FAILED (circuit breaker, alarms) while its service deployment
+        // reads STOP_REQUESTED or STOPPED: what ECS says of the rollout, with its reason.
+        (Some(d), Some(live)) if live.rollout == Rollout::Failed => (
+            d.when(),
+            Some("FAILED".to_string()),
+            live.rollout_reason.clone().or_else(|| d.reason.clone()),
+        ),
         (Some(d), _) => (d.when(), Some(d.status.clone()), d.reason.clone()),
         (None, Some(d)) => (
             d.created_at,
@@ -407,11 +430,8 @@ fn describe(
             RevisionStatus::Inactive => "INACTIVE",
             RevisionStatus::DeleteInProgress => "DELETE_IN_PROGRESS",
         },
-        ledger: match revision.ledger {
-            Some(Ledger::Stable) => Some("stable"),
-            Some(Ledger::Bad) => Some("bad"),
-            None => None,
-        },
+        ledger: ledger_for(revision, &service.ledger_key()),
+        bad_for: revision.bad_for.clone(),
         images,
         running: in_service.map(|d| d.status.clone()),
         deployed_at,
