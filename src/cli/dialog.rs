@@ -1,4 +1,4 @@
-//! `dialog`: the article's rollback_dialog in the terminal. Cluster → services (multi-select) →
+//! `dialog`: an interactive rollback in the terminal. Cluster → services (multi-select) →
 //! a revision per service from the last n (with image, ledger, outcome and git commit; the
 //! decision core's choice preselected) → the plans → confirm → `handler::respond` per service.
 //! Without a terminal it fails at once instead of waiting for input that never comes.
@@ -20,11 +20,13 @@ use super::diff;
 use super::error::{CliError, Code};
 use super::follow::{follow_with, Settled};
 use super::guard::{self, Guarded};
-use super::output::{note, print, print_json, short_image, table, time};
+use super::interrupt::{self, OnInterrupt};
+use super::output::{note, print, print_json, short_image, table_fit, time, Fit};
 use super::plan::{manual, PlanView};
 use super::revisions::{overview, RevisionInfo};
 use super::rollback::{
     code_of, default_reason, describe_for_display, response_json, response_text, tag_safe,
+    NOTHING_CHANGED,
 };
 use crate::aws::ecs::Ecs;
 use crate::aws::{aws_error, paginate};
@@ -37,6 +39,11 @@ use crate::model::*;
 const MAX_PAGES: usize = 5;
 
 fn prompt_error(e: dialoguer::Error) -> CliError {
+    let dialoguer::Error::IO(io) = &e;
+    if io.kind() == std::io::ErrorKind::Interrupted {
+        // Ctrl-C at a prompt: the prompt leaves the cursor hidden; nothing was changed yet.
+        interrupt::exit_now(NOTHING_CHANGED);
+    }
     CliError::usage(format!("the terminal prompt failed: {e}"))
 }
 
@@ -101,9 +108,20 @@ fn last_segment(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_string()
 }
 
-/// One line per revision for the picker: name, images, ledger, outcome, when, markers, commit
-/// (last, as it is the part cut on a narrow terminal).
+/// One line per revision for the picker: name, images, ledger, outcome, when, markers, commit.
+#[cfg(test)]
 pub fn revision_items(revisions: &[RevisionInfo], recommended: Option<&str>) -> Vec<String> {
+    revision_items_fit(revisions, recommended, None)
+}
+
+/// [`revision_items`] fitted to `width` characters: the commit goes first, then the time, the
+/// images, the outcome; a long name is cut at its start ("…family:12"); the markers
+/// (`[running, last stable]`) are never cut.
+pub fn revision_items_fit(
+    revisions: &[RevisionInfo],
+    recommended: Option<&str>,
+    width: Option<usize>,
+) -> Vec<String> {
     let rows: Vec<Vec<String>> = revisions
         .iter()
         .map(|r| {
@@ -147,7 +165,18 @@ pub fn revision_items(revisions: &[RevisionInfo], recommended: Option<&str>) -> 
         })
         .collect();
     // The aligned table without its header line.
-    table(&["", "", "", "", "", "", ""], &rows)
+    let steps = [
+        Fit::Shrink(6, 16),
+        Fit::Drop(6),
+        Fit::Drop(4),
+        Fit::Shrink(1, 10),
+        Fit::Drop(1),
+        Fit::Shrink(3, 8),
+        Fit::Drop(3),
+        Fit::Shrink(2, 3),
+        Fit::ShrinkLeft(0, 10),
+    ];
+    table_fit(&["", "", "", "", "", "", ""], &rows, width, &steps)
         .lines()
         .skip(1)
         .map(str::to_string)
@@ -161,6 +190,16 @@ pub fn fit(line: &str, width: usize) -> String {
     }
     let cut: String = line.chars().take(width - 1).collect();
     format!("{}…", cut.trim_end())
+}
+
+/// The prompts' width: `COLUMNS` when set, else the terminal's (stderr), else 120.
+fn prompt_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+        .or_else(|| Term::stderr().size_checked().map(|(_, cols)| cols as usize))
+        .unwrap_or(120)
 }
 
 /// The dialog needs a terminal: fail before any AWS call instead of waiting for input.
@@ -246,6 +285,9 @@ async fn service_states(ecs: &Ecs, cluster: &str, names: &[String]) -> Vec<Strin
 
 pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
     check_terminal()?;
+    // Ctrl-C at a prompt (raised as SIGINT by the prompt library) or while reading: the cursor
+    // is shown again and the dialog says that nothing was changed.
+    interrupt::arm(OnInterrupt::Exit(NOTHING_CHANGED.into()));
     let theme = ColorfulTheme::default();
     let deps = manual_deps(&ctx.sdk, false, !args.dry_run)?;
 
@@ -278,7 +320,12 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
             "cluster {cluster} has no services"
         )));
     }
-    let labels = service_states(&deps.ecs, &cluster, &services).await;
+    let width = prompt_width();
+    let labels: Vec<String> = service_states(&deps.ecs, &cluster, &services)
+        .await
+        .into_iter()
+        .map(|l| fit(&l, width.saturating_sub(3)))
+        .collect();
     let chosen = loop {
         let chosen = MultiSelect::with_theme(&theme)
             .with_prompt("Services to roll back (space selects, enter confirms, esc cancels)")
@@ -313,23 +360,24 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
         let state = deps.ecs.describe_service(&service_ref).await?;
         let recommended = recommended_target(&deps, &service_ref, &state, now).await?;
         let view = overview(&deps.ecs, &ctx.git, state, args.limit as usize).await?;
-        // Lines that wrap confuse the redraw: cut them to the terminal's width.
-        let width = Term::stderr()
-            .size_checked()
-            .map(|(_, cols)| cols as usize)
-            .unwrap_or(120);
-        let mut items: Vec<String> = revision_items(&view.revisions, recommended.as_deref())
-            .into_iter()
-            .zip(&view.revisions)
-            .map(|(item, r)| {
-                let item = fit(&item, width.saturating_sub(3));
-                if r.ledger == Some("bad") {
-                    style(item).dim().to_string()
-                } else {
-                    item
-                }
-            })
-            .collect();
+        // Lines that wrap confuse the redraw: fit them to the terminal's width.
+        let width = prompt_width();
+        // The prompt's own prefix ("❯ ") takes 2 columns; one more keeps off the last one.
+        let mut items: Vec<String> = revision_items_fit(
+            &view.revisions,
+            recommended.as_deref(),
+            Some(width.saturating_sub(3)),
+        )
+        .into_iter()
+        .zip(&view.revisions)
+        .map(|(item, r)| {
+            if r.ledger == Some("bad") {
+                style(item).dim().to_string()
+            } else {
+                item
+            }
+        })
+        .collect();
         items.push("(leave this service alone)".into());
         let default = recommended
             .as_deref()
@@ -354,12 +402,19 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
                 .map_err(prompt_error)?
                 .ok_or_else(cancelled)?;
             match view.revisions.get(i) {
-                Some(r) if r.ledger == Some("bad") => note(&format!(
-                    "{} {} is marked {TAG_STATUS}=bad and cannot be a rollback target: pick another (`ecs-rollback mark {} clear` lifts the mark)",
-                    style("!").yellow(),
-                    r.name,
-                    r.name
-                )),
+                Some(r) if r.ledger == Some("bad") => {
+                    let scope = if r.bad_for.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" -c {} -s {}", service_ref.cluster, service_ref.service)
+                    };
+                    note(&format!(
+                        "{} {} is marked {TAG_STATUS}=bad and cannot be a rollback target: pick another (`ecs-rollback mark {} clear{scope}` lifts the mark)",
+                        style("!").yellow(),
+                        r.name,
+                        r.name
+                    ))
+                }
                 _ => break i,
             }
         };
@@ -450,7 +505,11 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
         }
     }
 
-    // 6. Act on every service at once, each followed until steady (unless --no-wait).
+    // 6. Act on every service at once, each followed until steady (unless --no-wait). A Ctrl-C
+    //    from here on lets the writes finish; each service then says what was done.
+    interrupt::set(OnInterrupt::Defer(Some(
+        "interrupt: the rollbacks are being issued; finishing their writes, then stopping".into(),
+    )));
     let many = fresh.iter().flatten().count() > 1;
     let mut acting = tokio::task::JoinSet::new();
     for (i, f) in fresh.into_iter().enumerate() {
@@ -559,6 +618,12 @@ async fn act_and_follow(
                 let mut line = f.text(&t.cluster, &t.service);
                 if f.settled == Settled::Steady {
                     line = line.replacen(".\n", ": rolled back.\n", 1);
+                }
+                if f.settled == Settled::Interrupted {
+                    line = format!(
+                        "The rollback to {} was issued (ECS accepted it). {line}",
+                        short_task_definition(to)
+                    );
                 }
                 print(&line);
             }
@@ -675,6 +740,7 @@ mod tests {
             deployed_at: None,
             outcome: Some("SUCCESSFUL".into()),
             outcome_reason: None,
+            bad_for: Vec::new(),
             deployments: 1,
         };
         let revs = vec![

@@ -17,7 +17,7 @@ use super::context::{manual_deps, Ctx};
 use super::error::{CliError, Code};
 use super::follow::follow;
 use super::guard::LastRollback;
-use super::output::{print, print_json, short_digest, short_image, table, time};
+use super::output::{print, print_json, short_digest, short_image, table_fit, time, wrap, Fit};
 use super::plan::{api_words, manual, source_text, PlanView};
 use super::revisions::{overview_with, Deployed, Overview, RevisionInfo};
 use super::rollback::describe_for_display;
@@ -163,7 +163,13 @@ async fn run_inner(ctx: &Ctx, args: &StatusArgs) -> Result<Code, CliError> {
     let events = args.events as usize;
     match ctx.format {
         Format::Json => print_json(&status_json(&view, &now_live, &plan, events)),
-        Format::Text => print(&status_text(&view, &now_live, &decision, events)),
+        Format::Text => print(&status_text(
+            &view,
+            &now_live,
+            &decision,
+            events,
+            super::output::width(),
+        )),
     }
     if !args.wait {
         return Ok(Code::Ok);
@@ -255,7 +261,28 @@ fn commit_cell(r: &RevisionInfo) -> String {
     seen.join("; ")
 }
 
-pub fn revisions_table(revisions: &[RevisionInfo]) -> String {
+/// The OUTCOME cell: what ECS says of the revision's newest deployment.
+fn outcome_cell(r: &RevisionInfo) -> String {
+    r.outcome.clone().unwrap_or_else(|| "-".into())
+}
+
+/// Whether an outcome's reason is worth a line under the table: every ending but success.
+fn explains(r: &RevisionInfo) -> Option<String> {
+    let outcome = r.outcome.as_deref()?;
+    let reason = r
+        .outcome_reason
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())?;
+    (!matches!(
+        outcome,
+        "SUCCESSFUL" | "COMPLETED" | "IN_PROGRESS" | "PENDING"
+    ))
+    .then(|| format!("{}  {outcome}: {}", r.name, reason.trim()))
+}
+
+/// The revisions, one row each; with a `width`, columns are dropped or cut to fit (digest first,
+/// then the commit, the deploy time, long images and names), never the ledger or what runs.
+pub fn revisions_table(revisions: &[RevisionInfo], width: Option<usize>) -> String {
     let rows: Vec<Vec<String>> = revisions
         .iter()
         .map(|r| {
@@ -273,12 +300,12 @@ pub fn revisions_table(revisions: &[RevisionInfo]) -> String {
                     .as_ref()
                     .map(time)
                     .unwrap_or_else(|| "-".into()),
-                r.outcome.clone().unwrap_or_else(|| "-".into()),
+                outcome_cell(r),
                 commit_cell(r),
             ]
         })
         .collect();
-    table(
+    let mut out = table_fit(
         &[
             "REVISION",
             "IMAGE",
@@ -290,13 +317,62 @@ pub fn revisions_table(revisions: &[RevisionInfo]) -> String {
             "COMMIT",
         ],
         &rows,
-    )
+        width,
+        &[
+            Fit::Drop(2),
+            Fit::Shrink(7, 24),
+            Fit::Drop(5),
+            Fit::Drop(7),
+            Fit::Shrink(1, 14),
+            Fit::Shrink(6, 10),
+            Fit::Shrink(1, 8),
+            Fit::Drop(1),
+            Fit::ShrinkLeft(0, 10),
+        ],
+    );
+    // Why deployments did not succeed, as ECS says it (rollout or service-deployment reason).
+    let why: Vec<String> = revisions.iter().filter_map(explains).collect();
+    if !why.is_empty() {
+        out.push_str("\nOutcome reasons (ECS):\n");
+        for line in why {
+            let text = format!("  {line}");
+            match width {
+                Some(w) => {
+                    for l in wrap(&text, w, "    ") {
+                        out.push_str(&l);
+                        out.push('\n');
+                    }
+                }
+                None => {
+                    out.push_str(&text);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }
 
-pub fn status_text(view: &Overview, live: &Live, decision: &Decision, events: usize) -> String {
+pub fn status_text(
+    view: &Overview,
+    live: &Live,
+    decision: &Decision,
+    events: usize,
+    width: Option<usize>,
+) -> String {
     let s = &view.service;
     let mut out = String::new();
-    let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<13} {value}\n"));
+    // With a width, long values wrap under themselves instead of the terminal wrapping them.
+    let mut line = |label: &str, value: &str| match width {
+        Some(w) => {
+            for (i, l) in wrap(value, w.saturating_sub(14), "").iter().enumerate() {
+                let label = if i == 0 { label } else { "" };
+                out.push_str(&format!("{label:<13} {l}").trim_end().to_string());
+                out.push('\n');
+            }
+        }
+        None => out.push_str(&format!("{label:<13} {value}\n")),
+    };
     line(
         "Service",
         &format!("{}/{} ({})", s.cluster_name(), s.service_name, s.status),
@@ -400,6 +476,6 @@ pub fn status_text(view: &Overview, live: &Live, decision: &Decision, events: us
         );
     }
     out.push('\n');
-    out.push_str(&revisions_table(&view.revisions));
+    out.push_str(&revisions_table(&view.revisions, width));
     out
 }
