@@ -16,12 +16,12 @@ use serde_json::{json, Value};
 pub const REGION: &str = "eu-west-1";
 pub const ACCOUNT: &str = "123456789012";
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The venv with moto & co: `ECS_ROLLBACK_VENV` (set by scripts/test), else made by scripts/venv.
-fn venv() -> PathBuf {
+pub fn venv() -> PathBuf {
     if let Ok(v) = std::env::var("ECS_ROLLBACK_VENV") {
         return PathBuf::from(v);
     }
