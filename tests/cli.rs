@@ -1452,7 +1452,7 @@ fn configuration_and_usage_errors_need_no_aws_and_never_hang() {
         (
             vec!["--profile", "prod", "status", "-c", "demo", "-s", "web"],
             with_region.to_vec(),
-            "error: profile \"prod\" is not in ~/.aws/config or ~/.aws/credentials",
+            "error: profile \"prod\" (--profile) is not in ~/.aws/config and ~/.aws/credentials",
             "hint: no profiles are configured",
         ),
         (
@@ -3561,4 +3561,63 @@ async fn ctrl_c_at_a_dialog_prompt_shows_the_cursor_and_says_nothing_changed() {
     let before = tail[..tail.len() - message.len()].trim_end();
     assert!(before.ends_with("\x1b[?25h"), "{seen:?}");
     assert_eq!(w.writes(), 0);
+}
+
+// A newcomer spent a quarter of an hour writing a world to try the CLI on: `scripts/stand --seed`
+// starts the stand in the background, seeds one, and prints what to paste and how to stop it.
+#[test]
+fn the_seeded_stand_is_ready_for_status_and_stops_by_its_pid() {
+    let out = Command::new(harness::root().join("scripts/stand"))
+        .arg("--seed")
+        .env("ECS_ROLLBACK_VENV", harness::venv())
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/stand runs");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    let pid: u32 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("# stop it: kill "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no PID to stop it by:\n{printed}"));
+    // Stopped by its PID however the test ends.
+    struct Stop(u32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+    }
+    let stop = Stop(pid);
+    let home = Scratch::new("home");
+    let mut cmd = cli(None, home.path(), &["status"]);
+    for line in printed.lines() {
+        if let Some(exports) = line.strip_prefix("export ") {
+            for pair in exports.split_whitespace() {
+                let (k, v) = pair.split_once('=').unwrap();
+                cmd.env(k, v);
+            }
+        }
+        if let Some(dir) = line.strip_prefix("cd ") {
+            let dir = dir.split_whitespace().next().unwrap();
+            cmd.current_dir(dir);
+        }
+    }
+    let r = finished(cmd.stdin(Stdio::null()).output().unwrap());
+    assert_eq!(r.code, 0, "{r:?}\n{printed}");
+    for want in [
+        "Service       demo/web (ACTIVE)",
+        "would go to hello-world:2",
+        "hello-world:3  FAILED: ECS deployment circuit breaker",
+        "bad elsewhere",
+        "Render the greeting from a template",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+    drop(stop);
+    // Gone, or a zombie nobody reaped yet (its parent exited when the seeding was done).
+    wait_for("the stand to stop", Duration::from_secs(60), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        matches!(state, None | Some(Some('Z')) | Some(Some('X'))).then_some(())
+    });
 }

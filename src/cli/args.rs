@@ -28,7 +28,9 @@ macro_rules! exit_codes {
   7  wait, deploy --wait: ecs-rollback rolled it back (the responder automatically, or a
      person with `ecs-rollback rollback`)
   8  wait, deploy --wait: another deployment superseded it
-  130  interrupted (Ctrl-C) while waiting: the deployment goes on in ECS"
+  130  interrupted (Ctrl-C): at a prompt or before any change, nothing was changed; during a
+       rollback's writes or while waiting, the command says what was issued and the deployment
+       goes on in ECS"
     };
 }
 

@@ -35,12 +35,8 @@ pub fn arm(policy: OnInterrupt) {
                 let policy = POLICY.lock().map(|p| p.clone()).unwrap_or(None);
                 match policy {
                     Some(OnInterrupt::Exit(line)) => exit_now(&line),
-                    Some(OnInterrupt::Defer(line)) => {
-                        if let Some(line) = line {
-                            super::output::note(&line);
-                        }
-                    }
-                    None => {}
+                    Some(OnInterrupt::Defer(Some(line))) => super::output::note(&line),
+                    Some(OnInterrupt::Defer(None)) | None => {}
                 }
                 let _ = tx.send(true);
             }

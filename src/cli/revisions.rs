@@ -528,12 +528,25 @@ mod tests {
         let git = Git::new(Some(std::env::temp_dir().join("not-a-repo-ecs-rollback")));
         let info = describe(&revision, &svc, &history, &git);
         assert_eq!(info.name, "web:2");
-        assert_eq!(info.outcome.as_deref(), Some("STOPPED"));
+        // The service deployment reads STOPPED; ECS reports the rollout FAILED: that is shown,
+        // with the reason ECS gives.
+        assert_eq!(info.outcome.as_deref(), Some("FAILED"));
+        assert_eq!(info.outcome_reason.as_deref(), Some("circuit breaker"));
         assert_eq!(info.deployed_at, t(100));
         assert_eq!(info.images[0].digest.as_deref(), Some("sha256:feed"));
         assert_eq!(info.images[0].tag.as_deref(), Some("latest"));
         assert_eq!(info.running.as_deref(), Some("PRIMARY"));
         assert_eq!(info.ledger, Some("bad"));
         assert_eq!(info.deployments, 2);
+        // Banned for another service only: not a plain "bad" here.
+        let elsewhere = Revision {
+            bad_for: vec!["demo/api".into()],
+            ..revision.clone()
+        };
+        assert_eq!(ledger_for(&elsewhere, "demo/web"), Some("bad elsewhere"));
+        assert_eq!(ledger_for(&elsewhere, "demo/api"), Some("bad"));
+        let info = describe(&elsewhere, &svc, &history, &git);
+        assert_eq!(info.ledger, Some("bad elsewhere"));
+        assert_eq!(info.bad_for, vec!["demo/api".to_string()]);
     }
 }

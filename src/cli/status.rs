@@ -323,9 +323,9 @@ pub fn revisions_table(revisions: &[RevisionInfo], width: Option<usize>) -> Stri
             Fit::Shrink(7, 24),
             Fit::Drop(5),
             Fit::Drop(7),
-            Fit::Shrink(1, 14),
-            Fit::Shrink(6, 10),
-            Fit::Shrink(1, 8),
+            // An image keeps its tag: "…:4f2a9c1".
+            Fit::ShrinkLeft(1, 10),
+            Fit::Shrink(6, 8),
             Fit::Drop(1),
             Fit::ShrinkLeft(0, 10),
         ],
@@ -335,18 +335,13 @@ pub fn revisions_table(revisions: &[RevisionInfo], width: Option<usize>) -> Stri
     if !why.is_empty() {
         out.push_str("\nOutcome reasons (ECS):\n");
         for line in why {
-            let text = format!("  {line}");
             match width {
                 Some(w) => {
-                    for l in wrap(&text, w, "    ") {
-                        out.push_str(&l);
-                        out.push('\n');
+                    for l in wrap(&line, w.saturating_sub(2), "  ") {
+                        out.push_str(&format!("  {l}\n"));
                     }
                 }
-                None => {
-                    out.push_str(&text);
-                    out.push('\n');
-                }
+                None => out.push_str(&format!("  {line}\n")),
             }
         }
     }
@@ -367,7 +362,7 @@ pub fn status_text(
         Some(w) => {
             for (i, l) in wrap(value, w.saturating_sub(14), "").iter().enumerate() {
                 let label = if i == 0 { label } else { "" };
-                out.push_str(&format!("{label:<13} {l}").trim_end().to_string());
+                out.push_str(format!("{label:<13} {l}").trim_end());
                 out.push('\n');
             }
         }
