@@ -2459,6 +2459,13 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on() {
         r.stdout.contains("only the waiting stopped; the deployment of hello-world:1 to demo/hello-world goes on in ECS"),
         "{r:?}"
     );
+    // What is in AWS: the rollback was issued; the writes were over before the Ctrl-C.
+    assert!(
+        r.stdout
+            .contains("The rollback to hello-world:1 was issued (ECS accepted it). Interrupted"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("finishing its writes"), "{r:?}");
 }
 
 // Issue 13, bug 9: `RollbackRequested` was printed instead of ECS's `ROLLBACK_REQUESTED`.

@@ -508,7 +508,7 @@ pub async fn run(ctx: &Ctx, args: &DialogArgs) -> Result<Code, CliError> {
     // 6. Act on every service at once, each followed until steady (unless --no-wait). A Ctrl-C
     //    from here on lets the writes finish; each service then says what was done.
     interrupt::set(OnInterrupt::Defer(Some(
-        "interrupt: the rollbacks are being issued; finishing their writes, then stopping".into(),
+        "interrupt: rollbacks being issued finish their writes; then the waiting stops".into(),
     )));
     let many = fresh.iter().flatten().count() > 1;
     let mut acting = tokio::task::JoinSet::new();

@@ -164,6 +164,8 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         ));
     }
     let response = handler::act(&deps, &trigger, &snap, decision, now, latency_ms).await?;
+    // The writes are done: a Ctrl-C from here on stops only the waiting, which says so.
+    interrupt::set(OnInterrupt::Defer(None));
     let mut code = code_of(&response);
     let interrupted_now = interrupt::requested() && response.action == "rolled_back";
     let waits = args.wait.waits() && response.action == "rolled_back";
