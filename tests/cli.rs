@@ -2350,6 +2350,7 @@ async fn dialog_rolls_back_services_of_one_family_whatever_the_order() {
     });
     assert!(status.ends_with(", 0)"), "exit status {status}\n{seen}");
     for want in [
+        "issuing the rollback of demo/api from hello-world:3 to hello-world:2…",
         "demo/api: rollback started hello-world:3 → hello-world:2",
         "demo/www: rollback started hello-world:4 → hello-world:3",
         "demo/api is steady on hello-world:2",

@@ -603,6 +603,15 @@ async fn act_and_follow(
         decision,
         at,
     } = f;
+    if let Outcome::Rollback(plan) = &decision.outcome {
+        note(&format!(
+            "issuing the rollback of {}/{} from {} to {}…",
+            trigger.target.cluster,
+            trigger.target.service,
+            short_task_definition(&plan.from),
+            short_task_definition(&plan.to)
+        ));
+    }
     let response = handler::act(deps, &trigger, &snap, decision, at, 0.0).await?;
     let mut code = code_of(&response);
     if text {
