@@ -3282,9 +3282,9 @@ async fn rollback_announces_its_writes_and_a_ctrl_c_during_them_says_what_was_do
     let r = run.wait(Duration::from_secs(60));
     w.stand.control("DELETE", "/faults", Value::Null);
     assert_eq!(r.code, 130, "{r:?}");
+    // Said the same whether the Ctrl-C landed during the writes or, on a slow machine, just after.
     assert!(
-        r.stdout
-            .contains("the rollback to hello-world:2 was issued")
+        r.stdout.contains("ollback to hello-world:2 was issued")
             && r.stdout.contains("goes on in ECS")
             && r.stdout
                 .contains("`ecs-rollback status -c demo -s hello-world --wait`"),
