@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     // Invalid settings fail the init phase, before any event is accepted.
