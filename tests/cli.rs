@@ -2946,7 +2946,10 @@ async fn wait_interrupted_says_the_deployment_goes_on_and_how_to_follow_it_again
     let before = last_seq(&w);
     let child = w.spawn(&["wait", &arn, "--poll-interval", "200ms"]);
     let pid = child.id();
-    polled_after(&w, before);
+    // A poll of the second round: the first round's answers are read (polls never overlap), so
+    // the interrupted wait can name the state it last saw.
+    let first = polled_after(&w, before);
+    polled_after(&w, first);
     let kill = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
