@@ -723,7 +723,7 @@ fn rules_table() {
                 skip: None,
             },
         ),
-        // Early detection (issue 7): the same rules, counted by ECS.
+        // Early detection: the same rules, counted by ECS.
         (
             "early_crash_loop_of_new_deployment_rolls_back",
             task_failed(Some("ecs-svc/4"), 4),

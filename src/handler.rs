@@ -194,8 +194,8 @@ async fn handle_within(
         }
         .into());
     }
-    // A lifecycle hook is answered in ECS's format, not with a §5 response (in the function's
-    // own account: ECS invokes the hook with a role of the service's account).
+    // A lifecycle hook is answered in ECS's format, not with the responder's own response (in the
+    // function's own account: ECS invokes the hook with a role of the service's account).
     if let Event::Hook { hook } = event {
         return respond_hook(deps, &hook, now).await;
     }

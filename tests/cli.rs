@@ -1619,7 +1619,7 @@ async fn register_family(w: &World, family: &str, image: &str) -> String {
         .to_string()
 }
 
-// Issue 13, bug 1: `--to` another family moved the service onto another image and task role.
+// A reported bug: `--to` another family moved the service onto another image and task role.
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_to_another_family_is_refused_unless_allowed() {
     let w = world().await;
@@ -1672,7 +1672,7 @@ async fn rollback_to_another_family_is_refused_unless_allowed() {
     assert_eq!(w.service_td("hello-world").await, checkout);
 }
 
-// Issue 13, bug 2: two operators pressing `rollback` seconds apart walked the service back twice.
+// A reported bug: two operators pressing `rollback` seconds apart walked the service back twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     let w = world().await;
@@ -1824,7 +1824,7 @@ async fn a_rollback_minutes_ago_or_in_flight_is_not_repeated() {
     assert_eq!(r.code, 0, "{r:?}");
 }
 
-// Issue 13, bug 8: "run by" was `$USER`; it is the STS caller identity, else the OS user.
+// A reported bug: "run by" was `$USER`; it is the STS caller identity, else the OS user.
 #[tokio::test(flavor = "multi_thread")]
 async fn who_runs_it_is_the_sts_caller_else_the_os_user() {
     let w = world().await;
@@ -1850,7 +1850,7 @@ async fn who_runs_it_is_the_sts_caller_else_the_os_user() {
     assert!(r.stdout.contains("run by alice."), "{r:?}");
 }
 
-// Issue 13, bug 4: `status -o json` left rollback.images.from empty.
+// A reported bug: `status -o json` left rollback.images.from empty.
 #[tokio::test(flavor = "multi_thread")]
 async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_strategy_and_events() {
     let w = world().await;
@@ -2275,7 +2275,7 @@ async fn two_services_of_one_family(w: &World) -> [String; 4] {
     [r0, r1, r2, r3]
 }
 
-// Issue 13, bug 4: `dialog --dry-run -o json` printed nothing on stdout.
+// A reported bug: `dialog --dry-run -o json` printed nothing on stdout.
 #[tokio::test(flavor = "multi_thread")]
 async fn dialog_dry_run_prints_the_plans_as_json() {
     let w = world().await;
@@ -2315,7 +2315,7 @@ async fn dialog_dry_run_prints_the_plans_as_json() {
     assert_eq!(w.writes(), 0);
 }
 
-// Issue 13, bug 3: the multi-service dialog acted on a plan its own first rollback invalidated
+// A reported bug: the multi-service dialog acted on a plan its own first rollback invalidated
 // (`api`'s rollback tagged bad the revision `www` was to go back to; `www` was refused and left on
 // its FAILED revision). Every service is decided before any acts, and all act at once.
 #[tokio::test(flavor = "multi_thread")]
@@ -2366,7 +2366,7 @@ async fn dialog_rolls_back_services_of_one_family_whatever_the_order() {
     );
 }
 
-// Issue 13, bug 7: the kept "last stable" row read as "the revision you asked for"; Enter with
+// A reported bug: the kept "last stable" row read as "the revision you asked for"; Enter with
 // nothing selected quit; bad rows could be taken; the service list showed no state.
 #[tokio::test(flavor = "multi_thread")]
 async fn dialog_shows_service_states_asks_again_and_refuses_bad_rows() {
@@ -2410,7 +2410,7 @@ async fn dialog_shows_service_states_asks_again_and_refuses_bad_rows() {
     assert_eq!(w.writes(), 0);
 }
 
-// Issue 13, bug 9: Ctrl-C during a wait said nothing about the deployment going on in ECS.
+// A reported bug: Ctrl-C during a wait said nothing about the deployment going on in ECS.
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_while_waiting_says_the_deployment_goes_on() {
     let w = world().await;
@@ -2469,7 +2469,7 @@ async fn ctrl_c_while_waiting_says_the_deployment_goes_on() {
     assert!(!r.stderr.contains("finishing its writes"), "{r:?}");
 }
 
-// Issue 13, bug 9: `RollbackRequested` was printed instead of ECS's `ROLLBACK_REQUESTED`.
+// A reported bug: `RollbackRequested` was printed instead of ECS's `ROLLBACK_REQUESTED`.
 #[tokio::test(flavor = "multi_thread")]
 async fn service_deployment_statuses_read_as_ecs_names_them() {
     let w = world().await;

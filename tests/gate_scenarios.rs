@@ -581,8 +581,8 @@ fn cli_status(stand: &harness::Stand, args: &[&str]) -> std::process::Output {
         .expect("the CLI runs")
 }
 
-// Issue 16: "The CLI's `status` shows, for a deployment in flight, its strategy, lifecycle stage
-// and the hook's last verdict" — read from DescribeServiceDeployments' lifecycleHookDetails,
+// The CLI's `status` shows, for a deployment in flight, its strategy, lifecycle stage and the
+// hook's last verdict, read from DescribeServiceDeployments' lifecycleHookDetails,
 // which the stand fills as ECS does (one entry per hook execution).
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_status_shows_the_strategy_stage_and_the_gate_s_last_verdict_of_a_deployment_in_flight()

@@ -2270,7 +2270,7 @@ fn with_lease(h: &mut Harness) {
     h.rules.push(("dynamodb:DeleteItem", delete));
 }
 
-// Issue 15: with a lease table, a decision that writes takes the service's lease and is made
+// With a lease table, a decision that writes takes the service's lease and is made
 // again inside it from fresh reads (read-decide-write atomic per service)...
 #[tokio::test]
 async fn with_a_lease_a_rollback_is_decided_again_inside_the_service_s_lease() {

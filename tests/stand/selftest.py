@@ -541,7 +541,7 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq(control(doc, "GET", "/faults")[1]["faults"][0]["remaining"], 0, "fault exhausted")
         control(doc, "DELETE", "/faults")
 
-    # ------------------------------------------------------------------ ECS behaviours (issue 11)
+    # ------------------------------------------------------------------ ECS behaviours
     behaviours(doc, session, kw, ecs, ecs1)
 
     @check("ecs: every ECS response matched botocore's output shapes")
