@@ -40,10 +40,29 @@ pub struct Ecs {
     pub client: Client,
 }
 
-fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
+/// ECS tags as a map (a tag without a value reads as "").
+pub fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
         .collect()
+}
+
+/// A deployment as `DescribeServices` lists it, in the core's terms.
+pub fn to_deployment(d: &aws_sdk_ecs::types::Deployment) -> Deployment {
+    Deployment {
+        id: d.id().unwrap_or_default().to_string(),
+        status: d.status().unwrap_or_default().to_string(),
+        task_definition: d.task_definition().unwrap_or_default().to_string(),
+        rollout: match d.rollout_state() {
+            Some(DeploymentRolloutState::InProgress) => Rollout::InProgress,
+            Some(DeploymentRolloutState::Completed) => Rollout::Completed,
+            Some(DeploymentRolloutState::Failed) => Rollout::Failed,
+            _ => Rollout::Unknown,
+        },
+        rollout_reason: d.rollout_state_reason().map(str::to_string),
+        created_at: d.created_at().and_then(to_time),
+        failed_tasks: d.failed_tasks(),
+    }
 }
 
 impl Ecs {
@@ -158,24 +177,7 @@ impl Ecs {
             .map(|s| Strategy::parse(s.as_str()))
             .unwrap_or_default();
         let bake_time_minutes = config.and_then(|c| c.bake_time_in_minutes());
-        let deployments = svc
-            .deployments()
-            .iter()
-            .map(|d| Deployment {
-                id: d.id().unwrap_or_default().to_string(),
-                status: d.status().unwrap_or_default().to_string(),
-                task_definition: d.task_definition().unwrap_or_default().to_string(),
-                rollout: match d.rollout_state() {
-                    Some(DeploymentRolloutState::InProgress) => Rollout::InProgress,
-                    Some(DeploymentRolloutState::Completed) => Rollout::Completed,
-                    Some(DeploymentRolloutState::Failed) => Rollout::Failed,
-                    _ => Rollout::Unknown,
-                },
-                rollout_reason: d.rollout_state_reason().map(str::to_string),
-                created_at: d.created_at().and_then(to_time),
-                failed_tasks: d.failed_tasks(),
-            })
-            .collect();
+        let deployments = svc.deployments().iter().map(to_deployment).collect();
         let service_arn = svc.service_arn().ok_or_else(unknown)?.to_string();
         Ok(ServiceState {
             cluster_arn: svc.cluster_arn().unwrap_or(&target.cluster).to_string(),

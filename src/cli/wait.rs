@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{DeploymentRolloutState, ServiceField};
+use aws_sdk_ecs::types::ServiceField;
 use serde_json::{json, Value};
 
 use super::args::{Format, WaitCmdArgs};
@@ -23,7 +23,7 @@ use super::verdict::{
 use crate::aws::ecs::Ecs;
 use crate::aws::{aws_error, to_time};
 use crate::error::{Error, InputError};
-use crate::model::{short_task_definition, Deployment, DeploymentStatus, Rollout};
+use crate::model::{short_task_definition, DeploymentStatus};
 
 /// A deployment as named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -388,26 +388,9 @@ async fn read(
     let deployments = svc
         .deployments()
         .iter()
-        .map(|d| Deployment {
-            id: d.id().unwrap_or_default().to_string(),
-            status: d.status().unwrap_or_default().to_string(),
-            task_definition: d.task_definition().unwrap_or_default().to_string(),
-            rollout: match d.rollout_state() {
-                Some(DeploymentRolloutState::InProgress) => Rollout::InProgress,
-                Some(DeploymentRolloutState::Completed) => Rollout::Completed,
-                Some(DeploymentRolloutState::Failed) => Rollout::Failed,
-                _ => Rollout::Unknown,
-            },
-            rollout_reason: d.rollout_state_reason().map(str::to_string),
-            created_at: d.created_at().and_then(to_time),
-            failed_tasks: d.failed_tasks(),
-        })
+        .map(crate::aws::ecs::to_deployment)
         .collect();
-    let tags = svc
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect();
+    let tags = crate::aws::ecs::tags_map(svc.tags());
     let newer = newer.and_then(|n| {
         Some(Newer {
             arn: n.service_deployment_arn()?.to_string(),
