@@ -104,6 +104,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// Service deployment `arn` of the service `svc`.
+    fn of(svc: &crate::model::ServiceState, arn: String) -> Target {
+        Target {
+            arn,
+            cluster: svc.cluster_name().to_string(),
+            service: svc.service_name.clone(),
+        }
+    }
+
     /// The command that follows it again.
     pub fn again(&self) -> String {
         format!("ecs-rollback wait {}", self.arn)
@@ -168,11 +177,7 @@ pub async fn resolve(
                     svc.service_name
                 )));
             };
-            Ok(Target {
-                arn,
-                cluster: svc.cluster_name().to_string(),
-                service: svc.service_name.clone(),
-            })
+            Ok(Target::of(&svc, arn))
         }
     }
 }
@@ -218,11 +223,7 @@ pub async fn started(
             svc.service_name
         )));
     };
-    Ok(Target {
-        arn,
-        cluster: svc.cluster_name().to_string(),
-        service: svc.service_name.clone(),
-    })
+    Ok(Target::of(svc, arn))
 }
 
 /// `ecs-svc/N` of a service revision ARN (`…:service-revision/C/S/N`).
