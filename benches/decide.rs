@@ -90,6 +90,7 @@ fn snapshot() -> Snapshot {
                     image: "repo/app:latest".into(),
                 }],
                 pinned_from: None,
+                schema: None,
             },
         );
     }

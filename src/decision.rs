@@ -7,6 +7,7 @@
 //! stopped tasks of a deployment) it answers [`Step::Need`] and the caller loads exactly that and
 //! asks again. A duplicate event costs one `DescribeServices`.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -32,6 +33,8 @@ pub struct Policy {
     pub require_opt_in: bool,
     /// Early detection: failed tasks of the newest deployment that trigger a rollback; 0 = off.
     pub early_failed_tasks: u32,
+    /// How long a down migration may run before it counts as timed out (rule 14).
+    pub migration_timeout: Duration,
 }
 
 impl Default for Policy {
@@ -42,6 +45,7 @@ impl Default for Policy {
             cooldown: Duration::minutes(30),
             require_opt_in: true,
             early_failed_tasks: 2,
+            migration_timeout: Duration::minutes(30),
         }
     }
 }
@@ -161,6 +165,19 @@ pub struct RollbackPlan {
     pub dry_run: bool,
     /// Set when the history API was unavailable and the search fell back (said in the log).
     pub degraded: Option<String>,
+    /// Rule 14: the target cannot run against the schema in force; this down migration runs
+    /// first, and the rollback follows only when it succeeded.
+    pub migration: Option<Migration>,
+}
+
+/// A down migration before a rollback (rule 14).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// The migration task definition, as the service's `ecs-rollback:migration` tag names it.
+    pub task_definition: String,
+    /// The schema version in force, and the version the target runs against (migrated to).
+    pub from_schema: String,
+    pub to_schema: String,
 }
 
 impl RollbackPlan {
@@ -287,6 +304,38 @@ pub enum Skip {
     AlarmTimeUnknown {
         alarm: String,
     },
+    /// Rule 14: no proven revision runs against the schema in force, and no down migration is named.
+    SchemaIncompatible {
+        in_force: String,
+        /// Who brought the schema in force (a task definition, or a down migration).
+        declared_by: String,
+        /// The targets passed over, each with why.
+        passed: Vec<(String, String)>,
+        /// The service's `cluster/service`, for the commands in the sentence.
+        service: String,
+    },
+    /// Rule 14: the failing revision's `ecs-rollback:schema` cannot be read.
+    SchemaUnreadable {
+        task_definition: String,
+        why: String,
+    },
+    /// Rule 14: a down migration the responder started is still running.
+    MigrationRunning {
+        task: String,
+        since: String,
+        to: String,
+    },
+    /// Rule 14: a down migration ran past its time; it is stopped and the rollback not attempted.
+    MigrationTimedOut {
+        task: String,
+        since: String,
+        minutes: i64,
+    },
+    /// Rule 14: the down migration for this failure ended without success (already reported).
+    MigrationFailed {
+        task: String,
+        result: String,
+    },
     /// An incident starts with a new revision: the running one restores a proven revision.
     NotNewRevision {
         revision: String,
@@ -331,6 +380,11 @@ impl Skip {
             Skip::DeploymentNotFailed { .. } => "deployment_not_failed",
             Skip::DeploymentNotCompleted { .. } => "deployment_not_completed",
             Skip::NotNewRevision { .. } => "not_a_new_revision",
+            Skip::SchemaIncompatible { .. } => "schema_incompatible",
+            Skip::SchemaUnreadable { .. } => "schema_unreadable",
+            Skip::MigrationRunning { .. } => "migration_running",
+            Skip::MigrationTimedOut { .. } => "migration_timed_out",
+            Skip::MigrationFailed { .. } => "migration_failed",
         }
     }
 
@@ -347,6 +401,9 @@ impl Skip {
                 | Skip::Cooldown { .. }
                 | Skip::LoopGuardUnknown(_)
                 | Skip::NotNewRevision { .. }
+                | Skip::SchemaIncompatible { .. }
+                | Skip::SchemaUnreadable { .. }
+                | Skip::MigrationTimedOut { .. }
         )
     }
 
@@ -358,6 +415,10 @@ impl Skip {
                 | Skip::RollbackFailed { .. }
                 | Skip::TargetRejected { .. }
                 | Skip::LoopGuardUnknown(_)
+                | Skip::SchemaIncompatible { .. }
+                | Skip::SchemaUnreadable { .. }
+                | Skip::MigrationTimedOut { .. }
+                | Skip::MigrationFailed { .. }
         )
     }
 }
@@ -397,6 +458,16 @@ impl fmt::Display for Skip {
             Skip::DeploymentNotCompleted { deployment, state } => write!(f, "The event says deployment {deployment} COMPLETED, but ECS reports it {state} now: the claim is not verified, so nothing is recorded as stable."),
             Skip::AlarmTimeUnknown { alarm } => write!(f, "The alarm {alarm}'s transition time is unknown, so it cannot be held to the deployment it would act on: not acting on it."),
             Skip::NotNewRevision { revision, how, alarm: Some(alarm) } => write!(f, "The rollback did not clear the alarm {alarm}: the service runs {}, a proven revision ({how}), and only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
+            Skip::SchemaIncompatible { in_force, declared_by, passed, service } => {
+                let (cluster, name) = service.split_once('/').unwrap_or(("CLUSTER", service));
+                let each: Vec<String> = passed.iter().map(|(td, why)| format!("{} {why}", short_task_definition(td))).collect();
+                let first = passed.first().map(|(td, _)| short_task_definition(td)).unwrap_or_else(|| "FAMILY:REVISION".into());
+                write!(f, "No automatic rollback: the database schema in force is {in_force} (declared by {declared_by}), and no proven revision runs against it: {}. Next: migrate the database down and roll back by hand (ecs-rollback rollback -c {cluster} -s {name} --to {first} --force), name a down-migration task definition with the service tag {TAG_MIGRATION}=<family>, or fix forward.", each.join("; "))
+            }
+            Skip::SchemaUnreadable { task_definition, why } => write!(f, "No automatic rollback: {}'s {TAG_SCHEMA} tag cannot be read ({why}), so the schema in force is unknown; fix the tag or decide by hand.", short_task_definition(task_definition)),
+            Skip::MigrationRunning { task, since, to } => write!(f, "A down migration (task {task}, started {since}) runs before the rollback to {}: the rollback follows when it succeeds.", short_task_definition(to)),
+            Skip::MigrationTimedOut { task, since, minutes } => write!(f, "The down migration task {task}, started {since}, has not finished within {minutes} min: it is stopped and the rollback is not attempted; the schema may be part-migrated, a person must decide."),
+            Skip::MigrationFailed { task, result } => write!(f, "The down migration task {task} for this failure ended without success ({result}): no automatic rollback; a person must decide."),
             Skip::NotNewRevision { revision, how, alarm: None } => write!(f, "{} is not a new revision ({how}): only a new revision is rolled back automatically; a person decides.", short_task_definition(revision)),
         }
     }
@@ -497,12 +568,13 @@ impl Decision {
         })
     }
 
-    /// The response `action`: `rolled_back`, `dry_run`, `recorded` or `skipped`.
+    /// The response `action`: `rolled_back`, `migrating`, `dry_run`, `recorded` or `skipped`.
     pub fn action(&self) -> &'static str {
         match &self.outcome {
             Outcome::Skip(_) => "skipped",
             Outcome::Record { .. } => "recorded",
             Outcome::Rollback(plan) if plan.dry_run => "dry_run",
+            Outcome::Rollback(plan) if plan.migration.is_some() => "migrating",
             Outcome::Rollback(_) => "rolled_back",
         }
     }
@@ -564,13 +636,30 @@ impl Decision {
                     Source::Family => "the newest older revision not marked bad (no deployment history or ledger entry was available)",
                     Source::Requested => "the revision requested",
                 };
-                format!(
-                    "{verb} from {} to {} ({source}){how}{restored} because {}. Next: {}.",
-                    short_task_definition(&plan.from),
-                    short_task_definition(&plan.to),
-                    cause.describe(),
-                    plan.next()
-                )
+                match &plan.migration {
+                    None => format!(
+                        "{verb} from {} to {} ({source}){how}{restored} because {}. Next: {}.",
+                        short_task_definition(&plan.from),
+                        short_task_definition(&plan.to),
+                        cause.describe(),
+                        plan.next()
+                    ),
+                    Some(m) => {
+                        let verb = if plan.dry_run { "Would run" } else { "Running" };
+                        format!(
+                            "{verb} the down migration {} (database schema {} to {}) because {}, as {} cannot run against schema {}; when it succeeds, the rollback from {} to {} ({source}){how}{restored} follows, and ECS then {}. If it fails, nothing is rolled back.",
+                            m.task_definition,
+                            m.from_schema,
+                            m.to_schema,
+                            cause.describe(),
+                            short_task_definition(&plan.to),
+                            m.from_schema,
+                            short_task_definition(&plan.from),
+                            short_task_definition(&plan.to),
+                            plan.next().replacen("ECS ", "", 1)
+                        )
+                    }
+                }
             }
         };
         for note in &self.notes {
@@ -607,6 +696,7 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
 
     inert_trigger(&trigger.cause, current)?;
     rule1_eligibility(service, policy)?;
+    rule14_migration_record(&trigger.cause, service, policy, now)?;
     rule3_ecs_rolling_back_now(service)?;
     rule4_alarm_guards_service(&trigger.cause, service)?;
     let failing = rule2_failing_deployment(trigger, snap, policy)?;
@@ -650,9 +740,10 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
 
     // Rule 6 first: a deployment in flight whose source ECS can restore is stopped with
     // ROLLBACK — for blue/green, linear and canary a traffic shift back to the running revision.
+    let schema = SchemaRule::new(&trigger.cause, failing.td);
     let stop = match (&trigger.cause, in_flight) {
         (Cause::Manual { to: Some(_), .. }, _) | (_, None) => None,
-        (_, Some(entry)) => rule6_restorable_source(snap, entries, entry)?,
+        (_, Some(entry)) => rule6_restorable_source(snap, entries, entry, &schema)?,
     };
     let chosen = match (&trigger.cause, stop) {
         (_, Some(chosen)) => chosen,
@@ -663,8 +754,15 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
                 ..
             },
             _,
-        ) => rule10_requested_target(snap, entries, to, failing.td, *allow_other_family)?,
-        _ => rule5_last_stable(snap, history, failing.td, failing_rev)?,
+        ) => rule10_requested_target(
+            snap,
+            entries,
+            to,
+            failing.td,
+            *allow_other_family,
+            &schema,
+        )?,
+        _ => rule5_last_stable(snap, history, failing.td, failing_rev, &schema)?,
     };
     rule2_already_on_target(snap, &chosen, current, failing.td, failing_rev)?;
     if let Some(note) = &chosen.warning {
@@ -755,6 +853,7 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
             bake_time_minutes: service.bake_time_minutes,
             dry_run,
             degraded,
+            migration: chosen.migration,
         }),
         current: Some(failing.td.to_string()),
         notes,
@@ -1746,6 +1845,355 @@ fn failing_history_entry<'a>(
         })
 }
 
+/// Rule 14 (the record): a down migration the responder started holds the service until it
+/// ends — nothing else acts while it runs, one past its time is stopped and reported, and a failed
+/// one leaves the failure to a person (`--force` overrides). A record about another revision than
+/// the one failing now belongs to an earlier incident.
+pub fn rule14_migration_record(
+    cause: &Cause,
+    service: &ServiceState,
+    policy: &Policy,
+    now: Time,
+) -> Flow<()> {
+    let Some(rec) = MigrationRecord::from_tags(&service.tags) else {
+        return Ok(());
+    };
+    let current = service.task_definition.as_str();
+    let failing_now = same_task_definition(&rec.from, current)
+        || service
+            .primary()
+            .is_some_and(|p| same_task_definition(&rec.from, &p.task_definition));
+    if !failing_now {
+        return Ok(());
+    }
+    let since = rec
+        .at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "at an unknown time".into());
+    if rec.running() {
+        let overdue = rec.at.is_none_or(|at| now - at > policy.migration_timeout);
+        if overdue {
+            return skip(
+                Skip::MigrationTimedOut {
+                    task: rec.id,
+                    since,
+                    minutes: policy.migration_timeout.num_minutes(),
+                },
+                current,
+            );
+        }
+        return skip(
+            Skip::MigrationRunning {
+                task: rec.id,
+                since,
+                to: rec.to,
+            },
+            current,
+        );
+    }
+    if rec.succeeded() || matches!(cause, Cause::Manual { force: true, .. }) {
+        return Ok(());
+    }
+    skip(
+        Skip::MigrationFailed {
+            task: rec.id,
+            result: rec.result.unwrap_or_default(),
+        },
+        current,
+    )
+}
+
+/// What a stopped down-migration task means for the rollback it precedes (rule 14).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MigrationVerdict {
+    /// Not the service's migration, not stopped, or already handled: nothing to do (why).
+    Ignore(String),
+    /// Exit 0 in time: the rollback to `to` follows, against schema `schema`.
+    Succeeded { to: String, schema: String },
+    /// Failed, timed out or overtaken: `result` is recorded, `sentence` reported; no rollback.
+    Ended { result: String, sentence: String },
+}
+
+/// Rule 14, the second step: a down-migration task stopped. It continues the rollback only when
+/// it is the migration the service records, every container exited 0, it ended within the
+/// migration timeout, and the service still runs the revision the rollback leaves.
+pub fn rule14_migration_ended(
+    record: Option<&MigrationRecord>,
+    task: &MigrationTask,
+    service: &ServiceState,
+    policy: &Policy,
+    now: Time,
+) -> MigrationVerdict {
+    let id = task.migration_id().unwrap_or("");
+    let Some(rec) = record.filter(|r| !id.is_empty() && r.id == id) else {
+        return MigrationVerdict::Ignore(format!(
+            "The service records no down migration started as {}{id}: nothing to do.",
+            MIGRATION_STARTED_BY
+        ));
+    };
+    if task.last_status != "STOPPED" {
+        return MigrationVerdict::Ignore(format!(
+            "The down migration task is {}, not STOPPED, in ECS: nothing to do yet.",
+            task.last_status
+        ));
+    }
+    let current = &service.task_definition;
+    let still_failing = same_task_definition(&rec.from, current);
+    match &rec.result {
+        Some(_) if rec.succeeded() && still_failing => {
+            return MigrationVerdict::Succeeded {
+                to: rec.to.clone(),
+                schema: rec.schema.clone(),
+            }
+        }
+        Some(result) => {
+            return MigrationVerdict::Ignore(format!(
+                "The down migration {} was already handled ({result}): nothing to do.",
+                rec.id
+            ))
+        }
+        None => {}
+    }
+    let task_id = task.task_arn.rsplit('/').next().unwrap_or(&task.task_arn);
+    if !still_failing {
+        return MigrationVerdict::Ended {
+            result: format!("not continued: the service runs {}", short_task_definition(current)),
+            sentence: format!(
+                "The down migration task {task_id} ended, but the service now runs {} instead of {}: someone deployed meanwhile, so the rollback to {} is not made. The database schema may not match the running revision: a person must check.",
+                short_task_definition(current),
+                rec.from,
+                rec.to
+            ),
+        };
+    }
+    let failed: Vec<String> = task
+        .exit_codes
+        .iter()
+        .filter(|(_, code)| *code != Some(0))
+        .map(|(name, code)| match code {
+            Some(c) => format!("{name} exited {c}"),
+            None => format!("{name} did not run to an exit"),
+        })
+        .collect();
+    if task.exit_codes.is_empty() || !failed.is_empty() {
+        let why = if failed.is_empty() {
+            "no container ran".to_string()
+        } else {
+            failed.join(", ")
+        };
+        let stop = [task.stop_code.as_deref(), task.stopped_reason.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        return MigrationVerdict::Ended {
+            result: format!("failed: {why}"),
+            sentence: format!(
+                "The down migration task {task_id} failed ({why}{}): the rollback from {} to {} is not made, and the database schema may be part-migrated. A person must decide; the service keeps running {}.",
+                if stop.is_empty() { String::new() } else { format!("; {stop}") },
+                rec.from,
+                rec.to,
+                rec.from
+            ),
+        };
+    }
+    let ended = task.stopped_at.unwrap_or(now);
+    if rec.at.is_none_or(|at| ended - at > policy.migration_timeout) {
+        return MigrationVerdict::Ended {
+            result: "timed out".into(),
+            sentence: format!(
+                "The down migration task {task_id} exited 0, but only after the migration timeout of {} min: the rollback from {} to {} is not made now. The database is at schema {} while the service runs {}: a person must decide.",
+                policy.migration_timeout.num_minutes(),
+                rec.from,
+                rec.to,
+                rec.schema,
+                rec.from
+            ),
+        };
+    }
+    MigrationVerdict::Succeeded {
+        to: rec.to.clone(),
+        schema: rec.schema.clone(),
+    }
+}
+
+/// Rule 14: whether `target` runs against the schema version in force — it must declare it
+/// (`ecs-rollback:schema`, a version or a range). `Err` says why not.
+pub fn rule14_schema_compatible(target: &Revision, in_force: &SchemaVersion) -> Result<(), String> {
+    match &target.schema {
+        None => Err(format!("declares no schema ({TAG_SCHEMA})")),
+        Some(Err(why)) => Err(format!("has an unreadable {TAG_SCHEMA} ({why})")),
+        Some(Ok(range)) if range.accepts(in_force) => Ok(()),
+        Some(Ok(range)) => Err(format!("runs against schema {range}")),
+    }
+}
+
+/// The schema in force and what says so.
+#[derive(Clone, Debug)]
+struct InForce {
+    version: SchemaVersion,
+    declared_by: String,
+}
+
+/// A target passed over by rule 14, kept to say why and to migrate towards.
+#[derive(Clone, Debug)]
+struct Passed {
+    chosen_arn: String,
+    source: Source,
+    revision: Option<ServiceRevision>,
+    why: String,
+    /// The version the target runs against (the top of its range), when it declares one.
+    runs_on: Option<String>,
+}
+
+/// Rule 14 for one decision: the schema in force — the one the failing revision declares (its
+/// deployment brought the database there), or the version a down migration for this failure
+/// left — read once the failing revision is described, and the targets passed over.
+struct SchemaRule<'a> {
+    cause: &'a Cause,
+    failing: &'a str,
+    passed: RefCell<Vec<Passed>>,
+}
+
+impl<'a> SchemaRule<'a> {
+    fn new(cause: &'a Cause, failing: &'a str) -> Self {
+        SchemaRule {
+            cause,
+            failing,
+            passed: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn described<'s>(&self, snap: &'s Snapshot) -> Option<&'s Revision> {
+        lookup(snap, self.failing).or_else(|| snap.prefetched.get(self.failing))
+    }
+
+    /// `names`, with the failing revision when it is not described yet (read in the same round).
+    fn with_failing(&self, snap: &Snapshot, mut names: Vec<String>) -> Vec<String> {
+        if self.described(snap).is_none() && !names.iter().any(|n| n == self.failing) {
+            names.push(self.failing.to_string());
+        }
+        names
+    }
+
+    fn in_force(&self, snap: &Snapshot) -> Flow<Option<InForce>> {
+        if let Some(rec) = MigrationRecord::from_tags(&snap.service.tags)
+            .filter(|r| r.succeeded() && same_task_definition(&r.from, self.failing))
+        {
+            return match SchemaVersion::parse(&rec.schema) {
+                Ok(version) => Ok(Some(InForce {
+                    version,
+                    declared_by: format!("the down migration task {}", rec.id),
+                })),
+                Err(why) => skip(
+                    Skip::SchemaUnreadable {
+                        task_definition: self.failing.to_string(),
+                        why: format!("{TAG_MIGRATION_SCHEMA}: {why}"),
+                    },
+                    self.failing,
+                ),
+            };
+        }
+        let Some(failing) = self.described(snap) else {
+            return need(Need::Revisions(vec![self.failing.to_string()]));
+        };
+        match &failing.schema {
+            None => Ok(None),
+            Some(Err(why)) => skip(
+                Skip::SchemaUnreadable {
+                    task_definition: failing.arn.clone(),
+                    why: why.clone(),
+                },
+                self.failing,
+            ),
+            Some(Ok(range)) => Ok(Some(InForce {
+                version: range.max.clone(),
+                declared_by: short_task_definition(&failing.arn),
+            })),
+        }
+    }
+
+    /// Whether `revision` may be the target; a target that may not is remembered with why.
+    fn accepts(
+        &self,
+        snap: &Snapshot,
+        revision: &Revision,
+        source: Source,
+        history: Option<&ServiceRevision>,
+    ) -> Flow<bool> {
+        let Some(in_force) = self.in_force(snap)? else {
+            return Ok(true);
+        };
+        let Err(why) = rule14_schema_compatible(revision, &in_force.version) else {
+            return Ok(true);
+        };
+        let mut passed = self.passed.borrow_mut();
+        if !passed
+            .iter()
+            .any(|p| same_task_definition(&p.chosen_arn, &revision.arn))
+        {
+            passed.push(Passed {
+                chosen_arn: revision.arn.clone(),
+                source,
+                revision: history.cloned(),
+                why,
+                runs_on: match &revision.schema {
+                    Some(Ok(range)) => Some(range.max.to_string()),
+                    _ => None,
+                },
+            });
+        }
+        Ok(false)
+    }
+
+    fn passed_any(&self) -> bool {
+        !self.passed.borrow().is_empty()
+    }
+
+    /// No target runs against the schema in force: the first one passed over, after the down
+    /// migration the service names; else no automatic rollback (`None`: nothing was passed over).
+    fn no_target(&self, snap: &Snapshot) -> Flow<Option<Chosen>> {
+        let passed = self.passed.borrow();
+        let Some(first) = passed.first() else {
+            return Ok(None);
+        };
+        let Some(in_force) = self.in_force(snap)? else {
+            return Ok(None);
+        };
+        let migration = snap
+            .service
+            .tags
+            .get(TAG_MIGRATION)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
+        if let (Some(task_definition), Some(to_schema)) = (migration, &first.runs_on) {
+            return Ok(Some(Chosen {
+                arn: first.chosen_arn.clone(),
+                source: first.source,
+                revision: first.revision.clone(),
+                warning: None,
+                migration: Some(Migration {
+                    task_definition: task_definition.to_string(),
+                    from_schema: in_force.version.to_string(),
+                    to_schema: to_schema.clone(),
+                }),
+            }));
+        }
+        skip(
+            Skip::SchemaIncompatible {
+                in_force: in_force.version.to_string(),
+                declared_by: in_force.declared_by,
+                passed: passed
+                    .iter()
+                    .map(|p| (p.chosen_arn.clone(), p.why.clone()))
+                    .collect(),
+                service: snap.service.ledger_key(),
+            },
+            self.failing,
+        )
+    }
+}
+
 /// A candidate target revision.
 struct Chosen {
     arn: String,
@@ -1754,6 +2202,8 @@ struct Chosen {
     revision: Option<ServiceRevision>,
     /// A warning to pass on (bad for another service).
     warning: Option<String>,
+    /// Rule 14: the down migration that must run first.
+    migration: Option<Migration>,
 }
 
 impl Chosen {
@@ -1803,6 +2253,7 @@ fn rule6_restorable_source(
     snap: &Snapshot,
     entries: &[HistoryEntry],
     entry: &HistoryEntry,
+    schema: &SchemaRule,
 ) -> Flow<Option<Chosen>> {
     let [source] = entry.sources.as_slice() else {
         return Ok(None);
@@ -1824,10 +2275,15 @@ fn rule6_restorable_source(
         return Ok(None);
     }
     let Some(revision) = lookup(snap, &source.task_definition) else {
-        return need(Need::Revisions(vec![source.task_definition.clone()]));
+        return need(Need::Revisions(
+            schema.with_failing(snap, vec![source.task_definition.clone()]),
+        ));
     };
     let key = snap.service.ledger_key();
     if reject_in(snap, revision, &key).is_some() {
+        return Ok(None);
+    }
+    if !schema.accepts(snap, revision, Source::History, Some(source))? {
         return Ok(None);
     }
     Ok(Some(Chosen {
@@ -1835,6 +2291,7 @@ fn rule6_restorable_source(
         source: Source::DeploymentSource,
         revision: Some(source.clone()),
         warning: warning_for(revision, &key),
+        migration: None,
     }))
 }
 
@@ -1847,6 +2304,7 @@ fn rule10_requested_target(
     to: &str,
     failing: &str,
     allow_other_family: bool,
+    schema: &SchemaRule,
 ) -> Flow<Chosen> {
     let family = split_task_definition(&snap.service.task_definition).map(|(f, _)| f);
     let in_history = entries.iter().any(|e| {
@@ -1869,7 +2327,7 @@ fn rule10_requested_target(
         );
     }
     let Some(revision) = lookup(snap, to) else {
-        return need(Need::Revisions(vec![to.to_string()]));
+        return need(Need::Revisions(schema.with_failing(snap, vec![to.to_string()])));
     };
     if same_task_definition(&revision.arn, failing) {
         return skip(Skip::AlreadyOnTarget(revision.arn.clone()), failing);
@@ -1898,15 +2356,49 @@ fn rule10_requested_target(
                 e.status.as_str()
             )
         });
+    let forced = matches!(schema.cause, Cause::Manual { force: true, .. });
+    let mut schema_warning = None;
+    if !schema.accepts(snap, revision, Source::Requested, None)? {
+        if let Some(migrated) = schema.no_target(snap).ok().flatten() {
+            return Ok(migrated);
+        }
+        let in_force = schema.in_force(snap)?;
+        let why = schema
+            .passed
+            .borrow()
+            .last()
+            .map(|p| p.why.clone())
+            .unwrap_or_default();
+        let (version, by) = in_force
+            .map(|f| (f.version.to_string(), f.declared_by))
+            .unwrap_or_default();
+        if !forced {
+            return skip(
+                Skip::TargetRejected {
+                    target: revision.arn.clone(),
+                    why: format!(
+                        "it {why}, and the database schema in force is {version} (declared by {by}): migrate the database down first, or name a down-migration task definition with the service tag {TAG_MIGRATION}; --force rolls back anyway"
+                    ),
+                },
+                failing,
+            );
+        }
+        schema_warning = Some(format!(
+            "Warning: {} {why}, and the schema in force is {version} (declared by {by}): rolled back by --force.",
+            short_task_definition(&revision.arn)
+        ));
+    }
     let warnings: Vec<String> = never_ran
         .into_iter()
         .chain(warning_for(revision, &key))
+        .chain(schema_warning)
         .collect();
     Ok(Chosen {
         arn: revision.arn.clone(),
         source: Source::Requested,
         revision: None,
         warning: (!warnings.is_empty()).then(|| warnings.join(" ")),
+        migration: None,
     })
 }
 
@@ -1958,6 +2450,7 @@ fn rule5_last_stable(
     history: &HistoryRead,
     failing: &str,
     failing_rev: Option<&ServiceRevision>,
+    schema: &SchemaRule,
 ) -> Flow<Chosen> {
     let current = snap.service.task_definition.as_str();
     let key = snap.service.ledger_key();
@@ -2015,14 +2508,19 @@ fn rule5_last_stable(
                 continue;
             }
             let Some(revision) = lookup(snap, &candidate.task_definition) else {
-                return need(Need::Revisions(vec![candidate.task_definition.clone()]));
+                return need(Need::Revisions(
+                    schema.with_failing(snap, vec![candidate.task_definition.clone()]),
+                ));
             };
-            if reject_in(snap, revision, &key).is_none() {
+            if reject_in(snap, revision, &key).is_none()
+                && schema.accepts(snap, revision, Source::History, Some(candidate))?
+            {
                 return Ok(Chosen {
                     arn: revision.arn.clone(),
                     source: Source::History,
                     revision: Some(candidate.clone()),
                     warning: warning_for(revision, &key),
+                    migration: None,
                 });
             }
         }
@@ -2056,14 +2554,31 @@ fn rule5_last_stable(
         .map(|(_, arn)| arn.to_string())
         .collect();
     if !missing.is_empty() {
-        return need(Need::Revisions(missing));
+        return need(Need::Revisions(schema.with_failing(snap, missing)));
     }
     let described: Vec<&Revision> = older
         .iter()
         .filter_map(|(_, arn)| lookup(snap, arn))
         .collect();
-    let usable =
-        |r: &Revision| reject_in(snap, r, &key).is_none() && r.status == RevisionStatus::Active;
+    // Rule 14: a revision the schema in force rules out is passed over (and remembered); when a
+    // proven one was, an unproven family revision is no way out.
+    let mut fits_schema = BTreeMap::new();
+    for r in &described {
+        let source = if r.ledger == Some(Ledger::Stable) {
+            Source::Ledger
+        } else {
+            Source::Family
+        };
+        let usable = reject_in(snap, r, &key).is_none() && r.status == RevisionStatus::Active;
+        if usable && (source == Source::Ledger || !schema.passed_any()) {
+            fits_schema.insert(r.arn.clone(), schema.accepts(snap, r, source, None)?);
+        }
+    }
+    let usable = |r: &Revision| {
+        reject_in(snap, r, &key).is_none()
+            && r.status == RevisionStatus::Active
+            && fits_schema.get(&r.arn).copied().unwrap_or(false)
+    };
     // An unproven guess: a revision proven bad for another service sharing the family is the
     // last resort, after every older revision marked bad nowhere.
     let pick = |source: Source, want_stable: bool| {
@@ -2078,9 +2593,13 @@ fn rule5_last_stable(
                 source,
                 revision: None,
                 warning: warning_for(r, &key),
+                migration: None,
             })
     };
     if let Some(chosen) = pick(Source::Ledger, true).or_else(|| pick(Source::Family, false)) {
+        return Ok(chosen);
+    }
+    if let Some(chosen) = schema.no_target(snap)? {
         return Ok(chosen);
     }
     let why = if older.is_empty() {

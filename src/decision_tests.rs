@@ -84,6 +84,7 @@ fn revision(rev: i32) -> Revision {
             image: format!("repo/app@sha256:{rev:0>64}"),
         }],
         pinned_from: None,
+        schema: None,
     }
 }
 
@@ -185,6 +186,7 @@ fn crashing(w: &mut World, failed: i32) {
 fn manual(to: Option<&str>, dry_run: bool) -> Cause {
     Cause::Manual {
         allow_other_family: false,
+        force: false,
         by: None,
         reason: "operator".into(),
         to: to.map(str::to_string),
@@ -1391,6 +1393,7 @@ fn trigger_trust_table() {
                 to: Some("admin-tools:3".into()),
                 dry_run: false,
                 allow_other_family: true,
+                force: false,
                 by: Some("arn:aws:sts::123456789012:assumed-role/oncall/alice".into()),
             },
             |w, _| {
@@ -1965,4 +1968,342 @@ fn incidents_table() {
         ),
     ];
     check_table(cases);
+}
+
+/// Declare `schema` on revision `rev` (`ecs-rollback:schema`).
+fn declare(w: &mut World, rev: i32, schema: &str) {
+    w.revisions.get_mut(&td(rev)).unwrap().schema = Some(SchemaRange::parse(schema));
+}
+
+/// The schema contract of the revisions 1–4: 4 (failing) brought schema 6.
+fn schemas(w: &mut World, of: [&str; 4]) {
+    for (i, s) in of.iter().enumerate() {
+        if !s.is_empty() {
+            declare(w, i as i32 + 1, s);
+        }
+    }
+}
+
+fn record(w: &mut World, at: (u32, u32), result: Option<&str>) {
+    let tags = &mut w.service.tags;
+    tags.insert(TAG_MIGRATION_ID.into(), "m1".into());
+    tags.insert(TAG_MIGRATION_AT.into(), t(at.0, at.1).to_rfc3339());
+    tags.insert(TAG_MIGRATION_FROM.into(), "hello-world:4".into());
+    tags.insert(TAG_MIGRATION_TO.into(), "hello-world:3".into());
+    tags.insert(TAG_MIGRATION_SCHEMA.into(), "5".into());
+    if let Some(r) = result {
+        tags.insert(TAG_MIGRATION_RESULT.into(), r.into());
+    }
+}
+
+fn migrating(to: i32) -> Want {
+    Want {
+        action: "migrating",
+        to: Some(to),
+        skip: None,
+    }
+}
+
+#[test]
+fn rule14_schema_table() {
+    let force = Cause::Manual {
+        allow_other_family: false,
+        force: true,
+        by: None,
+        reason: "operator".into(),
+        to: Some("hello-world:3".into()),
+        dry_run: false,
+    };
+    let cases: Vec<(&str, Cause, Setup, Want)> = vec![
+        ("rule14_nothing_declared_behaves_as_before", failed(), |_, _| {}, rolled(3)),
+        (
+            "rule14_failing_revision_undeclared_checks_nothing",
+            failed(),
+            |w, _| schemas(w, ["1", "2", "3", ""]),
+            rolled(3),
+        ),
+        (
+            "rule14_target_declaring_the_schema_in_force_is_taken",
+            failed(),
+            |w, _| schemas(w, ["", "", "6", "6"]),
+            rolled(3),
+        ),
+        (
+            "rule14_a_range_covering_the_schema_in_force_is_taken",
+            failed(),
+            |w, _| schemas(w, ["", "", "5..6", "6"]),
+            rolled(3),
+        ),
+        (
+            "rule14_an_incompatible_target_is_passed_over_for_an_older_proven_one",
+            failed(),
+            |w, _| schemas(w, ["", "6", "5", "6"]),
+            rolled(2),
+        ),
+        (
+            "rule14_an_undeclared_target_is_passed_over",
+            failed(),
+            |w, _| schemas(w, ["4..6", "", "", "6"]),
+            rolled(1),
+        ),
+        (
+            "rule14_no_proven_target_runs_against_the_schema",
+            failed(),
+            |w, _| schemas(w, ["4", "5", "5", "6"]),
+            skipped("schema_incompatible"),
+        ),
+        (
+            "rule14_no_unproven_family_revision_replaces_a_proven_one",
+            failed(),
+            |w, _| {
+                schemas(w, ["4", "5", "5", "6"]);
+                declare(w, 5, "6");
+                w.family.push(td(0));
+            },
+            skipped("schema_incompatible"),
+        ),
+        (
+            "rule14_with_a_down_migration_named_the_last_stable_target_is_migrated_to",
+            failed(),
+            |w, _| {
+                schemas(w, ["4", "5", "5", "6"]);
+                w.service
+                    .tags
+                    .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+            },
+            migrating(3),
+        ),
+        (
+            "rule14_a_compatible_target_needs_no_migration",
+            failed(),
+            |w, _| {
+                schemas(w, ["4", "6", "5", "6"]);
+                w.service
+                    .tags
+                    .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+            },
+            rolled(2),
+        ),
+        (
+            "rule14_an_undeclared_target_cannot_be_migrated_to",
+            failed(),
+            |w, _| {
+                schemas(w, ["", "", "", "6"]);
+                w.service
+                    .tags
+                    .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+            },
+            skipped("schema_incompatible"),
+        ),
+        (
+            "rule14_an_unreadable_declaration_acts_on_nothing",
+            failed(),
+            |w, _| declare(w, 4, "7..5"),
+            skipped("schema_unreadable"),
+        ),
+        (
+            "rule14_alarm_after_deployment_same_rule",
+            alarm(),
+            |w, _| {
+                schemas(w, ["4", "5", "5", "6"]);
+                w.service.deployments[0].rollout = Rollout::Completed;
+            },
+            skipped("schema_incompatible"),
+        ),
+        (
+            "rule14_requested_target_that_cannot_run_is_refused",
+            manual(Some("hello-world:3"), false),
+            |w, _| schemas(w, ["", "", "5", "6"]),
+            skipped("target_rejected"),
+        ),
+        (
+            "rule14_requested_target_with_force_is_rolled_back_to",
+            force.clone(),
+            |w, _| schemas(w, ["", "", "5", "6"]),
+            rolled(3),
+        ),
+        (
+            "rule14_requested_target_with_a_down_migration",
+            manual(Some("hello-world:3"), false),
+            |w, _| {
+                schemas(w, ["", "", "5", "6"]);
+                w.service
+                    .tags
+                    .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+            },
+            migrating(3),
+        ),
+        (
+            "rule14_a_running_migration_holds_every_trigger",
+            alarm(),
+            |w, _| record(w, (10, 12), None),
+            skipped("migration_running"),
+        ),
+        (
+            "rule14_a_running_migration_holds_a_person_too",
+            manual(None, false),
+            |w, _| record(w, (10, 12), None),
+            skipped("migration_running"),
+        ),
+        (
+            "rule14_a_migration_past_its_time_is_timed_out",
+            failed(),
+            |w, _| record(w, (9, 40), None),
+            skipped("migration_timed_out"),
+        ),
+        (
+            "rule14_a_failed_migration_leaves_the_failure_to_a_person",
+            failed(),
+            |w, _| {
+                schemas(w, ["4", "5", "5", "6"]);
+                record(w, (10, 12), Some("failed: migrate exited 1"));
+            },
+            skipped("migration_failed"),
+        ),
+        (
+            "rule14_force_overrides_a_failed_migration",
+            force.clone(),
+            |w, _| record(w, (10, 12), Some("failed: migrate exited 1")),
+            rolled(3),
+        ),
+        (
+            "rule14_a_succeeded_migration_sets_the_schema_in_force",
+            manual(Some("hello-world:3"), false),
+            |w, _| {
+                schemas(w, ["4", "5", "5", "6"]);
+                w.service
+                    .tags
+                    .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+                record(w, (10, 12), Some("succeeded"));
+            },
+            rolled(3),
+        ),
+        (
+            "rule14_a_record_of_another_revision_is_an_earlier_incident",
+            failed(),
+            |w, _| {
+                record(w, (10, 12), None);
+                w.service
+                    .tags
+                    .insert(TAG_MIGRATION_FROM.into(), "hello-world:2".into());
+            },
+            rolled(3),
+        ),
+    ];
+    check_table(cases);
+}
+
+#[test]
+fn rule14_the_migration_plan_and_its_reason() {
+    let mut w = world();
+    schemas(&mut w, ["4", "5", "5", "6"]);
+    w.service
+        .tags
+        .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let Outcome::Rollback(plan) = &d.outcome else {
+        panic!("{:?}", d.outcome)
+    };
+    assert_eq!(
+        plan.migration,
+        Some(Migration {
+            task_definition: "hello-migrate".into(),
+            from_schema: "6".into(),
+            to_schema: "5".into(),
+        })
+    );
+    let reason = d.reason(&failed());
+    assert!(
+        reason.starts_with("Running the down migration hello-migrate (database schema 6 to 5)"),
+        "{reason}"
+    );
+    assert!(reason.contains("If it fails, nothing is rolled back."), "{reason}");
+
+    let mut w = world();
+    schemas(&mut w, ["4", "5", "", "6"]);
+    let (d, _) = run(&w, failed(), &Policy::default());
+    let reason = d.reason(&failed());
+    assert!(
+        reason.contains("the database schema in force is 6 (declared by hello-world:4)")
+            && reason.contains("hello-world:3 declares no schema (ecs-rollback:schema)")
+            && reason.contains("hello-world:2 runs against schema 5")
+            && reason.contains("ecs-rollback rollback -c demo -s hello-world --to hello-world:3 --force"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn rule14_a_stopped_migration_task_is_judged() {
+    let policy = Policy::default();
+    let mut w = world();
+    record(&mut w, (10, 12), None);
+    let rec = MigrationRecord::from_tags(&w.service.tags);
+    let task = |id: &str, status: &str, codes: Vec<Option<i32>>, stopped: (u32, u32)| MigrationTask {
+        task_arn: "arn:aws:ecs:eu-west-1:123456789012:task/demo/abc123".into(),
+        last_status: status.into(),
+        started_by: Some(format!("{MIGRATION_STARTED_BY}{id}")),
+        stop_code: Some("EssentialContainerExited".into()),
+        stopped_reason: Some("Essential container in task exited".into()),
+        exit_codes: codes.into_iter().map(|c| ("migrate".to_string(), c)).collect(),
+        stopped_at: Some(t(stopped.0, stopped.1)),
+    };
+    let now = t(NOW.0, NOW.1);
+    let judge = |task: &MigrationTask, service: &ServiceState| {
+        rule14_migration_ended(rec.as_ref(), task, service, &policy, now)
+    };
+    let ok = task("m1", "STOPPED", vec![Some(0)], (10, 18));
+    assert_eq!(
+        judge(&ok, &w.service),
+        MigrationVerdict::Succeeded {
+            to: "hello-world:3".into(),
+            schema: "5".into()
+        }
+    );
+    let cases = [
+        (task("m2", "STOPPED", vec![Some(0)], (10, 18)), "Ignore", "no down migration"),
+        (task("m1", "RUNNING", vec![None], (10, 18)), "Ignore", "not STOPPED"),
+        (task("m1", "STOPPED", vec![Some(3)], (10, 18)), "failed: migrate exited 3", ""),
+        (task("m1", "STOPPED", vec![None], (10, 18)), "failed: migrate did not run to an exit", ""),
+        (task("m1", "STOPPED", vec![], (10, 18)), "failed: no container ran", ""),
+        (task("m1", "STOPPED", vec![Some(0)], (10, 50)), "timed out", ""),
+    ];
+    for (task, want, says) in cases {
+        match judge(&task, &w.service) {
+            MigrationVerdict::Ignore(why) => {
+                assert_eq!(want, "Ignore", "{task:?}: {why}");
+                assert!(why.contains(says), "{why}");
+            }
+            MigrationVerdict::Ended { result, .. } => assert_eq!(result, want, "{task:?}"),
+            other => panic!("{task:?}: {other:?}"),
+        }
+    }
+    // A person deployed meanwhile: the rollback is not made over their deployment.
+    let mut moved = w.service.clone();
+    moved.task_definition = td(5);
+    assert!(matches!(
+        judge(&ok, &moved),
+        MigrationVerdict::Ended { result, .. } if result.starts_with("not continued")
+    ));
+    // Succeeded but the rollback was not made yet (killed in between): it is made now; once
+    // made, the same event is a duplicate.
+    let mut done = w.clone_service_with_result("succeeded");
+    let rec2 = MigrationRecord::from_tags(&done.tags);
+    assert!(matches!(
+        rule14_migration_ended(rec2.as_ref(), &ok, &done, &policy, now),
+        MigrationVerdict::Succeeded { .. }
+    ));
+    done.task_definition = td(3);
+    assert!(matches!(
+        rule14_migration_ended(rec2.as_ref(), &ok, &done, &policy, now),
+        MigrationVerdict::Ignore(_)
+    ));
+}
+
+impl World {
+    fn clone_service_with_result(&self, result: &str) -> ServiceState {
+        let mut s = self.service.clone();
+        s.tags
+            .insert(TAG_MIGRATION_RESULT.into(), result.into());
+        s
+    }
 }

@@ -386,6 +386,7 @@ fn parse_direct(direct: Direct) -> Result<Event, InputError> {
                 dry_run: direct.dry_run,
                 // Rule 10: `lambda:InvokeFunction` alone never moves a service to another family.
                 allow_other_family: false,
+                force: false,
                 by: None,
             },
         },

@@ -923,6 +923,7 @@ fn gone(name: &str) -> Revision {
         bad_for: Vec::new(),
         images: Vec::new(),
         pinned_from: None,
+        schema: None,
     }
 }
 

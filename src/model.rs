@@ -27,6 +27,21 @@ pub const TAG_LAST_ROLLBACK_BY: &str = "ecs-rollback:last-rollback-by";
 /// Task-definition tag beside `status=bad`: the services (`cluster/service`, space-separated) the
 /// failure was proven on. `bad` without it (set by hand) bans the revision everywhere.
 pub const TAG_BAD_FOR: &str = "ecs-rollback:bad-for";
+/// Task-definition tag: the database schema versions the revision runs against, `V` or
+/// `MIN..MAX`; the highest is the version deploying it brings the database to.
+pub const TAG_SCHEMA: &str = "ecs-rollback:schema";
+/// Service tag: the task definition (`family` or `family:revision`) that migrates the database
+/// down, run before a rollback to a revision that cannot run against the schema in force.
+pub const TAG_MIGRATION: &str = "ecs-rollback:migration";
+/// Service tags: the down migration the responder started (its ID — the task is started by
+/// `ecs-rollback/<ID>` — when, the rollback it precedes, the version it migrates to) and its
+/// result (`succeeded`, `failed: …`, `timed out`, `not continued: …`).
+pub const TAG_MIGRATION_ID: &str = "ecs-rollback:migration-id";
+pub const TAG_MIGRATION_AT: &str = "ecs-rollback:migration-at";
+pub const TAG_MIGRATION_FROM: &str = "ecs-rollback:migration-from";
+pub const TAG_MIGRATION_TO: &str = "ecs-rollback:migration-to";
+pub const TAG_MIGRATION_SCHEMA: &str = "ecs-rollback:migration-schema";
+pub const TAG_MIGRATION_RESULT: &str = "ecs-rollback:migration-result";
 /// Alarm tags naming the guarded service(s).
 pub const TAG_ALARM_CLUSTER: &str = "ecs-rollback:cluster";
 pub const TAG_ALARM_SERVICE: &str = "ecs-rollback:service";
@@ -82,6 +97,9 @@ pub enum Cause {
         allow_other_family: bool,
         /// Who asked (recorded on the service): a caller ARN, or `None` for a direct invocation.
         by: Option<String>,
+        /// Rule 14: the CLI's `--force` rolls back onto a revision that does not declare the schema
+        /// in force (a direct invocation can never set it).
+        force: bool,
     },
 }
 
@@ -569,6 +587,9 @@ pub struct Revision {
     /// `ecs-rollback:pinned-from`: this revision is our copy of that one (pinned to digests, or
     /// restoring an INACTIVE revision) and is the same revision for identity.
     pub pinned_from: Option<String>,
+    /// `ecs-rollback:schema`: the schema versions it declares it runs against (`None` = none
+    /// declared; `Some(Err)` = declared but unreadable, which runs against nothing).
+    pub schema: Option<Result<SchemaRange, String>>,
 }
 
 impl Revision {
@@ -736,4 +757,234 @@ pub struct ServiceDeploymentInfo {
     pub source_revisions: Vec<String>,
     /// `lifecycleHookDetails[]`: `(targetArn, status)` — the hooks' last verdicts as ECS keeps them.
     pub hooks: Vec<(String, String)>,
+}
+
+/// A database schema version as a migration tool names it. Versions made of numbers (`6`,
+/// `20261201120000`, Flyway's `1.2.3` or `1_2_3`) are ordered number by number; any other
+/// version (an Alembic revision ID) only equals itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaVersion(String);
+
+impl SchemaVersion {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let v = text.trim();
+        if v.is_empty() {
+            return Err("the version is empty".into());
+        }
+        if v.len() > 100 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("{v:?} is not a schema version"));
+        }
+        Ok(SchemaVersion(v.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn numbers(&self) -> Option<Vec<u128>> {
+        let text = self.0.strip_prefix(['v', 'V']).unwrap_or(&self.0);
+        text.split(['.', '_'])
+            .map(|part| part.parse::<u128>().ok())
+            .collect()
+    }
+
+    /// The order of two versions, when both are made of numbers (`1.2` = `1.2.0`).
+    pub fn compare(&self, other: &SchemaVersion) -> Option<std::cmp::Ordering> {
+        if self.0 == other.0 {
+            return Some(std::cmp::Ordering::Equal);
+        }
+        let (mut a, mut b) = (self.numbers()?, other.numbers()?);
+        let len = a.len().max(b.len());
+        a.resize(len, 0);
+        b.resize(len, 0);
+        Some(a.cmp(&b))
+    }
+}
+
+impl std::fmt::Display for SchemaVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a revision declares with `ecs-rollback:schema`: `V` (exactly that version) or
+/// `MIN..MAX` (every version from MIN to MAX; both must be numbers). `MAX` is the version its
+/// deployment brings the database to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaRange {
+    pub min: SchemaVersion,
+    pub max: SchemaVersion,
+}
+
+impl SchemaRange {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let Some((min, max)) = text.split_once("..") else {
+            let v = SchemaVersion::parse(text)?;
+            return Ok(SchemaRange {
+                min: v.clone(),
+                max: v,
+            });
+        };
+        let (min, max) = (SchemaVersion::parse(min)?, SchemaVersion::parse(max)?);
+        match min.compare(&max) {
+            None => Err(format!(
+                "{:?}: a range needs versions made of numbers (write a single version otherwise)",
+                text.trim()
+            )),
+            Some(std::cmp::Ordering::Greater) => Err(format!(
+                "{:?}: the range's first version is above its last",
+                text.trim()
+            )),
+            Some(_) => Ok(SchemaRange { min, max }),
+        }
+    }
+
+    /// Whether a revision declaring this range runs against the schema `version`.
+    pub fn accepts(&self, version: &SchemaVersion) -> bool {
+        use std::cmp::Ordering::*;
+        if self.min == self.max {
+            return self.min.compare(version) == Some(Equal);
+        }
+        matches!(self.min.compare(version), Some(Less | Equal))
+            && matches!(self.max.compare(version), Some(Greater | Equal))
+    }
+}
+
+impl std::fmt::Display for SchemaRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.max)
+        } else {
+            write!(f, "{}..{}", self.min, self.max)
+        }
+    }
+}
+
+/// The down migration the responder started for a service (its service tags), if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationRecord {
+    /// Written before the task is started; the task's `startedBy` is `ecs-rollback/<id>`.
+    pub id: String,
+    pub at: Option<Time>,
+    /// The failing task definition the rollback leaves (`family:revision`).
+    pub from: String,
+    /// The task definition the rollback restores once the migration succeeded.
+    pub to: String,
+    /// The schema version the migration brings the database to.
+    pub schema: String,
+    /// `None` while it runs; `succeeded`, `failed: …` or `timed out` once it ended.
+    pub result: Option<String>,
+}
+
+impl MigrationRecord {
+    /// The record in a service's tags (all of task, from, to and schema, or none).
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
+        let get = |k: &str| tags.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Some(MigrationRecord {
+            id: get(TAG_MIGRATION_ID)?,
+            at: get(TAG_MIGRATION_AT).and_then(|v| DateTime::parse_from_rfc3339(&v).ok().map(|t| t.with_timezone(&Utc))),
+            from: get(TAG_MIGRATION_FROM)?,
+            to: get(TAG_MIGRATION_TO)?,
+            schema: get(TAG_MIGRATION_SCHEMA)?,
+            result: get(TAG_MIGRATION_RESULT),
+        })
+    }
+
+    pub fn running(&self) -> bool {
+        self.result.is_none()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.result.as_deref() == Some("succeeded")
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    fn v(s: &str) -> SchemaVersion {
+        SchemaVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn versions_of_numbers_are_ordered_and_others_only_equal_themselves() {
+        use std::cmp::Ordering::*;
+        let cases = [
+            ("6", "5", Some(Greater)),
+            ("10", "9", Some(Greater)),
+            ("1.2.3", "1.10", Some(Less)),
+            ("1.2", "1.2.0", Some(Equal)),
+            ("1_2_3", "1.2.3", Some(Equal)),
+            ("v7", "6", Some(Greater)),
+            ("20261201120000", "20261130090000", Some(Greater)),
+            ("ae1027a6acf", "ae1027a6acf", Some(Equal)),
+            ("ae1027a6acf", "27c6a30d7c24", None),
+            ("ae1027a6acf", "5", None),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(v(a).compare(&v(b)), want, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn ranges_accept_what_they_declare() {
+        let cases = [
+            ("6", "6", true),
+            ("6", "5", false),
+            ("6", "7", false),
+            ("5..7", "6", true),
+            ("5..7", "5", true),
+            ("5..7", "7", true),
+            ("5..7", "8", false),
+            ("5..7", "4", false),
+            ("ae1027a6acf", "ae1027a6acf", true),
+            ("ae1027a6acf", "5", false),
+            ("1.2..1.4", "1.3.9", true),
+        ];
+        for (range, version, want) in cases {
+            let r = SchemaRange::parse(range).unwrap();
+            assert_eq!(r.accepts(&v(version)), want, "{range} accepts {version}");
+        }
+    }
+
+    #[test]
+    fn unreadable_declarations_name_the_problem() {
+        for (text, says) in [
+            ("", "empty"),
+            ("7..5", "above its last"),
+            ("abc..def", "made of numbers"),
+            ("5 6", "not a schema version"),
+        ] {
+            let err = SchemaRange::parse(text).unwrap_err();
+            assert!(err.contains(says), "{text:?}: {err}");
+        }
+        assert_eq!(SchemaRange::parse("5..7").unwrap().to_string(), "5..7");
+        assert_eq!(SchemaRange::parse(" 6 ").unwrap().to_string(), "6");
+    }
+}
+
+/// The `startedBy` of a down-migration task the responder starts: `ecs-rollback/<id>`.
+pub const MIGRATION_STARTED_BY: &str = "ecs-rollback/";
+/// The task group of a down-migration task: `ecs-rollback:<service name>`.
+pub const MIGRATION_GROUP: &str = "ecs-rollback:";
+
+/// A down-migration task as `DescribeTasks` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationTask {
+    pub task_arn: String,
+    pub last_status: String,
+    pub started_by: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    /// Each container's name and exit code (`None`: it never ran to an exit).
+    pub exit_codes: Vec<(String, Option<i32>)>,
+    pub stopped_at: Option<Time>,
+}
+
+impl MigrationTask {
+    /// The migration ID in `startedBy`, when the responder started it.
+    pub fn migration_id(&self) -> Option<&str> {
+        self.started_by.as_deref()?.strip_prefix(MIGRATION_STARTED_BY)
+    }
 }

@@ -639,6 +639,7 @@ impl Ecs {
                 .get(TAG_PINNED_FROM)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
+            schema: tags.get(TAG_SCHEMA).map(|v| SchemaRange::parse(v)),
         })
     }
 

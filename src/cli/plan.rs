@@ -35,6 +35,7 @@ pub fn manual(
         dry_run,
         allow_other_family,
         by: by.map(str::to_string),
+        force: false,
     }
 }
 
@@ -298,6 +299,7 @@ mod tests {
                     image: format!("{REPO}:latest"),
                 }],
                 pinned_from: None,
+                schema: None,
             },
         );
         snap
@@ -327,6 +329,7 @@ mod tests {
                 bake_time_minutes: None,
                 dry_run: true,
                 degraded: None,
+                migration: None,
             }),
             current: Some(FROM.into()),
             notes: Vec::new(),
@@ -404,6 +407,7 @@ demo/hello-world: would roll back hello-world:3 → hello-world:2
                 bake_time_minutes: None,
                 dry_run: false,
                 degraded: Some("service-deployment history unavailable (boom)".into()),
+                migration: None,
             }),
             current: Some(FROM.into()),
             notes: Vec::new(),

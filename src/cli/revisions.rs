@@ -524,6 +524,7 @@ mod tests {
                 image: "repo/web:latest".into(),
             }],
             pinned_from: None,
+            schema: None,
         };
         let git = Git::new(Some(std::env::temp_dir().join("not-a-repo-ecs-rollback")));
         let info = describe(&revision, &svc, &history, &git);
