@@ -72,6 +72,13 @@ pub enum Event {
     Alarm { origin: Origin, alarm: AlarmEvent },
     /// `{"cluster","service","reason","toTaskDefinition"?,"dryRun"?}`.
     Direct { trigger: Trigger },
+    /// A down-migration task the responder started (`startedBy: ecs-rollback/<id>`) stopped: the
+    /// rollback it precedes follows, once the task is verified in ECS.
+    Migration {
+        origin: Origin,
+        target: ServiceRef,
+        task_arn: String,
+    },
     /// An ECS lifecycle-hook invocation (the deployment gate): answered `{"hookStatus", …}`.
     Hook { hook: crate::gate::HookInvocation },
     /// A well-formed event that never acts (a spot interruption, a scale-in, a placement
@@ -579,6 +586,39 @@ fn parse_task_state(mut origin: Origin, detail: &Value) -> Result<Event, InputEr
             why: format!("{cluster_arn:?} is not an ECS cluster ARN"),
         })?;
     let group = str_at(detail, &["group"]).unwrap_or("");
+    let started_by = str_at(detail, &["startedBy"]).unwrap_or("");
+    if started_by.starts_with(MIGRATION_STARTED_BY) {
+        let service = group
+            .strip_prefix(MIGRATION_GROUP)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| InputError::Invalid {
+                field: "detail.group".into(),
+                why: format!(
+                    "{group:?} does not name the service of a down-migration task ({MIGRATION_GROUP}<service>)"
+                ),
+            })?;
+        let target = ServiceRef {
+            cluster: cluster.to_string(),
+            service: service.to_string(),
+        };
+        if last_status != "STOPPED" {
+            return Ok(Event::Ignored {
+                origin,
+                target: Some(target),
+                kind: "migration_task",
+                reason: format!(
+                    "The down-migration task is {last_status}, not STOPPED: nothing to do yet."
+                ),
+            });
+        }
+        let task_arn = required("taskArn")?;
+        same_place("detail.taskArn", task_arn, &mut origin)?;
+        return Ok(Event::Migration {
+            origin,
+            target,
+            task_arn: task_arn.to_string(),
+        });
+    }
     let service = group.strip_prefix("service:").filter(|s| !s.is_empty());
     let target = service.map(|service| ServiceRef {
         cluster: cluster.to_string(),

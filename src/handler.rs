@@ -13,7 +13,7 @@ use crate::aws::ecs::Ecs;
 use crate::aws::lease::Lease;
 use crate::aws::sns::Sns;
 use crate::config::Config;
-use crate::decision::{
+use crate::decision::{Migration, Skip, 
     self, AlarmFacts, Decision, Method, Need, Outcome, RollbackPlan, Snapshot, Step,
 };
 use crate::error::{Error, InputError};
@@ -202,6 +202,7 @@ async fn handle_within(
     let origin = match &event {
         Event::Direct { .. } | Event::Hook { .. } => None,
         Event::Service { origin, .. }
+        | Event::Migration { origin, .. }
         | Event::Alarm { origin, .. }
         | Event::Ignored { origin, .. } => Some(origin.clone()),
     };
@@ -226,6 +227,12 @@ async fn handle_within(
                     Ok(trigger) => vec![respond(deps, &trigger, now).await?],
                     Err(response) => vec![response],
                 },
+            },
+            Event::Migration {
+                target, task_arn, ..
+            } => match refused {
+                Some(reason) => vec![Response::skipped(Some(&target), reason)],
+                None => respond_migration(deps, &target, &task_arn, now).await?,
             },
             Event::Ignored {
                 target,
@@ -775,7 +782,11 @@ async fn prepare_copy(
     let mut first: Option<(Decision, Error)> = None;
     for _ in 0..COPY_ATTEMPTS {
         let plan = match &decision.outcome {
-            Outcome::Rollback(plan) if !plan.dry_run && plan.needs_copy() => plan.clone(),
+            Outcome::Rollback(plan)
+                if !plan.dry_run && plan.needs_copy() && plan.migration.is_none() =>
+            {
+                plan.clone()
+            }
             _ => return Ok((decision, PreparedCopy::Pending, notes)),
         };
         if crate::deadline::spent() {
@@ -970,6 +981,10 @@ async fn act_with(
     };
     let mut code: Option<&str> = None;
     match &decision.outcome {
+        Outcome::Skip(skip @ Skip::MigrationTimedOut { task, .. }) => {
+            code = Some(skip.code());
+            end_overdue_migration(deps, service, task).await;
+        }
         Outcome::Skip(skip) => code = Some(skip.code()),
         Outcome::Record { task_definition } => {
             if deps.config.policy.dry_run {
@@ -1023,7 +1038,7 @@ async fn act_with(
     // After a rollback the ledger mark and the notification are independent: both at once.
     let ledger = async {
         if let Outcome::Rollback(plan) = &decision.outcome {
-            if !plan.dry_run {
+            if !plan.dry_run && plan.migration.is_none() {
                 mark_bad(deps, snap, plan).await;
             }
         }
@@ -1067,6 +1082,9 @@ async fn execute(
     // No write sequence starts without time for it: the event is left to Lambda's retries.
     if crate::deadline::spent() {
         return Err(crate::deadline::out_of_time("before its first write"));
+    }
+    if let Some(migration) = &plan.migration {
+        return start_migration(deps, service, plan, migration, now).await;
     }
     if plan.needs_copy() {
         let registered = match copy {
@@ -1122,6 +1140,224 @@ async fn execute(
                 revert_loop_guard(deps, service, &previous).await;
             }
             Err(e)
+        }
+    }
+}
+
+/// The ID of a down migration: the same for every retry of one incident (the failing
+/// deployment and the target), so that RunTask's client token never starts a second task.
+fn migration_id(service: &ServiceState, plan: &RollbackPlan) -> String {
+    use sha2::{Digest, Sha256};
+    let deployment = service.primary().map(|p| p.id.as_str()).unwrap_or("");
+    let digest = Sha256::digest(
+        format!("{}\n{deployment}\n{}\n{}", service.service_arn, plan.from, plan.to).as_bytes(),
+    );
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rule 14's first step: record the migration on the service, then start its task. The record
+/// comes first, so that a retry, a duplicate or another alarm finds it and starts nothing; the
+/// rollback itself follows when the task's own `ECS Task State Change` arrives.
+async fn start_migration(
+    deps: &Deps,
+    service: &ServiceState,
+    plan: &RollbackPlan,
+    migration: &Migration,
+    now: Time,
+) -> Result<Executed, Error> {
+    let id = migration_id(service, plan);
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (from, to) = (
+        short_task_definition(&plan.from),
+        short_task_definition(&plan.to),
+    );
+    if service.tags.contains_key(TAG_MIGRATION_RESULT) {
+        deps.ecs
+            .untag(&service.service_arn, &[TAG_MIGRATION_RESULT])
+            .await?;
+    }
+    deps.ecs
+        .tag(
+            &service.service_arn,
+            &[
+                (TAG_MIGRATION_ID, id.as_str()),
+                (TAG_MIGRATION_AT, at.as_str()),
+                (TAG_MIGRATION_FROM, from.as_str()),
+                (TAG_MIGRATION_TO, to.as_str()),
+                (TAG_MIGRATION_SCHEMA, migration.to_schema.as_str()),
+            ],
+        )
+        .await?;
+    match deps
+        .ecs
+        .run_migration(service, &migration.task_definition, &id, migration)
+        .await
+    {
+        Ok(task) => {
+            tracing::info!(service = %service.service_arn, task = %task, migration = %id, "down migration started");
+            Ok(Executed {
+                deployed: plan.to.clone(),
+                notes: vec![format!(
+                    "The migration task is {} (started by {MIGRATION_STARTED_BY}{id}).",
+                    task.rsplit('/').next().unwrap_or(&task)
+                )],
+            })
+        }
+        // Lambda delivers the event again: the record is taken back so that the retry starts
+        // over, with the same client token (a task the lost answer did start is not doubled).
+        Err(e) if e.is_retryable() => {
+            if let Err(untag) = deps
+                .ecs
+                .untag(
+                    &service.service_arn,
+                    &[
+                        TAG_MIGRATION_ID,
+                        TAG_MIGRATION_AT,
+                        TAG_MIGRATION_FROM,
+                        TAG_MIGRATION_TO,
+                        TAG_MIGRATION_SCHEMA,
+                    ],
+                )
+                .await
+            {
+                tracing::error!(error = %untag, "the migration record could not be taken back; it times out");
+            }
+            Err(e)
+        }
+        Err(e) => {
+            let result = format!("failed: the task could not be started ({e})");
+            let result: String = tag_value(&result);
+            if let Err(tag) = deps
+                .ecs
+                .tag(&service.service_arn, &[(TAG_MIGRATION_RESULT, result.as_str())])
+                .await
+            {
+                tracing::error!(error = %tag, "the migration result could not be recorded");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A tag value: at most 256 characters of the allowed set (others become spaces).
+fn tag_value(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .take(256)
+        .collect()
+}
+
+/// A down migration past its time: its task is stopped and the record says so (rule 14).
+async fn end_overdue_migration(deps: &Deps, service: &ServiceState, id: &str) {
+    let stopped = deps
+        .ecs
+        .stop_migration(
+            service,
+            id,
+            "ecs-rollback: the down migration ran past its time",
+        )
+        .await;
+    if let Err(e) = &stopped {
+        tracing::error!(migration = %id, error = %e, "the overdue migration task could not be stopped");
+    }
+    if let Err(e) = deps
+        .ecs
+        .tag(&service.service_arn, &[(TAG_MIGRATION_RESULT, "timed out")])
+        .await
+    {
+        tracing::error!(migration = %id, error = %e, "the migration result could not be recorded");
+    }
+}
+
+/// A down-migration task stopped (its `ECS Task State Change`): verified in ECS and judged by the
+/// core; on success the rollback it precedes is made, through the same decision as any other.
+async fn respond_migration(
+    deps: &Deps,
+    target: &ServiceRef,
+    task_arn: &str,
+    now: Time,
+) -> Result<Vec<Response>, Error> {
+    let service = deps.ecs.describe_service(target).await?;
+    let record = MigrationRecord::from_tags(&service.tags);
+    let task_id = task_arn.rsplit('/').next().unwrap_or(task_arn).to_string();
+    let trigger = Trigger {
+        target: target.clone(),
+        cause: Cause::TaskFailures {
+            deployment_id: None,
+            task_definition: None,
+            signal: format!("the down-migration task {task_id} stopped"),
+        },
+    };
+    let verdict = match deps
+        .ecs
+        .migration_task(&service.cluster_arn, task_arn)
+        .await?
+    {
+        None => decision::MigrationVerdict::Ignore(format!(
+            "ECS does not know the task {task_id}: the event's claim cannot be verified, nothing to do."
+        )),
+        Some(task) => decision::rule14_migration_ended(
+            record.as_ref(),
+            &task,
+            &service,
+            &deps.config.policy,
+            now,
+        ),
+    };
+    let snap = Snapshot::new(service.clone());
+    let answer = |reason: String| Response {
+        action: "skipped".into(),
+        cluster: Some(service.cluster_name().to_string()),
+        service: Some(service.service_name.clone()),
+        from: record.as_ref().map(|r| r.from.clone()),
+        to: None,
+        reason,
+    };
+    match verdict {
+        decision::MigrationVerdict::Ignore(why) => {
+            let response = answer(why);
+            log_decision(&response, "migration_task", "migration_ignored", false);
+            metrics::emit("skipped", Some("migration_ignored"), None);
+            Ok(vec![response])
+        }
+        decision::MigrationVerdict::Ended { result, sentence } => {
+            let result = tag_value(&result);
+            deps.ecs
+                .tag(&service.service_arn, &[(TAG_MIGRATION_RESULT, result.as_str())])
+                .await?;
+            let response = answer(sentence);
+            notify(deps, &trigger, &snap, &response).await;
+            log_decision(&response, "migration_task", "migration_failed", true);
+            metrics::emit("skipped", Some("migration_failed"), None);
+            Ok(vec![response])
+        }
+        decision::MigrationVerdict::Succeeded { to, schema } => {
+            if !record.as_ref().is_some_and(|r| r.succeeded()) {
+                deps.ecs
+                    .tag(&service.service_arn, &[(TAG_MIGRATION_RESULT, "succeeded")])
+                    .await?;
+            }
+            let id = record.map(|r| r.id).unwrap_or_default();
+            let rollback = Trigger {
+                target: target.clone(),
+                cause: Cause::Manual {
+                    reason: format!(
+                        "its down migration {id} (task {task_id}) brought the database schema to {schema}"
+                    ),
+                    to: Some(to),
+                    dry_run: false,
+                    allow_other_family: false,
+                    by: Some("ecs-rollback".into()),
+                    force: false,
+                },
+            };
+            Ok(vec![respond(deps, &rollback, now).await?])
         }
     }
 }

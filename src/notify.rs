@@ -139,6 +139,11 @@ impl Notice {
                 td(&self.to)
             ),
             "recorded" => format!("{name} recorded {} as stable", td(&self.to)),
+            "migrating" => format!(
+                "{name} migrating the database down before rolling back {} → {}",
+                td(&self.from),
+                td(&self.to)
+            ),
             "error" => format!("{name}: the responder failed"),
             _ => format!("{name} not rolled back"),
         }
@@ -149,6 +154,7 @@ impl Notice {
             "rolled_back" => "✅",
             "dry_run" => "🧪",
             "recorded" => "📒",
+            "migrating" => "🗄️",
             "error" => "❌",
             _ => "⚠️",
         }
@@ -159,6 +165,9 @@ impl Notice {
         let to = td(&self.to);
         match self.action.as_str() {
             "dry_run" => "Nothing was changed (dry run).".into(),
+            "migrating" => format!(
+                "When the migration task exits 0, the rollback to {to} follows and you get a second notification; if it fails or runs past its time, nothing is rolled back and you are told."
+            ),
             "rolled_back" => match self.method {
                 Some(Method::StopDeployment) => match self.strategy.as_deref() {
                     Some("BLUE_GREEN") | Some("LINEAR") | Some("CANARY") => format!(

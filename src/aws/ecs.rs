@@ -785,6 +785,151 @@ impl Ecs {
         Ok(())
     }
 
+    /// Start the down migration (rule 14): one task of `task_definition` in the service's
+    /// cluster, with the service's network configuration and capacity, started by
+    /// `ecs-rollback/<id>` in the group `ecs-rollback:<service>`, every container told the
+    /// versions (`ECS_ROLLBACK_SCHEMA_FROM`, `ECS_ROLLBACK_SCHEMA_TO`). `id` is also the client
+    /// token: a repeated call starts no second task. Answers the task's ARN.
+    pub async fn run_migration(
+        &self,
+        service: &ServiceState,
+        task_definition: &str,
+        id: &str,
+        migration: &crate::decision::Migration,
+    ) -> Result<String, Error> {
+        use aws_sdk_ecs::types::{ContainerOverride, KeyValuePair, TaskOverride};
+        let out = self
+            .client
+            .describe_services()
+            .cluster(&service.cluster_arn)
+            .services(&service.service_arn)
+            .send()
+            .bounded()
+            .await
+            .map_err(|e| aws_error("DescribeServices", e))?;
+        let svc = out.services().first();
+        let (td, _) = self.task_definition_with_tags(task_definition).await?;
+        let env = [
+            ("ECS_ROLLBACK_SCHEMA_FROM", migration.from_schema.as_str()),
+            ("ECS_ROLLBACK_SCHEMA_TO", migration.to_schema.as_str()),
+        ];
+        let overrides = td
+            .container_definitions()
+            .iter()
+            .filter_map(|c| c.name())
+            .map(|name| {
+                ContainerOverride::builder()
+                    .name(name)
+                    .set_environment(Some(
+                        env.iter()
+                            .map(|(k, v)| KeyValuePair::builder().name(*k).value(*v).build())
+                            .collect(),
+                    ))
+                    .build()
+            })
+            .collect();
+        let run = self
+            .client
+            .run_task()
+            .cluster(&service.cluster_arn)
+            .task_definition(td.task_definition_arn().unwrap_or(task_definition))
+            .count(1)
+            .started_by(format!("{MIGRATION_STARTED_BY}{id}"))
+            .group(format!("{MIGRATION_GROUP}{}", service.service_name))
+            .client_token(id)
+            .overrides(
+                TaskOverride::builder()
+                    .set_container_overrides(Some(overrides))
+                    .build(),
+            )
+            .set_network_configuration(svc.and_then(|s| s.network_configuration().cloned()))
+            .set_platform_version(svc.and_then(|s| s.platform_version().map(str::to_string)));
+        let run = match svc {
+            Some(s) if !s.capacity_provider_strategy().is_empty() => run
+                .set_capacity_provider_strategy(Some(s.capacity_provider_strategy().to_vec())),
+            Some(s) => run.set_launch_type(s.launch_type().cloned()),
+            None => run,
+        };
+        let out = run
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .bounded()
+            .await
+            .map_err(|e| aws_error("RunTask", e))?;
+        if let Some(task) = out.tasks().first().and_then(|t| t.task_arn()) {
+            return Ok(task.to_string());
+        }
+        let why = out
+            .failures()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f.reason().unwrap_or("?"),
+                    f.detail().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Error::Internal(format!(
+            "RunTask started no migration task ({})",
+            if why.is_empty() { "no reason given" } else { &why }
+        )))
+    }
+
+    /// A down-migration task as ECS reports it now.
+    pub async fn migration_task(&self, cluster: &str, task_arn: &str) -> Result<Option<MigrationTask>, Error> {
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task_arn)
+            .send()
+            .bounded()
+            .await
+            .map_err(|e| aws_error("DescribeTasks", e))?;
+        Ok(out.tasks().first().map(|t| MigrationTask {
+            task_arn: t.task_arn().unwrap_or(task_arn).to_string(),
+            last_status: t.last_status().unwrap_or_default().to_string(),
+            started_by: t.started_by().map(str::to_string),
+            stop_code: t.stop_code().map(|c| c.as_str().to_string()),
+            stopped_reason: t.stopped_reason().map(str::to_string),
+            exit_codes: t
+                .containers()
+                .iter()
+                .map(|c| (c.name().unwrap_or("?").to_string(), c.exit_code()))
+                .collect(),
+            stopped_at: t.stopped_at().and_then(to_time),
+        }))
+    }
+
+    /// Stop the down-migration tasks started as `ecs-rollback/<id>` that still run (its time is up).
+    pub async fn stop_migration(&self, service: &ServiceState, id: &str, reason: &str) -> Result<usize, Error> {
+        let out = self
+            .client
+            .list_tasks()
+            .cluster(&service.cluster_arn)
+            .started_by(format!("{MIGRATION_STARTED_BY}{id}"))
+            .desired_status(DesiredStatus::Running)
+            .send()
+            .bounded()
+            .await
+            .map_err(|e| aws_error("ListTasks", e))?;
+        for arn in out.task_arns() {
+            self.client
+                .stop_task()
+                .cluster(&service.cluster_arn)
+                .task(arn)
+                .reason(reason)
+                .send()
+                .bounded()
+                .await
+                .map_err(|e| aws_error("StopTask", e))?;
+        }
+        Ok(out.task_arns().len())
+    }
+
     /// Register a copy of `source` whose tagged images are replaced by their pinned digests,
     /// tagged `ecs-rollback:status=stable` and `ecs-rollback:pinned-from=<source>` (rule 7).
     pub async fn register_pinned_copy(&self, source: &str, pins: &[Pin]) -> Result<String, Error> {
