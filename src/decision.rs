@@ -754,14 +754,7 @@ fn decide_flow(trigger: &Trigger, snap: &Snapshot, policy: &Policy, now: Time) -
                 ..
             },
             _,
-        ) => rule10_requested_target(
-            snap,
-            entries,
-            to,
-            failing.td,
-            *allow_other_family,
-            &schema,
-        )?,
+        ) => rule10_requested_target(snap, entries, to, failing.td, *allow_other_family, &schema)?,
         _ => rule5_last_stable(snap, history, failing.td, failing_rev, &schema)?,
     };
     rule2_already_on_target(snap, &chosen, current, failing.td, failing_rev)?;
@@ -1998,7 +1991,10 @@ pub fn rule14_migration_ended(
         };
     }
     let ended = task.stopped_at.unwrap_or(now);
-    if rec.at.is_none_or(|at| ended - at > policy.migration_timeout) {
+    if rec
+        .at
+        .is_none_or(|at| ended - at > policy.migration_timeout)
+    {
         return MigrationVerdict::Ended {
             result: "timed out".into(),
             sentence: format!(
@@ -2327,7 +2323,9 @@ fn rule10_requested_target(
         );
     }
     let Some(revision) = lookup(snap, to) else {
-        return need(Need::Revisions(schema.with_failing(snap, vec![to.to_string()])));
+        return need(Need::Revisions(
+            schema.with_failing(snap, vec![to.to_string()]),
+        ));
     };
     if same_task_definition(&revision.arn, failing) {
         return skip(Skip::AlreadyOnTarget(revision.arn.clone()), failing);

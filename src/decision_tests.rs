@@ -2020,7 +2020,12 @@ fn rule14_schema_table() {
         dry_run: false,
     };
     let cases: Vec<(&str, Cause, Setup, Want)> = vec![
-        ("rule14_nothing_declared_behaves_as_before", failed(), |_, _| {}, rolled(3)),
+        (
+            "rule14_nothing_declared_behaves_as_before",
+            failed(),
+            |_, _| {},
+            rolled(3),
+        ),
         (
             "rule14_failing_revision_undeclared_checks_nothing",
             failed(),
@@ -2222,7 +2227,10 @@ fn rule14_the_migration_plan_and_its_reason() {
         reason.starts_with("Running the down migration hello-migrate (database schema 6 to 5)"),
         "{reason}"
     );
-    assert!(reason.contains("If it fails, nothing is rolled back."), "{reason}");
+    assert!(
+        reason.contains("If it fails, nothing is rolled back."),
+        "{reason}"
+    );
 
     let mut w = world();
     schemas(&mut w, ["4", "5", "", "6"]);
@@ -2232,7 +2240,9 @@ fn rule14_the_migration_plan_and_its_reason() {
         reason.contains("the database schema in force is 6 (declared by hello-world:4)")
             && reason.contains("hello-world:3 declares no schema (ecs-rollback:schema)")
             && reason.contains("hello-world:2 runs against schema 5")
-            && reason.contains("ecs-rollback rollback -c demo -s hello-world --to hello-world:3 --force"),
+            && reason.contains(
+                "ecs-rollback rollback -c demo -s hello-world --to hello-world:3 --force"
+            ),
         "{reason}"
     );
 }
@@ -2243,15 +2253,19 @@ fn rule14_a_stopped_migration_task_is_judged() {
     let mut w = world();
     record(&mut w, (10, 12), None);
     let rec = MigrationRecord::from_tags(&w.service.tags);
-    let task = |id: &str, status: &str, codes: Vec<Option<i32>>, stopped: (u32, u32)| MigrationTask {
-        task_arn: "arn:aws:ecs:eu-west-1:123456789012:task/demo/abc123".into(),
-        last_status: status.into(),
-        started_by: Some(format!("{MIGRATION_STARTED_BY}{id}")),
-        stop_code: Some("EssentialContainerExited".into()),
-        stopped_reason: Some("Essential container in task exited".into()),
-        exit_codes: codes.into_iter().map(|c| ("migrate".to_string(), c)).collect(),
-        stopped_at: Some(t(stopped.0, stopped.1)),
-    };
+    let task =
+        |id: &str, status: &str, codes: Vec<Option<i32>>, stopped: (u32, u32)| MigrationTask {
+            task_arn: "arn:aws:ecs:eu-west-1:123456789012:task/demo/abc123".into(),
+            last_status: status.into(),
+            started_by: Some(format!("{MIGRATION_STARTED_BY}{id}")),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Some("Essential container in task exited".into()),
+            exit_codes: codes
+                .into_iter()
+                .map(|c| ("migrate".to_string(), c))
+                .collect(),
+            stopped_at: Some(t(stopped.0, stopped.1)),
+        };
     let now = t(NOW.0, NOW.1);
     let judge = |task: &MigrationTask, service: &ServiceState| {
         rule14_migration_ended(rec.as_ref(), task, service, &policy, now)
@@ -2265,12 +2279,36 @@ fn rule14_a_stopped_migration_task_is_judged() {
         }
     );
     let cases = [
-        (task("m2", "STOPPED", vec![Some(0)], (10, 18)), "Ignore", "no down migration"),
-        (task("m1", "RUNNING", vec![None], (10, 18)), "Ignore", "not STOPPED"),
-        (task("m1", "STOPPED", vec![Some(3)], (10, 18)), "failed: migrate exited 3", ""),
-        (task("m1", "STOPPED", vec![None], (10, 18)), "failed: migrate did not run to an exit", ""),
-        (task("m1", "STOPPED", vec![], (10, 18)), "failed: no container ran", ""),
-        (task("m1", "STOPPED", vec![Some(0)], (10, 50)), "timed out", ""),
+        (
+            task("m2", "STOPPED", vec![Some(0)], (10, 18)),
+            "Ignore",
+            "no down migration",
+        ),
+        (
+            task("m1", "RUNNING", vec![None], (10, 18)),
+            "Ignore",
+            "not STOPPED",
+        ),
+        (
+            task("m1", "STOPPED", vec![Some(3)], (10, 18)),
+            "failed: migrate exited 3",
+            "",
+        ),
+        (
+            task("m1", "STOPPED", vec![None], (10, 18)),
+            "failed: migrate did not run to an exit",
+            "",
+        ),
+        (
+            task("m1", "STOPPED", vec![], (10, 18)),
+            "failed: no container ran",
+            "",
+        ),
+        (
+            task("m1", "STOPPED", vec![Some(0)], (10, 50)),
+            "timed out",
+            "",
+        ),
     ];
     for (task, want, says) in cases {
         match judge(&task, &w.service) {
@@ -2307,8 +2345,7 @@ fn rule14_a_stopped_migration_task_is_judged() {
 impl World {
     fn clone_service_with_result(&self, result: &str) -> ServiceState {
         let mut s = self.service.clone();
-        s.tags
-            .insert(TAG_MIGRATION_RESULT.into(), result.into());
+        s.tags.insert(TAG_MIGRATION_RESULT.into(), result.into());
         s
     }
 }

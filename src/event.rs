@@ -1054,4 +1054,30 @@ mod tests {
         null_details["hookDetails"] = Value::Null;
         assert!(parse(null_details).is_ok());
     }
+
+    #[test]
+    fn a_stopped_migration_task_names_its_service_and_task() {
+        let payload: Value =
+            serde_json::from_str(include_str!("../events/ecs-task-stopped-migration.json"))
+                .unwrap();
+        let Event::Migration {
+            target, task_arn, ..
+        } = parse(payload.clone()).unwrap()
+        else {
+            panic!("not a migration event")
+        };
+        assert_eq!(
+            (target.cluster.as_str(), target.service.as_str()),
+            ("demo", "hello-world")
+        );
+        assert!(task_arn.ends_with("/5b7d9f1a3c5e4b6d8f0a2c4e6b8d0f1a"));
+        // Running: nothing to do yet. A group that names no service: rejected, naming the field.
+        let mut running = payload.clone();
+        running["detail"]["lastStatus"] = "RUNNING".into();
+        assert!(matches!(parse(running).unwrap(), Event::Ignored { .. }));
+        let mut no_group = payload;
+        no_group["detail"]["group"] = "family:hello-migrate".into();
+        let err = parse(no_group).unwrap_err().to_string();
+        assert!(err.contains("detail.group"), "{err}");
+    }
 }

@@ -13,8 +13,9 @@ use crate::aws::ecs::Ecs;
 use crate::aws::lease::Lease;
 use crate::aws::sns::Sns;
 use crate::config::Config;
-use crate::decision::{Migration, Skip, 
-    self, AlarmFacts, Decision, Method, Need, Outcome, RollbackPlan, Snapshot, Step,
+use crate::decision::{
+    self, AlarmFacts, Decision, Method, Migration, Need, Outcome, RollbackPlan, Skip, Snapshot,
+    Step,
 };
 use crate::error::{Error, InputError};
 use crate::event::{self, AlarmEvent, Event, Origin};
@@ -1150,7 +1151,11 @@ fn migration_id(service: &ServiceState, plan: &RollbackPlan) -> String {
     use sha2::{Digest, Sha256};
     let deployment = service.primary().map(|p| p.id.as_str()).unwrap_or("");
     let digest = Sha256::digest(
-        format!("{}\n{deployment}\n{}\n{}", service.service_arn, plan.from, plan.to).as_bytes(),
+        format!(
+            "{}\n{deployment}\n{}\n{}",
+            service.service_arn, plan.from, plan.to
+        )
+        .as_bytes(),
     );
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -1229,7 +1234,10 @@ async fn start_migration(
             let result: String = tag_value(&result);
             if let Err(tag) = deps
                 .ecs
-                .tag(&service.service_arn, &[(TAG_MIGRATION_RESULT, result.as_str())])
+                .tag(
+                    &service.service_arn,
+                    &[(TAG_MIGRATION_RESULT, result.as_str())],
+                )
                 .await
             {
                 tracing::error!(error = %tag, "the migration result could not be recorded");
@@ -1329,7 +1337,10 @@ async fn respond_migration(
         decision::MigrationVerdict::Ended { result, sentence } => {
             let result = tag_value(&result);
             deps.ecs
-                .tag(&service.service_arn, &[(TAG_MIGRATION_RESULT, result.as_str())])
+                .tag(
+                    &service.service_arn,
+                    &[(TAG_MIGRATION_RESULT, result.as_str())],
+                )
                 .await?;
             let response = answer(sentence);
             notify(deps, &trigger, &snap, &response).await;

@@ -879,10 +879,18 @@ pub struct MigrationRecord {
 impl MigrationRecord {
     /// The record in a service's tags (all of task, from, to and schema, or none).
     pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
-        let get = |k: &str| tags.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            tags.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         Some(MigrationRecord {
             id: get(TAG_MIGRATION_ID)?,
-            at: get(TAG_MIGRATION_AT).and_then(|v| DateTime::parse_from_rfc3339(&v).ok().map(|t| t.with_timezone(&Utc))),
+            at: get(TAG_MIGRATION_AT).and_then(|v| {
+                DateTime::parse_from_rfc3339(&v)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            }),
             from: get(TAG_MIGRATION_FROM)?,
             to: get(TAG_MIGRATION_TO)?,
             schema: get(TAG_MIGRATION_SCHEMA)?,
@@ -985,6 +993,8 @@ pub struct MigrationTask {
 impl MigrationTask {
     /// The migration ID in `startedBy`, when the responder started it.
     pub fn migration_id(&self) -> Option<&str> {
-        self.started_by.as_deref()?.strip_prefix(MIGRATION_STARTED_BY)
+        self.started_by
+            .as_deref()?
+            .strip_prefix(MIGRATION_STARTED_BY)
     }
 }

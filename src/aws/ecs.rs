@@ -845,8 +845,9 @@ impl Ecs {
             .set_network_configuration(svc.and_then(|s| s.network_configuration().cloned()))
             .set_platform_version(svc.and_then(|s| s.platform_version().map(str::to_string)));
         let run = match svc {
-            Some(s) if !s.capacity_provider_strategy().is_empty() => run
-                .set_capacity_provider_strategy(Some(s.capacity_provider_strategy().to_vec())),
+            Some(s) if !s.capacity_provider_strategy().is_empty() => {
+                run.set_capacity_provider_strategy(Some(s.capacity_provider_strategy().to_vec()))
+            }
             Some(s) => run.set_launch_type(s.launch_type().cloned()),
             None => run,
         };
@@ -874,12 +875,20 @@ impl Ecs {
             .join("; ");
         Err(Error::Internal(format!(
             "RunTask started no migration task ({})",
-            if why.is_empty() { "no reason given" } else { &why }
+            if why.is_empty() {
+                "no reason given"
+            } else {
+                &why
+            }
         )))
     }
 
     /// A down-migration task as ECS reports it now.
-    pub async fn migration_task(&self, cluster: &str, task_arn: &str) -> Result<Option<MigrationTask>, Error> {
+    pub async fn migration_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+    ) -> Result<Option<MigrationTask>, Error> {
         let out = self
             .client
             .describe_tasks()
@@ -905,7 +914,12 @@ impl Ecs {
     }
 
     /// Stop the down-migration tasks started as `ecs-rollback/<id>` that still run (its time is up).
-    pub async fn stop_migration(&self, service: &ServiceState, id: &str, reason: &str) -> Result<usize, Error> {
+    pub async fn stop_migration(
+        &self,
+        service: &ServiceState,
+        id: &str,
+        reason: &str,
+    ) -> Result<usize, Error> {
         let out = self
             .client
             .list_tasks()

@@ -513,6 +513,17 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// The database schema the new revision runs against (tag ecs-rollback:schema): a version
+    /// (`6`, `1.2.3`, an Alembic revision) or a range `MIN..MAX`. Without --schema or
+    /// --schema-command the new revision declares none.
+    #[arg(long, value_name = "VERSION", conflicts_with = "schema_command")]
+    pub schema: Option<String>,
+
+    /// A command printing the schema version (its last line), run with `sh -c` after your
+    /// migrations, e.g. `migrate -path db -database "$DATABASE_URL" version`.
+    #[arg(long, value_name = "COMMAND")]
+    pub schema_command: Option<String>,
+
     /// Deploy even while a rollback (ours, a person's or ECS's) is still rolling out: the new
     /// deployment stops it.
     #[arg(long)]

@@ -306,6 +306,7 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
         return Ok(Code::Ok);
     }
 
+    let schema = declared_schema(args)?;
     let registered = deps
         .ecs
         .register_copy(
@@ -314,8 +315,11 @@ async fn run_inner(ctx: &Ctx, args: &DeployArgs) -> Result<Code, CliError> {
                 container: container.clone(),
                 image: image.clone(),
             }],
-            &[TAG_STATUS, TAG_PINNED_FROM],
-            &[],
+            &[TAG_STATUS, TAG_PINNED_FROM, TAG_SCHEMA],
+            &schema
+                .as_deref()
+                .map(|v| vec![(TAG_SCHEMA, v)])
+                .unwrap_or_default(),
         )
         .await?;
     let started = deps.ecs.update_service(&service, &registered).await?;
@@ -561,4 +565,37 @@ mod tests {
         let e = pick_container("web:3", &two, Some("db"), None).unwrap_err();
         assert!(e.message.contains("no container named \"db\""), "{e:?}");
     }
+}
+
+/// The schema the new revision declares (`--schema`, or the last line `--schema-command`
+/// prints), checked as the responder reads it; `None`: it declares none.
+pub fn declared_schema(args: &DeployArgs) -> Result<Option<String>, CliError> {
+    let text = match (&args.schema, &args.schema_command) {
+        (Some(v), _) => v.clone(),
+        (None, Some(command)) => {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| CliError::usage(format!("--schema-command could not run: {e}")))?;
+            if !out.status.success() {
+                return Err(CliError::usage(format!(
+                    "--schema-command failed ({}): nothing was deployed",
+                    out.status
+                )));
+            }
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string()
+        }
+        (None, None) => return Ok(None),
+    };
+    let range = crate::model::SchemaRange::parse(&text)
+        .map_err(|why| CliError::usage(format!("--schema: {why}")))?;
+    Ok(Some(range.to_string()))
 }

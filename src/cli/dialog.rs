@@ -735,6 +735,7 @@ mod tests {
             name: format!("web:{rev}"),
             status: "ACTIVE",
             ledger,
+            schema: None,
             images: vec![ImageInfo {
                 container: "app".into(),
                 image: format!("repo/web:abc{rev}def"),

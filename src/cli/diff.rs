@@ -162,8 +162,9 @@ fn put(fields: &mut BTreeMap<String, Fact>, key: impl Into<String>, value: Optio
 
 /// The comparable facts of a task definition. Environment values and secret sources are never read.
 pub async fn task_definition_facts(ecs: &Ecs, name: &str) -> Result<Facts, Error> {
-    let (td, _) = ecs.task_definition_with_tags(name).await?;
+    let (td, tags) = ecs.task_definition_with_tags(name).await?;
     let mut f = BTreeMap::new();
+    put(&mut f, "schema", tags.get(TAG_SCHEMA).cloned());
     put(&mut f, "cpu", td.cpu().map(str::to_string));
     put(&mut f, "memory", td.memory().map(str::to_string));
     put(&mut f, "task role", td.task_role_arn().map(str::to_string));

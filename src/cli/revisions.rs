@@ -161,6 +161,8 @@ pub struct RevisionInfo {
     pub ledger: Option<&'static str>,
     /// `ecs-rollback:bad-for`: the services a `bad` holds for (empty: every service).
     pub bad_for: Vec<String>,
+    /// `ecs-rollback:schema`: the database schema versions it declares it runs against.
+    pub schema: Option<String>,
     pub images: Vec<ImageInfo>,
     /// `PRIMARY` or `ACTIVE` when the service runs it (DescribeServices deployments).
     pub running: Option<String>,
@@ -432,6 +434,10 @@ fn describe(
         },
         ledger: ledger_for(revision, &service.ledger_key()),
         bad_for: revision.bad_for.clone(),
+        schema: revision.schema.as_ref().map(|s| match s {
+            Ok(range) => range.to_string(),
+            Err(why) => format!("unreadable ({why})"),
+        }),
         images,
         running: in_service.map(|d| d.status.clone()),
         deployed_at,

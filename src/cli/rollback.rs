@@ -98,16 +98,18 @@ async fn run_inner(ctx: &Ctx, args: &RollbackArgs) -> Result<Code, CliError> {
         .clone()
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| default_reason("rollback", &by));
-    let trigger = Trigger {
-        target,
-        cause: manual(
-            &reason,
-            to,
-            args.dry_run,
-            args.allow_other_family,
-            Some(&by),
-        ),
-    };
+    let mut cause = manual(
+        &reason,
+        to,
+        args.dry_run,
+        args.allow_other_family,
+        Some(&by),
+    );
+    // --force also rolls back onto a revision that does not declare the schema in force.
+    if let Cause::Manual { force, .. } = &mut cause {
+        *force = args.force;
+    }
+    let trigger = Trigger { target, cause };
     let started = Instant::now();
     let mut snap = Snapshot::new(service);
     let decision = handler::decide_loaded(&deps, &trigger, &mut snap, now).await?;

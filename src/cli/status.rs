@@ -280,9 +280,23 @@ fn explains(r: &RevisionInfo) -> Option<String> {
     .then(|| format!("{}  {outcome}: {}", r.name, reason.trim()))
 }
 
+const HEADERS: [&str; 9] = [
+    "REVISION",
+    "IMAGE",
+    "DIGEST",
+    "LEDGER",
+    "RUNNING",
+    "DEPLOYED (UTC)",
+    "OUTCOME",
+    "COMMIT",
+    "SCHEMA",
+];
+
 /// The revisions, one row each; with a `width`, columns are dropped or cut to fit (digest first,
 /// then the commit, the deploy time, long images and names), never the ledger or what runs.
 pub fn revisions_table(revisions: &[RevisionInfo], width: Option<usize>) -> String {
+    // The SCHEMA column only for services whose revisions declare one.
+    let schema = revisions.iter().any(|r| r.schema.is_some());
     let rows: Vec<Vec<String>> = revisions
         .iter()
         .map(|r| {
@@ -303,19 +317,14 @@ pub fn revisions_table(revisions: &[RevisionInfo], width: Option<usize>) -> Stri
                 outcome_cell(r),
                 commit_cell(r),
             ]
+            .into_iter()
+            .chain(schema.then(|| r.schema.clone().unwrap_or_else(|| "-".into())))
+            .collect()
         })
         .collect();
+    let headers: &[&str] = if schema { &HEADERS } else { &HEADERS[..8] };
     let mut out = table_fit(
-        &[
-            "REVISION",
-            "IMAGE",
-            "DIGEST",
-            "LEDGER",
-            "RUNNING",
-            "DEPLOYED (UTC)",
-            "OUTCOME",
-            "COMMIT",
-        ],
+        headers,
         &rows,
         width,
         &[
