@@ -8,6 +8,8 @@ use crate::error::Error;
 pub const ENV_DRY_RUN: &str = "ROLLBACK_DRY_RUN";
 pub const ENV_ALARM_WINDOW: &str = "ROLLBACK_ALARM_WINDOW_MINUTES";
 pub const ENV_COOLDOWN: &str = "ROLLBACK_COOLDOWN_MINUTES";
+/// How long a down migration may run before it is stopped and the rollback not attempted.
+pub const ENV_MIGRATION_TIMEOUT: &str = "ROLLBACK_MIGRATION_TIMEOUT_MINUTES";
 pub const ENV_REQUIRE_OPT_IN: &str = "ROLLBACK_REQUIRE_OPT_IN";
 pub const ENV_NOTIFY_TOPIC: &str = "ROLLBACK_NOTIFY_TOPIC_ARN";
 pub const ENV_ALLOWED_ACCOUNTS: &str = "ROLLBACK_ALLOWED_ACCOUNTS";
@@ -126,6 +128,10 @@ impl Config {
         }
         if let Some(v) = get(ENV_COOLDOWN) {
             config.policy.cooldown = Duration::minutes(parse_minutes(ENV_COOLDOWN, &v)?);
+        }
+        if let Some(v) = get(ENV_MIGRATION_TIMEOUT) {
+            config.policy.migration_timeout =
+                Duration::minutes(parse_minutes(ENV_MIGRATION_TIMEOUT, &v)?);
         }
         if let Some(v) = get(ENV_EARLY_FAILED_TASKS) {
             let n: u32 = v.trim().parse().map_err(|_| {

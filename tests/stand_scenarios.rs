@@ -2205,3 +2205,241 @@ async fn an_alarm_muted_by_an_alarm_mute_rule_does_nothing_until_the_mute_ends()
     assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
     assert_eq!(w.service_td("hello-world").await, good);
 }
+
+// ---- Rollbacks that respect the database schema ----
+
+impl World {
+    async fn tag(&self, arn: &str, key: &str, value: &str) {
+        self.ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The three revisions declare schemas 4, 5 and 6: the bad one migrated the database to 6.
+    async fn migrated_forward(&self, service: &str, down_migration: bool) -> [String; 3] {
+        let revs = self.good_then_bad(service, true, false).await;
+        for (rev, schema) in revs.iter().zip(["4", "5", "6"]) {
+            self.tag(rev, "ecs-rollback:schema", schema).await;
+        }
+        if down_migration {
+            let migrate = aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("migrate")
+                .image(format!("{REGISTRY}-migrate:c3d4e5f"))
+                .essential(true)
+                .memory(256)
+                .build();
+            self.ecs
+                .register_task_definition()
+                .family("hello-migrate")
+                .container_definitions(migrate)
+                .send()
+                .await
+                .unwrap();
+            let service_arn = format!("arn:aws:ecs:{}:{}:service/demo/{service}", REGION, ACCOUNT);
+            self.tag(&service_arn, "ecs-rollback:migration", "hello-migrate")
+                .await;
+        }
+        revs
+    }
+
+    /// The down-migration task the responder started for `service` (by the recorded ID).
+    async fn migration_task(&self, service: &str) -> Value {
+        let id = self
+            .service_tag(service, "ecs-rollback:migration-id")
+            .await
+            .expect("the migration is recorded on the service");
+        let tasks = self.stand.control(
+            "POST",
+            "/ecs/tasks",
+            json!({"startedBy": format!("ecs-rollback/{id}")}),
+        )["tasks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(tasks.len(), 1, "one migration task: {tasks:?}");
+        tasks[0].clone()
+    }
+
+    /// The migration task ends with `exit_code`; returns ECS's Task State Change event.
+    fn migration_ends(&self, task: &Value, exit_code: Value) -> Value {
+        self.stand.control(
+            "POST",
+            "/ecs/task-exit",
+            json!({"taskArn": task["taskArn"], "exitCode": exit_code}),
+        )["event"]
+            .clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revision_that_migrated_forward_is_not_rolled_back_onto_code_for_the_old_schema() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.migrated_forward("hello-world", false).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("schema in force is 6 (declared by hello-world:3)")
+            && reason.contains("hello-world:2 runs against schema 5"),
+        "{reason}"
+    );
+    assert_eq!(
+        w.service_td("hello-world").await,
+        bad,
+        "nothing was rolled back"
+    );
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(w.stand.count("RunTask"), 0);
+    let notes = w.notifications(1).await;
+    assert!(
+        notes.iter().any(|n| n.contains("schema in force is 6")
+            && n.contains("--to hello-world:2 --force")),
+        "the notification names both versions and the next step: {notes:?}"
+    );
+    // The target declares nothing of schema 6, and stays unmarked: it is not the target's fault.
+    assert_eq!(w.ledger(&good).await.as_deref(), Some("stable"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_migration_runs_first_and_the_rollback_follows_when_it_exits_0() {
+    let w = world(&[]).await;
+    let [_, good, bad] = w.migrated_forward("hello-world", true).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    let r = w.stand.invoke(&failed);
+    assert_eq!(action(&r), "migrating", "{:?}", r.body);
+    assert_eq!(
+        w.service_td("hello-world").await,
+        bad,
+        "no rollback before the migration"
+    );
+    let task = w.migration_task("hello-world").await;
+    let env = &task["overrides"]["containerOverrides"][0]["environment"];
+    assert_eq!(
+        env,
+        &json!([
+            {"name": "ECS_ROLLBACK_SCHEMA_FROM", "value": "6"},
+            {"name": "ECS_ROLLBACK_SCHEMA_TO", "value": "5"}
+        ]),
+        "{task}"
+    );
+    assert_eq!(task["group"], json!("ecs-rollback:hello-world"));
+
+    // Duplicates and retries while it runs start nothing more.
+    let again = w.stand.invoke(&failed);
+    assert_eq!(
+        again.body["reason"]
+            .as_str()
+            .map(|r| r.contains("A down migration")),
+        Some(true),
+        "{:?}",
+        again.body
+    );
+    assert_eq!(w.stand.count("RunTask"), 1);
+
+    let stopped = w.migration_ends(&task, json!(0));
+    let r = w.stand.invoke(&stopped);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(r.body["to"], json!(good));
+    assert_eq!(w.service_td("hello-world").await, good);
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:migration-result")
+            .await
+            .as_deref(),
+        Some("succeeded")
+    );
+    // The same stopped event again is a duplicate: no second rollback.
+    let dup = w.stand.invoke(&stopped);
+    assert_eq!(action(&dup), "skipped", "{:?}", dup.body);
+    assert_eq!(w.rollback_writes(), 1);
+    let notes = w.notifications(2).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("migrating the database down")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_down_migration_is_reported_and_nothing_is_rolled_back() {
+    let w = world(&[]).await;
+    let [_, _, bad] = w.migrated_forward("hello-world", true).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    assert_eq!(action(&w.stand.invoke(&failed)), "migrating");
+    let task = w.migration_task("hello-world").await;
+    let stopped = w.migration_ends(&task, json!(3));
+    let r = w.stand.invoke(&stopped);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(reason.contains("failed (migrate exited 3"), "{reason}");
+    assert_eq!(w.service_td("hello-world").await, bad);
+    assert_eq!(w.rollback_writes(), 0);
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:migration-result")
+            .await
+            .as_deref(),
+        Some("failed: migrate exited 3")
+    );
+    // The failure's own events now leave it to a person.
+    let again = w.stand.invoke(&failed);
+    assert_eq!(action(&again), "skipped");
+    assert!(
+        again.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a person must decide"),
+        "{:?}",
+        again.body
+    );
+    assert_eq!(w.stand.count("RunTask"), 1);
+    let notes = w.notifications(2).await;
+    assert!(
+        notes.iter().any(|n| n.contains("migrate exited 3")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_down_migration_is_stopped_past_its_time_and_nothing_is_rolled_back() {
+    let w = world(&[("ROLLBACK_MIGRATION_TIMEOUT_MINUTES", "0")]).await;
+    let [_, _, bad] = w.migrated_forward("hello-world", true).await;
+    let failed = w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    assert_eq!(action(&w.stand.invoke(&failed)), "migrating");
+    let task = w.migration_task("hello-world").await;
+    // The next event for the service finds the migration past its time (0 min here).
+    let later = harness::wait_for(
+        "the migration to be overdue",
+        Duration::from_secs(30),
+        || {
+            let r = w.stand.invoke(&failed);
+            (r.body["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("has not finished within"))
+            .then_some(r)
+        },
+    );
+    assert_eq!(action(&later), "skipped");
+    assert_eq!(w.service_td("hello-world").await, bad);
+    assert_eq!(w.stand.count("StopTask"), 1, "the overdue task is stopped");
+    assert_eq!(
+        w.service_tag("hello-world", "ecs-rollback:migration-result")
+            .await
+            .as_deref(),
+        Some("timed out")
+    );
+    // Its stop event then changes nothing.
+    let stopped = w.stand.control(
+        "POST",
+        "/ecs/tasks",
+        json!({"startedBy": task["startedBy"]}),
+    )["tasks"][0]
+        .clone();
+    assert_eq!(stopped["lastStatus"], json!("STOPPED"), "{stopped}");
+    assert_eq!(w.rollback_writes(), 0);
+}

@@ -924,8 +924,8 @@ impl Ecs {
             .client
             .list_tasks()
             .cluster(&service.cluster_arn)
+            // `startedBy` must be ListTasks's only filter; RUNNING is its default.
             .started_by(format!("{MIGRATION_STARTED_BY}{id}"))
-            .desired_status(DesiredStatus::Running)
             .send()
             .bounded()
             .await
