@@ -148,7 +148,7 @@ class Store:
     def region(self, account: str, region: str) -> dict[str, Any]:
         key = (account, region)
         if key not in self.regions:
-            self.regions[key] = {"services": {}, "sds": {}, "revs": {}, "tasks": {}}
+            self.regions[key] = {"services": {}, "sds": {}, "revs": {}, "tasks": {}, "runTokens": {}}
         return self.regions[key]
 
     def reset(self) -> None:
@@ -1416,6 +1416,30 @@ def _iso_ms(t: float) -> str:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+TASK_TIMES = ("connectivityAt", "createdAt", "executionStoppedAt", "pullStartedAt", "pullStoppedAt",
+              "startedAt", "stoppedAt", "stoppingAt")
+
+
+def task_event(account: str, region: str, task: dict, t: float) -> dict:
+    """The 'ECS Task State Change' EventBridge event for `task` as it is at `t` (developer guide
+    "Amazon ECS task state change events"): detail = the task in the DescribeTasks shape with
+    ISO-8601 millisecond timestamps and `updatedAt`, without tags; ENI attachments are typed
+    `eni` there (DescribeTasks says `ElasticNetworkInterface`). Logged for GET /ecs/task-events."""
+    detail = json.loads(json.dumps(public(task)))
+    for k in TASK_TIMES:
+        if k in detail:
+            detail[k] = _iso_ms(detail[k])
+    detail["updatedAt"] = _iso_ms(t)
+    detail.pop("tags", None)
+    for a in detail.get("attachments") or []:
+        if a.get("type") == "ElasticNetworkInterface":
+            a["type"] = "eni"
+    ev = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Task State Change", "source": "aws.ecs",
+          "account": account, "time": iso(t), "region": region, "resources": [task["taskArn"]], "detail": detail}
+    STORE.task_events.append(ev)
+    return ev
+
+
 def stop_task(rs: dict, st: SvcState, body: dict) -> dict:
     """A task of one of the service's deployments stops with the given codes; returns the task
     (DescribeTasks shape), the 'ECS Task State Change' event and the deployment's counts."""
@@ -1495,22 +1519,249 @@ def stop_task(rs: dict, st: SvcState, body: dict) -> dict:
         if sd is not None and sd.get("_legacyId") == d["id"] and sd["status"] in ("PENDING", "IN_PROGRESS"):
             sd["deploymentCircuitBreaker"]["failureCount"] += 1
             sd["updatedAt"] = t1
-    detail = json.loads(json.dumps(task))
-    for k in ("connectivityAt", "createdAt", "executionStoppedAt", "pullStartedAt", "pullStoppedAt",
-              "startedAt", "stoppedAt", "stoppingAt"):
-        if k in detail:
-            detail[k] = _iso_ms(detail[k])
-    detail["updatedAt"] = _iso_ms(t1)
-    detail.pop("tags", None)
-    ev = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Task State Change", "source": "aws.ecs",
-          "account": st.account, "time": iso(t1), "region": st.region, "resources": [task_arn], "detail": detail}
-    STORE.task_events.append(ev)
+    ev = task_event(st.account, st.region, task, t1)
     out = {"task": copy.deepcopy(task), "event": ev, "deployment": public(d), "countedAsFailed": counted}
     if sd is not None:
         cbs = sd["deploymentCircuitBreaker"]
         out["serviceDeployment"] = control_sd(sd)
         out["circuitBreakerThresholdReached"] = cbs["status"] == "MONITORING" and cbs["failureCount"] >= cbs["threshold"]
     return out
+
+
+# --------------------------------------------------------------------------- standalone tasks (RunTask)
+
+RUN_TASK_MAX_COUNT = 10  # RunTask `count`: "You can specify up to 10 tasks for each call."
+STARTED_BY_MAX = 128  # RunTask `startedBy`: "Up to 128 letters …"
+GROUP_MAX = 255  # Task `group` (the model's limit for a task group name)
+CLIENT_TOKEN_MAX = 64  # RunTask `clientToken`: "Up to 64 characters … in the range of 33-126"
+OVERRIDES_MAX = 8192  # RunTask `overrides`: "A total of 8192 characters are allowed for overrides."
+USER_STOP_REASON = "Task stopped by user"
+SIGTERM_EXIT = 143  # 128 + SIGTERM: StopTask's `docker stop` with the default STOPSIGNAL
+ESSENTIAL_EXITED = "Essential container in task exited"
+PULL_FAILED = ("CannotPullContainerError: pull image manifest has been retried 7 time(s): "
+               "failed to resolve ref {image}: {image}: not found")
+LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES")
+
+
+def _bad(message: str) -> EcsError:
+    return EcsError("InvalidParameterException", message)
+
+
+def task_view(task: dict, tags: bool = True) -> dict:
+    """A stored task as the API shows it: private keys dropped, tags only when asked for."""
+    out = public(task)
+    if not tags:
+        out.pop("tags", None)
+    return out
+
+
+def _eni(region: str, subnet: str) -> tuple[dict, dict]:
+    """An awsvpc task's ENI attachment (DescribeTasks `attachments[]`) and the container's
+    `networkInterfaces[]` entry."""
+    att_id = str(uuid.uuid4())
+    ip = f"10.0.{random.randint(0, 255)}.{random.randint(4, 250)}"
+    mac = "02:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(5))
+    eni = "eni-" + "".join(random.choice("0123456789abcdef") for _ in range(17))
+    att = {"id": att_id, "type": "ElasticNetworkInterface", "status": "ATTACHED", "details": [
+        {"name": "subnetId", "value": subnet},
+        {"name": "networkInterfaceId", "value": eni},
+        {"name": "macAddress", "value": mac},
+        {"name": "privateDnsName", "value": f"ip-{ip.replace('.', '-')}.{region}.compute.internal"},
+        {"name": "privateIPv4Address", "value": ip},
+    ]}
+    return att, {"attachmentId": att_id, "privateIpv4Address": ip}
+
+
+def _run_task(self):
+    """RunTask of a standalone task (API reference RunTask): validated as below, then RUNNING
+    until StopTask or the control API's `task-exit` ends it."""
+    with LOCK:
+        backend = self.ecs_backend
+        p = self._get_params()
+        cluster = backend._get_cluster(p.get("cluster") or "default")  # ClusterNotFoundException
+        if not p.get("taskDefinition"):
+            raise _bad("taskDefinition can not be blank.")
+        count = p.get("count", 1)
+        if not isinstance(count, int) or not 1 <= count <= RUN_TASK_MAX_COUNT:
+            raise _bad(f"count must be between 1 and {RUN_TASK_MAX_COUNT}.")
+        started_by = p.get("startedBy")
+        if started_by is not None and len(started_by) > STARTED_BY_MAX:
+            raise _bad(f"startedBy must be at most {STARTED_BY_MAX} characters.")
+        group = p.get("group")
+        if group is not None and len(group) > GROUP_MAX:
+            raise _bad(f"group must be at most {GROUP_MAX} characters.")
+        token = p.get("clientToken")
+        if token is not None and (not 1 <= len(token) <= CLIENT_TOKEN_MAX
+                                  or any(not 33 <= ord(ch) <= 126 for ch in token)):
+            raise _bad(f"clientToken must be 1 to {CLIENT_TOKEN_MAX} ASCII characters in the range 33-126.")
+        rs = STORE.region(self.current_account, self.region)
+        # Ensuring idempotency: the same token with the same parameters returns the first
+        # call's tasks and starts nothing; with other parameters it is a ConflictException
+        # whose resourceIds are the tasks that token started.
+        fingerprint = json.dumps({k: v for k, v in p.items() if k != "clientToken"}, sort_keys=True, default=str)
+        if token is not None and token in rs["runTokens"]:
+            prior = rs["runTokens"][token]
+            if prior["fingerprint"] != fingerprint:
+                raise EcsError("ConflictException",
+                               "The clientToken is already in use with a different RunTask request.",
+                               resourceIds=list(prior["taskArns"]))
+            return ActionResult({"tasks": [task_view(rs["tasks"][a]) for a in prior["taskArns"]], "failures": []})
+        launch = p.get("launchType")
+        strategy = p.get("capacityProviderStrategy") or None
+        if launch and launch not in LAUNCH_TYPES:
+            raise _bad(f"launch type should be one of [{','.join(LAUNCH_TYPES)}]")
+        if launch and strategy:
+            raise _bad("Specify either Launch Type or Capacity Provider Strategy, but not both.")
+        if not launch and not strategy:  # the cluster's default strategy, else EC2
+            strategy = copy.deepcopy(getattr(cluster, "default_capacity_provider_strategy", None)) or None
+            if not strategy:
+                launch = "EC2"
+        td = resolve_td(backend, p["taskDefinition"], for_use=True)
+        fargate = launch == "FARGATE" or bool(
+            strategy and "FARGATE" in (strategy[0].get("capacityProvider") or ""))
+        required = getattr(td, "requires_compatibilities", None) or []
+        if fargate and ((required and "FARGATE" not in required) or td.network_mode != "awsvpc"):
+            raise EcsError("ClientException", "Task definition does not support launch_type FARGATE.")
+        net = p.get("networkConfiguration")
+        subnets = ((net or {}).get("awsvpcConfiguration") or {}).get("subnets") or []
+        if td.network_mode == "awsvpc" and not subnets:
+            raise _bad("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+        if td.network_mode != "awsvpc" and net:
+            raise _bad("Network Configuration is not valid for the given networkMode of this task definition.")
+        overrides = copy.deepcopy(p.get("overrides") or {})
+        given = overrides.get("containerOverrides") or []
+        if len(json.dumps(given, separators=(",", ":"))) > OVERRIDES_MAX:
+            raise _bad(f"Container Overrides length must be at most {OVERRIDES_MAX}")
+        names = [c.get("name") for c in td.container_definitions]
+        for co in given:
+            if co.get("name") not in names:
+                raise _bad(f"Override for container named {co.get('name')} is not a container in the TaskDefinition.")
+        tags = list(p.get("tags") or [])
+        if p.get("propagateTags") == "TASK_DEFINITION":
+            tags = list(td.tags or []) + tags
+        tasks = [new_standalone_task(rs, self.current_account, self.region, cluster, td, p, overrides, launch,
+                                     strategy, subnets, tags) for _ in range(count)]
+        if token is not None:
+            rs["runTokens"][token] = {"fingerprint": fingerprint, "taskArns": [t["taskArn"] for t in tasks]}
+        return ActionResult({"tasks": [task_view(t) for t in tasks], "failures": []})
+
+
+def new_standalone_task(rs: dict, account: str, region: str, cluster: Any, td: Any, p: dict, overrides: dict,
+                        launch: str | None, strategy: list | None, subnets: list, tags: list) -> dict:
+    t = now()
+    task_id = uuid.uuid4().hex
+    task_arn = f"arn:aws:ecs:{region}:{account}:task/{cluster.name}/{task_id}"
+    att = ni = None
+    if subnets:
+        att, ni = _eni(region, subnets[0])
+    by_name = {co.get("name"): co for co in overrides.get("containerOverrides") or []}
+    containers = []
+    for c in td.container_definitions:
+        ct = {
+            "containerArn": f"arn:aws:ecs:{region}:{account}:container/{cluster.name}/{task_id}/{uuid.uuid4()}",
+            "taskArn": task_arn, "name": c.get("name"), "image": c.get("image"), "lastStatus": "RUNNING",
+            "healthStatus": "UNKNOWN", "cpu": str(c.get("cpu", 0)),
+        }
+        digest = container_digest(c)
+        if digest:
+            ct["imageDigest"] = digest
+        ct["runtimeId"] = f"{task_id}-{random.randint(10**9, 10**10 - 1)}"
+        if ni:
+            ct["networkInterfaces"] = [dict(ni)]
+        if c.get("memory"):
+            ct["memory"] = str(c["memory"])
+        containers.append(ct)
+    # every container of the task definition is listed, with the overrides it was given
+    overrides["containerOverrides"] = [copy.deepcopy(by_name.get(n, {"name": n}))
+                                       for n in (c.get("name") for c in td.container_definitions)]
+    task: dict[str, Any] = {
+        "attachments": [att] if att else [], "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
+        "availabilityZone": f"{region}a", "clusterArn": cluster.arn, "connectivity": "CONNECTED",
+        "connectivityAt": t, "containers": containers,
+        "cpu": str(overrides.get("cpu") or getattr(td, "cpu", None) or 256), "createdAt": t,
+        "desiredStatus": "RUNNING", "enableExecuteCommand": bool(p.get("enableExecuteCommand", False)),
+        "group": p.get("group") or f"family:{td.family}", "healthStatus": "UNKNOWN", "lastStatus": "RUNNING",
+        "memory": str(overrides.get("memory") or getattr(td, "memory", None) or 512), "overrides": overrides,
+        "pullStartedAt": t, "pullStoppedAt": t, "startedAt": t, "tags": tags, "taskArn": task_arn,
+        "taskDefinitionArn": td.arn,
+        # PROVISIONING -> PENDING -> RUNNING: three changes, each one an event and a version
+        "version": 3,
+        "_standalone": True,
+    }
+    if p.get("startedBy") is not None:  # absent when the caller passed none
+        task["startedBy"] = p["startedBy"]
+    if strategy:
+        task["capacityProviderName"] = strategy[0].get("capacityProvider")
+    else:
+        task["launchType"] = launch
+    if launch == "FARGATE" or (strategy and "FARGATE" in (strategy[0].get("capacityProvider") or "")):
+        pv = p.get("platformVersion") or "LATEST"
+        task["platformVersion"] = "1.4.0" if pv == "LATEST" else pv
+        task["platformFamily"] = td_platform_family(td)
+        task["ephemeralStorage"] = {"sizeInGiB": 20}
+    rs["tasks"][task_arn] = task
+    task_event(account, region, task, t)  # the RUNNING state change
+    return task
+
+
+def end_task(account: str, region: str, task: dict, code: str, reason: str, exit_code: int | None,
+             container_reason: str | None = None) -> dict:
+    """A RUNNING standalone task stops; returns its 'ECS Task State Change' (lastStatus STOPPED)."""
+    t = now()
+    task.update(lastStatus="STOPPED", desiredStatus="STOPPED", stopCode=code, stoppedReason=reason,
+                stoppingAt=t, executionStoppedAt=t, stoppedAt=t, version=task.get("version", 3) + 2)
+    failed_to_start = code == "TaskFailedToStart"
+    if failed_to_start:  # it never ran: no start, no pulled image (as the service tasks that fail to start)
+        for k in ("pullStoppedAt", "startedAt"):
+            task.pop(k, None)
+    for a in task.get("attachments") or []:
+        a["status"] = "DELETED"
+    for c in task["containers"]:
+        c["lastStatus"] = "STOPPED"
+        if exit_code is not None:
+            c["exitCode"] = exit_code
+        if container_reason:
+            c["reason"] = container_reason
+        if failed_to_start:
+            c.pop("imageDigest", None)
+            c.pop("runtimeId", None)
+    return task_event(account, region, task, t)
+
+
+def find_task(ref: str, account: str | None = None, region: str | None = None,
+              cluster: str | None = None) -> tuple[str, str, dict, dict] | None:
+    hits = []
+    for (acct, reg), rs in STORE.regions.items():
+        if account and acct != account or region and reg != region:
+            continue
+        for arn, task in rs["tasks"].items():
+            if (arn == ref or arn.rsplit("/", 1)[-1] == ref) and (
+                    not cluster or task["clusterArn"].endswith("/" + cluster.split("/")[-1])):
+                hits.append((acct, reg, rs, task))
+    if len(hits) > 1:
+        raise ControlError(400, "task is ambiguous across accounts/regions: pass account and region")
+    return hits[0] if hits else None
+
+
+def _stop_task(self):
+    """StopTask (API reference StopTask): stopCode UserInitiated, stoppedReason = `reason` or
+    "Task stopped by user", containers exit 143 (SIGTERM), tags deleted ("Any tags associated
+    with the task will be deleted"); a task already STOPPED is returned as it is."""
+    with LOCK:
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster") or "default")  # ClusterNotFoundException
+        ref = self._get_param("task") or ""
+        rs = STORE.region(self.current_account, self.region)
+        task = next((t for a, t in rs["tasks"].items()
+                     if (a == ref or a.rsplit("/", 1)[-1] == ref) and t["clusterArn"] == cluster.arn), None)
+        if task is None:
+            if any(a == ref or a.rsplit("/", 1)[-1] == ref for a in self.ecs_backend.tasks.get(cluster.name, {})):
+                return _orig["stop_task"](self)  # moto's own tasks (StartTask)
+            raise _bad("The referenced task was not found.")
+        if task["lastStatus"] != "STOPPED":
+            reason = self._get_param("reason") or USER_STOP_REASON
+            end_task(self.current_account, self.region, task, "UserInitiated", reason, SIGTERM_EXIT)
+            task["tags"] = []
+        return ActionResult({"task": task_view(task)})
 
 
 def _describe_tasks(self):
@@ -1537,28 +1788,39 @@ def _describe_tasks(self):
         failures = [{"arn": r, "reason": "MISSING"} for r in rest
                     if not any(f == r or f.rsplit("/", 1)[-1] == r for f in found)]
         include = self._get_param("include") or []
-        tasks = [t if "TAGS" in include else {k: v for k, v in t.items() if k != "tags"} for t in ours]
+        tasks = [task_view(t, tags="TAGS" in include) for t in ours]
         return ActionResult({"tasks": tasks + list(moto_tasks), "failures": failures})
 
 
 def _list_tasks(self):
+    """ListTasks over the stand's tasks (standalone tasks from RunTask, RUNNING or STOPPED, and the
+    stopped service tasks of the control API) merged with moto's own: filters `desiredStatus`
+    (default RUNNING; PENDING lists nothing), `startedBy`, `family`, `serviceName`, `launchType`;
+    `maxResults` 1-100 (default 100) and an opaque `nextToken`."""
     with LOCK:
-        result = _orig["list_tasks"](self)
         status = self._get_param("desiredStatus") or "RUNNING"
-        if status != "STOPPED":
-            return result
+        if status not in ("RUNNING", "PENDING", "STOPPED"):
+            raise _bad(f"Invalid desiredStatus: {status}")
+        result = _orig["list_tasks"](self)  # also ClusterNotFoundException
         cluster = (self._get_param("cluster") or "default").split("/")[-1]
         service = self._get_param("serviceName")
         started_by = self._get_param("startedBy")
         family = self._get_param("family")
+        launch = self._get_param("launchType")
         rs = STORE.region(self.current_account, self.region)
         arns = [a for a, t in rs["tasks"].items()
-                if t["clusterArn"].endswith("/" + cluster)
-                and (not service or t["group"] == f"service:{service.split('/')[-1]}")
-                and (not started_by or t["startedBy"] == started_by)
-                and (not family or t["taskDefinitionArn"].split("/")[-1].rsplit(":", 1)[0] == family)]
+                if t["clusterArn"].endswith("/" + cluster) and t["desiredStatus"] == status
+                and (not service or (not t.get("_standalone") and t["group"] == f"service:{service.split('/')[-1]}"))
+                and (not started_by or t.get("startedBy") == started_by)
+                and (not family or t["taskDefinitionArn"].split("/")[-1].rsplit(":", 1)[0] == family)
+                and (not launch or t.get("launchType") == launch)]
         prior = list(result.result.get("taskArns", [])) if isinstance(result.result, dict) else []
-        return ActionResult({"taskArns": prior + arns})
+        fp = hashlib.sha1(json.dumps([cluster, status, service, started_by, family, launch]).encode()).hexdigest()[:12]
+        page, token = paginate(prior + arns, self._get_param("maxResults"), self._get_param("nextToken"), 100, fp)
+        out: dict[str, Any] = {"taskArns": page}
+        if token:
+            out["nextToken"] = token
+        return ActionResult(out)
 
 
 _NEW_METHODS = {
@@ -1576,6 +1838,8 @@ _NEW_METHODS = {
     "stop_service_deployment": _stop_service_deployment,
     "describe_tasks": _describe_tasks,
     "list_tasks": _list_tasks,
+    "run_task": _run_task,
+    "stop_task": _stop_task,
 }
 def _call_action(self):
     # dispatch *and* serialization under the lock: the control API mutates the same
@@ -1652,6 +1916,10 @@ def control(op: str, body: dict) -> dict:
             return stop_task(rs, st, body)
         if op == "task-events":
             return {"events": list(STORE.task_events)}
+        if op == "task-exit":
+            return task_exit(body)
+        if op == "tasks":
+            return {"tasks": standalone_tasks(body)}
         if op == "hooks":
             arn = body.get("serviceDeploymentArn")
             return {"invocations": [h for h in STORE.hooks if not arn or h["serviceDeploymentArn"] == arn]}
@@ -1705,6 +1973,60 @@ def control(op: str, body: dict) -> dict:
                 STORE.config[k] = v
             return {"config": dict(STORE.config)}
         raise ControlError(404, f"unknown ECS control operation {op}")
+
+
+def task_exit(body: dict) -> dict:
+    """Control API: a RUNNING standalone task (RunTask) ends by itself. `exitCode` an integer:
+    its essential container exited with it (EssentialContainerExited, every container that
+    exit code); `null`: the task failed to start (TaskFailedToStart, CannotPullContainerError,
+    no exit codes). Returns the task (DescribeTasks shape) and its 'ECS Task State Change'."""
+    ref = body.get("taskArn")
+    if not ref:
+        raise ControlError(400, "taskArn is required")
+    if "exitCode" not in body:
+        raise ControlError(400, "exitCode is required: an integer, or null for a task that failed to start")
+    exit_code = body["exitCode"]
+    if exit_code is not None and (not isinstance(exit_code, int) or isinstance(exit_code, bool)):
+        raise ControlError(400, "exitCode must be an integer or null")
+    hit = find_task(ref, body.get("account"), body.get("region"), body.get("cluster"))
+    if hit is None:
+        raise ControlError(404, f"no task {ref} known to the stand")
+    account, region, _rs, task = hit
+    if not task.get("_standalone"):
+        raise ControlError(409, f"task {ref} is a service task: task-exit ends tasks started with RunTask")
+    if task["lastStatus"] != "RUNNING":
+        raise ControlError(409, f"task {ref} is not RUNNING: it is {task['lastStatus']} "
+                                f"(stopCode {task.get('stopCode')}, stoppedReason {task.get('stoppedReason')!r}); "
+                                "only a RUNNING task can exit")
+    if exit_code is None:
+        image = task["containers"][0].get("image", "") if task["containers"] else ""
+        reason = body.get("reason") or PULL_FAILED.format(image=image)
+        ev = end_task(account, region, task, "TaskFailedToStart", reason, None, container_reason=reason)
+    else:
+        ev = end_task(account, region, task, "EssentialContainerExited", body.get("reason") or ESSENTIAL_EXITED,
+                      exit_code)
+    return {"task": task_view(task, tags=False), "event": ev}
+
+
+def standalone_tasks(body: dict) -> list[dict]:
+    """Control API: the tasks started with RunTask (oldest first), filtered by `startedBy`,
+    `cluster`, `desiredStatus`, `account`, `region`; DescribeTasks shape with tags."""
+    out = []
+    for (acct, reg), rs in STORE.regions.items():
+        if body.get("account") and acct != body["account"] or body.get("region") and reg != body["region"]:
+            continue
+        for task in rs["tasks"].values():
+            if not task.get("_standalone"):
+                continue
+            if "startedBy" in body and task.get("startedBy") != body["startedBy"]:
+                continue
+            if body.get("cluster") and not task["clusterArn"].endswith("/" + body["cluster"].split("/")[-1]):
+                continue
+            if body.get("desiredStatus") and task["desiredStatus"] != body["desiredStatus"]:
+                continue
+            out.append(task_view(task))
+    out.sort(key=lambda t: t["createdAt"])
+    return out
 
 
 def _svc_from(body: dict):
