@@ -11,6 +11,7 @@ No fixed sleeps: every wait polls a condition with a generous bound.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import http.client
 import json
@@ -1044,6 +1045,9 @@ def behaviours(doc, session, kw, ecs, ecs1):
         ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "account": account, "region": region, "stopCode": "Nope"}, want=400)
         ok(len(ctl("/ecs/task-events", method="GET")["events"]) >= 3, "task events logged")
 
+    # ---- standalone tasks (RunTask, StopTask, task-exit)
+    standalone(doc, ecs, ctl, net)
+
     @check("latency injection per operation; request log start/end; overlapping writes for one service reported")
     def _():
         rule = ctl("/latency", {"ms": 300, "service": "ecs", "operation": "UpdateService"})["rule"]
@@ -1223,6 +1227,293 @@ def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
             eq(calls, [("PRE_PRODUCTION_TRAFFIC_SHIFT", 0.0), ("PRODUCTION_TRAFFIC_SHIFT", want[0]),
                        ("PRE_PRODUCTION_TRAFFIC_SHIFT", want[0]), ("PRODUCTION_TRAFFIC_SHIFT", want[1])], f"{name} hook calls")
         ctl("/ecs/advance", {"cluster": "prod", "service": "plain"}, want=409)
+
+
+# --------------------------------------------------------------------------- standalone tasks
+
+TASK_EVENT_TIMES = ("connectivityAt", "createdAt", "executionStoppedAt", "pullStartedAt", "pullStoppedAt",
+                    "startedAt", "stoppedAt", "stoppingAt", "updatedAt")
+ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def check_task_event(ev, task_arn, account, region):
+    """An 'ECS Task State Change' as EventBridge delivers it: the envelope, and a detail that is
+    botocore's Task shape once its ISO-8601 timestamps are read back and `updatedAt` set aside."""
+    eq(sorted(ev), sorted(["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]), "event keys")
+    eq((ev["version"], ev["detail-type"], ev["source"], ev["account"], ev["region"], ev["resources"]),
+       ("0", "ECS Task State Change", "aws.ecs", account, region, [task_arn]), "envelope")
+    ok(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", ev["time"]), f"time {ev['time']}")
+    det = json.loads(json.dumps(ev["detail"]))
+    eq(det["taskArn"], task_arn, "detail.taskArn")
+    for k in TASK_EVENT_TIMES:
+        if k in det:
+            ok(re.fullmatch(ISO_MS, det[k]), f"detail.{k} {det[k]!r} is ISO-8601 with milliseconds")
+            det[k] = datetime.datetime.fromisoformat(det[k].replace("Z", "+00:00")).timestamp()
+    det.pop("updatedAt")
+    ok("tags" not in det, "no tags in the event")
+    problems: list[str] = []
+    validate(det, ECS_MODEL.shape_for("Task"), "detail", problems)
+    ok(not problems, "detail is not a Task:\n  " + "\n  ".join(problems))
+    return ev["detail"]
+
+
+def standalone(doc, ecs, ctl, net):
+    """RunTask / DescribeTasks / ListTasks / StopTask of standalone tasks and the control API's
+    task-exit and tasks."""
+    region, account = doc["region"], doc["account"]
+    subnet = net["awsvpcConfiguration"]["subnets"][0]
+    td = ecs.register_task_definition(
+        family="migrate", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "migrate", "image": "db-migrate:1.4", "essential": True, "memory": 512},
+                              {"name": "log", "image": "fluent-bit:2", "essential": False}],
+        tags=[{"key": "team", "value": "db"}])["taskDefinition"]["taskDefinitionArn"]
+    env = [{"name": "SCHEMA_TARGET", "value": "41"}]
+    base = dict(cluster="prod", taskDefinition=td, launchType="FARGATE", networkConfiguration=net,
+                startedBy="ecs-rollback/down-migration", group="ecs-rollback:api",
+                overrides={"containerOverrides": [{"name": "migrate", "environment": env}]})
+    ctx: dict = {}
+
+    def run(**kw):
+        r = ecs.run_task(**{k: v for k, v in dict(base, **kw).items() if v is not None})
+        eq(r["failures"], [], "failures")
+        return r["tasks"]
+
+    def describe(arn, **kw):
+        return ecs.describe_tasks(cluster="prod", tasks=[arn], **kw)["tasks"][0]
+
+    def listed(**kw):
+        return ecs.list_tasks(cluster="prod", **kw)["taskArns"]
+
+    def ours(started_by):
+        return ctl("/ecs/tasks", {"startedBy": started_by})["tasks"]
+
+    def events_of(arn):
+        return [e for e in ctl("/ecs/task-events", method="GET")["events"] if e["resources"] == [arn]]
+
+    @check("runtask: RunTask starts a standalone task that stays RUNNING, in the Task shape; group defaults to "
+           "family:<family>; no startedBy when none was passed; the RUNNING state change is logged")
+    def _():
+        tasks = run(tags=[{"key": "purpose", "value": "down-migration"}])
+        eq(len(tasks), 1, "count 1")
+        t = tasks[0]
+        arn = t["taskArn"]
+        ok(re.fullmatch(rf"arn:aws:ecs:{region}:{account}:task/prod/[0-9a-f]{{32}}", arn), arn)
+        eq((t["lastStatus"], t["desiredStatus"]), ("RUNNING", "RUNNING"), "status")
+        eq((t["clusterArn"], t["taskDefinitionArn"], t["startedBy"], t["group"], t["launchType"], t["platformVersion"]),
+           (f"arn:aws:ecs:{region}:{account}:cluster/prod", td, "ecs-rollback/down-migration", "ecs-rollback:api",
+            "FARGATE", "1.4.0"), "task fields")
+        eq(t["overrides"]["containerOverrides"], [{"name": "migrate", "environment": env}, {"name": "log"}],
+           "overrides: every container, the given ones with their environment")
+        eq([(c["name"], c["image"], c["lastStatus"], c["taskArn"]) for c in t["containers"]],
+           [("migrate", "db-migrate:1.4", "RUNNING", arn), ("log", "fluent-bit:2", "RUNNING", arn)], "containers")
+        ok(all("exitCode" not in c for c in t["containers"]), "no exit code while running")
+        att = t["attachments"][0]
+        eq((att["type"], att["status"], {d["name"]: d["value"] for d in att["details"]}["subnetId"]),
+           ("ElasticNetworkInterface", "ATTACHED", subnet), "awsvpc ENI attachment")
+        ok(all(k not in t for k in ("stopCode", "stoppedReason", "stoppedAt", "stoppingAt")), "no stop fields")
+        ok(t["startedAt"] >= t["createdAt"], "startedAt")
+        for _ in range(2):
+            d = describe(arn)
+            eq((d["lastStatus"], d["desiredStatus"]), ("RUNNING", "RUNNING"), "still RUNNING: nothing ends it by itself")
+        ok("tags" not in d, "DescribeTasks without include has no tags")
+        eq(describe(arn, include=["TAGS"])["tags"], [{"key": "purpose", "value": "down-migration"}], "include TAGS")
+        evs = events_of(arn)
+        eq([(e["detail"]["lastStatus"], e["detail"]["desiredStatus"]) for e in evs], [("RUNNING", "RUNNING")], "RUNNING event")
+        check_task_event(evs[0], arn, account, region)
+        bare = ecs.run_task(cluster="prod", taskDefinition="migrate", launchType="FARGATE", networkConfiguration=net)["tasks"][0]
+        ok("startedBy" not in bare, f"no startedBy: {bare.get('startedBy')}")
+        eq((bare["group"], bare["taskDefinitionArn"]), ("family:migrate", td), "group default; bare family = latest ACTIVE revision")
+        eq(bare["overrides"]["containerOverrides"], [{"name": "migrate"}, {"name": "log"}], "no overrides given")
+        ctx["running"], ctx["bare"] = arn, bare["taskArn"]
+
+    @check("runtask: validation - startedBy > 128, group > 255, an override for an unknown container, overrides > 8192, "
+           "count, clientToken, awsvpc without networkConfiguration, launchType with capacityProviderStrategy -> "
+           "InvalidParameterException; unknown/INACTIVE task definition, Fargate on a bridge task definition -> "
+           "ClientException; unknown cluster -> ClusterNotFoundException; nothing started")
+    def _():
+        bridge = ecs.register_task_definition(family="migrate-ec2", containerDefinitions=[
+            {"name": "m", "image": "db-migrate:1.4", "memory": 64}])["taskDefinition"]["taskDefinitionArn"]
+        ecs.register_task_definition(family="migrate-ec2", containerDefinitions=[{"name": "m", "image": "db-migrate:1.5", "memory": 64}])
+        ecs.deregister_task_definition(taskDefinition=bridge)
+        before = len(ctl("/ecs/tasks", {})["tasks"])
+        bad = [
+            ({"startedBy": "s" * 129}, "InvalidParameterException", "128"),
+            ({"group": "g" * 256}, "InvalidParameterException", "255"),
+            ({"overrides": {"containerOverrides": [{"name": "nope", "environment": env}]}}, "InvalidParameterException",
+             "Override for container named nope is not a container in the TaskDefinition"),
+            ({"overrides": {"containerOverrides": [{"name": "migrate", "environment": [{"name": "X", "value": "v" * 8200}]}]}},
+             "InvalidParameterException", "8192"),
+            ({"count": 11}, "InvalidParameterException", "count"),
+            ({"count": 0}, "InvalidParameterException", "count"),
+            ({"clientToken": "t" * 65}, "InvalidParameterException", "clientToken"),
+            ({"clientToken": "has space"}, "InvalidParameterException", "clientToken"),
+            ({"networkConfiguration": {}}, "InvalidParameterException",
+             "Network Configuration must be provided when networkMode 'awsvpc' is specified."),
+            ({"capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}, "InvalidParameterException",
+             "Specify either Launch Type or Capacity Provider Strategy, but not both."),
+            ({"taskDefinition": "nope"}, "ClientException", "Unable to describe task definition."),
+            ({"taskDefinition": bridge, "launchType": "EC2", "networkConfiguration": {}}, "ClientException", "TaskDefinition is inactive"),
+            ({"taskDefinition": "migrate-ec2", "networkConfiguration": {}}, "ClientException",
+             "Task definition does not support launch_type FARGATE."),
+            ({"taskDefinition": "migrate-ec2", "launchType": "EC2"}, "InvalidParameterException",
+             "Network Configuration is not valid for the given networkMode of this task definition."),
+            ({"cluster": "nocluster"}, "ClusterNotFoundException", ""),
+        ]
+        for change, code, text in bad:
+            kw = {k: v for k, v in dict(base, **change).items() if v != {}}
+            e = _raises(lambda: ecs.run_task(**kw), code)
+            ok(text in e.response["Error"]["Message"], f"{change}: {e.response['Error']['Message']!r}")
+        eq(len(ctl("/ecs/tasks", {})["tasks"]), before, "no task started by a refused RunTask")
+        ok(run(startedBy="s" * 128, group="g" * 255)[0]["startedBy"] == "s" * 128, "startedBy of 128 and group of 255 accepted")
+        t = ecs.run_task(cluster="prod", taskDefinition="migrate-ec2", startedBy="ec2-task")["tasks"][0]
+        eq((t["launchType"], t["attachments"], t["taskDefinitionArn"].rsplit(":", 1)[1]), ("EC2", [], "2"),
+           "no launch type and no cluster strategy: EC2, bridge, no ENI")
+        t = run(launchType=None, capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}], startedBy="spot-task")[0]
+        eq((t.get("capacityProviderName"), "launchType" in t), ("FARGATE_SPOT", False), "capacity provider strategy")
+
+    @check("runtask: clientToken - the same token and parameters return the same task and start none; other "
+           "parameters -> ConflictException with resourceIds")
+    def _():
+        first = run(clientToken="down-migration-1", startedBy="idem")[0]
+        again = run(clientToken="down-migration-1", startedBy="idem")[0]
+        eq(again["taskArn"], first["taskArn"], "same task")
+        eq(len(ours("idem")), 1, "one task for one token")
+        e = _raises(lambda: ecs.run_task(**dict(base, clientToken="down-migration-1", startedBy="idem-2")), "ConflictException")
+        eq(e.response.get("resourceIds"), [first["taskArn"]], "resourceIds = the token's tasks")
+        eq(len(ours("idem-2")), 0, "nothing started by the conflicting call")
+        other = run(clientToken="down-migration-2", startedBy="idem")[0]
+        ok(other["taskArn"] != first["taskArn"], "another token, another task")
+        ctl("/ecs/task-exit", {"taskArn": first["taskArn"], "exitCode": 0})
+        later = run(clientToken="down-migration-1", startedBy="idem")[0]
+        eq((later["taskArn"], later["lastStatus"]), (first["taskArn"], "STOPPED"), "a retry after the task ended returns it as it is now")
+
+    @check("listtasks: startedBy with desiredStatus RUNNING (default) / STOPPED, family, launchType, PENDING lists nothing, "
+           "pagination; control tasks lists them")
+    def _():
+        tasks = run(startedBy="lt-batch", count=3)
+        arns = [t["taskArn"] for t in tasks]
+        eq(len(set(arns)), 3, "count 3: three tasks")
+        eq(sorted(listed(startedBy="lt-batch")), sorted(arns), "RUNNING by default")
+        eq(listed(startedBy="lt-batch", desiredStatus="STOPPED"), [], "none STOPPED yet")
+        ecs.stop_task(cluster="prod", task=arns[0])
+        eq(sorted(listed(startedBy="lt-batch", desiredStatus="RUNNING")), sorted(arns[1:]), "RUNNING after a stop")
+        eq(listed(startedBy="lt-batch", desiredStatus="STOPPED"), [arns[0]], "STOPPED after a stop")
+        eq(listed(startedBy="lt-batch", desiredStatus="PENDING"), [], "PENDING lists nothing")
+        eq(sorted(listed(startedBy="lt-batch", family="migrate")), sorted(arns[1:]), "family")
+        eq(listed(startedBy="lt-batch", family="migrate-ec2"), [], "other family")
+        eq(listed(startedBy="lt-batch", launchType="EC2"), [], "launchType")
+        ok(ctx["running"] in listed(family="migrate") and ctx["bare"] in listed(), "without startedBy: every RUNNING task")
+        pages, token = [], None
+        while True:
+            r = ecs.list_tasks(cluster="prod", startedBy="lt-batch", maxResults=1, **({"nextToken": token} if token else {}))
+            pages.append(r["taskArns"])
+            token = r.get("nextToken")
+            if not token:
+                break
+        eq([len(p) for p in pages], [1, 1], "pages of one")
+        eq(sorted(sum(pages, [])), sorted(arns[1:]), "pages cover the list")
+        _raises(lambda: ecs.list_tasks(cluster="prod", maxResults=101), "InvalidParameterException")
+        _raises(lambda: ecs.list_tasks(cluster="nocluster"), "ClusterNotFoundException")
+        got = ours("lt-batch")
+        eq(sorted((t["taskArn"], t["lastStatus"]) for t in got),
+           sorted([(arns[0], "STOPPED"), (arns[1], "RUNNING"), (arns[2], "RUNNING")]), "control tasks")
+        eq(ctl("/ecs/tasks?startedBy=lt-batch&desiredStatus=RUNNING", method="GET")["tasks"][0]["lastStatus"], "RUNNING", "GET with a query")
+
+    @check("stoptask: UserInitiated, stoppedReason = reason or 'Task stopped by user', containers exit 143, stoppedAt; "
+           "tags deleted; STOPPED event logged; a stopped task stays describable and StopTask again changes nothing; "
+           "an unknown task -> InvalidParameterException")
+    def _():
+        a = run(startedBy="stop-me", tags=[{"key": "k", "value": "v"}])[0]["taskArn"]
+        t = ecs.stop_task(cluster="prod", task=a, reason="superseded by a newer rollback")["task"]
+        eq((t["lastStatus"], t["desiredStatus"], t["stopCode"], t["stoppedReason"]),
+           ("STOPPED", "STOPPED", "UserInitiated", "superseded by a newer rollback"), "stopped")
+        eq([(c["lastStatus"], c["exitCode"]) for c in t["containers"]], [("STOPPED", 143), ("STOPPED", 143)], "SIGTERM")
+        ok(t["stoppedAt"] >= t["stoppingAt"] >= t["startedAt"], "stop timestamps")
+        eq(t["attachments"][0]["status"], "DELETED", "ENI deleted")
+        eq(describe(a, include=["TAGS"]).get("tags", []), [], "StopTask deletes the task's tags")
+        again = ecs.stop_task(cluster="prod", task=a.rsplit("/", 1)[1])["task"]
+        eq((again["stoppedReason"], again["stoppedAt"]), (t["stoppedReason"], t["stoppedAt"]), "stopping again changes nothing")
+        d = describe(a)
+        eq((d["lastStatus"], d["stopCode"], d["stoppedAt"]), ("STOPPED", "UserInitiated", t["stoppedAt"]), "describable")
+        evs = events_of(a)
+        eq([e["detail"]["lastStatus"] for e in evs], ["RUNNING", "STOPPED"], "state changes")
+        det = check_task_event(evs[-1], a, account, region)
+        eq((det["stopCode"], det["stoppedReason"], [c["exitCode"] for c in det["containers"]]),
+           ("UserInitiated", "superseded by a newer rollback", [143, 143]), "STOPPED event detail")
+        ok(det["version"] > evs[0]["detail"]["version"], "version grows with each state change")
+        b = run(startedBy="stop-me")[0]["taskArn"]
+        eq(ecs.stop_task(cluster="prod", task=b)["task"]["stoppedReason"], "Task stopped by user", "default reason")
+        e = _raises(lambda: ecs.stop_task(cluster="prod", task="0123456789abcdef0123456789abcdef"), "InvalidParameterException")
+        eq(e.response["Error"]["Message"], "The referenced task was not found.", "message")
+        _raises(lambda: ecs.stop_task(cluster="nocluster", task=b), "ClusterNotFoundException")
+        r = ecs.describe_tasks(cluster="prod", tasks=[a, "0" * 32])
+        eq(([x["taskArn"] for x in r["tasks"]], r["failures"]), ([a], [{"arn": "0" * 32, "reason": "MISSING"}]), "unknown task in failures")
+
+    @check("control task-exit: exitCode 0 / 3 -> EssentialContainerExited with that exit code on every container; "
+           "null -> TaskFailedToStart (CannotPullContainerError, no exit codes, no startedAt); the ECS Task State Change "
+           "with every field of the captured standalone fixture; DescribeTasks shows the same")
+    def _():
+        fixture = json.load(open(os.path.join(HERE, "..", "..", "events", "ecs-task-stopped-standalone.json")))["detail"]
+        for exit_code in (0, 3):
+            a = run(startedBy="exit-test")[0]["taskArn"]
+            out = ctl("/ecs/task-exit", {"taskArn": a, "exitCode": exit_code})
+            t, ev = out["task"], out["event"]
+            eq((t["lastStatus"], t["desiredStatus"], t["stopCode"], t["stoppedReason"]),
+               ("STOPPED", "STOPPED", "EssentialContainerExited", "Essential container in task exited"), f"exit {exit_code}")
+            eq([c.get("exitCode") for c in t["containers"]], [exit_code, exit_code], "exit code on every container")
+            ok(t["stoppedAt"] >= t["startedAt"], "stoppedAt")
+            det = check_task_event(ev, a, account, region)
+            eq((det["lastStatus"], det["desiredStatus"], det["stopCode"], det["startedBy"], det["group"], det["clusterArn"],
+                det["taskDefinitionArn"], det["overrides"]["containerOverrides"][0]),
+               ("STOPPED", "STOPPED", "EssentialContainerExited", "exit-test", "ecs-rollback:api",
+                f"arn:aws:ecs:{region}:{account}:cluster/prod", td, {"name": "migrate", "environment": env}), "detail")
+            eq([c["exitCode"] for c in det["containers"]], [exit_code, exit_code], "detail exit codes")
+            eq(det["attachments"][0]["type"], "eni", "the event types the ENI attachment eni")
+            missing = sorted(set(fixture) - set(det))
+            eq(missing, [], "detail fields the captured standalone event has")
+            missing = sorted(set(fixture["containers"][0]) - set(det["containers"][0]))
+            eq(missing, [], "container fields the captured standalone event has")
+            eq(ev["time"], det["stoppedAt"][:19] + "Z", "time = stoppedAt in whole seconds")
+            d = describe(a)
+            eq((d["stopCode"], [c["exitCode"] for c in d["containers"]]), ("EssentialContainerExited", [exit_code] * 2), "DescribeTasks")
+            eq(d["stoppedAt"].timestamp(), t["stoppedAt"], "same stoppedAt")
+            ok(a in listed(startedBy="exit-test", desiredStatus="STOPPED"), "ListTasks STOPPED")
+            ok(ev in events_of(a), "logged in task-events")
+        a = run(startedBy="exit-test")[0]["taskArn"]
+        out = ctl("/ecs/task-exit", {"taskArn": a, "exitCode": None})
+        t = out["task"]
+        eq(t["stopCode"], "TaskFailedToStart", "null: failed to start")
+        ok(t["stoppedReason"].startswith("CannotPullContainerError:") and "db-migrate:1.4" in t["stoppedReason"], t["stoppedReason"])
+        ok(all("exitCode" not in c and c["reason"] == t["stoppedReason"] for c in t["containers"]), f"containers {t['containers']}")
+        ok("startedAt" not in t and all("imageDigest" not in c for c in t["containers"]), "never started")
+        det = check_task_event(out["event"], a, account, region)
+        eq((det["stopCode"], det["lastStatus"]), ("TaskFailedToStart", "STOPPED"), "event")
+        ok(all("exitCode" not in c for c in det["containers"]), "no exit codes in the event")
+        a = run(startedBy="exit-test")[0]["taskArn"]
+        out = ctl("/ecs/task-exit", {"taskArn": a.rsplit("/", 1)[1], "exitCode": 1, "reason": "OutOfMemoryError: Container killed due to memory usage"})
+        eq(out["task"]["stoppedReason"], "OutOfMemoryError: Container killed due to memory usage", "reason given")
+
+    @check("control task-exit: a task that is not RUNNING -> 409 naming why; unknown -> 404; bad exitCode -> 400; "
+           "a service task -> 409")
+    def _():
+        a = run(startedBy="exit-refused")[0]["taskArn"]
+        ctl("/ecs/task-exit", {"taskArn": a, "exitCode": 0})
+        out = ctl("/ecs/task-exit", {"taskArn": a, "exitCode": 0}, want=409)
+        ok("not RUNNING" in out["error"] and "STOPPED" in out["error"] and "EssentialContainerExited" in out["error"], out["error"])
+        b = run(startedBy="exit-refused")[0]["taskArn"]
+        ecs.stop_task(cluster="prod", task=b)
+        out = ctl("/ecs/task-exit", {"taskArn": b, "exitCode": None}, want=409)
+        ok("UserInitiated" in out["error"], out["error"])
+        eq(describe(b)["stopCode"], "UserInitiated", "unchanged by the refused exit")
+        ctl("/ecs/task-exit", {"taskArn": a[:-4] + "ffff", "exitCode": 0}, want=404)
+        c = run(startedBy="exit-refused")[0]["taskArn"]
+        ctl("/ecs/task-exit", {"taskArn": c}, want=400)
+        ctl("/ecs/task-exit", {"taskArn": c, "exitCode": "3"}, want=400)
+        ctl("/ecs/task-exit", {"exitCode": 0}, want=400)
+        eq(describe(c)["lastStatus"], "RUNNING", "still RUNNING after refused calls")
+        svc_task = next(e["resources"][0] for e in ctl("/ecs/task-events", method="GET")["events"]
+                        if e["detail"]["group"].startswith("service:"))
+        ctl("/ecs/task-exit", {"taskArn": svc_task, "exitCode": 0}, want=409)
 
 
 ctx_bg: dict = {}
