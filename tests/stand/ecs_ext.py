@@ -1532,7 +1532,7 @@ def stop_task(rs: dict, st: SvcState, body: dict) -> dict:
 
 RUN_TASK_MAX_COUNT = 10  # RunTask `count`: "You can specify up to 10 tasks for each call."
 STARTED_BY_MAX = 128  # RunTask `startedBy`: "Up to 128 letters …"
-GROUP_MAX = 255  # Task `group` (the model's limit for a task group name)
+GROUP_MAX = 255  # developer guide "Group related Amazon ECS tasks": "255 or fewer characters"
 CLIENT_TOKEN_MAX = 64  # RunTask `clientToken`: "Up to 64 characters … in the range of 33-126"
 OVERRIDES_MAX = 8192  # RunTask `overrides`: "A total of 8192 characters are allowed for overrides."
 USER_STOP_REASON = "Task stopped by user"
