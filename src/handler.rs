@@ -233,7 +233,7 @@ async fn handle_within(
                 target, task_arn, ..
             } => match refused {
                 Some(reason) => vec![Response::skipped(Some(&target), reason)],
-                None => respond_migration(deps, &target, &task_arn, now).await?,
+                None => Box::pin(respond_migration(deps, &target, &task_arn, now)).await?,
             },
             Event::Ignored {
                 target,
@@ -1085,7 +1085,7 @@ async fn execute(
         return Err(crate::deadline::out_of_time("before its first write"));
     }
     if let Some(migration) = &plan.migration {
-        return start_migration(deps, service, plan, migration, now).await;
+        return Box::pin(start_migration(deps, service, plan, migration, now)).await;
     }
     if plan.needs_copy() {
         let registered = match copy {
@@ -1368,7 +1368,7 @@ async fn respond_migration(
                     force: false,
                 },
             };
-            Ok(vec![respond(deps, &rollback, now).await?])
+            Ok(vec![Box::pin(respond(deps, &rollback, now)).await?])
         }
     }
 }

@@ -1792,6 +1792,12 @@ async fn every_fixture_replays_to_its_documented_outcome() {
             Action("rolled_back"),
         ),
         ("cloudwatch-alarm-ok.json", alarmed, Action("skipped")),
+        // A down-migration task the service records nothing of: verified, then nothing to do.
+        (
+            "ecs-task-stopped-migration.json",
+            World::new,
+            Action("skipped"),
+        ),
         (
             "cloudwatch-alarm-tagged-no-dimensions.json",
             alarmed,
