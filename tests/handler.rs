@@ -572,13 +572,13 @@ fn ecs_rules(
         "DescribeTasks",
         mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |req| {
             let mut out = aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder();
-            for (i, arn) in req.tasks().iter().enumerate() {
-                let (code, reason) = stopped[i];
+            // Tasks the world does not list (a down-migration task) are unknown to ECS.
+            for (arn, (code, reason)) in req.tasks().iter().zip(stopped.iter()) {
                 out = out.tasks(
                     ecs::Task::builder()
                         .task_arn(arn)
-                        .stop_code(ecs::TaskStopCode::from(code))
-                        .stopped_reason(reason)
+                        .stop_code(ecs::TaskStopCode::from(*code))
+                        .stopped_reason(*reason)
                         .build(),
                 );
             }
@@ -1792,12 +1792,6 @@ async fn every_fixture_replays_to_its_documented_outcome() {
             Action("rolled_back"),
         ),
         ("cloudwatch-alarm-ok.json", alarmed, Action("skipped")),
-        // A down-migration task the service records nothing of: verified, then nothing to do.
-        (
-            "ecs-task-stopped-migration.json",
-            World::new,
-            Action("skipped"),
-        ),
         (
             "cloudwatch-alarm-tagged-no-dimensions.json",
             alarmed,
@@ -1910,6 +1904,12 @@ async fn every_fixture_replays_to_its_documented_outcome() {
         (
             "ecs-task-stopped-image-pull-throttled.json",
             || crash_looping(5),
+            Action("skipped"),
+        ),
+        // A down-migration task the service records nothing of: verified, then nothing to do.
+        (
+            "ecs-task-stopped-migration.json",
+            World::new,
             Action("skipped"),
         ),
         (

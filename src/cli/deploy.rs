@@ -466,6 +466,39 @@ fn commit_line(git: &Git, image: &str) -> Option<String> {
     Some(format!("{} {}", c.sha, c.subject))
 }
 
+/// The schema the new revision declares (`--schema`, or the last line `--schema-command`
+/// prints), checked as the responder reads it; `None`: it declares none.
+pub fn declared_schema(args: &DeployArgs) -> Result<Option<String>, CliError> {
+    let text = match (&args.schema, &args.schema_command) {
+        (Some(v), _) => v.clone(),
+        (None, Some(command)) => {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| CliError::usage(format!("--schema-command could not run: {e}")))?;
+            if !out.status.success() {
+                return Err(CliError::usage(format!(
+                    "--schema-command failed ({}): nothing was deployed",
+                    out.status
+                )));
+            }
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string()
+        }
+        (None, None) => return Ok(None),
+    };
+    let range = crate::model::SchemaRange::parse(&text)
+        .map_err(|why| CliError::usage(format!("--schema: {why}")))?;
+    Ok(Some(range.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,37 +598,4 @@ mod tests {
         let e = pick_container("web:3", &two, Some("db"), None).unwrap_err();
         assert!(e.message.contains("no container named \"db\""), "{e:?}");
     }
-}
-
-/// The schema the new revision declares (`--schema`, or the last line `--schema-command`
-/// prints), checked as the responder reads it; `None`: it declares none.
-pub fn declared_schema(args: &DeployArgs) -> Result<Option<String>, CliError> {
-    let text = match (&args.schema, &args.schema_command) {
-        (Some(v), _) => v.clone(),
-        (None, Some(command)) => {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(command)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .map_err(|e| CliError::usage(format!("--schema-command could not run: {e}")))?;
-            if !out.status.success() {
-                return Err(CliError::usage(format!(
-                    "--schema-command failed ({}): nothing was deployed",
-                    out.status
-                )));
-            }
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .rev()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or_default()
-                .to_string()
-        }
-        (None, None) => return Ok(None),
-    };
-    let range = crate::model::SchemaRange::parse(&text)
-        .map_err(|why| CliError::usage(format!("--schema: {why}")))?;
-    Ok(Some(range.to_string()))
 }

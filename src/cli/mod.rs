@@ -122,6 +122,50 @@ mod tests {
     }
 
     #[test]
+    fn deploy_declares_the_schema_given_or_printed_and_refuses_an_unreadable_one() {
+        let declared = |args: &[&str]| {
+            let mut all = vec!["deploy", "-c", "demo", "-s", "web"];
+            all.extend_from_slice(args);
+            match parse(&all).unwrap().command {
+                Command::Deploy(d) => crate::cli::deploy::declared_schema(&d),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(declared(&[]).unwrap(), None);
+        assert_eq!(declared(&["--schema", "6"]).unwrap().as_deref(), Some("6"));
+        assert_eq!(
+            declared(&["--schema", "5..6"]).unwrap().as_deref(),
+            Some("5..6")
+        );
+        let e = declared(&["--schema", "7..5"]).unwrap_err();
+        assert!(
+            e.message.contains("--schema") && e.message.contains("above its last"),
+            "{}",
+            e.message
+        );
+        let printed = declared(&["--schema-command", "echo migrating; echo ' 42 '; echo"]).unwrap();
+        assert_eq!(printed.as_deref(), Some("42"));
+        let failed = declared(&["--schema-command", "exit 3"]).unwrap_err();
+        assert!(
+            failed.message.contains("nothing was deployed"),
+            "{}",
+            failed.message
+        );
+        assert!(parse(&[
+            "deploy",
+            "-c",
+            "d",
+            "-s",
+            "w",
+            "--schema",
+            "1",
+            "--schema-command",
+            "x"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
     }
