@@ -2024,6 +2024,24 @@ pub fn rule14_schema_compatible(target: &Revision, in_force: &SchemaVersion) -> 
     }
 }
 
+/// Rule 14 at the deployment gate: its FAILED verdict hands the rollback to ECS, which returns
+/// traffic to the source revision. That revision has served production against the schema the
+/// new one brought since the deployment began, so the verdict stands; a source that does not
+/// declare that schema is said, with what to check.
+pub fn rule14_gate_note(new: &Revision, source: &Revision) -> Option<String> {
+    let Some(Ok(range)) = &new.schema else {
+        return None;
+    };
+    let why = rule14_schema_compatible(source, &range.max).err()?;
+    Some(format!(
+        "Schema: ECS returns to {}, which {why}, while {} brought schema {}; it served production against that schema during this deployment, but if the database was migrated for {} alone, migrate it down (the service's {TAG_MIGRATION} task) or fix forward.",
+        short_task_definition(&source.arn),
+        short_task_definition(&new.arn),
+        range.max,
+        short_task_definition(&new.arn),
+    ))
+}
+
 /// The schema in force and what says so.
 #[derive(Clone, Debug)]
 struct InForce {

@@ -2349,3 +2349,23 @@ impl World {
         s
     }
 }
+
+#[test]
+fn rule14_the_gate_says_when_ecs_returns_to_a_revision_for_another_schema() {
+    let mut new = revision(4);
+    let mut source = revision(3);
+    assert_eq!(rule14_gate_note(&new, &source), None, "nothing declared");
+    new.schema = Some(SchemaRange::parse("6"));
+    source.schema = Some(SchemaRange::parse("5..6"));
+    assert_eq!(
+        rule14_gate_note(&new, &source),
+        None,
+        "the source runs against 6"
+    );
+    source.schema = Some(SchemaRange::parse("5"));
+    let note = rule14_gate_note(&new, &source).unwrap();
+    assert!(
+        note.contains("ECS returns to hello-world:3, which runs against schema 5, while hello-world:4 brought schema 6"),
+        "{note}"
+    );
+}

@@ -1774,8 +1774,38 @@ pub async fn respond_hook(
         stopped_tasks,
         failed_tasks,
     };
-    let verdict = gate::judge(hook, &facts, &settings, &state, policy, now);
+    let mut verdict = gate::judge(hook, &facts, &settings, &state, policy, now);
+    if verdict.status == gate::HookStatus::Failed {
+        if let Some(note) = gate_schema_note(deps, &deployment).await {
+            verdict.reason = format!("{} {note}", verdict.reason);
+        }
+    }
     Ok(finish_hook(deps, hook, &state, &verdict, started).await)
+}
+
+/// Rule 14 at the gate: what the people told of a FAILED verdict must know when the revision ECS
+/// returns to does not declare the schema the new one brought. Best effort: unreadable → none.
+async fn gate_schema_note(
+    deps: &Deps,
+    deployment: &crate::model::ServiceDeploymentInfo,
+) -> Option<String> {
+    let target = deployment.target_revision.clone()?;
+    let [source] = deployment.source_revisions.as_slice() else {
+        return None;
+    };
+    let revisions = deps
+        .ecs
+        .service_revisions(&[target.clone(), source.clone()])
+        .await
+        .ok()?;
+    let (to, back) = (revisions.get(&target)?, revisions.get(source)?);
+    let to = deps.ecs.describe_revision(&to.task_definition).await.ok()?;
+    let back = deps
+        .ecs
+        .describe_revision(&back.task_definition)
+        .await
+        .ok()?;
+    decision::rule14_gate_note(&to, &back)
 }
 
 /// What proves that the service deployment `arn` restores a proven revision, if it does
