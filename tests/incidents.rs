@@ -25,7 +25,7 @@ fn checked_invariants() -> Vec<u8> {
     std::env::var("INCIDENTS_INVARIANTS")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| (1..=6).collect())
+        .unwrap_or_else(|| (1..=7).collect())
 }
 
 fn report(sim: &Sim) -> String {

@@ -56,6 +56,9 @@ pub enum Change {
     RePush,
     /// Only the service's network configuration.
     Config,
+    /// A new image whose migration moved the database one schema version forward: the new
+    /// revision declares the new version (`ecs-rollback:schema`), which no older revision runs on.
+    Migration,
 }
 
 /// The read operations throttling can hit.
@@ -205,6 +208,11 @@ pub struct Incident {
     pub settled_by_other: bool,
     /// Contents that had completed a deployment of the service before the incident started.
     pub proven_before: BTreeSet<Content>,
+    /// The schema the incident's revision declares (`ecs-rollback:schema`).
+    pub schema: Option<String>,
+    /// No proven revision of the service runs on its schema (a deployment migrated the database
+    /// forward): no down migration is modelled, so no automatic rollback is owed.
+    pub migrated: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -241,6 +249,7 @@ impl Sim {
     pub fn new(services: &[SvcSetup], deliveries: Vec<Delivery>) -> Sim {
         ecs_rollback::metrics::set_enabled(false);
         let mut w = World::new();
+        w.schema = 1;
         // Two proven revisions: app:1 (v1) two days ago, then app:2 (v2) yesterday; and app:3
         // naming the mutable tag `latest`, which points at v2's image.
         let d1 = w.new_digest(Kind::Healthy);
@@ -269,6 +278,7 @@ impl Sim {
                 config: c0,
                 deps: Vec::new(),
                 next_rev: 1,
+                schema: 1,
             });
             w.alarms.push(Alarm {
                 name: format!("{name}-5xx"),
@@ -386,11 +396,17 @@ impl Sim {
             c => c,
         };
         match change {
-            Change::Image => {
+            Change::Image | Change::Migration => {
+                // Each service has its own database: its revisions declare its schema.
+                if change == Change::Migration {
+                    w.svc_mut(svc).schema += 1;
+                }
+                let schema = w.svc(svc).schema.to_string();
                 let d = w.new_digest(kind);
                 let tag = format!("repo/app:v{}", w.next_digest);
                 w.registry.insert(tag.clone(), d);
-                let td = w.register(&tag, BTreeMap::new());
+                let tags = BTreeMap::from([("ecs-rollback:schema".to_string(), schema)]);
+                let td = w.register(&tag, tags);
                 if deregister {
                     if let Some(t) = w.td_mut(&current) {
                         t.active = false;
@@ -412,6 +428,22 @@ impl Sim {
         let new = !w.proven.contains(&(svc.to_string(), p.content.clone()));
         let kind = w.kind(&p.content);
         let now = w.now;
+        let schema_of = |td: &str| {
+            w.td(td)
+                .and_then(|t| t.tags.get("ecs-rollback:schema").cloned())
+        };
+        let schema = schema_of(&p.td);
+        // No revision that completed a deployment of the service runs on the new revision's
+        // schema: with no down migration modelled, no automatic rollback is owed.
+        let migrated = !w.revs.iter().any(|r| {
+            w.proven.contains(&(
+                svc.to_string(),
+                Content {
+                    digest: r.digest.clone(),
+                    config: r.config,
+                },
+            )) && schema_of(&r.td) == schema
+        });
         let proven_before: BTreeSet<Content> = w
             .proven
             .iter()
@@ -433,6 +465,8 @@ impl Sim {
                     auto_rollbacks: 0,
                     settled_by_other: false,
                     proven_before,
+                    schema,
+                    migrated,
                 },
             );
         }
@@ -640,7 +674,7 @@ impl Sim {
         self.violations.push(Violation { invariant, what });
     }
 
-    /// Invariants 1–5 for the invocation just made.
+    /// Invariants 1–5 and 7 for the invocation just made.
     fn check_call(&mut self) {
         let call = self.calls.last().cloned().expect("call");
         let w = self.world.lock().unwrap().clone();
@@ -701,6 +735,19 @@ impl Sim {
                                 2,
                                 format!("{svc}: rolled back onto a revision that failed before ({:?}): {}", w.kind(c), rec.detail),
                             );
+                        }
+                    }
+                    // 7. Never onto a revision that does not declare the schema in force (the
+                    // incident's revision's declaration).
+                    if let (Some((td, tags)), Some(i)) = (&rec.target, self.incidents.get(&svc)) {
+                        let declared = tags.get("ecs-rollback:schema");
+                        if i.schema.is_some() && declared != i.schema.as_ref() {
+                            let what = format!(
+                                "{svc}: rolled back onto {} declaring schema {declared:?} while {:?} is in force",
+                                short(td),
+                                i.schema
+                            );
+                            self.violate(7, what);
                         }
                     }
                     // 3. Never a write caused by an event older than the deployment it changes.
@@ -769,7 +816,7 @@ impl Sim {
         let Some(inc) = self.incidents.get(&svc).cloned() else {
             return;
         };
-        if inc.settled_by_other || inc.auto_rollbacks > 0 || !inc.kind.is_bad() {
+        if inc.settled_by_other || inc.auto_rollbacks > 0 || !inc.kind.is_bad() || inc.migrated {
             return;
         }
         // Delivered on time (a late event may legitimately find the window closed).

@@ -59,7 +59,7 @@ fn setup() -> impl Strategy<Value = SvcSetup> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..2usize, prop_oneof![4 => Just(Change::Image), 1 => Just(Change::RePush), 1 => Just(Change::Config)], kind())
+        4 => (0..2usize, prop_oneof![4 => Just(Change::Image), 1 => Just(Change::RePush), 1 => Just(Change::Config), 1 => Just(Change::Migration)], kind())
             .prop_map(|(svc, change, kind)| Op::Deploy { svc, change, kind }),
         5 => (1..40i64).prop_map(Op::Advance),
         1 => (0..2usize, 3..20i64, 1..20i64, 1..4u32)

@@ -210,6 +210,8 @@ pub struct Svc {
     /// Newest first.
     pub deps: Vec<Dep>,
     pub next_rev: u32,
+    /// Its database's schema version (moved forward by a migrating deployment).
+    pub schema: u32,
 }
 
 impl Svc {
@@ -266,6 +268,8 @@ pub struct WriteRec {
 #[derive(Clone, Debug, Default)]
 pub struct World {
     pub now: Time,
+    /// The schema the revisions registered before any deployment declare.
+    pub schema: u32,
     pub svcs: Vec<Svc>,
     pub tds: Vec<TaskDef>,
     pub registry: BTreeMap<String, String>,
@@ -399,6 +403,10 @@ impl World {
 
     pub fn register(&mut self, image: &str, tags: BTreeMap<String, String>) -> String {
         let rev = self.tds.len() as u32 + 1;
+        // Every revision declares a schema (the service's, or the initial one).
+        let mut tags = tags;
+        tags.entry("ecs-rollback:schema".to_string())
+            .or_insert_with(|| self.schema.to_string());
         self.tds.push(TaskDef {
             rev,
             image: image.to_string(),
