@@ -2375,7 +2375,11 @@ fn rule10_requested_target(
     let forced = matches!(schema.cause, Cause::Manual { force: true, .. });
     let mut schema_warning = None;
     if !schema.accepts(snap, revision, Source::Requested, None)? {
-        if let Some(migrated) = schema.no_target(snap).ok().flatten() {
+        // --force: the person decides, with no migration; else the named down migration first.
+        if let Some(migrated) = (!forced)
+            .then(|| schema.no_target(snap).ok().flatten())
+            .flatten()
+        {
             return Ok(migrated);
         }
         let in_force = schema.in_force(snap)?;

@@ -2369,3 +2369,23 @@ fn rule14_the_gate_says_when_ecs_returns_to_a_revision_for_another_schema() {
         "{note}"
     );
 }
+
+#[test]
+fn rule14_force_rolls_back_without_the_migration() {
+    let mut w = world();
+    schemas(&mut w, ["", "", "5", "6"]);
+    w.service
+        .tags
+        .insert(TAG_MIGRATION.into(), "hello-migrate".into());
+    let force = Cause::Manual {
+        allow_other_family: false,
+        force: true,
+        by: None,
+        reason: "operator".into(),
+        to: Some("hello-world:3".into()),
+        dry_run: false,
+    };
+    let (d, _) = run(&w, force, &Policy::default());
+    assert_eq!(got(&d), rolled(3), "{:?}", d.outcome);
+    assert!(d.reason(&failed()).contains("rolled back by --force"));
+}

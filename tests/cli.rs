@@ -16,7 +16,7 @@ use aws_sdk_ecs::types::{
     MountPoint, NetworkMode, PortMapping, RuntimePlatform, Secret, Tag, TaskDefinition,
     TaskDefinitionField, Volume,
 };
-use harness::{wait_for, Stand};
+use harness::{wait_for, Stand, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
@@ -3631,4 +3631,91 @@ fn the_seeded_stand_is_ready_for_status_and_stops_by_its_pid() {
         let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
         matches!(state, None | Some(Some('Z')) | Some(Some('X'))).then_some(())
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_and_status_respect_the_schema_each_revision_declares() {
+    let w = world().await;
+    let [r1, r2, r3] = w
+        .good_then_bad("hello-world", &tags("a1b2c3d", "b2c3d4e", "c3d4e5f"))
+        .await;
+    for (td, schema) in [(&r1, "4"), (&r2, "5"), (&r3, "6")] {
+        w.ecs
+            .tag_resource()
+            .resource_arn(td)
+            .tags(
+                Tag::builder()
+                    .key("ecs-rollback:schema")
+                    .value(schema)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    w.stand.deployment_state("hello-world", "FAILED", json!({}));
+    w.stand.clear_requests();
+
+    // status shows each revision's declaration.
+    let r = w.run(&["status", "-c", "demo", "-s", "hello-world"]);
+    assert!(r.stdout.contains("SCHEMA"), "{r:?}");
+
+    // The last stable revision runs against schema 5; the schema in force is 6: nothing to do.
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("the database schema in force is 6 (declared by hello-world:3)"),
+        "{r:?}"
+    );
+    // --to is refused, naming both versions and --force.
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--to", "2"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("runs against schema 5, and the database schema in force is 6")
+            && r.stdout.contains("--force rolls back anyway"),
+        "{r:?}"
+    );
+    assert_eq!(w.writes(), 0, "{:?}", w.stand.requests(Some("TagResource")));
+
+    // With a down migration named, the dry run says it would run first.
+    let service_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/hello-world");
+    w.ecs
+        .tag_resource()
+        .resource_arn(&service_arn)
+        .tags(
+            Tag::builder()
+                .key("ecs-rollback:migration")
+                .value("hello-migrate")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    w.stand.clear_requests();
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("run the down migration hello-migrate (database schema 6 to 5)"),
+        "{r:?}"
+    );
+    assert_eq!(w.writes(), 0);
+
+    // --force rolls back anyway, and says so.
+    let r = w.run(&[
+        "rollback",
+        "-c",
+        "demo",
+        "-s",
+        "hello-world",
+        "--to",
+        "2",
+        "--force",
+        "--no-wait",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("rolled back by --force"), "{r:?}");
+    assert_eq!(w.service_td("hello-world").await, r2);
 }
