@@ -72,6 +72,7 @@ def main():
         "ecs-task-stopped-scale-in.json": False,
         "ecs-task-stopped-user-initiated.json": False,
         "ecs-task-stopped-standalone.json": False,
+        "ecs-task-stopped-migration.json": True,  # our own down-migration task (MigrationTaskRule)
         "ecs-task-stopped-elb-health-check.json": True,  # a health-check kill: the revision's fault
         "ecs-task-stopped-image-pull-throttled.json": True,  # reaches us; the core reads the reason
         "ecs-task-provisioning.json": False,
