@@ -1840,7 +1840,7 @@ fn failing_history_entry<'a>(
 
 /// Rule 14 (the record): a down migration the responder started holds the service until it
 /// ends — nothing else acts while it runs, one past its time is stopped and reported, and a failed
-/// one leaves the failure to a person (`--force` overrides). A record about another revision than
+/// one leaves the failure to a person (the CLI's `--force` overrides both: the person decides). A record about another revision than
 /// the one failing now belongs to an earlier incident.
 pub fn rule14_migration_record(
     cause: &Cause,
@@ -1863,7 +1863,8 @@ pub fn rule14_migration_record(
         .at
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| "at an unknown time".into());
-    if rec.running() {
+    let forced = matches!(cause, Cause::Manual { force: true, .. });
+    if rec.running() && !forced {
         let overdue = rec.at.is_none_or(|at| now - at > policy.migration_timeout);
         if overdue {
             return skip(
@@ -1884,7 +1885,7 @@ pub fn rule14_migration_record(
             current,
         );
     }
-    if rec.succeeded() || matches!(cause, Cause::Manual { force: true, .. }) {
+    if rec.running() || rec.succeeded() || forced {
         return Ok(());
     }
     skip(

@@ -2389,3 +2389,19 @@ fn rule14_force_rolls_back_without_the_migration() {
     assert_eq!(got(&d), rolled(3), "{:?}", d.outcome);
     assert!(d.reason(&failed()).contains("rolled back by --force"));
 }
+
+#[test]
+fn rule14_a_person_with_force_is_not_held_by_a_running_migration() {
+    let mut w = world();
+    record(&mut w, (10, 12), None);
+    let force = Cause::Manual {
+        allow_other_family: false,
+        force: true,
+        by: None,
+        reason: "operator".into(),
+        to: Some("hello-world:3".into()),
+        dry_run: false,
+    };
+    let (d, _) = run(&w, force, &Policy::default());
+    assert_eq!(got(&d), rolled(3), "{:?}", d.outcome);
+}

@@ -3703,7 +3703,40 @@ async fn rollback_and_status_respect_the_schema_each_revision_declares() {
     );
     assert_eq!(w.writes(), 0);
 
-    // --force rolls back anyway, and says so.
+    // For real: the migration task starts; the rollback is the responder's when it exits 0.
+    w.ecs
+        .register_task_definition()
+        .family("hello-migrate")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("migrate")
+                .image(format!("{REGISTRY}-migrate:c3d4e5f"))
+                .essential(true)
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("down migration started, then the rollback hello-world:3 → hello-world:2")
+            && r.stdout.contains("--to hello-world:2 --force"),
+        "{r:?}"
+    );
+    assert_eq!(w.stand.count("RunTask"), 1);
+    assert_eq!(w.service_td("hello-world").await, r3);
+    let r = w.run(&["status", "-c", "demo", "-s", "hello-world"]);
+    assert!(
+        r.stdout.contains("Down migration")
+            && r.stdout
+                .contains("before the rollback hello-world:3 → hello-world:2): running"),
+        "{r:?}"
+    );
+
+    // --force rolls back anyway (the person decides, the migration still running), and says so.
     let r = w.run(&[
         "rollback",
         "-c",

@@ -299,6 +299,7 @@ pub fn response_text(r: &Response, started: bool) -> String {
                 "rolled_back" => "rolled back",
                 "dry_run" => "dry run",
                 "recorded" => "recorded",
+                "migrating" => "down migration started, then the rollback",
                 other => other,
             };
             let mut text = match (short(&r.from), short(&r.to)) {
@@ -314,6 +315,16 @@ pub fn response_text(r: &Response, started: bool) -> String {
                 _ => format!("{name}: {verb}\n"),
             };
             text.push_str(&format!("  reason  {}\n", r.reason));
+            if action == "migrating" {
+                let (c, s) = (
+                    r.cluster.as_deref().unwrap_or("?"),
+                    r.service.as_deref().unwrap_or("?"),
+                );
+                text.push_str(&format!(
+                    "  next    the responder rolls back when the migration task exits 0 (`ecs-rollback status -c {c} -s {s}` shows the service); without the responder deployed, once it has: `ecs-rollback rollback -c {c} -s {s} --to {} --force`\n",
+                    short(&r.to).unwrap_or_default()
+                ));
+            }
             text
         }
     }

@@ -455,7 +455,35 @@ pub fn status_text(
             ),
         );
     }
+    if let Some(m) = s.tags.get(TAG_MIGRATION) {
+        line(
+            "Migration",
+            &format!("down migrations run {m} ({TAG_MIGRATION})"),
+        );
+    }
+    if let Some(rec) = MigrationRecord::from_tags(&s.tags) {
+        let since = rec
+            .at
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "at an unknown time".into());
+        line(
+            "Down migration",
+            &format!(
+                "{} (started {since}, schema to {}, before the rollback {} → {}): {}",
+                rec.id,
+                rec.schema,
+                rec.from,
+                rec.to,
+                rec.result.as_deref().unwrap_or("running")
+            ),
+        );
+    }
     let rollback = match &decision.outcome {
+        Outcome::Rollback(plan) if plan.migration.is_some() => format!(
+            "would run the down migration first, then go to {}: {}",
+            short_task_definition(&plan.to),
+            source_text(plan.source)
+        ),
         Outcome::Rollback(plan) => format!(
             "would go to {}: {}",
             short_task_definition(&plan.to),
