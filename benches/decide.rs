@@ -51,6 +51,7 @@ fn snapshot() -> Snapshot {
         deployment_alarms: None,
         strategy: Strategy::Rolling,
         bake_time_minutes: None,
+        express: false,
     });
     let history: Vec<HistoryEntry> = (1..=10)
         .map(|n| HistoryEntry {

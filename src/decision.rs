@@ -247,6 +247,10 @@ pub enum Skip {
     EcsDeploymentAlarm {
         alarm: String,
     },
+    /// Rule 4: an Express service's own deployment alarm after the deployment completed.
+    ExpressAlarm {
+        alarm: String,
+    },
     OutsideWindow {
         minutes: i64,
         window: i64,
@@ -362,6 +366,7 @@ impl Skip {
             Skip::EcsRolledBack { .. } => "ecs_rolled_back",
             Skip::NotAGuard { .. } => "not_a_guard",
             Skip::EcsDeploymentAlarm { .. } => "ecs_deployment_alarm",
+            Skip::ExpressAlarm { .. } => "express_alarm",
             Skip::OutsideWindow { .. } => "outside_alarm_window",
             Skip::DeploymentStartUnknown => "outside_alarm_window",
             Skip::Cooldown { .. } => "cooldown",
@@ -440,6 +445,7 @@ impl fmt::Display for Skip {
             Skip::EcsRolledBack { deployment, at } => write!(f, "ECS itself rolled the service back at {at} (service deployment {deployment}); within the cooldown the responder does not walk further back."),
             Skip::NotAGuard { alarm } => write!(f, "The alarm {alarm} only shares the service's ClusterName/ServiceName dimensions; it guards the service only when tagged {TAG_ALARM_CLUSTER} + {TAG_ALARM_SERVICE} or listed in the service's deployment alarms."),
             Skip::EcsDeploymentAlarm { alarm } => write!(f, "The alarm {alarm} is one of the service's deployment alarms with rollback enabled and the deployment (or its bake time) is still running: ECS rolls it back itself."),
+            Skip::ExpressAlarm { alarm } => write!(f, "The alarm {alarm} is the Express service's own deployment alarm (it counts 4xx and 5xx responses) and the deployment has completed: after completion it guards nothing (ECS acts on it during the canary and bake time); tag an alarm {TAG_ALARM_CLUSTER} + {TAG_ALARM_SERVICE} to guard the service after deployments."),
             Skip::OutsideWindow { minutes, window } => write!(f, "The current deployment started {minutes} min ago, outside the {window} min alarm window: probably not the deployment's fault."),
             Skip::DeploymentStartUnknown => f.write_str("The current deployment's start time is unknown, so the alarm window cannot be checked."),
             Skip::Cooldown { at, minutes_left, how } => write!(f, "Cooldown: the service was rolled back {how} at {at}; no automatic rollback for another {minutes_left} min."),
@@ -952,7 +958,32 @@ pub fn rule4_alarm_guards_service(cause: &Cause, service: &ServiceState) -> Flow
             );
         }
     }
-    Ok(())
+    rule4_express_alarm(guard, service, in_flight, &names)
+}
+
+/// Rule 4 for Express Mode services: their deployment alarm is ECS's built-in one, counting 4xx
+/// as well as 5xx responses. It is ECS's to act on during the canary and its bake time; once the
+/// deployment completed it guards nothing here — a scanner's or a client's burst of 4xx is no
+/// reason to roll a healthy service back. An alarm tagged for the service guards it as usual.
+pub fn rule4_express_alarm(
+    guard: &AlarmGuard,
+    service: &ServiceState,
+    in_flight: bool,
+    names: &[&str],
+) -> Flow<()> {
+    if !service.express || in_flight || !matches!(guard, AlarmGuard::Dimensions { .. }) {
+        return Ok(());
+    }
+    let alarm = names
+        .iter()
+        .find(|n| service.lists_deployment_alarm(n))
+        .unwrap_or(&names[0]);
+    skip(
+        Skip::ExpressAlarm {
+            alarm: alarm.to_string(),
+        },
+        &service.task_definition,
+    )
 }
 
 /// The failing deployment (as `DescribeServices` shows it) and its task definition.

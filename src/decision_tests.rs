@@ -119,6 +119,7 @@ fn world() -> World {
             deployment_alarms: None,
             strategy: Strategy::Rolling,
             bake_time_minutes: None,
+            express: false,
         },
         // Deliberately not in time order: the API does not promise one.
         history: Ok(vec![
@@ -2404,4 +2405,65 @@ fn rule14_a_person_with_force_is_not_held_by_a_running_migration() {
     };
     let (d, _) = run(&w, force, &Policy::default());
     assert_eq!(got(&d), rolled(3), "{:?}", d.outcome);
+}
+
+fn dimension_alarm() -> Cause {
+    Cause::Alarm {
+        name: "hello-world-5xx".into(),
+        state: AlarmState::Alarm,
+        reason: "Threshold Crossed".into(),
+        since: Some(t(10, 15)),
+        guard: AlarmGuard::Dimensions {
+            alarm_names: vec!["hello-world-5xx".into()],
+        },
+    }
+}
+
+/// An Express Mode service whose deployment (the canary) completed, its built-in alarm listed.
+fn express(w: &mut World, _: &mut Policy) {
+    w.service.express = true;
+    w.service.strategy = Strategy::Canary;
+    w.service.deployments[0].rollout = Rollout::Completed;
+    w.service.deployment_alarms = Some(DeploymentAlarms {
+        names: vec!["hello-world-5xx".into()],
+        enable: true,
+        rollback: true,
+    });
+}
+
+#[test]
+fn rule4_express_services_table() {
+    let cases: Vec<(&str, Cause, Setup, Want)> = vec![
+        (
+            "rule4_express_builtin_alarm_after_completion_guards_nothing",
+            dimension_alarm(),
+            express,
+            skipped("express_alarm"),
+        ),
+        (
+            "rule4_express_tagged_alarm_after_completion_rolls_back",
+            alarm(),
+            express,
+            rolled(3),
+        ),
+        (
+            "rule4_express_canary_in_flight_is_ecss",
+            dimension_alarm(),
+            |w, p| {
+                express(w, p);
+                w.service.deployments[0].rollout = Rollout::InProgress;
+            },
+            skipped("ecs_deployment_alarm"),
+        ),
+        (
+            "rule4_ordinary_service_listed_alarm_after_completion_rolls_back",
+            dimension_alarm(),
+            |w, p| {
+                express(w, p);
+                w.service.express = false;
+            },
+            rolled(3),
+        ),
+    ];
+    check_table(cases);
 }

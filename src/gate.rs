@@ -844,6 +844,7 @@ mod tests {
             deployment_alarms: None,
             strategy: Strategy::Canary,
             bake_time_minutes: None,
+            express: false,
         }
     }
 

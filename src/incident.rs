@@ -320,6 +320,7 @@ mod tests {
             deployment_alarms: None,
             strategy: Strategy::Rolling,
             bake_time_minutes: None,
+            express: false,
         }
     }
 

@@ -245,6 +245,9 @@ pub struct ServiceState {
     pub strategy: Strategy,
     /// `deploymentConfiguration.bakeTimeInMinutes`.
     pub bake_time_minutes: Option<i32>,
+    /// An Express Mode service (`resourceManagementType: ECS`): ECS manages it, and every update
+    /// is a canary guarded by its built-in alarm.
+    pub express: bool,
 }
 
 /// The circuit breaker's switches.

@@ -193,6 +193,10 @@ impl Ecs {
             deployment_alarms,
             strategy,
             bake_time_minutes,
+            // ECS API reference, Service.resourceManagementType: `ECS` = an Express service.
+            express: svc
+                .resource_management_type()
+                .is_some_and(|t| t.as_str() == "ECS"),
         })
     }
 

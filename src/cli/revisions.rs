@@ -469,6 +469,7 @@ mod tests {
             deployment_alarms: None,
             strategy: Strategy::Rolling,
             bake_time_minutes: None,
+            express: false,
         }
     }
 
