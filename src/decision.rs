@@ -285,6 +285,12 @@ pub enum Skip {
         failed: i32,
         threshold: u32,
     },
+    /// Rule 13: ECS's circuit breaker rolls this deployment back no later than early detection.
+    EcsBreakerFirst {
+        ecs: u32,
+        failed: i32,
+        backstop: Option<u32>,
+    },
     NoDeployment,
     /// Rule 11: the alarm entered ALARM before the deployment it would act on started.
     StaleAlarm {
@@ -379,6 +385,7 @@ impl Skip {
             Skip::EarlyDetectionOff => "early_detection_off",
             Skip::OlderDeploymentTask { .. } => "older_deployment_task",
             Skip::BelowThreshold { .. } => "below_failed_task_threshold",
+            Skip::EcsBreakerFirst { .. } => "ecs_breaker_first",
             Skip::NoDeployment => "no_deployment",
             Skip::StaleAlarm { .. } => "stale_alarm",
             Skip::AlarmTimeUnknown { .. } => "alarm_unverified",
@@ -458,6 +465,8 @@ impl fmt::Display for Skip {
             Skip::EarlyDetectionOff => f.write_str("Early detection is off (ROLLBACK_EARLY_FAILED_TASKS=0)."),
             Skip::OlderDeploymentTask { deployment, newest } => write!(f, "The failed task belongs to {deployment}, not to the newest deployment {newest}: it does not count against the new revision."),
             Skip::BelowThreshold { failed, threshold } => write!(f, "The newest deployment has {failed} failed task(s), below the early-detection threshold of {threshold}."),
+            Skip::EcsBreakerFirst { ecs, failed, backstop: None } => write!(f, "ECS's circuit breaker (rollback on, cumulative count) fails and rolls this deployment back at {ecs} failed task(s), no later than early detection would: ECS acts, early detection stands back ({failed} so far)."),
+            Skip::EcsBreakerFirst { ecs, failed, backstop: Some(b) } => write!(f, "ECS's circuit breaker (rollback on) fails and rolls this deployment back at {ecs} failed task(s), no later than early detection would: ECS acts ({failed} so far); as ECS resets its count when a task turns healthy, early detection acts at {b} if ECS has not."),
             Skip::NoDeployment => f.write_str("The service has no PRIMARY deployment."),
             Skip::StaleAlarm { alarm, since, deployment, started } => write!(f, "Stale alarm: {alarm} entered ALARM at {since}, before deployment {deployment} started at {started}; it is about an older deployment (a late, retried or redriven event) and never acts on this one."),
             Skip::DeploymentNotFailed { deployment, state } => write!(f, "The event says deployment {deployment} FAILED, but ECS reports it {state} now: the claim is not verified, so nothing is rolled back."),
@@ -1483,6 +1492,51 @@ pub fn rule3_ecs_handles_failure(
 /// Early detection's threshold: ECS's `failedTasks` of the newest deployment, or — since ECS
 /// resets that count once a task reaches RUNNING (API reference, `Deployment.failedTasks`) — the
 /// deployment's stopped tasks that are the revision's fault, counted from ECS, never in memory.
+/// Who answers a crash-looping revision (rule 13): early detection or ECS's circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detector {
+    /// Early detection acts at this many failed tasks: ECS's breaker does not roll back, or
+    /// would only act later.
+    Ours(u32),
+    /// ECS's circuit breaker fails and rolls the deployment back at `ecs` failed tasks, no later
+    /// than early detection would: ECS acts, early detection stands back. When ECS resets its
+    /// count on a healthy task (`resetOnHealthyTask`, the default) a revision that starts and
+    /// then crashes may never reach it: early detection is then the backstop at `backstop`.
+    Ecs { ecs: u32, backstop: Option<u32> },
+}
+
+impl Detector {
+    /// The failed-task count at which early detection acts (`u32::MAX`: never).
+    pub fn threshold(self) -> u32 {
+        match self {
+            Detector::Ours(n) => n,
+            Detector::Ecs { backstop, .. } => backstop.unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Rule 13: early detection compared with ECS's own circuit breaker for the same service. Early
+/// detection acts below the breaker's threshold (`thresholdConfiguration`, recomputed from the
+/// current desired count) where it can; where ECS's breaker rolls back at or before early
+/// detection's least threshold (2; `COUNT 1` or `COUNT 2`), ECS acts and early detection stands
+/// back — entirely with cumulative counting (`resetOnHealthyTask: false`), else up to one
+/// failure past ECS's threshold.
+pub fn rule13_breaker_or_early_detection(service: &ServiceState, configured: u32) -> Detector {
+    let ours = crate::incident::early_detection_threshold(service, configured);
+    let Some(breaker) = crate::incident::breaker_of(service).filter(|b| b.rollback) else {
+        return Detector::Ours(ours);
+    };
+    let ecs = breaker.threshold_for(service.desired_count.max(1)).max(1) as u32;
+    if ours < ecs {
+        return Detector::Ours(ours);
+    }
+    let cumulative = breaker.reset_on_healthy_task == Some(false);
+    Detector::Ecs {
+        ecs,
+        backstop: (!cumulative).then_some(ours.max(ecs) + 1),
+    }
+}
+
 fn rule4_early_detection_threshold(
     snap: &Snapshot,
     primary: &Deployment,
@@ -1495,9 +1549,9 @@ fn rule4_early_detection_threshold(
         rule3_ecs_handles_failure(reason, &snap.service, Some(&primary.id))?;
         return Ok(());
     }
-    let threshold_n =
-        crate::incident::early_detection_threshold(&snap.service, policy.early_failed_tasks);
-    let threshold = threshold_n as i32;
+    let detector = rule13_breaker_or_early_detection(&snap.service, policy.early_failed_tasks);
+    let threshold_n = detector.threshold();
+    let threshold = threshold_n.min(i32::MAX as u32) as i32;
     if primary.failed_tasks >= threshold {
         return Ok(());
     }
@@ -1523,13 +1577,24 @@ fn rule4_early_detection_threshold(
     if faults >= threshold {
         return Ok(());
     }
-    skip(
-        Skip::BelowThreshold {
-            failed: primary.failed_tasks.max(faults),
-            threshold: threshold_n,
-        },
-        &snap.service.task_definition,
-    )
+    let failed = primary.failed_tasks.max(faults);
+    match detector {
+        Detector::Ecs { ecs, backstop } => skip(
+            Skip::EcsBreakerFirst {
+                ecs,
+                failed,
+                backstop,
+            },
+            &snap.service.task_definition,
+        ),
+        Detector::Ours(_) => skip(
+            Skip::BelowThreshold {
+                failed,
+                threshold: threshold_n,
+            },
+            &snap.service.task_definition,
+        ),
+    }
 }
 
 /// The service's memory of its last rollback (service tags), as far as it can be trusted.

@@ -430,6 +430,7 @@ fn rules_table() {
             failed(),
             |w, _| {
                 w.service.circuit_breaker = Some(AutoRollback {
+                    reset_on_healthy_task: None,
                     enable: true,
                     rollback: true,
                     threshold: None,
@@ -1336,6 +1337,7 @@ fn trigger_trust_table() {
             |w, _| {
                 listed(w, true);
                 w.service.circuit_breaker = Some(AutoRollback {
+                    reset_on_healthy_task: None,
                     enable: true,
                     rollback: false,
                     threshold: None,
@@ -2466,4 +2468,120 @@ fn rule4_express_services_table() {
         ),
     ];
     check_table(cases);
+}
+
+fn breaker(w: &mut World, rollback: bool, count: Option<i32>, reset: Option<bool>) {
+    w.service.circuit_breaker = Some(AutoRollback {
+        enable: true,
+        rollback,
+        threshold: count.map(BreakerThreshold::Count),
+        reset_on_healthy_task: reset,
+    });
+}
+
+#[test]
+fn rule13_breaker_or_early_detection_table() {
+    let crash = || task_failed(Some("ecs-svc/4"), 4);
+    let cases: Vec<(&str, Cause, Setup, Want)> = vec![
+        (
+            "rule13_count_2_cumulative_with_rollback_is_ecss",
+            crash(),
+            |w, _| {
+                breaker(w, true, Some(2), Some(false));
+                crashing(w, 2);
+            },
+            skipped("ecs_breaker_first"),
+        ),
+        (
+            "rule13_count_2_cumulative_stands_back_however_many",
+            crash(),
+            |w, _| {
+                breaker(w, true, Some(2), Some(false));
+                crashing(w, 7);
+            },
+            skipped("ecs_breaker_first"),
+        ),
+        (
+            "rule13_count_2_resetting_is_ecss_first",
+            crash(),
+            |w, _| {
+                breaker(w, true, Some(2), None);
+                crashing(w, 2);
+            },
+            skipped("ecs_breaker_first"),
+        ),
+        (
+            "rule13_count_2_resetting_backstop_one_past_ecs",
+            crash(),
+            |w, _| {
+                breaker(w, true, Some(2), None);
+                crashing(w, 3);
+            },
+            rolled(3),
+        ),
+        (
+            "rule13_count_2_without_rollback_is_ours",
+            crash(),
+            |w, _| {
+                breaker(w, false, Some(2), Some(false));
+                crashing(w, 2);
+            },
+            rolled(3),
+        ),
+        (
+            "rule13_default_breaker_early_detection_acts_first",
+            crash(),
+            |w, _| {
+                breaker(w, true, None, None);
+                crashing(w, 2);
+            },
+            rolled(3),
+        ),
+        (
+            "rule13_count_5_early_detection_below_it",
+            crash(),
+            |w, _| {
+                breaker(w, true, Some(5), Some(false));
+                crashing(w, 2);
+            },
+            rolled(3),
+        ),
+        (
+            "rule13_blue_green_has_no_breaker",
+            crash(),
+            |w, _| {
+                breaker(w, true, Some(1), Some(false));
+                w.service.strategy = Strategy::BlueGreen;
+                crashing(w, 2);
+            },
+            rolled(3),
+        ),
+    ];
+    check_table(cases);
+}
+
+#[test]
+fn rule13_the_threshold_follows_the_desired_count_now() {
+    let mut w = world();
+    breaker(&mut w, true, None, None);
+    for (desired, want) in [
+        (1, Detector::Ours(2)),
+        (10, Detector::Ours(2)),
+        (100, Detector::Ours(10)),
+    ] {
+        w.service.desired_count = desired;
+        assert_eq!(
+            rule13_breaker_or_early_detection(&w.service, 2),
+            want,
+            "desired {desired}"
+        );
+    }
+    breaker(&mut w, true, Some(2), Some(false));
+    assert_eq!(
+        rule13_breaker_or_early_detection(&w.service, 2),
+        Detector::Ecs {
+            ecs: 2,
+            backstop: None
+        }
+    );
 }

@@ -497,8 +497,13 @@ pub fn gate_rule_tasks_failing(facts: &GateFacts, policy: &Policy) -> Gate<()> {
         return Ok(());
     }
     // The same threshold as early detection: it grows with the desired count.
-    let threshold =
-        crate::incident::early_detection_threshold(&facts.service, policy.early_failed_tasks);
+    // The same threshold as early detection (rule 13): it grows with the desired count, and
+    // stands back where ECS's own circuit breaker rolls back first.
+    let threshold = crate::decision::rule13_breaker_or_early_detection(
+        &facts.service,
+        policy.early_failed_tasks,
+    )
+    .threshold();
     let faults: Vec<(&TaskStop, &'static str)> = facts
         .stopped_tasks
         .as_ref()

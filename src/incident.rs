@@ -279,15 +279,22 @@ pub fn alarm_predates(since: Time, deployment_started: Time) -> bool {
 pub fn early_detection_threshold(service: &ServiceState, configured: u32) -> u32 {
     let desired = service.desired_count.max(1) as u32;
     let scaled = configured.max(desired.div_ceil(10));
-    let below_ecs = service
-        .circuit_breaker
-        .filter(|b| b.enable)
+    let below_ecs = breaker_of(service)
         .map(|b| (b.threshold_for(desired as i32).max(1) as u32).saturating_sub(1));
     let threshold = match below_ecs {
         Some(cap) => scaled.min(cap),
         None => scaled,
     };
     threshold.max(2)
+}
+
+/// The circuit breaker that watches this service's deployments: enabled, and the service's
+/// deployments are rolling ones (ECS API reference, DeploymentCircuitBreaker: "can only be used
+/// for services using the rolling update (ECS) deployment type").
+pub fn breaker_of(service: &ServiceState) -> Option<AutoRollback> {
+    service
+        .circuit_breaker
+        .filter(|b| b.enable && service.strategy == Strategy::Rolling)
 }
 
 /// Whether two references name the same revision for identity, given each one's identity (the
@@ -328,6 +335,7 @@ mod tests {
     fn early_detection_threshold_scales_and_stays_below_the_breaker() {
         let on = |threshold| {
             Some(AutoRollback {
+                reset_on_healthy_task: None,
                 enable: true,
                 rollback: false,
                 threshold,

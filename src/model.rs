@@ -257,6 +257,9 @@ pub struct AutoRollback {
     pub rollback: bool,
     /// `thresholdConfiguration` when set: `COUNT n` or a percentage of the desired count.
     pub threshold: Option<BreakerThreshold>,
+    /// `resetOnHealthyTask`: a task that reaches a healthy state resets ECS's failure count
+    /// (ECS API reference, DeploymentCircuitBreaker: the default is `true`).
+    pub reset_on_healthy_task: Option<bool>,
 }
 
 /// `deploymentCircuitBreaker.thresholdConfiguration` (ECS API reference, DeploymentCircuitBreaker).

@@ -153,6 +153,7 @@ impl Ecs {
             .map(|b| AutoRollback {
                 enable: b.enable(),
                 rollback: b.rollback(),
+                reset_on_healthy_task: b.reset_on_healthy_task(),
                 threshold: b.threshold_configuration().and_then(|t| {
                     use aws_sdk_ecs::types::ThresholdType;
                     match t.r#type() {
