@@ -73,6 +73,7 @@ fn snapshot() -> Snapshot {
             sources: Vec::new(),
             rolled_back_to: None,
             lifecycle_stage: None,
+            ecs_why: None,
         })
         .collect();
     snap.history = Some(Ok(history));

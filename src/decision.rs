@@ -236,6 +236,8 @@ pub enum Skip {
     EcsRollingBack(String),
     /// Rule 3: ECS rolled the service back itself within the cooldown.
     EcsRolledBack {
+        /// Why, as ECS reports it (the alarms it names, the circuit breaker's count).
+        why: Option<String>,
         deployment: String,
         at: String,
     },
@@ -449,7 +451,7 @@ impl fmt::Display for Skip {
             Skip::AlreadyRolledBack { to } => write!(f, "Duplicate event: the service was already rolled back to {}.", short_task_definition(to)),
             Skip::RollbackFailed { to } => write!(f, "The service runs {}, the target of an earlier rollback, and it is failing too: not rolling back again, a human must decide.", short_task_definition(to)),
             Skip::EcsRollingBack(why) => write!(f, "ECS is already rolling this deployment back ({why}): not issuing a second rollback."),
-            Skip::EcsRolledBack { deployment, at } => write!(f, "ECS itself rolled the service back at {at} (service deployment {deployment}); within the cooldown the responder does not walk further back."),
+            Skip::EcsRolledBack { deployment, at, why } => write!(f, "ECS itself rolled the service back at {at} (service deployment {deployment}{}); within the cooldown the responder does not walk further back.", why.as_deref().map(|w| format!(": {w}")).unwrap_or_default()),
             Skip::NotAGuard { alarm } => write!(f, "The alarm {alarm} only shares the service's ClusterName/ServiceName dimensions; it guards the service only when tagged {TAG_ALARM_CLUSTER} + {TAG_ALARM_SERVICE} or listed in the service's deployment alarms."),
             Skip::EcsDeploymentAlarm { alarm } => write!(f, "The alarm {alarm} is one of the service's deployment alarms with rollback enabled and the deployment (or its bake time) is still running: ECS rolls it back itself."),
             Skip::ExpressAlarm { alarm } => write!(f, "The alarm {alarm} is the Express service's own deployment alarm (it counts 4xx and 5xx responses) and the deployment has completed: after completion it guards nothing (ECS acts on it during the canary and bake time); tag an alarm {TAG_ALARM_CLUSTER} + {TAG_ALARM_SERVICE} to guard the service after deployments."),
@@ -1808,6 +1810,7 @@ fn rule3_ecs_rolled_back(
     }
     skip(
         Skip::EcsRolledBack {
+            why: entry.ecs_why.clone(),
             deployment: entry.arn.clone(),
             at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         },

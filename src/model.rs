@@ -496,6 +496,9 @@ pub struct HistoryEntry {
     pub rolled_back_to: Option<ServiceRevision>,
     /// `lifecycleStage` of a blue/green, linear or canary deployment in flight.
     pub lifecycle_stage: Option<String>,
+    /// For a deployment ECS rolled back: why, as ECS reports it (`alarms.triggeredAlarmNames`,
+    /// the circuit breaker's `failureCount` / `threshold`).
+    pub ecs_why: Option<String>,
 }
 
 impl HistoryEntry {
@@ -542,6 +545,7 @@ impl HistoryEntry {
             sources: Vec::new(),
             rolled_back_to: None,
             lifecycle_stage: None,
+            ecs_why: None,
         }
     }
 }
@@ -763,6 +767,12 @@ pub struct ServiceDeploymentInfo {
     pub source_revisions: Vec<String>,
     /// `lifecycleHookDetails[]`: `(targetArn, status)` — the hooks' last verdicts as ECS keeps them.
     pub hooks: Vec<(String, String)>,
+    /// The IDs of the pause hooks holding the deployment now (`AWAITING_ACTION`).
+    pub awaiting: Vec<String>,
+    /// `deploymentCircuitBreaker`: `(failureCount, threshold)` when ECS reports them.
+    pub breaker: Option<(i32, i32)>,
+    /// `alarms.triggeredAlarmNames`: the deployment alarms that made ECS roll it back.
+    pub triggered_alarms: Vec<String>,
 }
 
 /// A database schema version as a migration tool names it. Versions made of numbers (`6`,

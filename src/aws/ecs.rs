@@ -280,6 +280,7 @@ impl Ecs {
         let mut sources: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut restored: BTreeMap<String, String> = BTreeMap::new();
         let mut stages: BTreeMap<String, String> = BTreeMap::new();
+        let mut whys: BTreeMap<String, String> = BTreeMap::new();
         if !detailed.is_empty() {
             let out = self
                 .client
@@ -304,6 +305,9 @@ impl Ecs {
                 }
                 if let Some(stage) = d.lifecycle_stage() {
                     stages.insert(arn.to_string(), stage.as_str().to_string());
+                }
+                if let Some(why) = ecs_why(d) {
+                    whys.insert(arn.to_string(), why);
                 }
             }
         }
@@ -354,6 +358,7 @@ impl Ecs {
                 .collect();
             e.rolled_back_to = restored.get(&e.arn).and_then(|r| revisions.get(r)).cloned();
             e.lifecycle_stage = stages.get(&e.arn).cloned();
+            e.ecs_why = whys.get(&e.arn).cloned();
         }
         Ok(entries)
     }
@@ -420,6 +425,20 @@ impl Ecs {
                             )
                         })
                         .collect(),
+                    awaiting: d
+                        .lifecycle_hook_details()
+                        .iter()
+                        .filter(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION"))
+                        .filter_map(|h| h.hook_id().map(str::to_string))
+                        .collect(),
+                    breaker: d
+                        .deployment_circuit_breaker()
+                        .filter(|b| b.status().is_some_and(|s| s.as_str() != "DISABLED"))
+                        .map(|b| (b.failure_count(), b.threshold())),
+                    triggered_alarms: d
+                        .alarms()
+                        .map(|a| a.triggered_alarm_names().to_vec())
+                        .unwrap_or_default(),
                 });
             }
         }
@@ -1085,6 +1104,27 @@ pub struct ImageOverride {
 
 /// SDK service revision → domain revision. The configuration is kept as a canonical rendering
 /// per field, only for comparison (subnets and security groups sorted: their order means nothing).
+/// Why ECS rolled a service deployment back, as it reports it: the deployment alarms it names
+/// (`alarms.triggeredAlarmNames`), or its circuit breaker's count (`failureCount` of `threshold`).
+pub fn ecs_why(d: &aws_sdk_ecs::types::ServiceDeployment) -> Option<String> {
+    let alarms = d
+        .alarms()
+        .map(|a| a.triggered_alarm_names().to_vec())
+        .unwrap_or_default();
+    if !alarms.is_empty() {
+        return Some(format!("deployment alarms {} in ALARM", alarms.join(", ")));
+    }
+    d.deployment_circuit_breaker()
+        .filter(|b| b.status().is_some_and(|s| s.as_str() == "TRIGGERED"))
+        .map(|b| {
+            format!(
+                "circuit breaker: {} failed task(s), threshold {}",
+                b.failure_count(),
+                b.threshold()
+            )
+        })
+}
+
 pub fn to_service_revision(r: &aws_sdk_ecs::types::ServiceRevision) -> Option<ServiceRevision> {
     let arn = r.service_revision_arn()?.to_string();
     let task_definition = r.task_definition()?.to_string();

@@ -34,6 +34,10 @@ pub struct Deployed {
     /// The last lifecycle hook's status (`lifecycleHookDetails`): the deployment gate's verdict
     /// (`IN_PROGRESS`, `SUCCEEDED`, `FAILED`, …) when the gate is a hook of the service.
     pub gate: Option<String>,
+    /// The circuit breaker's count while in flight: `(failureCount, threshold)`.
+    pub circuit_breaker: Option<(i32, i32)>,
+    /// Pause hooks holding it now (`AWAITING_ACTION`), by hook ID.
+    pub paused_by: Vec<String>,
     #[serde(skip)]
     pub images: Vec<RecordedImage>,
 }
@@ -66,6 +70,8 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
                     task_definition: None,
                     lifecycle_stage: None,
                     gate: None,
+                    circuit_breaker: None,
+                    paused_by: Vec::new(),
                     images: Vec::new(),
                 },
                 b.target_service_revision_arn().map(str::to_string),
@@ -88,6 +94,8 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
         .collect();
     let mut stages: BTreeMap<String, String> = BTreeMap::new();
     let mut gates: BTreeMap<String, String> = BTreeMap::new();
+    let mut breakers: BTreeMap<String, (i32, i32)> = BTreeMap::new();
+    let mut paused: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if !in_flight.is_empty() {
         match ecs
             .client
@@ -111,6 +119,24 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
                     if let (Some(arn), Some(status)) = (d.service_deployment_arn(), last_hook) {
                         gates.insert(arn.to_string(), status);
                     }
+                    let Some(arn) = d.service_deployment_arn() else {
+                        continue;
+                    };
+                    if let Some(b) = d
+                        .deployment_circuit_breaker()
+                        .filter(|b| b.status().is_some_and(|s| s.as_str() != "DISABLED"))
+                    {
+                        breakers.insert(arn.to_string(), (b.failure_count(), b.threshold()));
+                    }
+                    let holding: Vec<String> = d
+                        .lifecycle_hook_details()
+                        .iter()
+                        .filter(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION"))
+                        .filter_map(|h| h.hook_id().map(str::to_string))
+                        .collect();
+                    if !holding.is_empty() {
+                        paused.insert(arn.to_string(), holding);
+                    }
                 }
             }
             Err(e) => {
@@ -121,6 +147,8 @@ pub async fn deployments(ecs: &Ecs, service: &ServiceState) -> Result<Vec<Deploy
     for (d, _) in &mut list {
         d.lifecycle_stage = stages.get(&d.arn).cloned();
         d.gate = gates.get(&d.arn).cloned();
+        d.circuit_breaker = breakers.get(&d.arn).copied();
+        d.paused_by = paused.get(&d.arn).cloned().unwrap_or_default();
     }
     let mut wanted: Vec<String> = list.iter().filter_map(|(_, r)| r.clone()).collect();
     wanted.sort();
@@ -491,6 +519,8 @@ mod tests {
                 task_definition: Some(td(2)),
                 lifecycle_stage: None,
                 gate: None,
+                circuit_breaker: None,
+                paused_by: Vec::new(),
                 images: vec![RecordedImage {
                     container: "app".into(),
                     image: Some("repo/web:latest".into()),
@@ -507,6 +537,8 @@ mod tests {
                 task_definition: Some(td(2)),
                 lifecycle_stage: None,
                 gate: None,
+                circuit_breaker: None,
+                paused_by: Vec::new(),
                 images: Vec::new(),
             },
         ];

@@ -86,10 +86,21 @@ pub async fn live(ecs: &Ecs, service: &ServiceState) -> Result<Live, Error> {
         bake_time_minutes: config.and_then(|c| c.bake_time_in_minutes()),
         circuit_breaker: config
             .and_then(|c| c.deployment_circuit_breaker())
-            .map(|b| match (b.enable(), b.rollback()) {
-                (true, true) => "on, ECS rolls back".to_string(),
-                (true, false) => "on, rollback left to ecs-rollback".to_string(),
-                _ => "off".to_string(),
+            .map(|b| {
+                let how = match (b.enable(), b.rollback()) {
+                    (true, true) => "on, ECS rolls back",
+                    (true, false) => "on, rollback left to ecs-rollback",
+                    _ => return "off".to_string(),
+                };
+                let threshold = b
+                    .threshold_configuration()
+                    .map(|t| format!(", threshold {} {}", t.r#type().as_str(), t.value()))
+                    .unwrap_or_default();
+                let counting = match b.reset_on_healthy_task() {
+                    Some(false) => ", cumulative count",
+                    _ => "",
+                };
+                format!("{how}{threshold}{counting}")
             }),
         deployments: svc
             .deployments()
@@ -426,6 +437,18 @@ pub fn status_text(
             .unwrap_or_default();
         if let Some(gate) = &d.gate {
             stage.push_str(&format!(", lifecycle hook (gate) {gate}"));
+        }
+        if let Some((failed, threshold)) = d.circuit_breaker {
+            stage.push_str(&format!(
+                ", circuit breaker {failed} of {threshold} failed task(s)"
+            ));
+        }
+        for hook in &d.paused_by {
+            stage.push_str(&format!(
+                ", paused by pause hook {hook} (`ecs-rollback continue -c {} -s {}` continues it, `--rollback` rolls it back)",
+                s.cluster_name(),
+                s.service_name
+            ));
         }
         let td = d
             .task_definition

@@ -42,6 +42,8 @@ pub struct SeenDeployment {
     pub rollback: Option<SeenRollback>,
     /// `deploymentCircuitBreaker.status` is `TRIGGERED`.
     pub circuit_breaker_triggered: bool,
+    /// `deploymentCircuitBreaker`: `(failureCount, threshold)`.
+    pub circuit_breaker: Option<(i32, i32)>,
     /// `alarms.status` is `TRIGGERED`.
     pub alarms_triggered: bool,
     /// `alarms.triggeredAlarmNames`.
@@ -108,6 +110,8 @@ pub enum Ending {
         cause: EcsCause,
         reason: String,
         alarms: Vec<String>,
+        /// The circuit breaker's `(failureCount, threshold)`, when ECS reports them.
+        breaker: Option<(i32, i32)>,
         to: Option<String>,
         /// `ROLLBACK_SUCCESSFUL`; false while ECS is still rolling back.
         settled: bool,
@@ -331,6 +335,7 @@ pub fn judge(seen: &Seen) -> Verdict {
                 cause,
                 reason,
                 alarms,
+                breaker: d.circuit_breaker,
                 to: rb.to_task_definition,
                 settled: status == DeploymentStatus::RollbackSuccessful,
             })
@@ -684,6 +689,7 @@ mod tests {
                 to,
                 settled,
                 alarms,
+                ..
             }) = judge(&s)
             else {
                 panic!("{s:?}")

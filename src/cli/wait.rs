@@ -369,6 +369,10 @@ async fn read(
         circuit_breaker_triggered: triggered(
             ours.deployment_circuit_breaker().and_then(|b| b.status()),
         ),
+        circuit_breaker: ours
+            .deployment_circuit_breaker()
+            .filter(|b| b.status().is_some_and(|s| s.as_str() != "DISABLED"))
+            .map(|b| (b.failure_count(), b.threshold())),
         alarms_triggered: triggered(ours.alarms().and_then(|a| a.status())),
         triggered_alarms: ours
             .alarms()
@@ -640,6 +644,7 @@ impl Report {
                 alarms,
                 to,
                 settled,
+                breaker,
                 ..
             }) => {
                 let why = match cause {
@@ -647,7 +652,12 @@ impl Report {
                         format!("deployment alarms: {}", alarms.join(", "))
                     }
                     EcsCause::Alarms => "deployment alarms".into(),
-                    EcsCause::CircuitBreaker => "deployment circuit breaker".into(),
+                    EcsCause::CircuitBreaker => match breaker {
+                        Some((failed, threshold)) => format!(
+                            "deployment circuit breaker: {failed} failed task(s), threshold {threshold}"
+                        ),
+                        None => "deployment circuit breaker".into(),
+                    },
                     EcsCause::LifecycleHook => "a lifecycle hook failed".into(),
                     EcsCause::StopRequest => {
                         "a StopServiceDeployment request ecs-rollback did not record".into()
@@ -1005,9 +1015,24 @@ mod tests {
                         alarms: vec!["latency".into()],
                         to: Some(web3.into()),
                         settled: false,
+                        breaker: None,
                     }),
                 ),
                 "demo/web: deployment ecs-svc/4 (web:3 → web:4) was rolled back by ECS (deployment alarms: latency) after 42 s, rolling back to web:3: ECS deployment failed: alarm(s) latency in ALARM state. Next: ECS is still restoring the service: `ecs-rollback status -c demo -s web --wait` follows it; then fix web:4 and deploy again.\n",
+            ),
+            (
+                report(
+                    Outcome::RolledBackByEcs,
+                    Some(Ending::RolledBackByEcs {
+                        cause: EcsCause::CircuitBreaker,
+                        reason: "ECS deployment circuit breaker: tasks failed to start.".into(),
+                        alarms: vec![],
+                        to: Some(web3.into()),
+                        settled: true,
+                        breaker: Some((2, 2)),
+                    }),
+                ),
+                "demo/web: deployment ecs-svc/4 (web:3 → web:4) was rolled back by ECS (deployment circuit breaker: 2 failed task(s), threshold 2) after 42 s, back to web:3: ECS deployment circuit breaker: tasks failed to start. Next: fix web:4 and deploy again; `ecs-rollback status -c demo -s web` shows the service and its events.\n",
             ),
             (
                 report(
