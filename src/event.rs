@@ -12,6 +12,7 @@ pub const DETAIL_TYPE_DEPLOYMENT: &str = "ECS Deployment State Change";
 pub const DETAIL_TYPE_ALARM: &str = "CloudWatch Alarm State Change";
 pub const DETAIL_TYPE_TASK: &str = "ECS Task State Change";
 pub const DETAIL_TYPE_SERVICE_ACTION: &str = "ECS Service Action";
+pub const DETAIL_TYPE_HOOK: &str = "ECS Hook State Change";
 
 pub use crate::faults::FAULT_STOP_CODES;
 /// Service actions that mean the new revision's tasks cannot start. Placement failures
@@ -78,6 +79,15 @@ pub enum Event {
         origin: Origin,
         target: ServiceRef,
         task_arn: String,
+    },
+    /// A pause lifecycle hook holds a deployment (`ECS Hook State Change`, `HOOK_AWAITING_ACTION`):
+    /// answered with `ContinueServiceDeployment` for services that ask for it.
+    Paused {
+        origin: Origin,
+        target: ServiceRef,
+        deployment_arn: String,
+        hook_id: String,
+        stage: String,
     },
     /// An ECS lifecycle-hook invocation (the deployment gate): answered `{"hookStatus", …}`.
     Hook { hook: crate::gate::HookInvocation },
@@ -472,6 +482,45 @@ fn parse_eventbridge(envelope: EventBridgeEvent<Value>) -> Result<Event, InputEr
             Ok(Event::Alarm { origin, alarm })
         }
         DETAIL_TYPE_TASK => parse_task_state(origin, &envelope.detail),
+        DETAIL_TYPE_HOOK if envelope.source == "aws.ecs" => {
+            let resource = envelope
+                .resources
+                .as_ref()
+                .and_then(|r| r.first())
+                .ok_or_else(|| InputError::Missing("resources[0]".into()))?;
+            let arn = parse_any_service_arn("resources[0]", resource)?;
+            same_place("resources[0]", resource, &mut origin)?;
+            let target = ServiceRef {
+                cluster: arn.cluster,
+                service: arn.service,
+            };
+            let name = str_at(&envelope.detail, &["eventName"]).unwrap_or("");
+            if name != "HOOK_AWAITING_ACTION" {
+                return Ok(Event::Ignored {
+                    origin,
+                    target: Some(target),
+                    kind: "hook_state",
+                    reason: format!(
+                        "Lifecycle hook event {name:?} is not a pause awaiting action: nothing to do."
+                    ),
+                });
+            }
+            let field = |f: &str| {
+                str_at(&envelope.detail, &[f])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .ok_or_else(|| InputError::Missing(format!("detail.{f}")))
+            };
+            let deployment_arn = field("serviceDeploymentArn")?;
+            same_place("detail.serviceDeploymentArn", &deployment_arn, &mut origin)?;
+            Ok(Event::Paused {
+                origin,
+                target,
+                deployment_arn,
+                hook_id: field("hookId")?,
+                stage: field("lifecycleStage")?,
+            })
+        }
         DETAIL_TYPE_SERVICE_ACTION => {
             let resource = envelope
                 .resources

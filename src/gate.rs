@@ -796,6 +796,8 @@ pub struct InFlight {
     pub lifecycle_stage: Option<String>,
     /// `(hook target ARN, status)`, as ECS lists them.
     pub hooks: Vec<(String, String)>,
+    /// The pause hooks holding it now (`AWAITING_ACTION`), by hook ID.
+    pub awaiting: Vec<String>,
 }
 
 impl InFlight {
@@ -1310,6 +1312,7 @@ mod tests {
                     "IN_PROGRESS".into(),
                 ),
             ],
+            awaiting: Vec::new(),
         };
         assert_eq!(
             f.line(Some("arn:aws:lambda:eu-west-1:1:function:ecs-rollback")),

@@ -204,6 +204,7 @@ async fn handle_within(
         Event::Direct { .. } | Event::Hook { .. } => None,
         Event::Service { origin, .. }
         | Event::Migration { origin, .. }
+        | Event::Paused { origin, .. }
         | Event::Alarm { origin, .. }
         | Event::Ignored { origin, .. } => Some(origin.clone()),
     };
@@ -228,6 +229,26 @@ async fn handle_within(
                     Ok(trigger) => vec![respond(deps, &trigger, now).await?],
                     Err(response) => vec![response],
                 },
+            },
+            Event::Paused {
+                target,
+                deployment_arn,
+                hook_id,
+                stage,
+                ..
+            } => match refused {
+                Some(reason) => vec![Response::skipped(Some(&target), reason)],
+                None => vec![
+                    Box::pin(respond_pause(
+                        deps,
+                        &target,
+                        &deployment_arn,
+                        &hook_id,
+                        &stage,
+                        now,
+                    ))
+                    .await?,
+                ],
             },
             Event::Migration {
                 target, task_arn, ..
@@ -1744,6 +1765,22 @@ pub async fn respond_hook(
             return Ok(finish_hook(deps, hook, &state, &verdict, started).await);
         }
     }
+    let verdict = judge_in_aws(deps, hook, service, &settings, &mut state, &deployment, now).await;
+    Ok(finish_hook(deps, hook, &state, &verdict, started).await)
+}
+
+/// The gate's verdict on the new revision of `deployment`, from what AWS says now: its tasks,
+/// its guarding alarms, the rules of `gate::judge` (and rule 14's note on a FAILED verdict).
+async fn judge_in_aws(
+    deps: &Deps,
+    hook: &gate::HookInvocation,
+    service: ServiceState,
+    settings: &gate::GateSettings,
+    state: &mut gate::GateState,
+    deployment: &crate::model::ServiceDeploymentInfo,
+    now: Time,
+) -> gate::GateVerdict {
+    let policy = &deps.config.policy;
     // The new revision's tasks: started by the ECS deployment the revision is numbered after.
     let ecs_deployment = hook
         .ecs_deployment_id()
@@ -1765,7 +1802,7 @@ pub async fn respond_hook(
     if let Err(e) = &stopped_tasks {
         tracing::warn!(error = %e, "stopped tasks could not be read; counting ECS's failedTasks only");
     }
-    let alarms = gate_alarm_states(deps, &service, &settings, &mut state).await;
+    let alarms = gate_alarm_states(deps, &service, settings, state).await;
     let facts = gate::GateFacts {
         service,
         deployment_status: deployment.status,
@@ -1774,13 +1811,229 @@ pub async fn respond_hook(
         stopped_tasks,
         failed_tasks,
     };
-    let mut verdict = gate::judge(hook, &facts, &settings, &state, policy, now);
+    let mut verdict = gate::judge(hook, &facts, settings, state, policy, now);
     if verdict.status == gate::HookStatus::Failed {
-        if let Some(note) = gate_schema_note(deps, &deployment).await {
+        if let Some(note) = gate_schema_note(deps, deployment).await {
             verdict.reason = format!("{} {note}", verdict.reason);
         }
     }
-    Ok(finish_hook(deps, hook, &state, &verdict, started).await)
+    verdict
+}
+
+/// A pause lifecycle hook holds a deployment (`HOOK_AWAITING_ACTION`): for a service that asks
+/// for it (`ecs-rollback:pause-hooks=true`), the deployment gate's verdict, from what AWS says
+/// now, answers it — `CONTINUE` when the new revision is healthy after the observation time
+/// (counted from the deployment's start), `ROLLBACK` when a guard fires or its tasks crash-loop.
+/// When it cannot judge, the deployment stays paused and a person is told what was seen and the
+/// commands that continue or roll it back.
+async fn respond_pause(
+    deps: &Deps,
+    target: &ServiceRef,
+    deployment_arn: &str,
+    hook_id: &str,
+    stage: &str,
+    now: Time,
+) -> Result<Response, Error> {
+    let started = Instant::now();
+    let service = deps.ecs.describe_service(target).await?;
+    let (cluster, name) = (
+        service.cluster_name().to_string(),
+        service.service_name.clone(),
+    );
+    let answer = |action: &str, reason: String| Response {
+        action: action.to_string(),
+        cluster: Some(cluster.clone()),
+        service: Some(name.clone()),
+        from: None,
+        to: None,
+        reason,
+    };
+    let done = |response: Response, code: &str, failed: bool| {
+        log_decision(&response, "pause_hook", code, failed);
+        metrics::emit(
+            &response.action,
+            Some(code),
+            Some(started.elapsed().as_secs_f64() * 1000.0),
+        );
+        Ok(response)
+    };
+    if let Err(step) = decision::rule1_eligibility(&service, &deps.config.policy) {
+        let reason = match *step {
+            Step::Done(d) => d.reason(&Cause::DeploymentInProgress {
+                deployment_id: deployment_arn.to_string(),
+            }),
+            Step::Need(_) => "not eligible".into(),
+        };
+        return done(answer("skipped", reason), "not_eligible", false);
+    }
+    let asked = service
+        .tags
+        .get(TAG_PAUSE_HOOKS)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !asked {
+        return done(
+            answer(
+                "skipped",
+                format!("The service does not ask ecs-rollback to answer its pause hooks (tag {TAG_PAUSE_HOOKS}=true): the deployment stays paused for a person (or the hook's timeout)."),
+            ),
+            "pause_not_asked",
+            false,
+        );
+    }
+    // The event is a claim: ECS must report this hook holding this deployment now.
+    let deployment = deps.ecs.service_deployment(deployment_arn).await?;
+    let Some(deployment) =
+        deployment.filter(|d| d.status.is_in_flight() && d.awaiting.iter().any(|h| h == hook_id))
+    else {
+        return done(
+            answer(
+                "skipped",
+                format!("ECS does not report pause hook {hook_id} holding deployment {deployment_arn} now: the event's claim is not verified, nothing to do."),
+            ),
+            "pause_unverified",
+            false,
+        );
+    };
+    let hook = gate::HookInvocation {
+        execution_id: hook_id.to_string(),
+        stage: stage.to_string(),
+        deployment_arn: deployment_arn.to_string(),
+        target: target.clone(),
+        service_arn: service.service_arn.clone(),
+        account: String::new(),
+        region: String::new(),
+        target_revision_arn: deployment.target_revision.clone().unwrap_or_default(),
+        hook_details: Default::default(),
+    };
+    let (mut settings, _) = gate::gate_settings(&service.tags, &Default::default());
+    // The pause hook's own stage is the one to judge.
+    settings.stages = vec![stage.to_string()];
+    let mut state = gate::GateState {
+        execution_id: hook_id.to_string(),
+        stage: stage.to_string(),
+        first_seen: deployment
+            .started_at
+            .or(deployment.created_at)
+            .unwrap_or(now),
+        alarms: None,
+        calls: 0,
+    };
+    let restore = if deployment.status.is_in_flight() {
+        restore_of(deps, &service, deployment_arn).await
+    } else {
+        None
+    };
+    let verdict = match restore {
+        Some(how) => match gate::gate_rule_restore(Some(&how)) {
+            Err(verdict) => verdict,
+            Ok(()) => unreachable!("a restore always has a verdict"),
+        },
+        None => {
+            judge_in_aws(
+                deps,
+                &hook,
+                service.clone(),
+                &settings,
+                &mut state,
+                &deployment,
+                now,
+            )
+            .await
+        }
+    };
+    // From and to, for people: the new revision and the one ECS returns to.
+    let revisions = match (
+        &deployment.target_revision,
+        deployment.source_revisions.first(),
+    ) {
+        (Some(t), Some(s)) => deps
+            .ecs
+            .service_revisions(&[t.clone(), s.clone()])
+            .await
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
+    let td = |arn: Option<&String>| {
+        arn.and_then(|a| revisions.get(a))
+            .map(|r| r.task_definition.clone())
+    };
+    let (new, old) = (
+        td(deployment.target_revision.as_ref()),
+        td(deployment.source_revisions.first()),
+    );
+    let dry_run = deps.config.policy.dry_run;
+    let commands = format!(
+        "`ecs-rollback continue -c {cluster} -s {name}` continues it, `ecs-rollback continue -c {cluster} -s {name} --rollback` rolls it back"
+    );
+    let trigger = Trigger {
+        target: target.clone(),
+        cause: Cause::DeploymentInProgress {
+            deployment_id: deployment_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or(deployment_arn)
+                .to_string(),
+        },
+    };
+    let snap = Snapshot::new(service.clone());
+    let (response, code, failed) = match verdict.status {
+        gate::HookStatus::InProgress => {
+            let mut r = answer(
+                "skipped",
+                format!(
+                    "The deployment stays paused at {stage} (pause hook {hook_id}): the new revision cannot be judged yet — {} A person decides: {commands}.",
+                    verdict.reason
+                ),
+            );
+            r.from = new.clone();
+            notify(deps, &trigger, &snap, &r).await;
+            (r, "pause_held", false)
+        }
+        status => {
+            let rollback = status == gate::HookStatus::Failed;
+            if !dry_run {
+                deps.ecs
+                    .continue_deployment(deployment_arn, hook_id, rollback)
+                    .await?;
+            }
+            let (action, verb) = match (dry_run, rollback) {
+                (true, _) => (
+                    "dry_run",
+                    if rollback {
+                        "Would answer ROLLBACK"
+                    } else {
+                        "Would answer CONTINUE"
+                    },
+                ),
+                (false, true) => ("rolled_back", "Answered ROLLBACK"),
+                (false, false) => ("continued", "Answered CONTINUE"),
+            };
+            let next = if rollback {
+                format!(
+                    "ECS rolls the deployment back to {}",
+                    old.as_deref()
+                        .map(short_task_definition)
+                        .unwrap_or_else(|| "the revision it replaced".into())
+                )
+            } else {
+                "ECS moves the deployment on to its next stage".to_string()
+            };
+            let mut r = answer(
+                action,
+                format!(
+                    "{verb} to pause hook {hook_id} at {stage} (ContinueServiceDeployment): {} Next: {next}.",
+                    verdict.reason
+                ),
+            );
+            r.from = new.clone();
+            r.to = if rollback { old.clone() } else { new.clone() };
+            if rollback {
+                notify(deps, &trigger, &snap, &r).await;
+            }
+            (r, verdict.code, rollback)
+        }
+    };
+    done(response, code, failed)
 }
 
 /// Rule 14 at the gate: what the people told of a FAILED verdict must know when the revision ECS

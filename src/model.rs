@@ -42,6 +42,9 @@ pub const TAG_MIGRATION_FROM: &str = "ecs-rollback:migration-from";
 pub const TAG_MIGRATION_TO: &str = "ecs-rollback:migration-to";
 pub const TAG_MIGRATION_SCHEMA: &str = "ecs-rollback:migration-schema";
 pub const TAG_MIGRATION_RESULT: &str = "ecs-rollback:migration-result";
+/// Service tag: `true` = the responder answers the service's pause lifecycle hooks
+/// (`ContinueServiceDeployment`) with the deployment gate's verdict.
+pub const TAG_PAUSE_HOOKS: &str = "ecs-rollback:pause-hooks";
 /// Alarm tags naming the guarded service(s).
 pub const TAG_ALARM_CLUSTER: &str = "ecs-rollback:cluster";
 pub const TAG_ALARM_SERVICE: &str = "ecs-rollback:service";

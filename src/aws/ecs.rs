@@ -472,6 +472,7 @@ impl Ecs {
                 strategy: d.strategy,
                 lifecycle_stage: d.lifecycle_stage,
                 hooks: d.hooks,
+                awaiting: d.awaiting,
             })
             .collect())
     }
@@ -790,6 +791,32 @@ impl Ecs {
             .bounded()
             .await
             .map_err(|e| aws_error("StopServiceDeployment", e))?;
+        Ok(())
+    }
+
+    /// Answer a pause lifecycle hook: `ContinueServiceDeployment` with `CONTINUE` or `ROLLBACK`.
+    pub async fn continue_deployment(
+        &self,
+        service_deployment_arn: &str,
+        hook_id: &str,
+        rollback: bool,
+    ) -> Result<(), Error> {
+        use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+        self.client
+            .continue_service_deployment()
+            .service_deployment_arn(service_deployment_arn)
+            .hook_id(hook_id)
+            .action(if rollback {
+                Action::Rollback
+            } else {
+                Action::Continue
+            })
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .bounded()
+            .await
+            .map_err(|e| aws_error("ContinueServiceDeployment", e))?;
         Ok(())
     }
 

@@ -237,6 +237,27 @@ pub enum Command {
     /// Run the responder's decision for an event file (events/*.json) and print what it would do.
     #[command(long_about = REPLAY_LONG, after_help = REPLAY_HELP)]
     Replay(ReplayArgs),
+
+    /// Answer a pause lifecycle hook that holds the service's deployment: continue it, or roll
+    /// it back with --rollback (ContinueServiceDeployment).
+    #[command(name = "continue", after_help = CONTINUE_HELP)]
+    Continue(ContinueArgs),
+}
+
+const CONTINUE_HELP: &str = "\
+Examples:
+  ecs-rollback continue -c prod -s web               # the paused deployment goes on
+  ecs-rollback continue -c prod -s web --rollback    # ECS rolls it back
+Exit codes: 0 answered, 3 no deployment of the service is paused, 1 AWS error.";
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ContinueArgs {
+    #[command(flatten)]
+    pub target: ServiceArgs,
+
+    /// Roll the paused deployment back instead of continuing it.
+    #[arg(long)]
+    pub rollback: bool,
 }
 
 const ROLLBACK_LONG: &str = "\

@@ -21,6 +21,7 @@ mod guard;
 mod interrupt;
 mod mark;
 mod output;
+mod pause;
 mod plan;
 mod replay;
 mod revisions;
@@ -80,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<Code, CliError> {
         Command::Mark(a) => mark::run(&ctx, a).await,
         Command::Wait(a) => wait::run(&ctx, a).await,
         Command::Replay(a) => replay::run(&ctx, a).await,
+        Command::Continue(a) => pause::run(&ctx, a).await,
     }
 }
 
