@@ -1129,4 +1129,36 @@ mod tests {
         let err = parse(no_group).unwrap_err().to_string();
         assert!(err.contains("detail.group"), "{err}");
     }
+
+    #[test]
+    fn a_pause_awaiting_action_names_its_deployment_hook_and_stage() {
+        let payload: Value =
+            serde_json::from_str(include_str!("../events/ecs-hook-state-change.json")).unwrap();
+        let Event::Paused {
+            target,
+            deployment_arn,
+            hook_id,
+            stage,
+            ..
+        } = parse(payload.clone()).unwrap()
+        else {
+            panic!("not a pause event")
+        };
+        assert_eq!(
+            (target.cluster.as_str(), target.service.as_str()),
+            ("demo", "hello-world")
+        );
+        assert!(deployment_arn.ends_with("/Kq2xQoPh7XoEXAMPLE"));
+        assert_eq!(
+            (hook_id.as_str(), stage.as_str()),
+            ("hk-0123456789abcdef", "POST_TEST_TRAFFIC_SHIFT")
+        );
+        let mut other = payload.clone();
+        other["detail"]["eventName"] = "HOOK_SUCCEEDED".into();
+        assert!(matches!(parse(other).unwrap(), Event::Ignored { .. }));
+        let mut no_hook = payload;
+        no_hook["detail"].as_object_mut().unwrap().remove("hookId");
+        let err = parse(no_hook).unwrap_err().to_string();
+        assert!(err.contains("detail.hookId"), "{err}");
+    }
 }

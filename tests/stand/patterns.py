@@ -77,7 +77,7 @@ def main():
         "ecs-task-stopped-image-pull-throttled.json": True,  # reaches us; the core reads the reason
         "ecs-task-provisioning.json": False,
         "ecs-task-deprovisioning.json": False,
-        "ecs-hook-state-change.json": False,
+        "ecs-hook-state-change.json": True,  # a pause hook awaiting action (PauseHookRule)
         "ecs-deployment-rollback-in-progress.json": False,
         "cloudwatch-alarm-target-tracking-low.json": True,  # reaches us; rule 4 says never a trigger
         "ecs-service-action-task-start-impaired.json": True,
