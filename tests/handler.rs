@@ -122,6 +122,8 @@ struct World {
     old_arn: bool,
     /// Alarms an ACTIVE alarm mute rule mutes (`ListAlarmMuteRules`).
     muted: Vec<&'static str>,
+    /// An Express Mode service (`resourceManagementType: ECS`).
+    express: bool,
 }
 
 impl World {
@@ -205,6 +207,7 @@ impl World {
             ok_alarms: Vec::new(),
             old_arn: false,
             muted: Vec::new(),
+            express: false,
         }
     }
 
@@ -219,6 +222,7 @@ impl World {
             .service_name(&self.name)
             .cluster_arn(CLUSTER_ARN)
             .status("ACTIVE")
+            .set_resource_management_type(self.express.then_some(ecs::ResourceManagementType::Ecs))
             .task_definition(td("hello-world", self.current))
             .deployment_controller(
                 ecs::DeploymentController::builder()
@@ -1000,6 +1004,22 @@ async fn metric_alarm_finds_service_by_dimensions_and_rolls_back() {
         1,
         "tags are consulted first"
     );
+}
+
+#[tokio::test]
+async fn an_express_services_own_alarm_after_completion_rolls_nothing_back() {
+    // The same alarm and service as above, but ECS manages the service (Express Mode): its
+    // deployment alarm counts 4xx too, and after the canary completed it guards nothing here.
+    let mut w = World::guarded();
+    w.express = true;
+    let h = harness(&w);
+    let r = response(h.run("cloudwatch-alarm-metric.json").await.unwrap());
+    assert_eq!(r.action, "skipped", "{r:?}");
+    assert!(
+        r.reason.contains("Express service's own deployment alarm"),
+        "{r:?}"
+    );
+    assert!(h.writes().is_empty(), "{:?}", h.writes());
 }
 
 #[tokio::test]
