@@ -40,6 +40,21 @@ HISTORY_SECONDS = 90 * 24 * 3600  # "the last 90 days of history"
 
 CB_FAILED_REASON = "ECS deployment circuit breaker: tasks failed to start."
 CB_EVENT_REASON = "ECS deployment circuit breaker: task failed to start."
+# DescribeTasks: "stopped tasks appear in the returned results for at least one hour"
+STOPPED_TASK_SECONDS = 3600
+THRESHOLD_TYPES = ("COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT")  # botocore ThresholdType
+HOOK_TARGET_TYPES = ("AWS_LAMBDA", "PAUSE")  # botocore DeploymentLifecycleHookTargetType
+# developer guide "Pause hooks for Amazon ECS service deployments", "Configuration fields":
+# the lifecycle stages at which a deployment can pause
+PAUSE_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT",
+                "PRE_PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
+HOOK_TIMEOUT_MINUTES = (1, 20160)  # botocore DeploymentLifecycleHookDuration
+# botocore LinearConfiguration / CanaryConfiguration: defaults and valid ranges
+LINEAR_DEFAULTS = {"stepPercent": 10.0, "stepBakeTimeInMinutes": 6}
+CANARY_DEFAULTS = {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 10}
+STEP_PERCENT_RANGE = (3.0, 100.0)
+CANARY_PERCENT_RANGE = (0.1, 100.0)
+STEP_BAKE_RANGE = (0, 1440)
 
 
 class EcsError(ServiceException):
@@ -61,7 +76,8 @@ class ControlError(Exception):
 # --------------------------------------------------------------------------- helpers
 
 def now() -> float:
-    return round(time.time(), 3)
+    """The stand's clock: wall time plus the offset the control API's `clock` op added."""
+    return round(time.time() + STORE.clock_offset, 3)
 
 
 def iso(t: float) -> str:
@@ -136,10 +152,9 @@ class Store:
         self.events: list[dict] = []  # every ECS Deployment State Change the model emitted
         self.task_events: list[dict] = []  # every ECS Task State Change the control API produced
         self.hooks: list[dict] = []  # every lifecycle-hook invocation and its answer
+        self.hook_events: list[dict] = []  # every ECS Hook State Change (pause hooks)
+        self.clock_offset = 0.0  # seconds the control API's `clock` op moved the stand's clock on
         self.config: dict[str, Any] = {
-            # Every service deployment is created PENDING; "IN_PROGRESS" starts it at once
-            # (PENDING -> IN_PROGRESS in its history), "PENDING" holds it until a control move.
-            "initialServiceDeploymentStatus": "IN_PROGRESS",
             "listServiceDeploymentsOrder": "newest",  # newest | oldest | random
             # Real seconds the stand waits per second of a hook's callBackDelay (1.0 = as ECS).
             "hookDelayScale": 1.0,
@@ -232,8 +247,31 @@ def merge_deployment_configuration(current: dict | None, update: dict) -> dict:
     return cfg
 
 
-def cb_threshold(desired: int) -> int:
-    return min(200, max(3, math.ceil(0.5 * desired)))
+def cb_threshold(cb_cfg: dict | None, desired: int) -> int:
+    """DeploymentCircuitBreaker.thresholdConfiguration (API reference ThresholdConfiguration):
+    COUNT n = n; the percentage types multiply `value` by the latest desired count,
+    BOUNDED_PERCENT clamped to 3..200 (ServiceDeploymentCircuitBreaker.threshold); default
+    BOUNDED_PERCENT 50. Rounded up; an unbounded threshold is at least one failure."""
+    tc = (cb_cfg or {}).get("thresholdConfiguration") or {}
+    kind = tc.get("type") or "BOUNDED_PERCENT"
+    value = tc.get("value", 50)
+    if kind == "COUNT":
+        return int(value)
+    n = math.ceil(round(value * desired / 100.0, 6))
+    if kind == "UNBOUNDED_PERCENT":
+        return max(1, n)
+    return min(200, max(3, n))
+
+
+def refresh_threshold(st: "SvcState", sd: dict) -> None:
+    """The threshold follows "the latest service desired count" while the deployment runs."""
+    if sd["status"] in ONGOING:
+        cb = sd["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        sd["deploymentCircuitBreaker"]["threshold"] = cb_threshold(cb, st.service.desired_count or 0)
+
+
+def _multiple_of_tenth(v: float) -> bool:
+    return abs(v * 10 - round(v * 10)) < 1e-6
 
 
 
@@ -252,16 +290,51 @@ def validate_deployment_configuration(cfg: dict) -> None:
         # you use the BLUE_GREEN deployment strategy."
         raise EcsError("InvalidParameterException",
                        "bakeTimeInMinutes is required for the BLUE_GREEN deployment strategy.")
-    if strategy == "LINEAR" and not (cfg.get("linearConfiguration") or {}).get("stepPercent"):
-        raise EcsError("InvalidParameterException",
-                       "linearConfiguration.stepPercent is required for the LINEAR deployment strategy.")
-    if strategy == "CANARY" and not (cfg.get("canaryConfiguration") or {}).get("canaryPercent"):
-        raise EcsError("InvalidParameterException",
-                       "canaryConfiguration.canaryPercent is required for the CANARY deployment strategy.")
+    # LinearConfiguration / CanaryConfiguration are optional: ECS uses their documented defaults.
+    for key, pct, lo_hi, bake in (("linearConfiguration", "stepPercent", STEP_PERCENT_RANGE, "stepBakeTimeInMinutes"),
+                                  ("canaryConfiguration", "canaryPercent", CANARY_PERCENT_RANGE,
+                                   "canaryBakeTimeInMinutes")):
+        sub = cfg.get(key) or {}
+        if sub.get(pct) is not None:
+            v = float(sub[pct])
+            if not (lo_hi[0] <= v <= lo_hi[1]) or not _multiple_of_tenth(v):
+                raise EcsError("InvalidParameterException",
+                               f"{key}.{pct} must be a multiple of 0.1 from {lo_hi[0]} to {lo_hi[1]}.")
+        if sub.get(bake) is not None and not STEP_BAKE_RANGE[0] <= int(sub[bake]) <= STEP_BAKE_RANGE[1]:
+            raise EcsError("InvalidParameterException",
+                           f"{key}.{bake} must be from {STEP_BAKE_RANGE[0]} to {STEP_BAKE_RANGE[1]} minutes.")
+    cb = cfg.get("deploymentCircuitBreaker") or {}
+    tc = cb.get("thresholdConfiguration")
+    if tc is not None:
+        if tc.get("type") not in THRESHOLD_TYPES:
+            raise EcsError("InvalidParameterException",
+                           f"deploymentCircuitBreaker.thresholdConfiguration.type must be one of "
+                           f"{', '.join(THRESHOLD_TYPES)}.")
+        v = tc.get("value")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise EcsError("InvalidParameterException",
+                           "deploymentCircuitBreaker.thresholdConfiguration.value must be a positive integer.")
     for hook in cfg.get("lifecycleHooks") or []:
+        kind = hook.get("targetType") or "AWS_LAMBDA"
+        if kind not in HOOK_TARGET_TYPES:
+            raise EcsError("InvalidParameterException", f"Invalid lifecycle hook targetType: {kind}")
+        if kind == "AWS_LAMBDA" and not hook.get("hookTargetArn"):
+            # DeploymentLifecycleHook.hookTargetArn: "You must provide this parameter when
+            # configuring an AWS_LAMBDA lifecycle hook."
+            raise EcsError("InvalidParameterException",
+                           "hookTargetArn is required for an AWS_LAMBDA lifecycle hook.")
         for stage in hook.get("lifecycleStages") or []:
             if stage not in HOOK_STAGES:
                 raise EcsError("InvalidParameterException", f"Invalid lifecycle stage: {stage}")
+            if kind == "PAUSE" and stage not in PAUSE_STAGES:
+                raise EcsError("InvalidParameterException",
+                               f"A PAUSE lifecycle hook cannot pause at {stage}; valid stages: "
+                               f"{', '.join(PAUSE_STAGES)}.")
+        minutes = (hook.get("timeoutConfiguration") or {}).get("timeoutInMinutes")
+        if minutes is not None and not HOOK_TIMEOUT_MINUTES[0] <= int(minutes) <= HOOK_TIMEOUT_MINUTES[1]:
+            raise EcsError("InvalidParameterException",
+                           f"timeoutConfiguration.timeoutInMinutes must be from {HOOK_TIMEOUT_MINUTES[0]} "
+                           f"to {HOOK_TIMEOUT_MINUTES[1]}.")
 
 
 def find_legacy(st: SvcState, dep_id: str | None) -> dict | None:
@@ -317,6 +390,8 @@ def status_to(sd: dict, status: str, t: float | None = None) -> None:
         sd["_history"].append({"status": status, "at": t})
     sd["status"] = status
     sd["updatedAt"] = t
+    if status != "IN_PROGRESS":
+        sd.pop("_hold", None)  # a pause hook holds only a deployment in progress
 
 
 def new_legacy(st: SvcState, rev: dict, desired: int, reason: str | None = None) -> dict:
@@ -464,21 +539,27 @@ def plan_for(cfg: dict, n_sources: int) -> list[dict]:
         {"stage": "PRE_SCALE_UP", "hook": "PRE_SCALE_UP"},
         {"stage": "SCALE_UP", "hook": None, "scale": True},
         {"stage": "POST_SCALE_UP", "hook": "POST_SCALE_UP"},
+    ]
+    if strategy == "ROLLING":  # a rolling deployment with lifecycle hooks: no traffic stages
+        return steps
+    steps += [
         {"stage": "TEST_TRAFFIC_SHIFT", "hook": "TEST_TRAFFIC_SHIFT", "test": 100},
         {"stage": "POST_TEST_TRAFFIC_SHIFT", "hook": "POST_TEST_TRAFFIC_SHIFT"},
     ]
     if strategy == "LINEAR":
-        lc = cfg.get("linearConfiguration") or {}
+        lc = dict(LINEAR_DEFAULTS, **{k: v for k, v in (cfg.get("linearConfiguration") or {}).items()
+                                      if v is not None})
         pct = float(lc["stepPercent"])
         weights, w = [], 0.0
         while w < 100:
             w = min(100.0, round(w + pct, 1))
             weights.append(w)
-        bake = lc.get("stepBakeTimeInMinutes", 0)
+        bake = lc["stepBakeTimeInMinutes"]
     elif strategy == "CANARY":
-        cc = cfg.get("canaryConfiguration") or {}
+        cc = dict(CANARY_DEFAULTS, **{k: v for k, v in (cfg.get("canaryConfiguration") or {}).items()
+                                      if v is not None})
         weights = [float(cc["canaryPercent"]), 100.0]
-        bake = cc.get("canaryBakeTimeInMinutes", 0)
+        bake = cc["canaryBakeTimeInMinutes"]
     else:
         weights, bake = [100.0], 0
     for i, w in enumerate(weights):
@@ -507,7 +588,7 @@ def set_traffic(sd: dict, green: str, sources: list[str], *, production: float |
 
 
 def hook_payload(st: SvcState, sd: dict, stage: str, execution_id: str, details: dict | None) -> dict:
-    tr = sd["_traffic"]
+    tr = sd.get("_traffic") or {"test": {}, "production": {}}
     p = {
         "executionId": execution_id,
         "lifecycleStage": stage,
@@ -606,10 +687,61 @@ def hooks_for(sd: dict, stage: str) -> list[dict]:
             if stage in (h.get("lifecycleStages") or [])]
 
 
+def is_pause(hook: dict) -> bool:
+    return (hook.get("targetType") or "AWS_LAMBDA") == "PAUSE"
+
+
+def pause_hook_id() -> str:
+    """`ecs-pause-` and 43 URL-safe characters, as the developer guide's example hookId."""
+    return "ecs-pause-" + short_id(43)
+
+
+def hook_event(st: SvcState, sd: dict, stage: str, hook_id: str, name: str = "HOOK_AWAITING_ACTION") -> dict:
+    """The `ECS Hook State Change` EventBridge event (developer guide "Pause hooks for Amazon ECS
+    service deployments": "Amazon ECS emits an EventBridge event with the detail-type ECS Hook
+    State Change and the event name HOOK_AWAITING_ACTION"). Detail fields as the repository's
+    events/ecs-hook-state-change.json fixture."""
+    t = now()
+    ev = {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "ECS Hook State Change", "source": "aws.ecs",
+        "account": st.account, "time": iso(t), "region": st.region, "resources": [st.arn],
+        "detail": {"eventType": "INFO", "eventName": name, "clusterArn": st.cluster_arn,
+                   "serviceDeploymentArn": sd["serviceDeploymentArn"], "lifecycleStage": stage,
+                   "hookId": hook_id, "updatedAt": _iso_ms(t)},
+    }
+    STORE.hook_events.append(ev)
+    return ev
+
+
+def pause(st: SvcState, sd: dict, hook: dict, stage: str, step_index: int, next_hook: int) -> dict:
+    """A PAUSE hook holds the deployment at its stage: a lifecycleHookDetails entry
+    AWAITING_ACTION and the HOOK_AWAITING_ACTION event. Called under LOCK."""
+    timeout = hook.get("timeoutConfiguration") or {}
+    hook_id = pause_hook_id()
+    detail = {"hookId": hook_id, "targetType": "PAUSE", "status": "AWAITING_ACTION",
+              "expiresAt": now() + float(timeout.get("timeoutInMinutes", 1440)) * 60,
+              "timeoutAction": (timeout.get("action") or "ROLLBACK").upper()}
+    sd.setdefault("lifecycleHookDetails", []).append(detail)
+    ev = hook_event(st, sd, stage, hook_id)
+    sd["_hold"] = {"hookId": hook_id, "stage": stage, "step": step_index, "next": next_hook,
+                   "released": False, "detail": detail, "event": ev}
+    sd["updatedAt"] = now()
+    return ev
+
+
+def held_view(sd: dict) -> dict | None:
+    hold = sd.get("_hold")
+    if hold is None or hold["released"]:
+        return None
+    return {"hookId": hold["hookId"], "lifecycleStage": hold["stage"], "event": hold["event"]}
+
+
 def advance(rs: dict, st: SvcState, sd: dict, until: str | None = None, steps: int | None = None) -> dict:
-    """Walk a traffic-shifting deployment's plan. The lock is held for each state change and
-    released while a hook runs. Stops after entering stage `until` (its hooks done), after
-    `steps` steps, at the end (SUCCESSFUL), or when the deployment stops or rolls back."""
+    """Walk a deployment's plan (traffic-shifting strategies, and rolling deployments with
+    lifecycle hooks). The lock is held for each state change and released while a hook runs.
+    Stops after entering stage `until` (its hooks done), after `steps` steps, at the end
+    (SUCCESSFUL), at a PAUSE hook (the deployment stays there until ContinueServiceDeployment),
+    or when the deployment stops or rolls back."""
     done = 0
     first_hook = len(STORE.hooks)
     events: list[dict] = []
@@ -620,37 +752,56 @@ def advance(rs: dict, st: SvcState, sd: dict, until: str | None = None, steps: i
             if sd["status"] != "IN_PROGRESS":
                 break
             plan = sd["_plan"]
-            i = sd["_step"]
-            if i >= len(plan):
-                events += complete(rs, st, sd)
-                break
-            step = plan[i]
-            sd["_step"] = i + 1
-            green = sd["targetServiceRevision"]["arn"]
-            sources = [s["arn"] for s in sd["sourceServiceRevisions"]]
-            d = find_legacy(st, sd["_legacyId"])
-            if step.get("stage"):
-                sd["lifecycleStage"] = step["stage"]
-            if step.get("scale") and d is not None:
-                d["runningCount"], d["pendingCount"] = d["desiredCount"], 0
-                sd["targetServiceRevision"]["runningTaskCount"] = d["desiredCount"]
-                sd["targetServiceRevision"]["pendingTaskCount"] = 0
-            if "test" in step:
-                set_traffic(sd, green, sources, test=step["test"])
-            if "production" in step:
-                set_traffic(sd, green, sources, production=step["production"])
-            sd["updatedAt"] = now()
-            recount(st, rs)
+            hold = sd.get("_hold")
+            if hold is not None and not hold["released"]:
+                break  # held at a pause hook: nothing moves until ContinueServiceDeployment
+            if hold is not None:  # CONTINUE: the rest of that stage's hooks, then on
+                sd.pop("_hold")
+                step, start_at = plan[hold["step"]], hold["next"]
+                step_index = hold["step"]
+            else:
+                i = sd["_step"]
+                if i >= len(plan):
+                    events += complete(rs, st, sd)
+                    break
+                step, start_at, step_index = plan[i], 0, i
+                sd["_step"] = i + 1
+                green = sd["targetServiceRevision"]["arn"]
+                sources = [x["arn"] for x in sd["sourceServiceRevisions"]]
+                d = find_legacy(st, sd["_legacyId"])
+                if step.get("stage"):
+                    sd["lifecycleStage"] = step["stage"]
+                if step.get("scale") and d is not None:
+                    d["runningCount"], d["pendingCount"] = d["desiredCount"], 0
+                    sd["targetServiceRevision"]["runningTaskCount"] = d["desiredCount"]
+                    sd["targetServiceRevision"]["pendingTaskCount"] = 0
+                if "test" in step:
+                    set_traffic(sd, green, sources, test=step["test"])
+                if "production" in step:
+                    set_traffic(sd, green, sources, production=step["production"])
+                sd["updatedAt"] = now()
+                recount(st, rs)
             hooks = hooks_for(sd, step["hook"]) if step.get("hook") else []
             stage_shown = sd.get("lifecycleStage")
         failed = None
-        for h in hooks:
+        paused = False
+        for k in range(start_at, len(hooks)):
+            h = hooks[k]
+            if is_pause(h):
+                with LOCK:
+                    if sd["status"] != "IN_PROGRESS":
+                        break
+                    pause(st, sd, h, step["hook"], step_index, k + 1)
+                paused = True
+                break
             outcome, why = run_hook(st, sd, h, step["hook"])
             if outcome == "STOPPED":
                 break
             if outcome == "FAILED":
                 failed = why
                 break
+        if paused:
+            break
         if failed is not None:
             with LOCK:
                 if sd["status"] in ("PENDING", "IN_PROGRESS"):
@@ -663,7 +814,7 @@ def advance(rs: dict, st: SvcState, sd: dict, until: str | None = None, steps: i
             break
     with LOCK:
         return {"serviceDeployment": public(sd), "events": events,
-                "hookInvocations": STORE.hooks[first_hook:]}
+                "hookInvocations": STORE.hooks[first_hook:], "awaitingAction": held_view(sd)}
 
 
 # --------------------------------------------------------------------------- deployment model
@@ -729,7 +880,7 @@ def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
         "deploymentCircuitBreaker": {
             "status": "MONITORING" if cb.get("enable") else "DISABLED",
             "failureCount": 0,
-            "threshold": cb_threshold(desired),
+            "threshold": cb_threshold(cb, desired),
         },
         "alarms": {
             "status": "MONITORING" if alarms.get("enable") else "DISABLED",
@@ -739,9 +890,13 @@ def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
         "_history": [{"status": "PENDING", "at": t}],
         "_strategy": strategy_of(cfg),
     }
-    if sd["_strategy"] != "ROLLING":
+    if sd["_strategy"] != "ROLLING" or cfg.get("lifecycleHooks"):
+        # traffic-shifting strategies, and rolling deployments with lifecycle hooks, walk stages;
+        # the first one is shown from the start
         sd["_plan"] = plan_for(cfg, len(sources))
         sd["_step"] = 0
+        sd["lifecycleStage"] = sd["_plan"][0]["stage"]
+    if sd["_strategy"] != "ROLLING":
         sd["_traffic"] = {"production": {}, "test": {}}
         if sources:
             sd["_traffic"]["production"] = {rev["serviceRevisionArn"]: 0.0, sources[0]["arn"]: 100.0}
@@ -751,8 +906,7 @@ def start_deployment(rs: dict, st: SvcState, td: Any) -> dict:
     st.sd_arns.append(sd_arn)
     svc.deployments.insert(0, legacy)
     recount(st, rs)
-    if STORE.config.get("initialServiceDeploymentStatus", "IN_PROGRESS") == "IN_PROGRESS":
-        start_in_progress(st, sd)
+    # PENDING until ECS starts it: a control move, a task of it, or the stand's clock (`clock`)
     return sd
 
 
@@ -780,9 +934,7 @@ def begin_rollback(rs: dict, st: SvcState, sd: dict, status: str, reason: str,
         d["status"] = "ACTIVE"
         d["updatedAt"] = t
     st.service.deployments[:] = [rb] + keep
-    if sd["status"] == "PENDING":
-        status_to(sd, "IN_PROGRESS", t)
-    status_to(sd, status, t)
+    status_to(sd, status, t)  # PENDING -> ROLLBACK_REQUESTED directly for StopServiceDeployment
     sd["rollback"] = {"reason": reason, "startedAt": t, "serviceRevisionArn": target_rev["serviceRevisionArn"]}
     sd["_rollbackLegacyId"] = rb["id"]
     if sd.get("_traffic") is not None:  # traffic-shifting strategies: shift back to the old revision
@@ -839,10 +991,23 @@ def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = N
     cfg = sd["deploymentConfiguration"]
     cb_cfg = cfg.get("deploymentCircuitBreaker") or {}
     al_cfg = cfg.get("alarms") or {}
+    if cause == "circuitBreaker" and (sd["_strategy"] not in ("ROLLING", "BLUE_GREEN") or not cb_cfg.get("enable")):
+        raise ControlError(409, "the deployment circuit breaker is not enabled for this service (or its "
+                                "strategy): ECS does not fail the deployment")
+    if cause == "alarms" and not al_cfg.get("enable"):
+        raise ControlError(409, "deployment alarms are not enabled for this service: ECS does not fail "
+                                "the deployment (SERVICE_DEPLOYMENT_FAILED needs the circuit breaker or alarms)")
     if cause == "alarms":
-        if not al_cfg.get("enable"):
-            raise ControlError(409, "deployment alarms are not enabled for this service: ECS does not fail "
-                                    "the deployment (SERVICE_DEPLOYMENT_FAILED needs the circuit breaker or alarms)")
+        rollback = _configured_rollback(rollback, bool(al_cfg.get("rollback")), "alarms.rollback")
+    elif cause == "circuitBreaker":
+        rollback = _configured_rollback(rollback, bool(cb_cfg.get("rollback")), "deploymentCircuitBreaker.rollback")
+    elif cause == "hook":
+        rollback = True  # "If your function ... fails, Amazon ECS rolls back the deployment."
+    else:
+        raise ControlError(400, "cause must be circuitBreaker or alarms")
+    if sd["status"] == "PENDING":  # it failed after it started: ECS reported it in progress first
+        events += start_in_progress(st, sd)
+    if cause == "alarms":
         names = list(alarm_names or al_cfg.get("alarmNames") or [])
         fail_reason = reason or f"ECS deployment failed: alarm(s) {', '.join(names)} in ALARM state."
         event_reason = fail_reason
@@ -850,22 +1015,14 @@ def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = N
         sd["alarms"]["triggeredAlarmNames"] = names
         if not sd["alarms"].get("alarmNames"):
             sd["alarms"]["alarmNames"] = names
-        rollback = _configured_rollback(rollback, bool(al_cfg.get("rollback")), "alarms.rollback")
     elif cause == "circuitBreaker":
-        if sd["_strategy"] not in ("ROLLING", "BLUE_GREEN") or not cb_cfg.get("enable"):
-            raise ControlError(409, "the deployment circuit breaker is not enabled for this service (or its "
-                                    "strategy): ECS does not fail the deployment")
         fail_reason = reason or CB_FAILED_REASON
         event_reason = reason or CB_EVENT_REASON
         cbs = sd["deploymentCircuitBreaker"]
         cbs["status"] = "TRIGGERED"
         cbs["failureCount"] = failed_tasks if failed_tasks is not None else max(cbs["failureCount"], cbs["threshold"])
-        rollback = _configured_rollback(rollback, bool(cb_cfg.get("rollback")), "deploymentCircuitBreaker.rollback")
-    elif cause == "hook":
-        fail_reason = event_reason = reason or "lifecycle hook failed"
-        rollback = True  # "If your function ... fails, Amazon ECS rolls back the deployment."
     else:
-        raise ControlError(400, "cause must be circuitBreaker or alarms")
+        fail_reason = event_reason = reason or "lifecycle hook failed"
 
     d = find_legacy(st, sd["_legacyId"])
     if d is not None:
@@ -888,8 +1045,6 @@ def fail(rs: dict, st: SvcState, sd: dict, *, cause: str, reason: str | None = N
     else:
         if rollback:
             sd["statusReason"] = fail_reason + " No previous COMPLETED deployment to roll back to."
-        if sd["status"] == "PENDING":
-            status_to(sd, "IN_PROGRESS", t)
         status_to(sd, "STOP_REQUESTED", t)
         if settle:
             status_to(sd, "STOPPED", t)
@@ -1046,8 +1201,10 @@ def control_sd(sd: dict) -> dict:
     """The control API's view: the public shape plus the status history and traffic."""
     out = public_sd(sd)
     out["statusHistory"] = [h["status"] for h in sd["_history"]]
+    out["awaitingAction"] = held_view(sd)
     if sd.get("_traffic") is not None:
         out["traffic"] = copy.deepcopy(sd["_traffic"])
+    if sd.get("_plan") is not None:
         out["planStep"] = sd["_step"]
         out["plan"] = [s.get("stage") or f"({s['hook']})" for s in sd["_plan"]]
     return out
@@ -1098,37 +1255,49 @@ def _initial_config(params: dict) -> dict:
     return cfg
 
 
+def create_service_from(backend: Any, account: str, region: str, params: dict) -> Any:
+    """CreateService with `params` (API member names): moto's service plus the stand's
+    deployment model. Used by the API and by Express Mode (express.py). Call under LOCK."""
+    td_str = params.get("taskDefinition")
+    td = resolve_td(backend, td_str, for_use=True) if td_str else None
+    dc = default_deployment_configuration(params.get("deploymentConfiguration"))
+    dc.setdefault("strategy", "ROLLING")
+    validate_deployment_configuration(dc)
+    desired = params.get("desiredCount")
+    backend.create_service(
+        params.get("cluster") or "default", params["serviceName"], int(desired) if desired is not None else None,
+        td_str, params.get("loadBalancers"), params.get("schedulingStrategy"), params.get("tags"),
+        params.get("deploymentController"), params.get("launchType"),
+        network_configuration=params.get("networkConfiguration"), service_registries=params.get("serviceRegistries"),
+        platform_version=params.get("platformVersion"), propagate_tags=params.get("propagateTags") or "NONE",
+        role_arn=params.get("role"))
+    cluster = backend._get_cluster(params.get("cluster") or "default")
+    service = backend.services[f"{cluster.name}:{params['serviceName']}"]
+    service.deployment_configuration = dc
+    service.created_at = now()
+    if not service.network_configuration:
+        service.network_configuration = None
+    service.deployments = []
+    st = svc_state(account, region, service)
+    rs = STORE.region(account, region)
+    # a re-created service starts a fresh history
+    for arn in st.sd_arns:
+        rs["sds"].pop(arn, None)
+    st.sd_arns = []
+    st.last_successful_rev = None
+    st.config = _initial_config(params)
+    if params.get("capacityProviderStrategy"):
+        service.launch_type = None
+    if st.controller == "ECS" and td is not None:
+        service.task_definition = td.arn
+        start_deployment(rs, st, td)
+    return service
+
+
 def _create_service(self):
     with LOCK:
-        backend = self.ecs_backend
-        params = self._get_params()
-        td_str = params.get("taskDefinition")
-        td = resolve_td(backend, td_str, for_use=True) if td_str else None
-        dc = default_deployment_configuration(params.get("deploymentConfiguration"))
-        dc.setdefault("strategy", "ROLLING")
-        validate_deployment_configuration(dc)
-        result = _orig["create_service"](self)
-        cluster = backend._get_cluster(params.get("cluster", "default"))
-        service = backend.services[f"{cluster.name}:{params['serviceName']}"]
-        service.deployment_configuration = dc
-        service.created_at = now()
-        if not service.network_configuration:
-            service.network_configuration = None
-        service.deployments = []
-        st = svc_state(self.current_account, self.region, service)
-        rs = STORE.region(self.current_account, self.region)
-        # a re-created service starts a fresh history
-        for arn in st.sd_arns:
-            rs["sds"].pop(arn, None)
-        st.sd_arns = []
-        st.last_successful_rev = None
-        st.config = _initial_config(params)
-        if params.get("capacityProviderStrategy"):
-            service.launch_type = None
-        if st.controller == "ECS" and td is not None:
-            service.task_definition = td.arn
-            start_deployment(rs, st, td)
-        return result
+        return ActionResult({"service": create_service_from(self.ecs_backend, self.current_account, self.region,
+                                                            self._get_params())})
 
 
 def _update_service(self):
@@ -1179,6 +1348,10 @@ def _update_service(self):
             service.launch_type = None
         force = bool(params.get("forceNewDeployment"))
         td_changed = td is not None and td.arn != current_td
+        if params.get("desiredCount") is not None:
+            for arn in st.sd_arns:  # the threshold follows the latest desired count
+                if arn in rs["sds"]:
+                    refresh_threshold(st, rs["sds"][arn])
         if controller == "ECS" and (force or td_changed or changed):
             target = td if td is not None else resolve_td(backend, current_td, for_use=False)
             start_deployment(rs, st, target)
@@ -1308,7 +1481,7 @@ def _list_service_deployments(self):
             sds = [sd for sd in sds if sd["status"] in statuses]
         created = self._get_param("createdAt") or {}
         before, after = to_epoch(created.get("before")), to_epoch(created.get("after"))
-        horizon = time.time() - HISTORY_SECONDS
+        horizon = now() - HISTORY_SECONDS
         sds = [sd for sd in sds if sd["createdAt"] >= horizon
                and (before is None or sd["createdAt"] < before)
                and (after is None or sd["createdAt"] > after)]
@@ -1365,9 +1538,12 @@ def _describe_service_deployments(self):
 def _stop_service_deployment(self):
     with LOCK:
         arn = self._get_param("serviceDeploymentArn")
-        stop_type = (self._get_param("stopType") or "ROLLBACK").upper()
-        if stop_type not in ("ROLLBACK", "ABORT"):
-            raise EcsError("InvalidParameterException", f"Invalid stopType: {stop_type}")
+        stop_type = self._get_param("stopType") or "ROLLBACK"
+        if stop_type != "ROLLBACK":
+            # botocore's enum lists ABORT, but StopServiceDeployment documents "The valid values
+            # are ROLLBACK." (API reference and model docs)
+            raise EcsError("InvalidParameterException",
+                           f"Invalid stopType: {stop_type}. The valid values are ROLLBACK.")
         rs = STORE.region(self.current_account, self.region)
         sd = rs["sds"].get(arn)
         st = rs["services"].get(sd["serviceArn"]) if sd else None
@@ -1381,20 +1557,60 @@ def _stop_service_deployment(self):
                            resourceIds=[arn])
         if status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"):
             return ActionResult({"serviceDeploymentArn": arn})  # "continues" the operation
-        if stop_type == "ABORT":
-            if status == "PENDING":
-                status_to(sd, "IN_PROGRESS")
-            status_to(sd, "STOP_REQUESTED")
-            return ActionResult({"serviceDeploymentArn": arn})
         if st.last_successful_rev is None or st.last_successful_rev == sd["targetServiceRevision"]["arn"]:
             raise EcsError("InvalidParameterException",
                            "There is no previous service revision to roll back to.")
         reason = "Service deployment rolled back because of a StopServiceDeployment request."
         sd["statusReason"] = reason
         rb = begin_rollback(rs, st, sd, "ROLLBACK_REQUESTED", reason, legacy_reason=None)
+        # ServiceDeployment.stoppedAt: "The service deployment stops when ... A user manually
+        # stops the deployment"
+        sd["stoppedAt"] = sd["updatedAt"]
         rb["rolloutStateReason"] = f"ECS deployment {rb['id']} in progress."
         event(st, "SERVICE_DEPLOYMENT_IN_PROGRESS", rb["id"], rb["rolloutStateReason"])
         return ActionResult({"serviceDeploymentArn": arn})
+
+
+def _continue_service_deployment(self):
+    """ContinueServiceDeployment (API reference; developer guide "Continuing service
+    deployments"): the pause hook `hookId` must be AWAITING_ACTION and the deployment
+    IN_PROGRESS. CONTINUE (default) releases the hold: the deployment moves on at its next step
+    (`advance`); ROLLBACK rolls it back as a failed lifecycle hook does."""
+    with LOCK:
+        arn = self._get_param("serviceDeploymentArn")
+        hook_id = self._get_param("hookId")
+        action = self._get_param("action") or "CONTINUE"
+        if action not in ("CONTINUE", "ROLLBACK"):
+            raise EcsError("InvalidParameterException", f"Invalid action: {action}. Valid values: CONTINUE, ROLLBACK.")
+        rs = STORE.region(self.current_account, self.region)
+        sd = rs["sds"].get(arn or "")
+        st = rs["services"].get(sd["serviceArn"]) if sd else None
+        if sd is None or st is None:
+            raise EcsError("ServiceDeploymentNotFoundException", f"The service deployment {arn} does not exist.")
+        hold = sd.get("_hold")
+        if sd["status"] != "IN_PROGRESS":
+            raise EcsError("InvalidParameterException",
+                           f"The service deployment is in {sd['status']} status; only an IN_PROGRESS "
+                           "deployment can be continued.")
+        if hold is None or hold["hookId"] != hook_id or hold["released"]:
+            raise EcsError("InvalidParameterException",
+                           f"The lifecycle hook {hook_id} is not in AWAITING_ACTION status.")
+        resolve_pause(rs, st, sd, action, "SUCCEEDED" if action == "CONTINUE" else "FAILED",
+                      f"pause hook {hook_id} was rolled back at {hold['stage']} (ContinueServiceDeployment ROLLBACK)")
+        return ActionResult({"serviceDeploymentArn": arn})
+
+
+def resolve_pause(rs: dict, st: SvcState, sd: dict, action: str, status: str, reason: str) -> list[dict]:
+    """Settle the pause hook holding `sd`: CONTINUE releases it, ROLLBACK fails the deployment
+    as a failed hook does. Called under LOCK; returns the deployment events."""
+    hold = sd["_hold"]
+    hold["detail"]["status"] = status
+    sd["updatedAt"] = now()
+    if action == "CONTINUE":
+        hold["released"] = True
+        return []
+    sd.pop("_hold", None)
+    return fail(rs, st, sd, cause="hook", reason=reason, rollback=True)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -1511,20 +1727,109 @@ def stop_task(rs: dict, st: SvcState, body: dict) -> dict:
         task.update(pullStartedAt=t0 + 5, pullStoppedAt=t0 + 10, startedAt=t0 + 15)
     rs["tasks"][task_arn] = task
     counted = code in FAILURE_STOP_CODES or "health check" in reason.lower()
+    dep_events = started_by_task(st, rs, d)
     sd = None
+    reached = tripped = False
     if counted:
         d["failedTasks"] = d.get("failedTasks", 0) + 1
         d["updatedAt"] = t1
         sd = rs["sds"].get(d.get("_sd") or "")
         if sd is not None and sd.get("_legacyId") == d["id"] and sd["status"] in ("PENDING", "IN_PROGRESS"):
-            sd["deploymentCircuitBreaker"]["failureCount"] += 1
+            cbs = sd["deploymentCircuitBreaker"]
+            cbs["failureCount"] += 1
             sd["updatedAt"] = t1
+            refresh_threshold(st, sd)
+            reached = cbs["status"] == "MONITORING" and cbs["failureCount"] >= cbs["threshold"]
+            cb_cfg = sd["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+            if reached and sd["_strategy"] in ("ROLLING", "BLUE_GREEN") and cb_cfg.get("enable"):
+                # "when the failed-task count reaches the threshold, the deployment fails":
+                # the same path (and events) as deployment-state FAILED with cause circuitBreaker
+                dep_events += fail(rs, st, sd, cause="circuitBreaker")
+                tripped = True
+        else:
+            sd = None
     ev = task_event(st.account, st.region, task, t1)
-    out = {"task": copy.deepcopy(task), "event": ev, "deployment": public(d), "countedAsFailed": counted}
+    out = {"task": copy.deepcopy(task), "event": ev, "deployment": public(d), "countedAsFailed": counted,
+           "deploymentEvents": dep_events, "deploymentEvent": _main_event(dep_events) if tripped else None}
     if sd is not None:
-        cbs = sd["deploymentCircuitBreaker"]
         out["serviceDeployment"] = control_sd(sd)
-        out["circuitBreakerThresholdReached"] = cbs["status"] == "MONITORING" and cbs["failureCount"] >= cbs["threshold"]
+        out["circuitBreakerThresholdReached"] = reached
+        out["circuitBreakerTripped"] = tripped
+    return out
+
+
+def started_by_task(st: SvcState, rs: dict, d: dict) -> list[dict]:
+    """A task of a PENDING service deployment exists: ECS has started the deployment."""
+    sd = rs["sds"].get(d.get("_sd") or "")
+    if sd is not None and sd.get("_legacyId") == d["id"] and sd["status"] == "PENDING":
+        return start_in_progress(st, sd)
+    return []
+
+
+def task_healthy(rs: dict, st: SvcState, body: dict) -> dict:
+    """Control API: a task of the service's PRIMARY deployment (or `deploymentId`) reaches RUNNING
+    and passes its health checks. With the circuit breaker's resetOnHealthyTask (default true:
+    botocore DeploymentCircuitBreaker) the failure count of its ongoing service deployment and
+    the deployment's failedTasks go back to 0."""
+    dep_id = body.get("deploymentId")
+    d = find_legacy(st, dep_id) if dep_id else next((x for x in st.deployments if x["status"] == "PRIMARY"), None)
+    if d is None:
+        raise ControlError(404, f"no deployment {dep_id or 'PRIMARY'} in the service's deployments[]")
+    from moto.ecs.models import ecs_backends
+    td = resolve_td(ecs_backends[st.account][st.region], d["taskDefinition"], for_use=False)
+    rev = rs["revs"].get(d.get("_revisionArn")) or {}
+    t = now()
+    task_id = uuid.uuid4().hex
+    task_arn = f"arn:aws:ecs:{st.region}:{st.account}:task/{st.cluster_name}/{task_id}"
+    containers = []
+    for c in td.container_definitions:
+        ct = {"containerArn": f"arn:aws:ecs:{st.region}:{st.account}:container/{st.cluster_name}/{task_id}/{uuid.uuid4()}",
+              "taskArn": task_arn, "name": c.get("name"), "image": c.get("image"), "lastStatus": "RUNNING",
+              "healthStatus": "HEALTHY", "cpu": str(c.get("cpu", 0)),
+              "runtimeId": f"{task_id}-{random.randint(10**9, 10**10 - 1)}"}
+        digest = container_digest(c)
+        if digest:
+            ct["imageDigest"] = digest
+        if c.get("memory"):
+            ct["memory"] = str(c["memory"])
+        containers.append(ct)
+    task: dict[str, Any] = {
+        "attachments": [], "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
+        "availabilityZone": f"{st.region}a", "clusterArn": st.cluster_arn, "connectivity": "CONNECTED",
+        "connectivityAt": t - 20, "containers": containers, "cpu": str(getattr(td, "cpu", None) or 256),
+        "createdAt": t - 30, "desiredStatus": "RUNNING", "enableExecuteCommand": False,
+        "group": f"service:{st.name}", "healthStatus": "HEALTHY", "lastStatus": "RUNNING",
+        "memory": str(getattr(td, "memory", None) or 512),
+        "overrides": {"containerOverrides": [{"name": c.get("name")} for c in td.container_definitions],
+                      "inferenceAcceleratorOverrides": []},
+        "pullStartedAt": t - 15, "pullStoppedAt": t - 10, "startedAt": t - 5, "startedBy": d["id"], "tags": [],
+        "taskArn": task_arn, "taskDefinitionArn": d["taskDefinition"], "version": 3,
+    }
+    if rev.get("capacityProviderStrategy"):
+        task["capacityProviderName"] = rev["capacityProviderStrategy"][0].get("capacityProvider")
+    else:
+        task["launchType"] = rev.get("launchType", "EC2")
+    rs["tasks"][task_arn] = task
+    events = started_by_task(st, rs, d)
+    d["runningCount"] = min(d.get("desiredCount", 0), d.get("runningCount", 0) + 1)
+    d["pendingCount"] = max(0, d.get("desiredCount", 0) - d["runningCount"])
+    d["updatedAt"] = t
+    recount(st, rs)
+    sd = rs["sds"].get(d.get("_sd") or "")
+    reset = False
+    if sd is not None and sd.get("_legacyId") == d["id"] and sd["status"] in ("PENDING", "IN_PROGRESS"):
+        cb_cfg = sd["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        if cb_cfg.get("resetOnHealthyTask", True) is not False:
+            sd["deploymentCircuitBreaker"]["failureCount"] = 0
+            d["failedTasks"] = 0
+            reset = True
+        sd["updatedAt"] = t
+    else:
+        sd = None
+    out = {"task": task_view(task), "event": task_event(st.account, st.region, task, t), "deployment": public(d),
+           "failureCountReset": reset, "deploymentEvents": events}
+    if sd is not None:
+        out["serviceDeployment"] = control_sd(sd)
     return out
 
 
@@ -1595,6 +1900,7 @@ def _run_task(self):
                                   or any(not 33 <= ord(ch) <= 126 for ch in token)):
             raise _bad(f"clientToken must be 1 to {CLIENT_TOKEN_MAX} ASCII characters in the range 33-126.")
         rs = STORE.region(self.current_account, self.region)
+        expire_tasks()
         # Ensuring idempotency: the same token with the same parameters returns the first
         # call's tasks and starts nothing; with other parameters it is a ConflictException
         # whose resourceIds are the tasks that token started.
@@ -1728,8 +2034,55 @@ def end_task(account: str, region: str, task: dict, code: str, reason: str, exit
     return task_event(account, region, task, t)
 
 
+def expire_tasks(t: float | None = None) -> list[str]:
+    """Stopped tasks are kept "at least one hour" (DescribeTasks), on the stand's clock; then
+    they are gone, with the RunTask client tokens that named them."""
+    t = now() if t is None else t
+    gone: list[str] = []
+    for rs in STORE.regions.values():
+        mine = [a for a, task in rs["tasks"].items()
+                if task.get("lastStatus") == "STOPPED" and task.get("stoppedAt") is not None
+                and t - task["stoppedAt"] > STOPPED_TASK_SECONDS]
+        for a in mine:
+            del rs["tasks"][a]
+        if mine:
+            for token, rec in list(rs["runTokens"].items()):
+                if any(a not in rs["tasks"] for a in rec["taskArns"]):
+                    del rs["runTokens"][token]
+        gone += mine
+    return gone
+
+
+def clock(body: dict) -> dict:
+    """Control API: the stand's clock. `advanceSeconds` moves it on; ECS then catches up: PENDING
+    service deployments start (IN_PROGRESS), pause hooks past `expiresAt` take their timeout
+    action (TIMED_OUT, then CONTINUE or ROLLBACK), stopped tasks older than an hour are dropped."""
+    adv = body.get("advanceSeconds", 0)
+    if isinstance(adv, bool) or not isinstance(adv, (int, float)) or adv < 0:
+        raise ControlError(400, "advanceSeconds must be a number >= 0")
+    STORE.clock_offset += float(adv)
+    t = now()
+    events: list[dict] = []
+    for rs in list(STORE.regions.values()):
+        for st in list(rs["services"].values()):
+            for arn in list(st.sd_arns):
+                sd = rs["sds"].get(arn)
+                if sd is None:
+                    continue
+                if adv > 0 and sd["status"] == "PENDING":
+                    events += start_in_progress(st, sd)
+                hold = sd.get("_hold")
+                if (hold is not None and not hold["released"] and sd["status"] == "IN_PROGRESS"
+                        and hold["detail"]["expiresAt"] <= t):
+                    action = hold["detail"]["timeoutAction"]
+                    events += resolve_pause(rs, st, sd, action, "TIMED_OUT",
+                                            f"pause hook {hold['hookId']} timed out at {hold['stage']}")
+    return {"now": t, "offsetSeconds": STORE.clock_offset, "events": events, "expiredTasks": expire_tasks(t)}
+
+
 def find_task(ref: str, account: str | None = None, region: str | None = None,
               cluster: str | None = None) -> tuple[str, str, dict, dict] | None:
+    expire_tasks()
     hits = []
     for (acct, reg), rs in STORE.regions.items():
         if account and acct != account or region and reg != region:
@@ -1751,6 +2104,7 @@ def _stop_task(self):
         cluster = self.ecs_backend._get_cluster(self._get_param("cluster") or "default")  # ClusterNotFoundException
         ref = self._get_param("task") or ""
         rs = STORE.region(self.current_account, self.region)
+        expire_tasks()
         task = next((t for a, t in rs["tasks"].items()
                      if (a == ref or a.rsplit("/", 1)[-1] == ref) and t["clusterArn"] == cluster.arn), None)
         if task is None:
@@ -1773,6 +2127,7 @@ def _describe_tasks(self):
             raise EcsError("InvalidParameterException", "Tasks cannot exceed 100.")
         cluster = (self._get_param("cluster") or "default").split("/")[-1]
         rs = STORE.region(self.current_account, self.region)
+        expire_tasks()
         ours, rest = [], []
         for ref in refs:
             hit = next((t for a, t in rs["tasks"].items()
@@ -1808,6 +2163,7 @@ def _list_tasks(self):
         family = self._get_param("family")
         launch = self._get_param("launchType")
         rs = STORE.region(self.current_account, self.region)
+        expire_tasks()
         arns = [a for a, t in rs["tasks"].items()
                 if t["clusterArn"].endswith("/" + cluster) and t["desiredStatus"] == status
                 and (not service or (not t.get("_standalone") and t["group"] == f"service:{service.split('/')[-1]}"))
@@ -1836,6 +2192,7 @@ _NEW_METHODS = {
     "describe_service_deployments": _describe_service_deployments,
     "describe_service_revisions": _describe_service_revisions,
     "stop_service_deployment": _stop_service_deployment,
+    "continue_service_deployment": _continue_service_deployment,
     "describe_tasks": _describe_tasks,
     "list_tasks": _list_tasks,
     "run_task": _run_task,
@@ -1880,8 +2237,9 @@ def control(op: str, body: dict) -> dict:
                 str(body.get("state", "")).upper() in ("SUCCESSFUL", "COMPLETED")
                 and sd.get("_plan") is not None and sd["status"] in ("PENDING", "IN_PROGRESS"))
             if walk and sd.get("_plan") is None:
-                raise ControlError(409, "advance is for BLUE_GREEN, LINEAR and CANARY deployments; "
-                                        "a ROLLING deployment moves with deployment-state")
+                raise ControlError(409, "advance is for BLUE_GREEN, LINEAR and CANARY deployments and rolling "
+                                        "deployments with lifecycle hooks; this ROLLING deployment moves with "
+                                        "deployment-state")
             if walk and sd["status"] not in ("PENDING", "IN_PROGRESS"):
                 raise ControlError(409, f"service deployment is {sd['status']}")
         if walk:
@@ -1889,6 +2247,9 @@ def control(op: str, body: dict) -> dict:
             out = advance(rs, st, sd, until=None if until in (None, "COMPLETE") else until, steps=body.get("steps"))
             with LOCK:
                 out["event"] = _main_event(out["events"])
+                if out["awaitingAction"] is not None and not any(
+                        e["detail"]["eventName"] != "SERVICE_DEPLOYMENT_IN_PROGRESS" for e in out["events"]):
+                    out["event"] = out["awaitingAction"]["event"]  # held: the ECS Hook State Change
                 out["serviceDeployment"] = control_sd(sd)
                 out["lifecycleStage"] = sd.get("lifecycleStage")
             return out
@@ -1914,6 +2275,15 @@ def control(op: str, body: dict) -> dict:
         if op == "task-stopped":
             rs, st = _svc_from(body)
             return stop_task(rs, st, body)
+        if op == "task-healthy":
+            rs, st = _svc_from(body)
+            return task_healthy(rs, st, body)
+        if op == "clock":
+            return clock(body)
+        if op == "hook-events":
+            arn = body.get("serviceDeploymentArn")
+            return {"events": [e for e in STORE.hook_events
+                               if not arn or e["detail"]["serviceDeploymentArn"] == arn]}
         if op == "task-events":
             return {"events": list(STORE.task_events)}
         if op == "task-exit":
@@ -1939,7 +2309,7 @@ def control(op: str, body: dict) -> dict:
             else:
                 sd = _sd_from(rs, st, body)
             if "secondsAgo" in body:
-                t = time.time() - float(body["secondsAgo"])
+                t = now() - float(body["secondsAgo"])
             else:
                 t = to_epoch(body["createdAt"])
             t = round(t, 3)
@@ -1968,6 +2338,10 @@ def control(op: str, body: dict) -> dict:
             return {"events": list(STORE.events)}
         if op == "config":
             for k, v in body.items():
+                if k == "initialServiceDeploymentStatus":
+                    raise ControlError(400, "initialServiceDeploymentStatus is gone: every service deployment "
+                                            "starts PENDING and starts (IN_PROGRESS) with a deployment-state move, "
+                                            "advance, a task of it, or the clock")
                 if k not in STORE.config:
                     raise ControlError(400, f"unknown config key {k}")
                 STORE.config[k] = v
@@ -2012,6 +2386,7 @@ def standalone_tasks(body: dict) -> list[dict]:
     """Control API: the tasks started with RunTask (oldest first), filtered by `startedBy`,
     `cluster`, `desiredStatus`, `account`, `region`; DescribeTasks shape with tags."""
     out = []
+    expire_tasks()
     for (acct, reg), rs in STORE.regions.items():
         if body.get("account") and acct != body["account"] or body.get("region") and reg != body["region"]:
             continue

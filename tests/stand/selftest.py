@@ -325,6 +325,9 @@ def run_all(stand: StandProc, doc: dict) -> None:
     @check("ecs: ListServiceDeployments filters, order and pagination")
     def _():
         r = ecs.list_service_deployments(cluster="prod", service="api")
+        eq([sd["status"] for sd in r["serviceDeployments"]], ["PENDING", "SUCCESSFUL"], "a new deployment is PENDING")
+        control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "api", "state": "IN_PROGRESS"})
+        r = ecs.list_service_deployments(cluster="prod", service="api")
         sds = r["serviceDeployments"]
         eq([sd["status"] for sd in sds], ["IN_PROGRESS", "SUCCESSFUL"], "statuses newest first")
         ok("nextToken" not in r, "no nextToken")
@@ -374,7 +377,7 @@ def run_all(stand: StandProc, doc: dict) -> None:
         ecs.update_service(cluster="prod", service="api", taskDefinition=ctx["td"][2])
         sds = ecs.list_service_deployments(cluster="prod", service="api")["serviceDeployments"]
         # the superseded deployment is stopping; it ends STOPPED once ECS has stopped it
-        eq([s["status"] for s in sds], ["IN_PROGRESS", "STOP_REQUESTED", "SUCCESSFUL"], "statuses")
+        eq([s["status"] for s in sds], ["PENDING", "STOP_REQUESTED", "SUCCESSFUL"], "statuses")
         ctx["sd3"] = sds[0]["serviceDeploymentArn"]
         rev = ecs.describe_service_revisions(serviceRevisionArns=[sds[0]["targetServiceRevisionArn"]])["serviceRevisions"][0]
         eq(rev["containerImages"][0]["imageDigest"], digest, "digest")
@@ -410,6 +413,7 @@ def run_all(stand: StandProc, doc: dict) -> None:
                            deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}})
         control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "nofix", "state": "SUCCESSFUL"})
         ecs.update_service(cluster="prod", service="nofix", taskDefinition="web:2")
+        control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "nofix", "state": "IN_PROGRESS"})
         st, out = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "nofix", "state": "FAILED", "failedTasks": 3})
         eq(st, 200, str(out))
         eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_FAILED"], "events")
@@ -432,12 +436,14 @@ def run_all(stand: StandProc, doc: dict) -> None:
         _, ok1 = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "autofix", "state": "SUCCESSFUL"})
         good_id = ok1["event"]["detail"]["deploymentId"]
         ecs.update_service(cluster="prod", service="autofix", taskDefinition="web:2")
+        # never started: the failure reports its start first (PENDING -> IN_PROGRESS -> ...)
         st, out = control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "autofix", "state": "FAILED"})
         eq(st, 200, str(out))
         names = [e["detail"]["eventName"] for e in out["events"]]
-        eq(names, ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "events")
-        eq(out["events"][1]["detail"]["reason"], f"ECS deployment circuit breaker: rolling back to deploymentId {good_id}.", "rollback reason")
-        eq(out["events"][1]["detail"]["deploymentId"], good_id, "the rollback is the earlier deployment, no new id")
+        eq(names, ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "events")
+        eq(out["event"]["detail"]["eventName"], "SERVICE_DEPLOYMENT_FAILED", "main event")
+        eq(out["events"][2]["detail"]["reason"], f"ECS deployment circuit breaker: rolling back to deploymentId {good_id}.", "rollback reason")
+        eq(out["events"][2]["detail"]["deploymentId"], good_id, "the rollback is the earlier deployment, no new id")
         eq(out["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS", "sd status")
         s = ecs.describe_services(cluster="prod", services=["autofix"])["services"][0]
         eq([(d["status"], d["taskDefinition"], d["rolloutState"]) for d in s["deployments"]],
@@ -452,6 +458,7 @@ def run_all(stand: StandProc, doc: dict) -> None:
         control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "forced", "state": "SUCCESSFUL"})
         s = ecs.update_service(cluster="prod", service="forced", forceNewDeployment=True)["service"]
         eq([(d["status"], d["taskDefinition"]) for d in s["deployments"]], [("PRIMARY", ctx["td"][0]), ("ACTIVE", ctx["td"][0])], "deployments")
+        control(doc, "POST", "/ecs/deployment-state", {"cluster": "prod", "service": "forced", "state": "IN_PROGRESS"})
         # cluster omitted: the long service ARN names it
         sds = ecs.list_service_deployments(service=svc["serviceArn"])["serviceDeployments"]
         eq([x["status"] for x in sds], ["IN_PROGRESS", "SUCCESSFUL"], "newest first")
@@ -912,7 +919,8 @@ def behaviours(doc, session, kw, ecs, ecs1):
         eq(len(sds("cfg")), n, "no new service deployment")
         out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
         sd = out["serviceDeployment"]
-        eq(sd["statusHistory"], ["PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"], "history")
+        # stopped while PENDING: "PENDING - The service deployment moves to the ROLLBACK_REQUESTED state"
+        eq(sd["statusHistory"], ["PENDING", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"], "history")
         eq(sd["targetServiceRevision"]["arn"], bad["targetServiceRevisionArn"], "target stays the bad revision")
         eq(sd["rollback"]["serviceRevisionArn"], good["targetServiceRevisionArn"], "rollback.serviceRevisionArn = the good one")
         eq(out["event"]["detail"]["deploymentId"], good_dep, "COMPLETED event of the earlier deployment")
@@ -921,19 +929,35 @@ def behaviours(doc, session, kw, ecs, ecs1):
         revs = {x["targetServiceRevision"]["arn"] for x in state["serviceDeployments"]}
         eq(len(revs), len(state["serviceDeployments"]), "one revision per deployment, none for the rollback")
 
-    @check("behaviour: state machine - PENDING first; superseded -> STOP_REQUESTED -> STOPPED; impossible moves refused")
+    @check("behaviour: state machine - PENDING first, then IN_PROGRESS (a move, a task of it, the clock); superseded -> "
+           "STOP_REQUESTED -> STOPPED; impossible moves refused")
     def _():
-        ctl("/ecs/config", {"initialServiceDeploymentStatus": "PENDING"})
-        try:
-            ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
-            first = sds("cfg")[0]
-            eq(first["status"], "PENDING", "a new deployment is PENDING")
-            ok("startedAt" not in first, "PENDING has no startedAt")
-            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "STOPPED"}, want=409)
-            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"})
-            ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"}, want=409)
-        finally:
-            ctl("/ecs/config", {"initialServiceDeploymentStatus": "IN_PROGRESS"})
+        ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+        first = sds("cfg")[0]
+        eq(first["status"], "PENDING", "a new deployment is PENDING")
+        ok("startedAt" not in first, "PENDING has no startedAt")
+        eq(ecs.describe_service_deployments(serviceDeploymentArns=[first["serviceDeploymentArn"]])["serviceDeployments"][0]["status"],
+           "PENDING", "still PENDING when described again: nothing starts it by itself")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "STOPPED"}, want=409)
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"})
+        eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_IN_PROGRESS"], "the start event")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"}, want=409)
+        ctl("/ecs/config", {"initialServiceDeploymentStatus": "IN_PROGRESS"}, want=400)
+        # the stand's clock moving on starts a PENDING deployment; so does a task of it
+        ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+        tick = ctl("/ecs/clock", {"advanceSeconds": 1})
+        eq([(e["detail"]["eventName"], e["resources"]) for e in tick["events"]],
+           [("SERVICE_DEPLOYMENT_IN_PROGRESS", [f"arn:aws:ecs:{region}:{account}:service/prod/cfg"])], "clock starts it")
+        eq(sds("cfg")[0]["status"], "IN_PROGRESS", "IN_PROGRESS after the clock moved")
+        ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+        out = ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "stopCode": "SpotInterruption"})
+        eq([e["detail"]["eventName"] for e in out["deploymentEvents"]], ["SERVICE_DEPLOYMENT_IN_PROGRESS"], "a task of it starts it")
+        eq(out["deploymentEvent"], None, "no failure")
+        eq(sds("cfg")[0]["status"], "IN_PROGRESS", "IN_PROGRESS once a task of it ran")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "SUCCESSFUL"})
+        ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
+        first = sds("cfg")[0]
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "cfg", "state": "IN_PROGRESS"})
         ecs.update_service(cluster="prod", service="cfg", forceNewDeployment=True)
         old = ecs.describe_service_deployments(serviceDeploymentArns=[first["serviceDeploymentArn"]])["serviceDeployments"][0]
         eq(old["status"], "STOP_REQUESTED", "superseded: STOP_REQUESTED")
@@ -955,7 +979,8 @@ def behaviours(doc, session, kw, ecs, ecs1):
                 "InvalidParameterException")
         ctl("/ecs/deployment-state", {"cluster": "prod", "service": "first", "state": "FAILED", "rollback": False}, want=409)
         out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "first", "state": "FAILED"})
-        eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_FAILED"], "no rollback event")
+        eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_IN_PROGRESS", "SERVICE_DEPLOYMENT_FAILED"],
+           "no rollback event (the start, then the failure)")
         eq(out["serviceDeployment"]["status"], "STOP_REQUESTED", "stopping, not rolling back")
         ok("No previous COMPLETED deployment" in out["serviceDeployment"]["statusReason"], "reason says why")
         ok("rollback" not in out["serviceDeployment"], "no rollback object")
@@ -984,6 +1009,9 @@ def behaviours(doc, session, kw, ecs, ecs1):
     finally:
         rt.stop()
 
+    # ---- circuit breaker thresholds, pause hooks, 2026 deployment behaviours
+    current(doc, ecs, ctl, sds, service, register, tg, net)
+
     @check("behaviour: multi-account (sts:AssumeRole) and multi-region state; control API takes account/region")
     def _():
         sts = session.client("sts", endpoint_url=doc["endpoint"], **kw)
@@ -1011,7 +1039,7 @@ def behaviours(doc, session, kw, ecs, ecs1):
         eq(member_sd["status"], "SUCCESSFUL", "member account's deployment moved")
         eq(ecs.describe_service_deployments(serviceDeploymentArns=[member_sd["serviceDeploymentArn"]])["failures"][0]["reason"],
            "MISSING", "another account's deployment is not visible")
-        eq(sds("cfg")[0]["status"] in ("IN_PROGRESS", "SUCCESSFUL"), True, "default account untouched")
+        eq(sds("cfg")[0]["status"] in ("PENDING", "IN_PROGRESS", "SUCCESSFUL"), True, "default account untouched")
         reqs = control(doc, "GET", "/requests?operation=CreateService")[1]["requests"]
         eq({r["account"] for r in reqs} >= {account, "222222222222"}, True, "request log names the account")
 
@@ -1227,6 +1255,334 @@ def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
             eq(calls, [("PRE_PRODUCTION_TRAFFIC_SHIFT", 0.0), ("PRODUCTION_TRAFFIC_SHIFT", want[0]),
                        ("PRE_PRODUCTION_TRAFFIC_SHIFT", want[0]), ("PRODUCTION_TRAFFIC_SHIFT", want[1])], f"{name} hook calls")
         ctl("/ecs/advance", {"cluster": "prod", "service": "plain"}, want=409)
+
+
+def current(doc, ecs, ctl, sds, service, register, tg, net):
+    """ECS as documented in 2026: circuit-breaker thresholdConfiguration and resetOnHealthyTask,
+    the breaker tripping by itself, pause hooks and ContinueServiceDeployment, LINEAR/CANARY
+    defaults, StopServiceDeployment's stop types and stoppedAt."""
+    region, account = doc["region"], doc["account"]
+    td1, td2, td3 = register("cb", "nginx:1.1"), register("cb", "nginx:1.2"), register("cb", "nginx:1.3")
+
+    def sd_of(name, i=0):
+        return ecs.describe_service_deployments(serviceDeploymentArns=[sds(name)[i]["serviceDeploymentArn"]])["serviceDeployments"][0]
+
+    def cb_service(name, desired, cb, **cfg):
+        ecs.create_service(cluster="prod", serviceName=name, taskDefinition=td1, desiredCount=desired,
+                           deploymentConfiguration=dict({"deploymentCircuitBreaker": cb}, **cfg))
+
+    def good_then_new(name, desired, cb, **cfg):
+        """A service whose first deployment completed, and a second one in progress."""
+        cb_service(name, desired, cb, **cfg)
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": name, "state": "SUCCESSFUL"})
+        ecs.update_service(cluster="prod", service=name, taskDefinition=td2)
+
+    def stop(name, code="EssentialContainerExited", **extra):
+        return ctl("/ecs/task-stopped", dict({"cluster": "prod", "service": name, "stopCode": code}, **extra))
+
+    @check("circuit breaker: thresholdConfiguration COUNT n = n, BOUNDED_PERCENT clamped 3..200, UNBOUNDED_PERCENT "
+           "unclamped, default 50 % of the desired count; recomputed from the latest desired count; invalid ones refused")
+    def _():
+        cases = [("th-default", 1, None, 3), ("th-default10", 10, None, 5), ("th-default7", 7, None, 4),
+                 ("th-big", 1000, None, 200), ("th-count", 10, {"type": "COUNT", "value": 7}, 7),
+                 ("th-bounded", 10, {"type": "BOUNDED_PERCENT", "value": 10}, 3),
+                 ("th-unbounded", 10, {"type": "UNBOUNDED_PERCENT", "value": 10}, 1),
+                 ("th-unbounded-big", 1000, {"type": "UNBOUNDED_PERCENT", "value": 50}, 500)]
+        for name, desired, tc, want in cases:
+            cb = {"enable": True, "rollback": False}
+            if tc:
+                cb["thresholdConfiguration"] = tc
+            cb_service(name, desired, cb)
+            got = sd_of(name)["deploymentCircuitBreaker"]
+            eq((got["threshold"], got["failureCount"], got["status"]), (want, 0, "MONITORING"), f"{name} ({desired}, {tc})")
+        eq(service("th-count")["deploymentConfiguration"]["deploymentCircuitBreaker"]["thresholdConfiguration"],
+           {"type": "COUNT", "value": 7}, "DescribeServices echoes the threshold configuration")
+        cb_service("th-follow", 1, {"enable": True, "rollback": False})
+        eq(sd_of("th-follow")["deploymentCircuitBreaker"]["threshold"], 3, "desired 1")
+        ecs.update_service(cluster="prod", service="th-follow", desiredCount=10)
+        eq(sd_of("th-follow")["deploymentCircuitBreaker"]["threshold"], 5, "desired 1 -> 10: the latest desired count")
+        ecs.update_service(cluster="prod", service="th-follow", desiredCount=100)
+        eq(sd_of("th-follow")["deploymentCircuitBreaker"]["threshold"], 50, "desired 100")
+        for bad in ({"type": "SOMETIMES", "value": 3}, {"type": "COUNT", "value": 0}):
+            _raises(lambda: cb_service("th-bad", 1, {"enable": True, "rollback": False, "thresholdConfiguration": bad}),
+                    "InvalidParameterException")
+
+    @check("circuit breaker: trips by itself at the threshold, exactly as deployment-state FAILED does (rollback: "
+           "FAILED + the earlier deployment IN_PROGRESS; no rollback: STOP_REQUESTED + FAILED); failures of "
+           "another deployment and non-failures do not count")
+    def _():
+        cb = {"enable": True, "rollback": True, "thresholdConfiguration": {"type": "COUNT", "value": 3}}
+        good_then_new("trip", 2, cb)
+        good_then_new("trip-twin", 2, cb)
+        new_id = service("trip")["deployments"][0]["id"]
+        old_id = service("trip")["deployments"][1]["id"]
+        out = stop("trip")
+        eq([e["detail"]["eventName"] for e in out["deploymentEvents"]], ["SERVICE_DEPLOYMENT_IN_PROGRESS"], "first task: started")
+        eq((out["circuitBreakerThresholdReached"], out["circuitBreakerTripped"], out["deploymentEvent"]), (False, False, None), "1 of 3")
+        out = stop("trip", "SpotInterruption")
+        eq(out["countedAsFailed"], False, "a Spot interruption is not a failure")
+        out = stop("trip", "TaskFailedToStart", deploymentId=old_id)
+        eq(out["countedAsFailed"], True, "a failure of the old deployment...")
+        eq(sd_of("trip")["deploymentCircuitBreaker"]["failureCount"], 1, "...does not count for the new one")
+        out = stop("trip")
+        eq(out["circuitBreakerTripped"], False, "2 of 3")
+        out = stop("trip", "TaskFailedToStart")
+        eq((out["circuitBreakerThresholdReached"], out["circuitBreakerTripped"]), (True, True), "3 of 3: tripped")
+        names = [e["detail"]["eventName"] for e in out["deploymentEvents"]]
+        eq(names, ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "events")
+        eq(out["deploymentEvent"], out["deploymentEvents"][0], "main event: FAILED")
+        eq(out["deploymentEvents"][0]["detail"]["deploymentId"], new_id, "FAILED names the new deployment")
+        eq(out["deploymentEvents"][1]["detail"]["deploymentId"], old_id, "the rollback: the earlier deployment")
+        eq(out["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS", "rolling back")
+        # the twin moved by the control op: the same events and texts
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "trip-twin", "state": "IN_PROGRESS"})
+        twin = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "trip-twin", "state": "FAILED"})
+        eq([(e["detail"]["eventName"], e["detail"]["eventType"], e["detail"]["reason"].replace(e["detail"]["deploymentId"], "ID"))
+            for e in out["deploymentEvents"]],
+           [(e["detail"]["eventName"], e["detail"]["eventType"], e["detail"]["reason"].replace(e["detail"]["deploymentId"], "ID"))
+            for e in twin["events"]], "the same events as deployment-state FAILED")
+        eq(sd_of("trip")["statusReason"], sd_of("trip-twin")["statusReason"], "the same statusReason")
+        ctl("/ecs/task-stopped", {"cluster": "prod", "service": "trip", "stopCode": "EssentialContainerExited"})
+        eq(sd_of("trip")["status"], "ROLLBACK_IN_PROGRESS", "failures after the trip change nothing")
+        good_then_new("trip-stop", 4, {"enable": True, "rollback": False})
+        for _ in range(2):
+            stop("trip-stop")
+        out = stop("trip-stop")
+        eq([e["detail"]["eventName"] for e in out["deploymentEvents"]], ["SERVICE_DEPLOYMENT_FAILED"], "no rollback: FAILED only")
+        eq(out["serviceDeployment"]["status"], "STOP_REQUESTED", "stopping")
+        cb_service("trip-off", 1, {"enable": False, "rollback": False})
+        for _ in range(4):
+            out = stop("trip-off")
+        eq((out["circuitBreakerTripped"], sd_of("trip-off")["status"]), (False, "IN_PROGRESS"), "breaker off: never trips")
+
+    @check("circuit breaker: resetOnHealthyTask (default true) - a task of the deployment reaching RUNNING and healthy "
+           "resets failureCount and failedTasks to 0; false keeps them")
+    def _():
+        cb = {"enable": True, "rollback": False, "thresholdConfiguration": {"type": "COUNT", "value": 3}}
+        for name, extra, reset in (("reset-default", {}, True), ("reset-on", {"resetOnHealthyTask": True}, True),
+                                   ("reset-off", {"resetOnHealthyTask": False}, False)):
+            good_then_new(name, 2, dict(cb, **extra))
+            stop(name)
+            stop(name)
+            eq(sd_of(name)["deploymentCircuitBreaker"]["failureCount"], 2, f"{name}: two failures")
+            out = ctl("/ecs/task-healthy", {"cluster": "prod", "service": name})
+            eq(out["failureCountReset"], reset, f"{name}: reset")
+            eq((out["event"]["detail"]["lastStatus"], out["event"]["detail"]["healthStatus"], out["task"]["startedBy"]),
+               ("RUNNING", "HEALTHY", service(name)["deployments"][0]["id"]), "the task's RUNNING state change")
+            want = 0 if reset else 2
+            eq(sd_of(name)["deploymentCircuitBreaker"]["failureCount"], want, f"{name}: failureCount")
+            eq(service(name)["deployments"][0]["failedTasks"], want, f"{name}: Deployment.failedTasks")
+            ok(out["task"]["taskArn"] in ecs.list_tasks(cluster="prod", serviceName=name)["taskArns"], "ListTasks RUNNING")
+            out = stop(name)
+            eq(out["circuitBreakerTripped"], not reset, f"{name}: the next failure {'trips' if not reset else 'is 1 of 3'}")
+
+    @check("DescribeServices / DescribeServiceDeployments report deploymentCircuitBreaker {status, failureCount, "
+           "threshold}, Deployment.failedTasks and, for an alarm rollback, alarms {status, alarmNames, "
+           "triggeredAlarmNames} in the model's shapes")
+    def _():
+        sd = sd_of("trip")
+        eq(sd["deploymentCircuitBreaker"], {"status": "TRIGGERED", "failureCount": 3, "threshold": 3}, "circuit breaker")
+        failed = next(d for d in service("trip")["deployments"] if d["rolloutState"] == "FAILED")
+        eq(failed["failedTasks"], 3, "failedTasks of the failed deployment")
+        cb_service("alarm-rb", 2, {"enable": False, "rollback": False},
+                   alarms={"alarmNames": ["alarm-rb-5xx", "alarm-rb-latency"], "enable": True, "rollback": True})
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "alarm-rb", "state": "SUCCESSFUL"})
+        ecs.update_service(cluster="prod", service="alarm-rb", taskDefinition=td2)
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "alarm-rb", "state": "FAILED", "cause": "alarms",
+                                            "alarmNames": ["alarm-rb-5xx"]})
+        eq(out["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS", "alarm rollback")
+        sd = sd_of("alarm-rb")
+        eq(sd["alarms"], {"status": "TRIGGERED", "alarmNames": ["alarm-rb-5xx", "alarm-rb-latency"],
+                          "triggeredAlarmNames": ["alarm-rb-5xx"]}, "alarms")
+        eq(sd["deploymentCircuitBreaker"]["status"], "DISABLED", "breaker off")
+        for what, shape in (("deploymentCircuitBreaker", "ServiceDeploymentCircuitBreaker"), ("alarms", "ServiceDeploymentAlarms")):
+            members = set(ECS_MODEL.shape_for(shape).members)
+            eq(set(sd[what]) - members, set(), f"{what} members are the model's")
+        ok("triggeredAlarmNames" in ECS_MODEL.shape_for("ServiceDeploymentAlarms").members, "model has triggeredAlarmNames")
+
+    @check("BLUE_GREEN: a fresh deployment reports its lifecycleStage from the start (PRE_SCALE_UP; RECONCILE_SERVICE "
+           "with more than one ACTIVE source revision)")
+    def _():
+        ecs.create_service(cluster="prod", serviceName="bg-fresh", taskDefinition=td1, desiredCount=1,
+                           deploymentConfiguration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1})
+        first = sd_of("bg-fresh")
+        eq((first["status"], first.get("lifecycleStage")), ("PENDING", "PRE_SCALE_UP"), "first deployment")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "bg-fresh"})
+        ecs.update_service(cluster="prod", service="bg-fresh", taskDefinition=td2)
+        eq(sd_of("bg-fresh").get("lifecycleStage"), "PRE_SCALE_UP", "second deployment, one source")
+        ecs.update_service(cluster="prod", service="bg-fresh", taskDefinition=td3)
+        eq(sd_of("bg-fresh").get("lifecycleStage"), "RECONCILE_SERVICE", "two ACTIVE source revisions")
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "bg-fresh", "steps": 1})
+        eq(out["lifecycleStage"], "RECONCILE_SERVICE", "the walk starts at the stage shown")
+        ok("lifecycleStage" not in sd_of("trip"), "a rolling deployment without hooks has no lifecycleStage")
+
+    @check("LINEAR / CANARY without linearConfiguration / canaryConfiguration: ECS's defaults (stepPercent 10, "
+           "canaryPercent 5); stepPercent 3.0-100.0 and canaryPercent 0.1-100.0 in steps of 0.1, bake times 0-1440")
+    def _():
+        for name, strategy, first_weight, n_steps in (("lin-default", "LINEAR", 10.0, 10), ("can-default", "CANARY", 5.0, 2)):
+            ecs.create_service(cluster="prod", serviceName=name, taskDefinition=td1, desiredCount=1,
+                               deploymentConfiguration={"strategy": strategy, "bakeTimeInMinutes": 1})
+            ctl("/ecs/advance", {"cluster": "prod", "service": name})
+            ecs.update_service(cluster="prod", service=name, taskDefinition=td2)
+            out = ctl("/ecs/advance", {"cluster": "prod", "service": name, "until": "PRODUCTION_TRAFFIC_SHIFT"})
+            green = out["serviceDeployment"]["targetServiceRevision"]["arn"]
+            eq(out["serviceDeployment"]["traffic"]["production"][green], first_weight, f"{name}: first step")
+            eq(out["serviceDeployment"]["plan"].count("PRODUCTION_TRAFFIC_SHIFT"), n_steps, f"{name}: production steps")
+        good = [("linearConfiguration", {"stepPercent": 3.0}), ("linearConfiguration", {"stepPercent": 100.0}),
+                ("canaryConfiguration", {"canaryPercent": 0.1}), ("canaryConfiguration", {"canaryPercent": 12.5}),
+                ("linearConfiguration", {"stepPercent": 10.0, "stepBakeTimeInMinutes": 1440})]
+        bad = [("linearConfiguration", {"stepPercent": 2.9}), ("linearConfiguration", {"stepPercent": 100.1}),
+               ("linearConfiguration", {"stepPercent": 3.05}), ("canaryConfiguration", {"canaryPercent": 0.05}),
+               ("canaryConfiguration", {"canaryPercent": 101.0}), ("linearConfiguration", {"stepBakeTimeInMinutes": 1441}),
+               ("canaryConfiguration", {"canaryBakeTimeInMinutes": -1})]
+        for i, (key, sub) in enumerate(good):
+            strategy = "LINEAR" if key == "linearConfiguration" else "CANARY"
+            ecs.create_service(cluster="prod", serviceName=f"range-ok-{i}", taskDefinition=td1, desiredCount=1,
+                               deploymentConfiguration={"strategy": strategy, "bakeTimeInMinutes": 1, key: sub})
+        for key, sub in bad:
+            strategy = "LINEAR" if key == "linearConfiguration" else "CANARY"
+            _raises(lambda: ecs.create_service(cluster="prod", serviceName="range-bad", taskDefinition=td1, desiredCount=1,
+                                               deploymentConfiguration={"strategy": strategy, "bakeTimeInMinutes": 1, key: sub}),
+                    "InvalidParameterException")
+
+    fixture = json.load(open(os.path.join(HERE, "..", "..", "events", "ecs-hook-state-change.json")))
+
+    def check_hook_event(ev, name, stage, hook_id, sd_arn):
+        eq(sorted(ev), sorted(fixture), "envelope keys as the fixture")
+        eq(sorted(ev["detail"]), sorted(fixture["detail"]), "detail keys as the fixture")
+        eq((ev["detail-type"], ev["source"], ev["account"], ev["region"], ev["resources"]),
+           ("ECS Hook State Change", "aws.ecs", account, region, [f"arn:aws:ecs:{region}:{account}:service/prod/{name}"]), "envelope")
+        eq((ev["detail"]["eventName"], ev["detail"]["lifecycleStage"], ev["detail"]["hookId"], ev["detail"]["serviceDeploymentArn"],
+            ev["detail"]["clusterArn"]),
+           ("HOOK_AWAITING_ACTION", stage, hook_id, sd_arn, f"arn:aws:ecs:{region}:{account}:cluster/prod"), "detail")
+        ok(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ev["detail"]["updatedAt"]), ev["detail"]["updatedAt"])
+
+    pause_at = lambda *stages, **timeout: {"targetType": "PAUSE", "lifecycleStages": list(stages),
+                                           **({"timeoutConfiguration": timeout} if timeout else {})}
+
+    def paused_service(name, strategy, hooks, **cfg):
+        base = {"strategy": strategy, **({"bakeTimeInMinutes": 1} if strategy != "ROLLING" else {}), **cfg}
+        ecs.create_service(cluster="prod", serviceName=name, taskDefinition=td1, desiredCount=2, deploymentConfiguration=base)
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": name, "state": "SUCCESSFUL"})
+        ecs.update_service(cluster="prod", service=name, taskDefinition=td2,
+                           deploymentConfiguration=dict(base, lifecycleHooks=hooks))
+
+    @check("pause hooks: a PAUSE hook holds a BLUE_GREEN deployment at its stage (AWAITING_ACTION, "
+           "ECS Hook State Change HOOK_AWAITING_ACTION as the events/ fixture); advance stays; "
+           "ContinueServiceDeployment CONTINUE moves it on")
+    def _():
+        paused_service("pause-bg", "BLUE_GREEN", [pause_at("POST_TEST_TRAFFIC_SHIFT")])
+        sd_arn = sds("pause-bg")[0]["serviceDeploymentArn"]
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-bg"})
+        held = out["awaitingAction"]
+        ok(held and re.fullmatch(r"ecs-pause-[A-Za-z0-9_-]{43}", held["hookId"]), f"held: {held}")
+        eq((out["serviceDeployment"]["status"], out["lifecycleStage"], held["lifecycleStage"]),
+           ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT"), "held at its stage")
+        eq(out["event"], held["event"], "advance's event: the ECS Hook State Change")
+        check_hook_event(out["event"], "pause-bg", "POST_TEST_TRAFFIC_SHIFT", held["hookId"], sd_arn)
+        detail = sd_of("pause-bg")["lifecycleHookDetails"]
+        eq([(d["hookId"], d["targetType"], d["status"], d["timeoutAction"], "targetArn" in d) for d in detail],
+           [(held["hookId"], "PAUSE", "AWAITING_ACTION", "ROLLBACK", False)], "lifecycleHookDetails")
+        ok(1439 * 60 < detail[0]["expiresAt"].timestamp() - time.time() < 1441 * 60 + 7200, "expiresAt: default 1440 minutes")
+        again = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-bg"})
+        eq((again["awaitingAction"]["hookId"], again["lifecycleStage"], again["serviceDeployment"]["status"]),
+           (held["hookId"], "POST_TEST_TRAFFIC_SHIFT", "IN_PROGRESS"), "advance again: still held")
+        again = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "pause-bg", "state": "SUCCESSFUL"})
+        eq(again["serviceDeployment"]["status"], "IN_PROGRESS", "deployment-state SUCCESSFUL walks up to the hold too")
+        hook_events = ctl(f"/ecs/hook-events?serviceDeploymentArn={urllib.parse.quote(sd_arn)}", method="GET")["events"]
+        eq([e["detail"]["hookId"] for e in hook_events], [held["hookId"]], "one HOOK_AWAITING_ACTION, logged")
+        _raises(lambda: ecs.continue_service_deployment(serviceDeploymentArn=sd_arn, hookId="ecs-pause-nope"), "InvalidParameterException")
+        eq(ecs.continue_service_deployment(serviceDeploymentArn=sd_arn, hookId=held["hookId"], action="CONTINUE")["serviceDeploymentArn"],
+           sd_arn, "ContinueServiceDeployment answers the ARN")
+        eq(sd_of("pause-bg")["lifecycleHookDetails"][0]["status"], "SUCCEEDED", "the hook SUCCEEDED")
+        _raises(lambda: ecs.continue_service_deployment(serviceDeploymentArn=sd_arn, hookId=held["hookId"]), "InvalidParameterException")
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-bg"})
+        eq((out["serviceDeployment"]["status"], out["awaitingAction"]), ("SUCCESSFUL", None), "moved on to the end")
+        _raises(lambda: ecs.continue_service_deployment(serviceDeploymentArn=sd_arn, hookId=held["hookId"]), "InvalidParameterException")
+        _raises(lambda: ecs.continue_service_deployment(serviceDeploymentArn=sd_arn + "x", hookId=held["hookId"]),
+                "ServiceDeploymentNotFoundException")
+
+    @check("pause hooks: ContinueServiceDeployment ROLLBACK rolls back as a failed hook does (SERVICE_DEPLOYMENT_FAILED, "
+           "the earlier deployment IN_PROGRESS); a rolling deployment holds at its stage too; the timeout action "
+           "applies when the stand's clock passes expiresAt; PAUSE stages and AWS_LAMBDA targets validated")
+    def _():
+        paused_service("pause-rb", "CANARY", [pause_at("PRE_PRODUCTION_TRAFFIC_SHIFT")])
+        sd_arn = sds("pause-rb")[0]["serviceDeploymentArn"]
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-rb"})
+        held = out["awaitingAction"]
+        eq((held["lifecycleStage"], out["lifecycleStage"]), ("PRE_PRODUCTION_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT"),
+           "held before the production shift (the stage shown stays the previous one)")
+        n = len(ctl("/ecs/events", method="GET")["events"])
+        ecs.continue_service_deployment(serviceDeploymentArn=sd_arn, hookId=held["hookId"], action="ROLLBACK")
+        evs = ctl("/ecs/events", method="GET")["events"][n:]
+        eq([e["detail"]["eventName"] for e in evs], ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "events")
+        sd = sd_of("pause-rb")
+        eq((sd["status"], sd["lifecycleHookDetails"][0]["status"]), ("ROLLBACK_IN_PROGRESS", "FAILED"), "rolled back")
+        ok(held["hookId"] in sd["rollback"]["reason"], sd["rollback"]["reason"])
+        # rolling deployments hold too
+        paused_service("pause-roll", "ROLLING", [pause_at("POST_SCALE_UP")])
+        sd = sd_of("pause-roll")
+        eq(sd.get("lifecycleStage"), "PRE_SCALE_UP", "a rolling deployment with hooks shows its first stage")
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "pause-roll", "state": "SUCCESSFUL"})
+        held = out["awaitingAction"]
+        eq((out["serviceDeployment"]["status"], held["lifecycleStage"], out["event"]["detail-type"]),
+           ("IN_PROGRESS", "POST_SCALE_UP", "ECS Hook State Change"), "held at POST_SCALE_UP")
+        ecs.continue_service_deployment(serviceDeploymentArn=sd["serviceDeploymentArn"], hookId=held["hookId"])
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-roll"})
+        eq((out["serviceDeployment"]["status"], out["event"]["detail"]["eventName"]), ("SUCCESSFUL", "SERVICE_DEPLOYMENT_COMPLETED"),
+           "CONTINUE (action defaults to CONTINUE), then done")
+        # the timeout: CONTINUE after 1 minute on the stand's clock
+        paused_service("pause-timeout", "ROLLING", [pause_at("PRE_SCALE_UP", timeoutInMinutes=1, action="CONTINUE")])
+        out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-timeout"})
+        eq(out["awaitingAction"]["lifecycleStage"], "PRE_SCALE_UP", "held")
+        ctl("/ecs/clock", {"advanceSeconds": 30})
+        eq(sd_of("pause-timeout")["lifecycleHookDetails"][0]["status"], "AWAITING_ACTION", "not yet")
+        tick = ctl("/ecs/clock", {"advanceSeconds": 31})
+        sd = sd_of("pause-timeout")
+        eq((sd["lifecycleHookDetails"][0]["status"], sd["status"]), ("TIMED_OUT", "IN_PROGRESS"), "timed out, continues")
+        eq(ctl("/ecs/advance", {"cluster": "prod", "service": "pause-timeout"})["serviceDeployment"]["status"], "SUCCESSFUL", "on")
+        paused_service("pause-timeout-rb", "ROLLING", [pause_at("POST_SCALE_UP", timeoutInMinutes=2)])
+        ctl("/ecs/advance", {"cluster": "prod", "service": "pause-timeout-rb"})
+        tick = ctl("/ecs/clock", {"advanceSeconds": 121})
+        eq([e["detail"]["eventName"] for e in tick["events"]
+             if e["resources"] == [f"arn:aws:ecs:{region}:{account}:service/prod/pause-timeout-rb"]],
+           ["SERVICE_DEPLOYMENT_FAILED", "SERVICE_DEPLOYMENT_IN_PROGRESS"], "the default timeout action ROLLBACK")
+        eq(sd_of("pause-timeout-rb")["status"], "ROLLBACK_IN_PROGRESS", "rolled back")
+        for hooks in ([pause_at("PRODUCTION_TRAFFIC_SHIFT")], [pause_at("TEST_TRAFFIC_SHIFT")],
+                      [{"targetType": "AWS_LAMBDA", "lifecycleStages": ["POST_SCALE_UP"]}],
+                      [pause_at("POST_SCALE_UP", timeoutInMinutes=20161)]):
+            _raises(lambda: ecs.create_service(cluster="prod", serviceName="pause-bad", taskDefinition=td1, desiredCount=1,
+                                               deploymentConfiguration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                                                                        "lifecycleHooks": hooks}), "InvalidParameterException")
+
+    @check("StopServiceDeployment: stopType ABORT refused with InvalidParameterException (\"The valid values are "
+           "ROLLBACK\"), nothing changes; ROLLBACK sets stoppedAt")
+    def _():
+        good_then_new("stopper", 1, {"enable": False, "rollback": False})
+        sd_arn = sds("stopper")[0]["serviceDeploymentArn"]
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "stopper", "state": "IN_PROGRESS"})
+        e = _raises(lambda: ecs.stop_service_deployment(serviceDeploymentArn=sd_arn, stopType="ABORT"), "InvalidParameterException")
+        ok("ROLLBACK" in e.response["Error"]["Message"], e.response["Error"]["Message"])
+        sd = sd_of("stopper")
+        eq((sd["status"], "stoppedAt" in sd), ("IN_PROGRESS", False), "ABORT changed nothing")
+        before = time.time()
+        ecs.stop_service_deployment(serviceDeploymentArn=sd_arn, stopType="ROLLBACK")
+        sd = sd_of("stopper")
+        eq(sd["status"], "ROLLBACK_REQUESTED", "rollback requested")
+        ok("stoppedAt" in sd and sd["stoppedAt"].timestamp() >= before - 1, f"stoppedAt set: {sd.get('stoppedAt')}")
+        stopped = sd["stoppedAt"]
+        ecs.stop_service_deployment(serviceDeploymentArn=sd_arn)  # continues the rollback
+        eq(sd_of("stopper")["stoppedAt"], stopped, "stopping again keeps stoppedAt")
+
+    @check("service deployments start PENDING: no SERVICE_DEPLOYMENT_IN_PROGRESS until ECS starts them")
+    def _():
+        n = len(ctl("/ecs/events", method="GET")["events"])
+        ecs.update_service(cluster="prod", service="stopper", taskDefinition=td3)
+        eq(len(ctl("/ecs/events", method="GET")["events"]), n, "UpdateService emits no deployment event")
+        eq(sds("stopper")[0]["status"], "PENDING", "PENDING")
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "stopper", "state": "IN_PROGRESS"})
+        eq([e["detail"]["eventName"] for e in out["events"]], ["SERVICE_DEPLOYMENT_IN_PROGRESS"], "started")
+        ok(sd_of("stopper")["startedAt"] >= sd_of("stopper")["createdAt"], "startedAt")
 
 
 # --------------------------------------------------------------------------- standalone tasks
