@@ -735,6 +735,50 @@ def run_all(stand: StandProc, doc: dict) -> None:
         st, hdr, body = invoke({})
         eq((st, hdr.get("x-amz-function-error"), json.loads(body)["errorType"]), (200, "Unhandled", "InitError"), "init error surfaces")
 
+    # ------------------------------------------------------------------ credentials (last: it resets the stand)
+    @check("credentials: an access key AWS never issued is refused (ECS UnrecognizedClientException 400; SNS and "
+           "CloudWatch InvalidClientTokenId 403); IAM and STS keys are served in their account; assumed-role sessions "
+           "survive a control reset, IAM users' keys do not")
+    def _():
+        once = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+        bad = dict(region_name=doc["region"], aws_access_key_id="AKIANEVERISSUED00000", aws_secret_access_key="x")
+        for client, call, want in (
+                (session.client("ecs", endpoint_url=doc["endpoint"], config=once, **bad), "list_clusters",
+                 ("UnrecognizedClientException", 400)),
+                (session.client("sns", endpoint_url=doc["endpoint"], config=once, **bad), "list_topics",
+                 ("InvalidClientTokenId", 403)),
+                (session.client("cloudwatch", endpoint_url=doc["cloudwatch"], config=once, **bad), "describe_alarms",
+                 ("InvalidClientTokenId", 403))):
+            try:
+                getattr(client, call)()
+                raise AssertionError(f"{call} served an unknown access key")
+            except ClientError as e:
+                eq((e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]), want, call)
+                eq(e.response["Error"]["Message"], "The security token included in the request is invalid.", "message")
+        r = control(doc, "GET", "/requests?operation=ListClusters")[1]["requests"][-1]
+        eq((r["status"], r["errorCode"]), (400, "UnrecognizedClientException"), "logged")
+        iam = session.client("iam", endpoint_url=doc["endpoint"], **kw)
+        iam.create_user(UserName="operator")
+        key = iam.create_access_key(UserName="operator")["AccessKey"]
+        user = session.client("ecs", endpoint_url=doc["endpoint"], config=once, region_name=doc["region"],
+                              aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        user.list_clusters()
+        sts = session.client("sts", endpoint_url=doc["endpoint"], **kw)
+        creds = sts.assume_role(RoleArn="arn:aws:iam::333333333333:role/ecs-rollback-member",
+                                RoleSessionName="across-reset")["Credentials"]
+        member_kw = dict(region_name=doc["region"], aws_access_key_id=creds["AccessKeyId"],
+                         aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+        member = session.client("ecs", endpoint_url=doc["endpoint"], config=once, **member_kw)
+        eq(member.create_cluster(clusterName="member")["cluster"]["clusterArn"].split(":")[4], "333333333333", "before reset")
+        eq(control(doc, "POST", "/reset", {}), (200, {"reset": True}), "reset")
+        eq(member.list_clusters()["clusterArns"], [], "the member's state is reset...")
+        eq(member.create_cluster(clusterName="member")["cluster"]["clusterArn"].split(":")[4], "333333333333",
+           "...and its session still acts in the member account")
+        eq(session.client("sts", endpoint_url=doc["endpoint"], **member_kw).get_caller_identity()["Account"],
+           "333333333333", "GetCallerIdentity after the reset")
+        _raises(lambda: user.list_clusters(), "UnrecognizedClientException")
+        ecs1.list_clusters()  # the default key still works
+
 
 # --------------------------------------------------------------------------- ECS behaviours
 
@@ -1108,6 +1152,33 @@ def behaviours(doc, session, kw, ecs, ecs1):
         eq(ov[0]["service"], f"{account}/{region}/prod/plain", "keyed by account/region/cluster/service")
         eq(ctl("/latency", method="GET")["latency"], [rule], "rules listed")
         ctl("/latency", method="DELETE")
+
+    @check("stopped tasks are kept at least an hour on the stand's clock, then dropped (DescribeTasks MISSING, "
+           "ListTasks STOPPED without them); RUNNING tasks stay")
+    def _():
+        svc_task = ctl("/ecs/task-stopped", {"cluster": "prod", "service": "cfg", "account": account, "region": region,
+                                             "stopCode": "EssentialContainerExited"})["task"]["taskArn"]
+        running = ecs.run_task(cluster="prod", taskDefinition="migrate", launchType="FARGATE", networkConfiguration=net,
+                               startedBy="expiry")["tasks"][0]["taskArn"]
+        stopped = ecs.run_task(cluster="prod", taskDefinition="migrate", launchType="FARGATE", networkConfiguration=net,
+                               startedBy="expiry")["tasks"][0]["taskArn"]
+        ecs.stop_task(cluster="prod", task=stopped)
+        tick = ctl("/ecs/clock", {"advanceSeconds": 3590})
+        eq([a for a in (svc_task, stopped, running) if a in tick["expiredTasks"]], [], "none of these before an hour")
+        r = ecs.describe_tasks(cluster="prod", tasks=[svc_task, stopped, running])
+        eq((len(r["tasks"]), r["failures"]), (3, []), "all describable within the hour")
+        tick = ctl("/ecs/clock", {"advanceSeconds": 20})
+        ok(svc_task in tick["expiredTasks"] and stopped in tick["expiredTasks"], f"expired: {tick['expiredTasks']}")
+        ok(running not in tick["expiredTasks"], "a RUNNING task stays")
+        r = ecs.describe_tasks(cluster="prod", tasks=[svc_task, stopped, running])
+        eq([t["taskArn"] for t in r["tasks"]], [running], "only the RUNNING task is left")
+        eq(sorted(f["arn"] for f in r["failures"]), sorted([svc_task, stopped]), "the dropped ones are MISSING")
+        eq([f["reason"] for f in r["failures"]], ["MISSING", "MISSING"], "reason")
+        listed = ecs.list_tasks(cluster="prod", desiredStatus="STOPPED")["taskArns"]
+        ok(svc_task not in listed and stopped not in listed, "ListTasks STOPPED no longer lists them")
+        ok(running in ecs.list_tasks(cluster="prod", startedBy="expiry")["taskArns"], "ListTasks RUNNING still does")
+        eq(ctl("/ecs/clock", method="GET")["offsetSeconds"] >= 3610, True, "GET /ecs/clock shows the offset")
+        ctl("/ecs/clock", {"advanceSeconds": -1}, want=400)
 
 
 def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):

@@ -54,6 +54,11 @@ TARGET_PREFIX_TO_SERVICE = {
 }
 SIGNING_NAME_TO_SERVICE = {"monitoring": "cloudwatch"}
 CRED_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+QUERY_CRED_RE = re.compile(r"(?:^|&)X-Amz-Credential=([^&%/]+)(?:/|%2F)", re.I)
+# The access key the stand issues in the default account (README: "use access key testing");
+# every other key must come from IAM (CreateAccessKey) or STS (AssumeRole ...) in the stand.
+DEFAULT_ACCESS_KEYS = frozenset({"testing"})
+INVALID_TOKEN = "The security token included in the request is invalid."
 # ECS writes that change one service (for the overlap check of /requests/overlaps)
 SERVICE_WRITES = {"CreateService", "UpdateService", "DeleteService", "StopServiceDeployment",
                   "TagResource", "UntagResource"}
@@ -106,7 +111,9 @@ class Stand:
         from moto.moto_api._internal.models import moto_api_backend
 
         with ecs_ext.LOCK:
+            sessions = assumed_role_sessions()
             moto_api_backend.reset()
+            restore_sessions(sessions)  # a credential ECS callers hold stays valid across a reset
             ecs_ext.STORE.reset()
         with self.lock:
             self.requests.clear()
@@ -117,6 +124,67 @@ class Stand:
 
 
 STAND = Stand()
+
+
+# --------------------------------------------------------------------------- credentials
+
+def assumed_role_sessions() -> list[tuple[str, str, Any]]:
+    """Every sts:AssumeRole (and AssumeRoleWith*) session moto issued: (account, partition, role)."""
+    from moto.sts.models import sts_backends
+    out = []
+    for account, by_partition in list(sts_backends.items()):
+        for partition, backend in list(by_partition.items()):
+            out += [(account, partition, role) for role in backend.assumed_roles]
+    return out
+
+
+def restore_sessions(sessions: list[tuple[str, str, Any]]) -> None:
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+    for account, partition, role in sessions:
+        sts_backends[account][partition].assumed_roles.append(role)
+        iam_backends[account][partition].access_keys[role.access_key_id] = role.access_key
+
+
+def issued(access_key: str) -> bool:
+    """An access key AWS issued: the stand's default key, or one moto's IAM holds (IAM users'
+    keys and the temporary keys of sts:AssumeRole sessions, in any account)."""
+    if access_key in DEFAULT_ACCESS_KEYS:
+        return True
+    from moto.iam.models import iam_backends
+    for _account, by_partition in list(iam_backends.items()):
+        for _partition, backend in list(by_partition.items()):
+            if access_key in backend.access_keys:
+                return True
+    return False
+
+
+def access_key_of(environ: dict) -> str | None:
+    m = CRED_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if m:
+        return m.group(1)
+    m = QUERY_CRED_RE.search(environ.get("QUERY_STRING", ""))
+    return urllib.parse.unquote(m.group(1)) if m else None
+
+
+def unknown_key_response(info: dict) -> tuple[int, list, bytes, str]:
+    """How AWS refuses a key it never issued: JSON protocols `UnrecognizedClientException` (400),
+    query protocols and CloudWatch (awsQueryCompatible) `InvalidClientTokenId` (403, Common
+    Errors: "The X.509 certificate or AWS access key ID provided does not exist in our records")."""
+    rid = "stand-unrecognized-key"
+    if info["protocol"] == "json" and info["service"] != "cloudwatch":
+        code, status = "UnrecognizedClientException", 400
+        body = json.dumps({"__type": code, "message": INVALID_TOKEN}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", rid),
+                        ("X-Amzn-ErrorType", code)], body, code
+    code, status = "InvalidClientTokenId", 403
+    if info["protocol"] == "json":  # forwarded by the CloudWatch proxy (awsJson1_0 to moto)
+        body = json.dumps({"__type": code, "message": INVALID_TOKEN}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", rid),
+                        ("X-Amzn-ErrorType", code), ("x-amzn-query-error", f"{code};Sender")], body, code
+    body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{INVALID_TOKEN}</Message>"
+            f"</Error><RequestId>{rid}</RequestId></ErrorResponse>").encode()
+    return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body, code
 
 
 # --------------------------------------------------------------------------- request classification
@@ -336,6 +404,15 @@ class StandMiddleware:
         info = classify(environ, body)
         info["time"] = info["start"] = time.time()
         forwarded = bool(environ.get("HTTP_X_STAND_FORWARDED"))
+        key = access_key_of(environ)
+        if key is not None and not issued(key):
+            status, headers, payload, code = unknown_key_response(info)
+            headers.append(("Content-Length", str(len(payload))))
+            start_response(f"{status} Refused", headers)
+            if not forwarded:
+                info.update(status=status, errorCode=code, end=time.time())
+                STAND.record(info)
+            return [payload]
         if not forwarded:
             extra_ms = STAND.latency_for(info["service"], info["operation"])
             if extra_ms > 0:
