@@ -1328,12 +1328,15 @@ def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
         ctl("/ecs/advance", {"cluster": "prod", "service": "plain"}, want=409)
 
 
-def current(doc, ecs, ctl, sds, service, register, tg, net):
+def current(doc, ecs, ctl, sds, service, register, tg, net):  # noqa: C901 - one check per behaviour
     """ECS as documented in 2026: circuit-breaker thresholdConfiguration and resetOnHealthyTask,
     the breaker tripping by itself, pause hooks and ContinueServiceDeployment, LINEAR/CANARY
     defaults, StopServiceDeployment's stop types and stoppedAt."""
     region, account = doc["region"], doc["account"]
     td1, td2, td3 = register("cb", "nginx:1.1"), register("cb", "nginx:1.2"), register("cb", "nginx:1.3")
+
+    def service_in(cluster, name, **kw):
+        return ecs.describe_services(cluster=cluster, services=[name], **kw)["services"][0]
 
     def sd_of(name, i=0):
         return ecs.describe_service_deployments(serviceDeploymentArns=[sds(name)[i]["serviceDeploymentArn"]])["serviceDeployments"][0]
@@ -1644,6 +1647,77 @@ def current(doc, ecs, ctl, sds, service, register, tg, net):
         stopped = sd["stoppedAt"]
         ecs.stop_service_deployment(serviceDeploymentArn=sd_arn)  # continues the rollback
         eq(sd_of("stopper")["stoppedAt"], stopped, "stopping again keeps stoppedAt")
+
+    @check("Express Mode: the control op creates an ordinary ECS service as express-service.json describes it "
+           "(CANARY 5 %, the built-in deployment alarm with rollback, createdBy, resourceManagementType ECS, tags); "
+           "CreateExpressGatewayService / DescribeExpressGatewayService in the model's shapes; the alarm is in "
+           "CloudWatch; the canary walks 5 % then 100 %; the alarm rolls it back")
+    def _():
+        fx = json.load(open(os.path.join(HERE, "express-service.json")))
+        tags = [{"key": "ecs-rollback:enabled", "value": "true"}]
+        out = ctl("/ecs/express-service", {"serviceName": "express-web", "cluster": "prod", "tags": tags})
+        got, vals = out["service"], out["placeholders"]
+
+        def subst(v):
+            if isinstance(v, dict):
+                return {k: subst(x) for k, x in v.items()}
+            if isinstance(v, list):
+                res = []
+                for x in v:
+                    m = re.fullmatch(r"\$\{(\w+)\}", x) if isinstance(x, str) else None
+                    res += vals[m.group(1)] if m and isinstance(vals.get(m.group(1)), list) else [subst(x)]
+                return res
+            return re.sub(r"\$\{(\w+)\}", lambda m: str(vals[m.group(1)]), v) if isinstance(v, str) else v
+        want = subst(fx["service"])
+        for k, v in want.items():
+            eq(got.get(k), v, f"DescribeServices {k} as the fixture")
+        problems: list[str] = []
+        validate(got, ECS_MODEL.shape_for("Service"), "service", problems)
+        ok(not problems, "not a Service:\n  " + "\n  ".join(problems))
+        described = service_in("prod", "express-web", include=["TAGS"])
+        eq((described["resourceManagementType"], described["createdBy"], described["tags"]),
+           ("ECS", want["createdBy"], tags), "DescribeServices through the API")
+        alarm = out["alarmName"]
+        eq(got["deploymentConfiguration"]["alarms"]["alarmNames"], [alarm], "the built-in alarm guards deployments")
+        cw = boto3.session.Session().client("cloudwatch", endpoint_url=doc["cloudwatch"], region_name=region,
+                                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        found = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+        eq([(a["AlarmName"], a["Threshold"], a["EvaluationPeriods"], a["DatapointsToAlarm"]) for a in found],
+           [(alarm, 1.0, 3, 2)], "the alarm in CloudWatch: > 1 % for 2 of 3 minutes")
+        rev = ecs.describe_service_revisions(serviceRevisionArns=[sds("express-web")[0]["targetServiceRevisionArn"]])["serviceRevisions"][0]
+        eq([m["arn"] for m in rev["ecsManagedResources"]["metricAlarms"]], [found[0]["AlarmArn"]], "ecsManagedResources")
+        td = ecs.describe_task_definition(taskDefinition=got["taskDefinition"])["taskDefinition"]
+        eq(([c["name"] for c in td["containerDefinitions"]], td["requiresCompatibilities"], td["networkMode"]),
+           (["Main"], ["FARGATE"], "awsvpc"), "task definition: the container Main")
+        # the API
+        created = ecs.create_express_gateway_service(
+            serviceName="express-api", cluster="prod", infrastructureRoleArn=f"arn:aws:iam::{account}:role/infra",
+            executionRoleArn=f"arn:aws:iam::{account}:role/exec", primaryContainer={"image": "nginx:1.27", "containerPort": 8080},
+            tags=tags)["service"]
+        eq((created["serviceName"], created["status"]["statusCode"], created["infrastructureRoleArn"]),
+           ("express-api", "ACTIVE", f"arn:aws:iam::{account}:role/infra"), "CreateExpressGatewayService")
+        eq(created["activeConfigurations"][0]["primaryContainer"]["containerPort"], 8080, "container port")
+        d = ecs.describe_express_gateway_service(serviceArn=created["serviceArn"], include=["TAGS"])["service"]
+        eq((d["serviceArn"], d["tags"], d["currentDeployment"]), (created["serviceArn"], tags, sds("express-api")[0]["serviceDeploymentArn"]),
+           "DescribeExpressGatewayService")
+        ok("tags" not in ecs.describe_express_gateway_service(serviceArn=created["serviceArn"])["service"], "tags only when asked")
+        s = service_in("prod", "express-api")
+        eq((s["resourceManagementType"], s["createdBy"], s["deploymentConfiguration"]["strategy"],
+            s["loadBalancers"][0]["containerPort"]), ("ECS", f"arn:aws:iam::{account}:role/infra", "CANARY", 8080), "an ordinary ECS service")
+        _raises(lambda: ecs.describe_express_gateway_service(serviceArn=created["serviceArn"] + "x"), "ResourceNotFoundException")
+        _raises(lambda: ecs.create_express_gateway_service(serviceName="express-api", cluster="prod",
+                                                           infrastructureRoleArn=f"arn:aws:iam::{account}:role/infra",
+                                                           primaryContainer={"image": "nginx:1.27"}), "InvalidParameterException")
+        # deployments: CANARY 5 % then 100 %, guarded by the built-in alarm
+        ctl("/ecs/advance", {"cluster": "prod", "service": "express-web"})
+        ecs.update_service(cluster="prod", service="express-web", forceNewDeployment=True)
+        walk = ctl("/ecs/advance", {"cluster": "prod", "service": "express-web", "until": "PRODUCTION_TRAFFIC_SHIFT"})
+        green = walk["serviceDeployment"]["targetServiceRevision"]["arn"]
+        eq(walk["serviceDeployment"]["traffic"]["production"][green], 5.0, "the canary step")
+        failed = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "express-web", "state": "FAILED", "cause": "alarms"})
+        eq((failed["serviceDeployment"]["status"], failed["serviceDeployment"]["alarms"]["triggeredAlarmNames"]),
+           ("ROLLBACK_IN_PROGRESS", [alarm]), "the built-in alarm rolls it back")
+        cw.delete_alarms(AlarmNames=[alarm, "express-api-express-deployment"])  # the CloudWatch checks count alarms
 
     @check("service deployments start PENDING: no SERVICE_DEPLOYMENT_IN_PROGRESS until ECS starts them")
     def _():

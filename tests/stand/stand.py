@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli_ext  # noqa: E402  (the CLI tests' additions, kept apart)
 import cw_proxy  # noqa: E402
 import ecs_ext  # noqa: E402
+import express  # noqa: E402  (ECS Express Mode services)
 from lambda_rt import LambdaEmulator  # noqa: E402
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -540,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ecs_ext.install()
     cli_ext.install()
+    express.install()
+    express.DEFAULTS.update(account=args.account, region=args.region)
     cw_proxy.install_moto_patches()
 
     stop = threading.Event()
