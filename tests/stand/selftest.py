@@ -1648,27 +1648,7 @@ def current(doc, ecs, ctl, sds, service, register, tg, net):  # noqa: C901 - one
         ecs.stop_service_deployment(serviceDeploymentArn=sd_arn)  # continues the rollback
         eq(sd_of("stopper")["stoppedAt"], stopped, "stopping again keeps stoppedAt")
 
-    @check("Express Mode: the control op creates an ordinary ECS service as express-service.json describes it "
-           "(CANARY 5 %, the built-in deployment alarm with rollback, createdBy, resourceManagementType ECS, tags); "
-           "CreateExpressGatewayService / DescribeExpressGatewayService in the model's shapes; the alarm is in "
-           "CloudWatch; the canary walks 5 % then 100 %; the alarm rolls it back")
-    def _():
-        fx = json.load(open(os.path.join(HERE, "express-service.json")))
-        tags = [{"key": "ecs-rollback:enabled", "value": "true"}]
-        out = ctl("/ecs/express-service", {"serviceName": "express-web", "cluster": "prod", "tags": tags})
-        got, vals = out["service"], out["placeholders"]
-
-        def subst(v):
-            if isinstance(v, dict):
-                return {k: subst(x) for k, x in v.items()}
-            if isinstance(v, list):
-                res = []
-                for x in v:
-                    m = re.fullmatch(r"\$\{(\w+)\}", x) if isinstance(x, str) else None
-                    res += vals[m.group(1)] if m and isinstance(vals.get(m.group(1)), list) else [subst(x)]
-                return res
-            return re.sub(r"\$\{(\w+)\}", lambda m: str(vals[m.group(1)]), v) if isinstance(v, str) else v
-        want = subst(fx["service"])
+    def express_checks(out, got, want, tags, alarm, cw):
         for k, v in want.items():
             eq(got.get(k), v, f"DescribeServices {k} as the fixture")
         problems: list[str] = []
@@ -1677,10 +1657,7 @@ def current(doc, ecs, ctl, sds, service, register, tg, net):  # noqa: C901 - one
         described = service_in("prod", "express-web", include=["TAGS"])
         eq((described["resourceManagementType"], described["createdBy"], described["tags"]),
            ("ECS", want["createdBy"], tags), "DescribeServices through the API")
-        alarm = out["alarmName"]
         eq(got["deploymentConfiguration"]["alarms"]["alarmNames"], [alarm], "the built-in alarm guards deployments")
-        cw = boto3.session.Session().client("cloudwatch", endpoint_url=doc["cloudwatch"], region_name=region,
-                                            aws_access_key_id="testing", aws_secret_access_key="testing")
         found = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
         eq([(a["AlarmName"], a["Threshold"], a["EvaluationPeriods"], a["DatapointsToAlarm"]) for a in found],
            [(alarm, 1.0, 3, 2)], "the alarm in CloudWatch: > 1 % for 2 of 3 minutes")
@@ -1717,7 +1694,35 @@ def current(doc, ecs, ctl, sds, service, register, tg, net):  # noqa: C901 - one
         failed = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "express-web", "state": "FAILED", "cause": "alarms"})
         eq((failed["serviceDeployment"]["status"], failed["serviceDeployment"]["alarms"]["triggeredAlarmNames"]),
            ("ROLLBACK_IN_PROGRESS", [alarm]), "the built-in alarm rolls it back")
-        cw.delete_alarms(AlarmNames=[alarm, "express-api-express-deployment"])  # the CloudWatch checks count alarms
+
+    @check("Express Mode: the control op creates an ordinary ECS service as express-service.json describes it "
+           "(CANARY 5 %, the built-in deployment alarm with rollback, createdBy, resourceManagementType ECS, tags); "
+           "CreateExpressGatewayService / DescribeExpressGatewayService in the model's shapes; the alarm is in "
+           "CloudWatch; the canary walks 5 % then 100 %; the alarm rolls it back")
+    def _():
+        fx = json.load(open(os.path.join(HERE, "express-service.json")))
+        tags = [{"key": "ecs-rollback:enabled", "value": "true"}]
+        out = ctl("/ecs/express-service", {"serviceName": "express-web", "cluster": "prod", "tags": tags})
+        got, vals = out["service"], out["placeholders"]
+
+        def subst(v):
+            if isinstance(v, dict):
+                return {k: subst(x) for k, x in v.items()}
+            if isinstance(v, list):
+                res = []
+                for x in v:
+                    m = re.fullmatch(r"\$\{(\w+)\}", x) if isinstance(x, str) else None
+                    res += vals[m.group(1)] if m and isinstance(vals.get(m.group(1)), list) else [subst(x)]
+                return res
+            return re.sub(r"\$\{(\w+)\}", lambda m: str(vals[m.group(1)]), v) if isinstance(v, str) else v
+        want = subst(fx["service"])
+        alarm = out["alarmName"]
+        cw = boto3.session.Session().client("cloudwatch", endpoint_url=doc["cloudwatch"], region_name=region,
+                                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        try:
+            express_checks(out, got, want, tags, alarm, cw)
+        finally:  # the CloudWatch checks count alarms
+            cw.delete_alarms(AlarmNames=[alarm, "express-api-express-deployment"])
 
     @check("service deployments start PENDING: no SERVICE_DEPLOYMENT_IN_PROGRESS until ECS starts them")
     def _():
