@@ -969,7 +969,8 @@ def complete(rs: dict, st: SvcState, sd: dict) -> list[dict]:
     if sd.get("_traffic") is not None:
         sd["_traffic"] = {"production": {tgt["arn"]: 100.0}, "test": {}}
         tgt.update(requestedProductionTrafficWeight=100.0, requestedTestTrafficWeight=0.0)
-        sd.pop("lifecycleStage", None)
+    if sd.get("_plan") is not None:
+        sd.pop("lifecycleStage", None)  # a completed deployment is in no stage
     st.last_successful_rev = tgt["arn"]
     events = []
     d = find_legacy(st, sd["_legacyId"])

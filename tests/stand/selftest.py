@@ -1605,6 +1605,7 @@ def current(doc, ecs, ctl, sds, service, register, tg, net):  # noqa: C901 - one
         out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-roll"})
         eq((out["serviceDeployment"]["status"], out["event"]["detail"]["eventName"]), ("SUCCESSFUL", "SERVICE_DEPLOYMENT_COMPLETED"),
            "CONTINUE (action defaults to CONTINUE), then done")
+        ok("lifecycleStage" not in sd_of("pause-roll"), "a completed deployment is in no stage")
         # the timeout: CONTINUE after 1 minute on the stand's clock
         paused_service("pause-timeout", "ROLLING", [pause_at("PRE_SCALE_UP", timeoutInMinutes=1, action="CONTINUE")])
         out = ctl("/ecs/advance", {"cluster": "prod", "service": "pause-timeout"})
