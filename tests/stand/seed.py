@@ -131,7 +131,7 @@ def seed(doc: dict, region: str, shas: list[str]) -> None:
     service("api", revs[0])
     deploy("api", revs[1], "SUCCESSFUL")
     service("worker", revs[1])
-    deploy("worker", revs[3], None)
+    deploy("worker", revs[3], "IN_PROGRESS")  # deployments start PENDING; ECS has started this one
     ecs.tag_resource(resourceArn=revs[1], tags=[{"key": "ecs-rollback:status", "value": "stable"}])
     ecs.tag_resource(resourceArn=revs[0], tags=[
         {"key": "ecs-rollback:status", "value": "bad"},
