@@ -239,6 +239,9 @@ impl World {
                 None => self.deploy(service, &r3).await,
             }
         }
+        // ECS starts a deployment within seconds (PENDING, then IN_PROGRESS).
+        self.stand
+            .deployment_state(service, "IN_PROGRESS", json!({}));
         [r1, r2, r3]
     }
 
@@ -2610,6 +2613,8 @@ impl World {
         }
         self.stand.deployment_state(name, "SUCCESSFUL", json!({}));
         self.deploy(name, &r2).await;
+        // ECS starts a deployment within seconds (PENDING, then IN_PROGRESS).
+        self.stand.deployment_state(name, "IN_PROGRESS", json!({}));
         ([r1, r2], newest_deployment(self, name))
     }
 }

@@ -449,6 +449,8 @@ async fn a_throttled_alarm_read_waits_and_then_gives_the_right_verdict() {
             ],
         )
         .await;
+    // The deployment starts (ECS: PENDING, then IN_PROGRESS within seconds); then the alarm rings.
+    w.stand.deployment_state(SERVICE, "IN_PROGRESS", json!({}));
     w.set_alarm(
         "hello-world-5xx",
         StateValue::Alarm,

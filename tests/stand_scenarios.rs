@@ -2445,3 +2445,221 @@ async fn a_stuck_down_migration_is_stopped_past_its_time_and_nothing_is_rolled_b
     assert_eq!(stopped["lastStatus"], json!("STOPPED"), "{stopped}");
     assert_eq!(w.rollback_writes(), 0);
 }
+
+// ---- ECS as it is now: pause hooks, the configurable circuit breaker, Express Mode ----
+
+impl World {
+    /// A rolling service (revision `r1`, then a deployment of `r2`) held at POST_SCALE_UP by a
+    /// pause hook, asking ecs-rollback to answer it; returns the ECS Hook State Change event.
+    async fn paused_rolling(&self, service: &str, r1: &str, r2: &str) -> Value {
+        use aws_sdk_ecs::types::{
+            DeploymentConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookStage,
+            DeploymentLifecycleHookTargetType,
+        };
+        self.create_service(service, r1, true, false).await;
+        let service_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo/{service}");
+        self.tag(&service_arn, "ecs-rollback:pause-hooks", "true")
+            .await;
+        self.ecs
+            .update_service()
+            .cluster("demo")
+            .service(service)
+            .task_definition(r2)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .lifecycle_hooks(
+                        DeploymentLifecycleHook::builder()
+                            .target_type(DeploymentLifecycleHookTargetType::Pause)
+                            .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let held = self.stand.advance(service, None);
+        assert!(
+            !held["awaitingAction"].is_null(),
+            "held at the pause: {held}"
+        );
+        held["awaitingAction"]["event"].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_deployment_held_by_a_pause_hook_is_continued_when_healthy() {
+    let w = world(&[]).await;
+    let r1 = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+    let r2 = w.register(&format!("{REGISTRY}:b2c3d4e"), false).await;
+    let paused = w.paused_rolling("hello-world", &r1, &r2).await;
+    assert_eq!(paused["detail"]["eventName"], json!("HOOK_AWAITING_ACTION"));
+    let r = w.stand.invoke(&paused);
+    assert_eq!(action(&r), "continued", "{:?}", r.body);
+    assert_eq!(w.stand.count("ContinueServiceDeployment"), 1);
+    let request = &w.stand.requests(Some("ContinueServiceDeployment"))[0];
+    assert!(request.to_string().contains("CONTINUE"), "{request}");
+    // The deployment goes on and completes; the same event again finds no pause.
+    let done = w.stand.advance("hello-world", None);
+    assert_eq!(
+        done["serviceDeployment"]["status"],
+        json!("SUCCESSFUL"),
+        "{done}"
+    );
+    let again = w.stand.invoke(&paused);
+    assert_eq!(action(&again), "skipped", "{:?}", again.body);
+    assert_eq!(w.stand.count("ContinueServiceDeployment"), 1);
+    assert_eq!(w.rollback_writes(), 1, "only the person's deployment");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_deployment_held_by_a_pause_hook_is_rolled_back_when_its_guard_fires() {
+    let w = world(&[]).await;
+    let r1 = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+    let r2 = w.register(&format!("{REGISTRY}:b2c3d4e"), false).await;
+    let alarm = w.alarm("hello-world-5xx", "hello-world").await;
+    let paused = w.paused_rolling("hello-world", &r1, &r2).await;
+    // The guard rings after the deployment started.
+    w.ring(&alarm).await;
+    let r = w.stand.invoke(&paused);
+    assert_eq!(action(&r), "rolled_back", "{:?}", r.body);
+    assert_eq!(r.body["to"], json!(r1), "{:?}", r.body);
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("hello-world-5xx") && reason.contains("ROLLBACK"),
+        "{reason}"
+    );
+    let request = &w.stand.requests(Some("ContinueServiceDeployment"))[0];
+    assert!(request.to_string().contains("ROLLBACK"), "{request}");
+    let notes = w.notifications(1).await;
+    assert!(!notes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_count_2_cumulative_breaker_rolls_back_itself_and_early_detection_stands_back() {
+    use aws_sdk_ecs::types::{
+        DeploymentCircuitBreaker, DeploymentConfiguration, ThresholdConfiguration, ThresholdType,
+    };
+    let w = world(&[]).await;
+    let r1 = w.register(&format!("{REGISTRY}:a1b2c3d"), false).await;
+    let r2 = w.register(&format!("{REGISTRY}:b2c3d4e"), false).await;
+    w.create_service("hello-world", &r1, true, true).await;
+    w.stand
+        .deployment_state("hello-world", "SUCCESSFUL", json!({}));
+    w.ecs
+        .update_service()
+        .cluster("demo")
+        .service("hello-world")
+        .task_definition(&r2)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(true)
+                        .threshold_configuration(
+                            ThresholdConfiguration::builder()
+                                .r#type(ThresholdType::Count)
+                                .value(2)
+                                .build()
+                                .unwrap(),
+                        )
+                        .reset_on_healthy_task(false)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    w.stand.clear_requests();
+    // The first crash: ECS's breaker (COUNT 2, cumulative) acts no later than early detection.
+    let first = w
+        .stand
+        .task_stopped("hello-world", "EssentialContainerExited", json!({}));
+    let r = w.stand.invoke(&first);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ECS's circuit breaker") && reason.contains("ECS acts"),
+        "{reason}"
+    );
+    // The second crash trips ECS's breaker: ECS rolls back; the responder stands back.
+    let second = w
+        .stand
+        .task_stopped("hello-world", "EssentialContainerExited", json!({}));
+    let r = w.stand.invoke(&second);
+    assert_eq!(action(&r), "skipped", "{:?}", r.body);
+    assert_eq!(w.rollback_writes(), 0, "ECS rolls back, not the responder");
+    let status = w.stand.control(
+        "POST",
+        "/ecs/state",
+        json!({"cluster": "demo", "service": "hello-world"}),
+    );
+    assert!(
+        status.to_string().contains("ROLLBACK"),
+        "ECS rolled back: {status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_express_services_canary_is_ecss_and_a_4xx_burst_after_completion_rolls_nothing_back() {
+    let w = world(&[]).await;
+    let made = w.stand.control(
+        "POST",
+        "/ecs/express-service",
+        json!({"serviceName": "shop", "cluster": "demo", "tags": [{"key": "ecs-rollback:enabled", "value": "true"}]}),
+    );
+    let alarm = made["alarmName"]
+        .as_str()
+        .expect("the built-in alarm")
+        .to_string();
+    let service = made["service"]["serviceName"].as_str().unwrap().to_string();
+    let td = made["service"]["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An update: ECS runs a canary guarded by its built-in alarm.
+    w.ecs
+        .update_service()
+        .cluster("demo")
+        .service(&service)
+        .task_definition(&td)
+        .force_new_deployment(true)
+        .send()
+        .await
+        .unwrap();
+    w.stand.deployment_state(&service, "IN_PROGRESS", json!({}));
+    let canary = w.raise(&alarm_event(&alarm, &service)).await;
+    assert_eq!(action(&canary), "skipped", "{:?}", canary.body);
+    assert!(
+        canary.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ECS rolls it back itself"),
+        "during the canary the alarm is ECS's: {:?}",
+        canary.body
+    );
+    // Completed; then a scanner's burst of 4xx rings the same alarm: nothing is rolled back.
+    w.cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+        .state_reason("recovered")
+        .send()
+        .await
+        .unwrap();
+    w.stand.advance(&service, None);
+    w.stand.clear_requests();
+    let burst = w.raise(&alarm_event(&alarm, &service)).await;
+    assert_eq!(action(&burst), "skipped", "{:?}", burst.body);
+    assert!(
+        burst.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Express service's own deployment alarm"),
+        "{:?}",
+        burst.body
+    );
+    assert_eq!(w.rollback_writes(), 0);
+}
