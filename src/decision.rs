@@ -2898,14 +2898,9 @@ fn record_completed(snap: &Snapshot, deployment_id: &str) -> Step {
     }
 }
 
-/// Two task-definition references name the same revision (ARN vs `family:rev`).
-pub fn same_task_definition(a: &str, b: &str) -> bool {
-    a == b
-        || matches!(
-            (split_task_definition(a), split_task_definition(b)),
-            (Some(x), Some(y)) if x == y
-        )
-}
+/// Two task-definition references name the same revision (defined with the model, which needs
+/// it for a revision's identity; the core's rules use it through here).
+pub use crate::model::same_task_definition;
 
 fn lookup<'a>(snap: &'a Snapshot, name: &str) -> Option<&'a Revision> {
     snap.revisions.get(name).or_else(|| {

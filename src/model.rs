@@ -455,7 +455,7 @@ impl ServiceRevision {
         if !self.arn.is_empty() && self.arn == other.arn {
             return true;
         }
-        crate::decision::same_task_definition(&self.task_definition, &other.task_definition)
+        same_task_definition(&self.task_definition, &other.task_definition)
             && self.digests() == other.digests()
             && self.config == other.config
     }
@@ -636,6 +636,15 @@ pub fn split_task_definition(arn_or_name: &str) -> Option<(&str, i32)> {
         return None;
     }
     Some((family, rev))
+}
+
+/// Two task-definition references name the same revision (ARN vs `family:rev`).
+pub fn same_task_definition(a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (split_task_definition(a), split_task_definition(b)),
+            (Some(x), Some(y)) if x == y
+        )
 }
 
 /// `family:revision` for display.

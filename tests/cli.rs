@@ -1915,7 +1915,7 @@ async fn status_json_names_the_images_of_both_sides_and_status_shows_counts_stra
         "Strategy      ROLLING; circuit breaker on, rollback left to ecs-rollback\n",
         "Deployments   PRIMARY hello-world:3 IN_PROGRESS: desired 1, pending 1, running 0, failed 0, since ",
         "ACTIVE hello-world:2 COMPLETED: desired 1, pending 0, running 1, failed 0",
-        ": IN_PROGRESS, lifecycle stage SCALE_UP\n",
+        ": IN_PROGRESS, lifecycle stage SCALE_UP, circuit breaker 0 of 3 failed task(s)\n",
         "was unable to place a task",
     ] {
         assert!(r.stdout.contains(want), "{want:?}: {r:?}");
@@ -2671,6 +2671,7 @@ async fn wait_exits_0_only_when_the_deployment_completed_and_still_runs() {
     // Completed, but another deployment replaced it since: not 0 (superseded, naming it).
     let r3 = w.register(&format!("{REGISTRY}:web-3")).await;
     w.deploy("web", &r3).await;
+    w.stand.deployment_state("web", "IN_PROGRESS", json!({}));
     let (newer, newer_id) = newest_deployment(&w, "web");
     let r = w.run(&["wait", &arn, "--poll-interval", "200ms"]);
     assert_eq!(r.code, 8, "{r:?}");
@@ -2770,7 +2771,9 @@ async fn wait_tells_ecs_rollbacks_from_ecs_rollback_s_and_failures() {
     assert_eq!(r.code, 6, "{r:?}");
     let line = one_line(&r);
     assert!(
-        line.contains("was rolled back by ECS (deployment circuit breaker) after ")
+        line.contains(
+            "was rolled back by ECS (deployment circuit breaker: 3 failed task(s), threshold 3) after "
+        )
             && line.contains(&format!(
                 " s, rolling back to {}: ECS deployment circuit breaker",
                 short(&r1)
@@ -3016,7 +3019,7 @@ async fn deploy_wait_follows_the_deployment_it_started_to_its_own_ending() {
     assert_eq!(r.code, 6, "{r:?}");
     let last = r.stdout.lines().last().unwrap();
     assert!(
-        last.starts_with(&format!("demo/web: deployment {id} (hello-world:1 → hello-world:2) was rolled back by ECS (deployment circuit breaker) after "))
+        last.starts_with(&format!("demo/web: deployment {id} (hello-world:1 → hello-world:2) was rolled back by ECS (deployment circuit breaker: 3 failed task(s), threshold 3) after "))
             && last.contains(", rolling back to hello-world:1: "),
         "{r:?}"
     );
