@@ -3034,6 +3034,8 @@ async fn deploy_wait_follows_the_deployment_it_started_to_its_own_ending() {
         || (w.stand.count("UpdateService") > before).then_some(()),
     );
     described_after(&w, last_seq(&w));
+    // ECS starts it within seconds (PENDING, then IN_PROGRESS); then someone else deploys.
+    w.stand.deployment_state("web", "IN_PROGRESS", json!({}));
     w.deploy("web", &r1).await;
     let (newer, newer_id) = newest_deployment(&w, "web");
     let r = wait_exit(child, Duration::from_secs(60));
