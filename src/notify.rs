@@ -316,8 +316,11 @@ pub fn render(n: &Notice) -> Rendered {
 
     // ---- plain text ----
     let mut text = format!("{headline}\n\n");
+    // Values line up one column after "Account:"; a longer label ("Strategy:") keeps one space.
     let mut field = |label: &str, value: &str| {
-        text.push_str(&format!("{:<9}{value}\n", format!("{label}:")));
+        let label = format!("{label}:");
+        let width = 9.max(label.len() + 1);
+        text.push_str(&format!("{label:<width$}{value}\n"));
     };
     field("Action", &n.action);
     if let Some(a) = &n.account {
@@ -734,5 +737,33 @@ mod tests {
         assert_eq!(arn_account_region("hello-world"), (None, None));
         assert_eq!(resource_name(arn), "hello-world");
         assert_eq!(resource_name("demo"), "demo");
+    }
+
+    // Every plain-text field had its label padded to 9 columns, and "Strategy:" is 9 long: the
+    // e-mail said `Strategy:ROLLING`.
+    #[test]
+    fn every_plain_text_label_is_followed_by_a_space() {
+        for strategy in ["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"] {
+            let mut n = notice();
+            n.strategy = Some(strategy.into());
+            for action in ["rolled_back", "error"] {
+                n.action = action.into();
+                let r = render(&n);
+                assert!(
+                    r.text.contains(&format!("\nStrategy: {strategy}\n")),
+                    "{}",
+                    r.text
+                );
+                let fields = r.text.split("\n\n").nth(1).unwrap();
+                for line in fields.lines() {
+                    let (label, value) = line.split_once(':').unwrap();
+                    assert!(
+                        label.chars().all(|c| c.is_ascii_alphabetic()) && value.starts_with(' '),
+                        "{line:?} in\n{}",
+                        r.text
+                    );
+                }
+            }
+        }
     }
 }
