@@ -3762,3 +3762,40 @@ async fn rollback_and_status_respect_the_schema_each_revision_declares() {
     assert!(r.stdout.contains("rolled back by --force"), "{r:?}");
     assert_eq!(w.service_td("hello-world").await, r2);
 }
+
+// With neither credentials nor a region only the credentials were reported, and that error named
+// "the container and instance metadata" to people on laptops.
+#[test]
+fn missing_credentials_and_region_are_said_together_without_instance_metadata() {
+    let home = Scratch::new("home");
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = cli(None, home.path(), &["status", "-c", "demo", "-s", "web"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        finished(cmd.stdin(Stdio::null()).output().unwrap())
+    };
+    let both = run(&[]);
+    assert_eq!(both.code, 2, "{both:?}");
+    let lines: Vec<&str> = both.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{both:?}");
+    assert!(
+        lines[0].starts_with("error: no AWS credentials and no AWS region are configured"),
+        "{both:?}"
+    );
+    assert!(
+        lines[1].starts_with("hint: pass --region or set AWS_REGION, and use --profile"),
+        "{both:?}"
+    );
+    let credentials = run(&[("AWS_REGION", "eu-west-1")]);
+    assert_eq!(credentials.code, 2, "{credentials:?}");
+    assert!(
+        credentials.stderr.starts_with(
+            "error: no AWS credentials: none found in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or in ~/.aws/config and ~/.aws/credentials\n"
+        ),
+        "{credentials:?}"
+    );
+    for r in [&both, &credentials] {
+        assert!(!r.stderr.contains("metadata"), "{r:?}");
+    }
+}

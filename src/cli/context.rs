@@ -66,32 +66,73 @@ pub async fn sdk_config(aws: &AwsArgs) -> Result<SdkConfig, CliError> {
     }
     let sdk = loader.load().await;
 
-    let Some(provider) = sdk.credentials_provider() else {
-        return Err(no_credentials("no credentials provider is configured"));
-    };
-    match tokio::time::timeout(Duration::from_secs(30), provider.provide_credentials()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => {
-            return Err(no_credentials(
-                "none found (tried the environment, the profile, web identity, the container and instance metadata)",
-            ))
+    // Both are checked before either is reported: a person missing both fixes both at once.
+    let credentials = match sdk.credentials_provider() {
+        None => Err("no credentials provider is configured".to_string()),
+        Some(provider) => {
+            match tokio::time::timeout(Duration::from_secs(30), provider.provide_credentials())
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => Err(format!(
+                    "none found {}",
+                    credential_sources(|k| std::env::var(k).ok())
+                )),
+                Ok(Err(e)) => Err(error_chain(&e)),
+                Err(_) => Err("resolving credentials took more than 30 s".to_string()),
+            }
         }
-        Ok(Err(e)) => return Err(no_credentials(&error_chain(&e))),
-        Err(_) => return Err(no_credentials("resolving credentials took more than 30 s")),
+    };
+    match (credentials, sdk.region().is_some()) {
+        (Ok(()), true) => Ok(sdk),
+        (Ok(()), false) => Err(no_region()),
+        (Err(why), true) => Err(no_credentials(&why)),
+        (Err(why), false) => Err(CliError::usage(format!(
+            "no AWS credentials and no AWS region are configured; credentials: {why}"
+        ))
+        .hint(
+            "pass --region or set AWS_REGION, and use --profile or AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (`aws configure` writes a region and keys to ~/.aws)",
+        )),
     }
-    if sdk.region().is_none() {
-        return Err(CliError::usage("no AWS region is configured")
-            .hint("pass --region, set AWS_REGION, or set `region` in the profile"));
+}
+
+/// Where the SDK looked for credentials, as a person would check them: the environment and the
+/// AWS files; the container and web-identity sources only when their variables say they are in
+/// use. The instance metadata service is not named: on a laptop it is no place to look.
+fn credential_sources(env: impl Fn(&str) -> Option<String>) -> String {
+    let set = |k: &str| env(k).is_some_and(|v| !v.trim().is_empty());
+    let mut places = vec![
+        "in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".to_string(),
+        format!("in {}", profile_files_with(&env)),
+    ];
+    if set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        places.push("from the web identity token (AWS_WEB_IDENTITY_TOKEN_FILE)".to_string());
     }
-    Ok(sdk)
+    if set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || set("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+        places.push("from the container credentials endpoint".to_string());
+    }
+    let last = places.pop().unwrap_or_default();
+    if places.is_empty() {
+        last
+    } else {
+        format!("{} or {last}", places.join(", "))
+    }
+}
+
+fn no_region() -> CliError {
+    CliError::usage("no AWS region is configured")
+        .hint("pass --region, set AWS_REGION, or set `region` in the profile")
 }
 
 /// The AWS config and credentials files the SDK reads (`AWS_CONFIG_FILE`,
 /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`).
 fn profile_files() -> String {
+    profile_files_with(&|k: &str| std::env::var(k).ok())
+}
+
+fn profile_files_with(env: &dyn Fn(&str) -> Option<String>) -> String {
     let file = |var: &str, default: &str| {
-        std::env::var(var)
-            .ok()
+        env(var)
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| default.to_string())
     };
@@ -262,5 +303,47 @@ pub async fn named_service(
             .await?,
         )),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    // On a laptop the message named "the container and instance metadata": no place a person
+    // looks for credentials there.
+    #[test]
+    fn credential_sources_name_what_a_person_can_check() {
+        let laptop = credential_sources(env(&[]));
+        assert_eq!(
+            laptop,
+            "in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or in ~/.aws/config and ~/.aws/credentials"
+        );
+        assert!(!laptop.contains("metadata") && !laptop.contains("container"));
+        let files = credential_sources(env(&[("AWS_SHARED_CREDENTIALS_FILE", "/tmp/creds")]));
+        assert!(
+            files.ends_with("in ~/.aws/config and /tmp/creds"),
+            "{files}"
+        );
+        let task = credential_sources(env(&[
+            (
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "/v2/credentials/x",
+            ),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+        ]));
+        assert!(
+            task.contains(", from the web identity token (AWS_WEB_IDENTITY_TOKEN_FILE) or from the container credentials endpoint"),
+            "{task}"
+        );
+        assert!(!task.contains("metadata"), "{task}");
     }
 }

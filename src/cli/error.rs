@@ -135,7 +135,7 @@ impl From<Error> for CliError {
             .hint("`ecs-rollback status --cluster C --service S` lists the service's revisions"),
             Error::Input(_) => CliError::usage(text),
             Error::Config(_) => CliError::usage(text)
-                .hint("fix or unset that environment variable (see the README's Configuration table)"),
+                .hint("fix or unset that environment variable (the book's configuration reference: docs/src/configuration.md)"),
             Error::Aws(aws) if foreign_answer(aws.operation).is_some() => {
                 let (status, kind) = foreign_answer(aws.operation).unwrap_or_default();
                 CliError::new(
