@@ -1,4 +1,4 @@
-//! Configuration from the environment (README "Configuration"). Pure: `Config::from_lookup(|k| std::env::var(k).ok())`.
+//! Configuration from the environment (docs/src/configuration.md). Pure: `Config::from_lookup(|k| std::env::var(k).ok())`.
 
 use chrono::Duration;
 

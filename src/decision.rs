@@ -1,6 +1,6 @@
 //! The pure decision core: `(Trigger, Snapshot, Policy, now) -> Step`.
 //!
-//! No I/O, no async, no SDK types. Every decision rule (README "Decision rules") is a named function here
+//! No I/O, no async, no SDK types. Every decision rule (docs/src/decision-rules.md) is a named function here
 //! (`rule1_eligibility`, `rule2_…`, …) and [`decide`] composes them in order; the table tests in
 //! `decision_tests.rs` mirror them one to one. The core reads only what it has been given; when
 //! it needs more (the deployment history, the task-definition family, details of a revision, the

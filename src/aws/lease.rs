@@ -1,5 +1,5 @@
 //! A lease per service in DynamoDB: read → decide → write of one service never overlaps, while
-//! different services proceed in parallel (README "Organization" → "Concurrency").
+//! different services proceed in parallel (docs/src/organization.md, "Concurrency").
 //!
 //! One item per service, key `pk` = `ACCOUNT:REGION:CLUSTER/SERVICE`:
 //! * acquire: `PutItem` with `ConditionExpression`

@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_lookup(|k| std::env::var(k).ok())?;
     // The SDK configuration and clients are built on the first event, once per sandbox: measured
     // by benches/perf, building them during init tripled the time to the first poll of the
-    // runtime API while the first response took as long either way (see README "Performance").
+    // runtime API while the first response took as long either way (see docs/src/performance.md).
     let deps: OnceCell<Deps> = OnceCell::new();
     let (deps, config) = (&deps, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

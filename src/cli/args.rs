@@ -126,7 +126,7 @@ const REPLAY_HELP: &str = concat!(
 /// The heading under which `--help` lists the options every command takes.
 pub const GLOBAL: &str = "Global options";
 
-/// Exit codes, shown by `--help` and documented in the README.
+/// Exit codes, shown by `--help` and documented in the book (docs/src/cli.md).
 pub const EXIT_CODES: &str = exit_codes!();
 
 const AFTER_HELP: &str = concat!(

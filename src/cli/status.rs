@@ -2,7 +2,7 @@
 //! and lifecycle stage, the last service events — its recent revisions, and what `rollback`
 //! would do. `--wait` then follows the primary deployment, printing service events as they come.
 //!
-//! What a run costs (README "CLI"): 2 DescribeServices (the decision's snapshot, and the live
+//! What a run costs (docs/src/cli.md): 2 DescribeServices (the decision's snapshot, and the live
 //! view with counts and events), the decision's reads (ListServiceDeployments,
 //! DescribeServiceRevisions, DescribeServiceDeployments when a deployment is in flight), one
 //! more ListServiceDeployments + DescribeServiceRevisions (20 per call) for the table, one
