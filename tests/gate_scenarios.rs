@@ -13,50 +13,24 @@ use aws_sdk_ecs::types::{
     CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
     DeploymentLifecycleHookStage, DeploymentStrategy, Tag,
 };
-use harness::{wait_for, Stand, ACCOUNT};
+use harness::{wait_for, World, ACCOUNT};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
 const SERVICE: &str = "hello-world";
 
-struct World {
-    stand: Stand,
-    ecs: aws_sdk_ecs::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-/// A stand with cluster `demo`, an SNS topic read through SQS, the Lambda running with `env`,
-/// and hook callbacks scaled to a tenth of a second per ECS second.
+/// The stand suites' shared world, with hook callbacks scaled to a tenth of a second per ECS
+/// second.
 async fn world(env: &[(&str, &str)]) -> World {
     world_with(&[], env).await
 }
 
 /// [`world`] on a stand started with `stand_args` (`--function-timeout 30`, …).
 async fn world_with(stand_args: &[&str], env: &[(&str, &str)]) -> World {
-    let mut stand = Stand::start_with(stand_args);
-    let sdk = stand.sdk().await;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let cloudwatch = stand.cloudwatch(&sdk);
-    ecs.create_cluster()
-        .cluster_name("demo")
-        .send()
-        .await
-        .unwrap();
-    let (topic_arn, queue_url) = harness::notification_inbox(&sdk, "notifications").await;
-    stand.control("POST", "/ecs/config", json!({"hookDelayScale": 0.1}));
-    let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
-    all.extend_from_slice(env);
-    stand.start_lambda(&all);
-    World {
-        stand,
-        ecs,
-        cloudwatch,
-        sqs,
-        queue_url,
-    }
+    World::start(stand_args, env, |stand| {
+        stand.control("POST", "/ecs/config", json!({"hookDelayScale": 0.1}));
+    })
+    .await
 }
 
 impl World {
@@ -179,34 +153,12 @@ impl World {
             .unwrap();
     }
 
-    /// Every notification body received so far.
-    async fn notifications(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                out.push(envelope["Message"].as_str().unwrap_or_default().to_string());
-            }
-        }
-    }
-
     /// Wait for a notification containing `text`.
     async fn notified(&self, text: &str) -> String {
         let start = std::time::Instant::now();
         let mut seen = Vec::new();
         loop {
-            seen.extend(self.notifications().await);
+            seen.extend(self.notifications(0).await);
             if let Some(m) = seen.iter().find(|m| m.contains(text)) {
                 return m.clone();
             }
@@ -383,7 +335,7 @@ async fn a_healthy_blue_green_deployment_passes_after_the_observation_time() {
         assert!(elapsed >= 1.0, "{stage}: passed after {elapsed} s");
     }
     assert_eq!(harness::ecs::ledger(&w.ecs, &v2).await, None);
-    assert!(w.notifications().await.is_empty());
+    assert!(w.notifications(0).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,48 +8,20 @@ mod harness;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{Tag, TaskDefinitionField};
-use harness::{wait_for, Invoked, Stand, ACCOUNT, REGION};
+use harness::{wait_for, Invoked, Stand, World, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hello-world";
 
-struct World {
-    stand: Stand,
-    ecs: aws_sdk_ecs::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
 /// A stand with cluster `demo`, an SNS topic read through an SQS queue, and the Lambda running
-/// with `env` on top of the notification topic.
+/// with `env` on top of the notification topic (the stand suites' shared world).
 async fn world(env: &[(&str, &str)]) -> World {
     world_with(&[], env).await
 }
 
 /// [`world`] on a stand started with `stand_args` (`--function-timeout 15`, …).
 async fn world_with(stand_args: &[&str], env: &[(&str, &str)]) -> World {
-    let mut stand = Stand::start_with(stand_args);
-    let sdk = stand.sdk().await;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let cloudwatch = stand.cloudwatch(&sdk);
-    ecs.create_cluster()
-        .cluster_name("demo")
-        .send()
-        .await
-        .unwrap();
-    let (topic_arn, queue_url) = harness::notification_inbox(&sdk, "notifications").await;
-    let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
-    all.extend_from_slice(env);
-    stand.start_lambda(&all);
-    World {
-        stand,
-        ecs,
-        cloudwatch,
-        sqs,
-        queue_url,
-    }
+    World::start(stand_args, env, |_| {}).await
 }
 
 impl World {
@@ -139,28 +111,6 @@ impl World {
 
     async fn service_tag(&self, service: &str, key: &str) -> Option<String> {
         harness::ecs::service_tag(&self.ecs, service, key).await
-    }
-
-    /// Notifications received so far (the SNS `Message` of each).
-    async fn notifications(&self, at_least: usize) -> Vec<String> {
-        let mut got: Vec<String> = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while got.len() < at_least && std::time::Instant::now() < deadline {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                got.push(envelope["Message"].as_str().unwrap_or_default().to_string());
-            }
-        }
-        got
     }
 
     /// A metric alarm on the service's CPU that explicitly guards it (tags

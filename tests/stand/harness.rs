@@ -520,3 +520,75 @@ pub mod ecs {
             .and_then(|t| t.value().map(str::to_string))
     }
 }
+
+/// The world of the stand scenario suites: a stand with cluster `demo`, an SNS topic read
+/// through an SQS queue, and the Lambda running with the topic and `env`.
+pub struct World {
+    pub stand: Stand,
+    pub ecs: aws_sdk_ecs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl World {
+    /// Start the stand with `stand_args`, let `configure` set it up (control ops) before the
+    /// Lambda starts, then start the Lambda.
+    pub async fn start(
+        stand_args: &[&str],
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&Stand),
+    ) -> World {
+        let mut stand = Stand::start_with(stand_args);
+        let sdk = stand.sdk().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let cloudwatch = stand.cloudwatch(&sdk);
+        ecs.create_cluster()
+            .cluster_name("demo")
+            .send()
+            .await
+            .unwrap();
+        let (topic_arn, queue_url) = notification_inbox(&sdk, "notifications").await;
+        configure(&stand);
+        let mut all: Vec<(&str, &str)> = vec![("ROLLBACK_NOTIFY_TOPIC_ARN", topic_arn.as_str())];
+        all.extend_from_slice(env);
+        stand.start_lambda(&all);
+        World {
+            stand,
+            ecs,
+            cloudwatch,
+            sqs,
+            queue_url,
+        }
+    }
+
+    /// The notifications (each SNS `Message`): with `at_least` 0, every one waiting in the queue
+    /// now; else as soon as there are `at_least` (waiting at most 30 s for them).
+    pub async fn notifications(&self, at_least: usize) -> Vec<String> {
+        let mut got: Vec<String> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(if got.len() < at_least { 1 } else { 0 })
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                got.push(envelope["Message"].as_str().unwrap_or_default().to_string());
+            }
+            let done = match at_least {
+                0 => out.messages().is_empty(),
+                n => got.len() >= n,
+            };
+            if done || Instant::now() >= deadline {
+                return got;
+            }
+        }
+    }
+}
