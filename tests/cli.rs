@@ -3669,6 +3669,15 @@ async fn rollback_and_status_respect_the_schema_each_revision_declares() {
     // status shows each revision's declaration.
     let r = w.run(&["status", "-c", "demo", "-s", "hello-world"]);
     assert!(r.stdout.contains("SCHEMA"), "{r:?}");
+    // diff shows it among what changes.
+    let r = w.run(&["diff", "hello-world:2", "hello-world:3"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("schema"))
+        .unwrap_or_else(|| panic!("no schema line: {r:?}"));
+    assert!(line.contains('5') && line.contains('6'), "{line}");
 
     // The last stable revision runs against schema 5; the schema in force is 6: nothing to do.
     let r = w.run(&["rollback", "-c", "demo", "-s", "hello-world", "--dry-run"]);
