@@ -1358,12 +1358,22 @@ fn task_definition_proven(
     failing_entry: Option<&HistoryEntry>,
     td: &str,
 ) -> bool {
-    let identity = |x: &str| {
-        lookup(snap, x)
-            .map(|r| r.identity().to_string())
-            .unwrap_or_else(|| x.to_string())
+    // A copy is its source, and a copy of a copy is its source's source: the whole chain of
+    // `pinned-from` the described revisions show.
+    let chain = |x: &str| {
+        let mut names = vec![x.to_string()];
+        while names.len() < 8 {
+            let Some(next) = lookup(snap, names.last().unwrap())
+                .and_then(|r| r.pinned_from.clone())
+                .filter(|n| !names.iter().any(|m| same_task_definition(m, n)))
+            else {
+                break;
+            };
+            names.push(next);
+        }
+        names
     };
-    let td = identity(td);
+    let td = chain(td);
     entries
         .iter()
         .filter(|e| failing_entry.is_none_or(|f| f.arn != e.arn))
@@ -1372,7 +1382,11 @@ fn task_definition_proven(
             DeploymentStatus::RollbackSuccessful => e.rolled_back_to.clone(),
             _ => None,
         })
-        .any(|r| same_task_definition(&identity(&r.task_definition), &td))
+        .any(|r| {
+            chain(&r.task_definition)
+                .iter()
+                .any(|a| td.iter().any(|b| same_task_definition(a, b)))
+        })
 }
 
 /// Describe, in one round, the task definitions whose identity decides whether two history

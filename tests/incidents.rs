@@ -885,3 +885,52 @@ fn counter_example_config_change_after_a_cli_and_an_ecs_rollback() {
         vec![],
     );
 }
+
+/// Found by the seeded run once deployments could migrate (the generator's draws moved): an
+/// invocation killed after its first two writes, then a crash-looping revision and an
+/// unguarded alarm-only one.
+#[test]
+fn counter_example_killed_between_the_copy_and_the_guard_then_two_deployments() {
+    let setup = SvcSetup {
+        desired: 10,
+        alarm_tagged: false,
+        deregister_previous: true,
+        ..web()
+    };
+    counter_example(
+        "killed between the copy and the guard, then two deployments",
+        vec![setup],
+        vec![
+            deploy(0, Change::Image, Kind::Healthy),
+            Op::Kill(2),
+            deploy(0, Change::Image, Kind::CrashAtStart),
+            Op::Advance(1),
+            deploy(0, Change::Image, Kind::AlarmOnly),
+        ],
+        vec![Delivery::OnTime, Delivery::Late(1), Delivery::Late(1)],
+    );
+}
+
+/// Found by the seeded run once deployments could migrate: a configuration change that crashes,
+/// after a rollback restored an INACTIVE revision by copy.
+#[test]
+fn counter_example_config_change_on_a_restored_copy() {
+    let web_setup = SvcSetup {
+        deployment_alarms: Some((true, false)),
+        deregister_previous: true,
+        ..web()
+    };
+    counter_example(
+        "a configuration change on a restored copy",
+        vec![web_setup, web()],
+        vec![
+            deploy(0, Change::Image, Kind::Healthy),
+            deploy(0, Change::Image, Kind::CrashAtStart),
+            Op::Advance(6),
+            deploy(0, Change::Image, Kind::AlarmOnly),
+            Op::Advance(3),
+            deploy(0, Change::Config, Kind::CrashAtStart),
+        ],
+        vec![Delivery::OnTime; 4],
+    );
+}

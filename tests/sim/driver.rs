@@ -893,7 +893,12 @@ impl Sim {
                         d.service == s.name
                             && w.revs.iter().any(|r| r.arn == d.target_rev && r.td == *to)
                     });
-                let failing_runs = s.primary().is_some_and(|p| w.kind(&p.content).is_bad());
+                // The revision it would have rolled back still runs (a person's later deployment
+                // is another incident: the guard without evidence is then only stale intent).
+                let from = s.tags.get("ecs-rollback:last-rollback-from");
+                let failing_runs = s.primary().is_some_and(|p| {
+                    w.kind(&p.content).is_bad() && from.is_none_or(|f| *f == p.td)
+                });
                 if !on_target && failing_runs {
                     self.violate(
                         6,
