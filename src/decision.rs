@@ -1362,14 +1362,16 @@ fn task_definition_proven(
     // `pinned-from` the described revisions show.
     let chain = |x: &str| {
         let mut names = vec![x.to_string()];
+        let mut current = x.to_string();
         while names.len() < 8 {
-            let Some(next) = lookup(snap, names.last().unwrap())
+            let Some(next) = lookup(snap, &current)
                 .and_then(|r| r.pinned_from.clone())
                 .filter(|n| !names.iter().any(|m| same_task_definition(m, n)))
             else {
                 break;
             };
-            names.push(next);
+            names.push(next.clone());
+            current = next;
         }
         names
     };

@@ -195,6 +195,18 @@ fn manual(to: Option<&str>, dry_run: bool) -> Cause {
     }
 }
 
+/// The CLI's `rollback --to hello-world:3 --force`.
+fn forced_to_3() -> Cause {
+    Cause::Manual {
+        allow_other_family: false,
+        force: true,
+        by: None,
+        reason: "operator".into(),
+        to: Some("hello-world:3".into()),
+        dry_run: false,
+    }
+}
+
 /// Run the Need protocol against the world; returns the decision and the needs served.
 fn run(world: &World, cause: Cause, policy: &Policy) -> (Decision, Vec<Need>) {
     let trigger = Trigger {
@@ -2014,14 +2026,6 @@ fn migrating(to: i32) -> Want {
 
 #[test]
 fn rule14_schema_table() {
-    let force = Cause::Manual {
-        allow_other_family: false,
-        force: true,
-        by: None,
-        reason: "operator".into(),
-        to: Some("hello-world:3".into()),
-        dry_run: false,
-    };
     let cases: Vec<(&str, Cause, Setup, Want)> = vec![
         (
             "rule14_nothing_declared_behaves_as_before",
@@ -2131,7 +2135,7 @@ fn rule14_schema_table() {
         ),
         (
             "rule14_requested_target_with_force_is_rolled_back_to",
-            force.clone(),
+            forced_to_3(),
             |w, _| schemas(w, ["", "", "5", "6"]),
             rolled(3),
         ),
@@ -2175,7 +2179,7 @@ fn rule14_schema_table() {
         ),
         (
             "rule14_force_overrides_a_failed_migration",
-            force.clone(),
+            forced_to_3(),
             |w, _| record(w, (10, 12), Some("failed: migrate exited 1")),
             rolled(3),
         ),
@@ -2380,15 +2384,7 @@ fn rule14_force_rolls_back_without_the_migration() {
     w.service
         .tags
         .insert(TAG_MIGRATION.into(), "hello-migrate".into());
-    let force = Cause::Manual {
-        allow_other_family: false,
-        force: true,
-        by: None,
-        reason: "operator".into(),
-        to: Some("hello-world:3".into()),
-        dry_run: false,
-    };
-    let (d, _) = run(&w, force, &Policy::default());
+    let (d, _) = run(&w, forced_to_3(), &Policy::default());
     assert_eq!(got(&d), rolled(3), "{:?}", d.outcome);
     assert!(d.reason(&failed()).contains("rolled back by --force"));
 }
@@ -2397,15 +2393,7 @@ fn rule14_force_rolls_back_without_the_migration() {
 fn rule14_a_person_with_force_is_not_held_by_a_running_migration() {
     let mut w = world();
     record(&mut w, (10, 12), None);
-    let force = Cause::Manual {
-        allow_other_family: false,
-        force: true,
-        by: None,
-        reason: "operator".into(),
-        to: Some("hello-world:3".into()),
-        dry_run: false,
-    };
-    let (d, _) = run(&w, force, &Policy::default());
+    let (d, _) = run(&w, forced_to_3(), &Policy::default());
     assert_eq!(got(&d), rolled(3), "{:?}", d.outcome);
 }
 
