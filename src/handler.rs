@@ -1252,7 +1252,7 @@ async fn start_migration(
         }
         Err(e) => {
             let result = format!("failed: the task could not be started ({e})");
-            let result: String = tag_value(&result);
+            let result = tag_safe(&result);
             if let Err(tag) = deps
                 .ecs
                 .tag(
@@ -1266,20 +1266,6 @@ async fn start_migration(
             Err(e)
         }
     }
-}
-
-/// A tag value: at most 256 characters of the allowed set (others become spaces).
-fn tag_value(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
-                c
-            } else {
-                ' '
-            }
-        })
-        .take(256)
-        .collect()
 }
 
 /// A down migration past its time: its task is stopped and the record says so (rule 14).
@@ -1356,7 +1342,7 @@ async fn respond_migration(
             Ok(vec![response])
         }
         decision::MigrationVerdict::Ended { result, sentence } => {
-            let result = tag_value(&result);
+            let result = tag_safe(&result);
             deps.ecs
                 .tag(
                     &service.service_arn,

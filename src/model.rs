@@ -638,6 +638,22 @@ pub fn split_task_definition(arn_or_name: &str) -> Option<(&str, i32)> {
     Some((family, rev))
 }
 
+/// A text (who asked, a migration's result) as an ECS tag value can hold it: letters, digits,
+/// spaces and `+ - = . _ : / @`, at most 256 characters (ECS TagResource); anything else
+/// becomes `_`.
+pub fn tag_safe(who: &str) -> String {
+    who.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " +-=._:/@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
 /// Two task-definition references name the same revision (ARN vs `family:rev`).
 pub fn same_task_definition(a: &str, b: &str) -> bool {
     a == b

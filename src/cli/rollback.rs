@@ -27,20 +27,7 @@ pub fn default_reason(command: &str, by: &str) -> String {
     format!("ecs-rollback {command} run by {by}")
 }
 
-/// Who, as an ECS tag value can hold it: letters, digits, spaces and `+ - = . _ : / @`, at most
-/// 256 characters (ECS TagResource); anything else becomes `_`.
-pub fn tag_safe(who: &str) -> String {
-    who.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || " +-=._:/@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(256)
-        .collect()
-}
+pub use crate::model::tag_safe;
 
 /// Whether the service runs a new revision or a restored proven one: the core's answer to "is
 /// this the same incident?", the responder's own. Unreadable, or ECS rolling back right now →
