@@ -6,6 +6,7 @@
 //! adapters, [`handler`] orchestrates one invocation.
 
 pub mod aws;
+pub mod canary;
 pub mod cli;
 pub mod config;
 pub mod deadline;
