@@ -478,15 +478,53 @@ def make_revision(rs: dict, st: SvcState, td: Any, rid: str | None = None) -> di
     rev["containerImages"] = [{k: v for k, v in ci.items() if v is not None} for ci in rev["containerImages"]]
     rev["guardDutyEnabled"] = False
     if strategy_of(getattr(st.service, "deployment_configuration", None)) != "ROLLING":
-        lbs = [{k: lb[k] for k in ("targetGroupArn",) if k in lb} |
-               ({"productionListenerRule": lb["advancedConfiguration"]["productionListenerRule"]}
-                if (lb.get("advancedConfiguration") or {}).get("productionListenerRule") else {})
-               for lb in rev["loadBalancers"]]
+        lbs = [resolved_lb(rs, st, lb) for lb in rev["loadBalancers"]]
         if lbs:
             rev["resolvedConfiguration"] = {"loadBalancers": lbs}
     rev["createdAt"] = now()
     rs["revs"][rev_arn] = rev
     return rev
+
+
+def production_tg(rs: dict, st: SvcState, lb: dict) -> str | None:
+    """The target group of a blue/green load balancer entry that serves production now: the one
+    the revision of the last COMPLETED deployment resolved to (a rollback leaves it where it
+    was), else the configured primary `targetGroupArn` (the listener rule forwards to it before
+    ECS first shifts traffic; a rolling revision registers its tasks there too)."""
+    primary = lb.get("targetGroupArn")
+    alternate = (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+    last = rs["revs"].get(st.last_successful_rev or "")
+    if last is None:
+        return primary
+    resolved = (last.get("resolvedConfiguration") or {}).get("loadBalancers") or []
+    for cfg_lb, res in zip(last.get("loadBalancers") or [], resolved):
+        alt = (cfg_lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+        same_entry = (cfg_lb.get("containerName"), cfg_lb.get("containerPort")) == (lb.get("containerName"), lb.get("containerPort"))
+        if same_entry and {cfg_lb.get("targetGroupArn"), alt} == {primary, alternate} and res.get("targetGroupArn"):
+            return res["targetGroupArn"]
+    return primary
+
+
+def resolved_lb(rs: dict, st: SvcState, lb: dict) -> dict:
+    """ServiceRevisionLoadBalancer of a BLUE_GREEN/LINEAR/CANARY revision: the target group its
+    (green) tasks register in is the one of the pair that does not serve production when the
+    revision is created, so the roles of `targetGroupArn` and `alternateTargetGroupArn` swap
+    with every deployment that completes. API reference *ResolvedConfiguration* ("the actual
+    resources your service revision uses, such as which target groups serve traffic"),
+    *ServiceRevisionLoadBalancer* (`targetGroupArn` "of the target group associated with the
+    service revision"); developer guide *Application Load Balancer resources for blue/green,
+    linear, and canary deployments* ("Amazon ECS automatically registers tasks with the
+    appropriate target group based on the deployment stage")."""
+    adv = lb.get("advancedConfiguration") or {}
+    out: dict[str, Any] = {}
+    tg, alternate = lb.get("targetGroupArn"), adv.get("alternateTargetGroupArn")
+    if tg and alternate:
+        out["targetGroupArn"] = alternate if production_tg(rs, st, lb) == tg else tg
+    elif tg:
+        out["targetGroupArn"] = tg
+    if adv.get("productionListenerRule"):
+        out["productionListenerRule"] = adv["productionListenerRule"]
+    return out
 
 
 def container_digest(c: dict) -> str | None:

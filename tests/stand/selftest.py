@@ -1327,6 +1327,42 @@ def strategies(doc, ecs, ctl, sds, service, register, rt, fn_arn, tg, net):
                        ("PRE_PRODUCTION_TRAFFIC_SHIFT", want[0]), ("PRODUCTION_TRAFFIC_SHIFT", want[1])], f"{name} hook calls")
         ctl("/ecs/advance", {"cluster": "prod", "service": "plain"}, want=409)
 
+    @check("strategy: a revision's resolvedConfiguration names the target group that did not serve production "
+           "when it was created: alternate, primary, alternate ... per completed deployment; a rollback leaves "
+           "production where it was; DescribeServices keeps the configured loadBalancers")
+    def _():
+        primary, alternate = lb[0]["targetGroupArn"], lb[0]["advancedConfiguration"]["alternateTargetGroupArn"]
+        rule = lb[0]["advancedConfiguration"]["productionListenerRule"]
+        cfg = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+               "alarms": {"alarmNames": ["tg-5xx"], "enable": True, "rollback": True}}
+
+        def resolved(i=0):
+            rev_arn = sds("tgswap")[i]["targetServiceRevisionArn"]
+            rev = ecs.describe_service_revisions(serviceRevisionArns=[rev_arn])["serviceRevisions"][0]
+            eq(rev["loadBalancers"][0]["targetGroupArn"], primary, "ServiceRevision.loadBalancers echoes the configuration")
+            return rev["resolvedConfiguration"]["loadBalancers"]
+
+        ecs.create_service(cluster="prod", serviceName="tgswap", taskDefinition=tds[0], desiredCount=1, launchType="FARGATE",
+                           networkConfiguration=net, loadBalancers=lb, deploymentConfiguration=cfg)
+        eq(resolved(), [{"targetGroupArn": alternate, "productionListenerRule": rule}], "first deployment: alternate")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "tgswap"})
+        ecs.update_service(cluster="prod", service="tgswap", taskDefinition=tds[1])
+        eq(resolved()[0]["targetGroupArn"], primary, "second deployment: primary (alternate serves production)")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "tgswap"})
+        ecs.update_service(cluster="prod", service="tgswap", taskDefinition=tds[2])
+        eq(resolved()[0]["targetGroupArn"], alternate, "third deployment: alternate again")
+        ctl("/ecs/advance", {"cluster": "prod", "service": "tgswap", "until": "BAKE_TIME"})
+        out = ctl("/ecs/deployment-state", {"cluster": "prod", "service": "tgswap", "state": "FAILED", "cause": "alarms"})
+        eq(out["serviceDeployment"]["status"], "ROLLBACK_IN_PROGRESS", "third deployment rolls back")
+        ctl("/ecs/deployment-state", {"cluster": "prod", "service": "tgswap", "state": "SUCCESSFUL"})
+        eq(resolved()[0]["targetGroupArn"], alternate, "the rolled-back revision keeps its target group")
+        eq(resolved(1)[0]["targetGroupArn"], primary, "the revision production went back to: primary")
+        ecs.update_service(cluster="prod", service="tgswap", taskDefinition=tds[3])
+        eq(resolved()[0]["targetGroupArn"], alternate, "after the rollback production stayed on primary: alternate")
+        ecs.update_service(cluster="prod", service="tgswap", taskDefinition=tds[4])
+        eq(resolved()[0]["targetGroupArn"], alternate, "a superseded deployment moved nothing: alternate again")
+        eq(service("tgswap")["loadBalancers"], lb, "DescribeServices: the configured loadBalancers")
+
 
 def current(doc, ecs, ctl, sds, service, register, tg, net):  # noqa: C901 - one check per behaviour
     """ECS as documented in 2026: circuit-breaker thresholdConfiguration and resetOnHealthyTask,
