@@ -1,5 +1,6 @@
-"""CloudWatch for the Rust SDK: a Smithy RPC v2 CBOR front end for moto, plus the small
-moto CloudWatch additions the stand needs (composite alarms, AlarmTypes, ResourceNotFound).
+"""CloudWatch for the Rust SDK: a Smithy RPC v2 CBOR front end for moto, plus the moto
+CloudWatch additions the stand needs (composite alarms, AlarmTypes, ResourceNotFound, alarm mute
+rules, GetMetricData as the API reference describes it) and the ALB metrics control op.
 
 aws-sdk-cloudwatch 1.x sends ``POST {prefix}/service/GraniteServiceVersion20100801/operation/<Op>``
 with ``smithy-protocol: rpc-v2-cbor`` and a CBOR body.  The proxy converts the body to the
@@ -19,6 +20,7 @@ import base64
 import datetime as _dt
 import http.client
 import json
+import math
 import re
 import threading
 import time
@@ -27,6 +29,7 @@ from typing import Any, Callable
 
 import botocore.session
 import cbor2
+from moto.cloudwatch.metric_data_expression_parser import parse_expression
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
@@ -185,10 +188,223 @@ def _list_tags_for_resource(self) -> ActionResult:
     return ActionResult({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
 
 
+# --------------------------------------------------------------------------- GetMetricData
+# moto's GetMetricData differs from the API reference (GetMetricData, MetricDataQuery, MetricStat,
+# MetricDataResult) in ways a canary analysis notices: its periods start at the unrounded
+# StartTime, a query with dimensions ignores the namespace (and a query without dimensions takes
+# every dimension set), MaxDatapoints/NextToken are ignored, the default label is
+# "<MetricName> <Stat>", and results come out grouped by kind instead of in query order.
+# The stand answers MetricStat queries itself; math expressions and Metrics Insights queries
+# keep moto's (limited) evaluation.
+
+MAX_DATAPOINTS = 100_800  # GetMetricData MaxDatapoints: "If you omit this, the default of 100,800 is used."
+MAX_QUERIES = 500  # "A single GetMetricData call can include as many as 500 MetricDataQuery structures."
+SIMPLE_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+PERCENTILE_RE = re.compile(r"^p(\d{1,2}(?:\.\d{1,2})?|100)$")
+QUERY_ID_RE = re.compile(r"^[a-z][A-Za-z0-9_]*$")
+
+
+def _epoch_f(v: Any) -> float:
+    """A moto timestamp (naive datetimes are UTC), an epoch number or an ISO-8601 string."""
+    if isinstance(v, _dt.datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)).timestamp()
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return _dt.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    return float(v)
+
+
+def _utc(t: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc)
+
+
+def rounded_start(start: float, period: int, now: float) -> float:
+    """GetMetricData StartTime: "CloudWatch rounds the specified time stamp as follows: Start time
+    less than 15 days ago - Round down to the nearest whole minute ... between 15 and 63 days ago -
+    ... 5-minute clock interval ... greater than 63 days ago - ... 1-hour clock interval"; with a
+    Period of 5, 10, 20 or 30 "rounded down to the nearest time that corresponds to even 5-, 10-,
+    20-, or 30-second divisions of a minute"."""
+    if period < 60:
+        step = period
+    else:
+        age = now - start
+        step = 60 if age < 15 * 86400 else 300 if age < 63 * 86400 else 3600
+    return float(math.floor(start / step) * step)
+
+
+def _same_dimensions(md: Any, dims: list[tuple[str, str]]) -> bool:
+    # a metric is its namespace, name and complete dimension set (order does not matter)
+    return sorted((d.name, d.value) for d in md.dimensions) == dims
+
+
+def _percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    k = max(0, math.ceil(p / 100.0 * len(ordered)) - 1)  # nearest rank
+    return ordered[min(k, len(ordered) - 1)]
+
+
+def statistic(stat: str, data: list[Any]) -> float | None:
+    """One period's statistic over raw values (MetricDatum) and statistic sets (MetricAggregatedDatum)."""
+    raw = [float(md.value) for md in data if hasattr(md, "value")]
+    sets = [md for md in data if not hasattr(md, "value")]
+    count = len(raw) + sum(float(s.sample_count) for s in sets)
+    total = sum(raw) + sum(float(s.sum) for s in sets)
+    if stat == "SampleCount":
+        return count
+    if stat == "Sum":
+        return total
+    if stat == "Average":
+        return total / count if count else None
+    if stat == "Minimum":
+        return min(raw + [float(s.min) for s in sets])
+    if stat == "Maximum":
+        return max(raw + [float(s.max) for s in sets])
+    m = PERCENTILE_RE.match(stat)
+    if m:
+        # "CloudWatch needs raw data points to calculate percentile statistics. If you publish data
+        # using a statistic set instead, you can only retrieve percentile statistics for this data
+        # if one of the following conditions is true: The SampleCount value of the statistic set is
+        # 1. The Min and the Max values of the statistic set are equal." (GetMetricStatistics)
+        samples = list(raw)
+        for s in sets:
+            if float(s.sample_count) != 1 and float(s.min) != float(s.max):
+                return None
+            samples += [float(s.min)] * max(1, int(round(float(s.sample_count))))
+        return _percentile(samples, float(m.group(1))) if samples else None
+    raise _unsupported(stat)
+
+
+def _unsupported(stat: str) -> CwError:
+    return CwError("ValidationError", f"The statistic {stat} is not supported by the test stand "
+                                      "(SampleCount, Average, Sum, Minimum, Maximum, pNN.NN).")
+
+
+def metric_stat_series(backend: Any, stat_q: dict, start: float, end: float, now: float) -> list[tuple[float, float]]:
+    """(period start, value) ascending, one per period that has data in [rounded StartTime, EndTime)."""
+    metric = stat_q.get("Metric") or {}
+    period = int(stat_q.get("Period") or 0)
+    stat = stat_q.get("Stat") or ""
+    unit = stat_q.get("Unit")
+    dims = sorted((d.get("Name"), d.get("Value")) for d in metric.get("Dimensions") or [])
+    first = rounded_start(start, period, now)
+    buckets: dict[int, list[Any]] = {}
+    for md in backend.get_all_metrics():
+        if md.namespace != metric.get("Namespace") or md.name != metric.get("MetricName"):
+            continue
+        if not _same_dimensions(md, dims) or (unit and md.unit != unit):
+            continue
+        t = _epoch_f(md.timestamp)
+        if first <= t < end:  # "StartTime ... inclusive"; "EndTime ... exclusive"
+            buckets.setdefault(int((t - first) // period), []).append(md)
+    out = []
+    for i in sorted(buckets):
+        v = statistic(stat, buckets[i])
+        if v is not None:
+            out.append((first + i * period, v))
+    return out
+
+
+def _validate_queries(queries: list[dict]) -> None:
+    if len(queries) > MAX_QUERIES:
+        raise CwError("ValidationError", f"The collection MetricDataQueries must not have a size greater than {MAX_QUERIES}.")
+    seen = set()
+    for n, q in enumerate(queries, 1):
+        if "MetricStat" not in q and "Expression" not in q:
+            raise CwError("ValidationError", f"The parameter MetricDataQueries.member.{n}.MetricStat is required.\n")
+        if "MetricStat" in q and "Expression" in q:
+            raise CwError("ValidationError", f"The parameter MetricDataQueries.member.{n} must specify either "
+                                             "MetricStat or Expression, not both.")
+        qid = q.get("Id") or ""
+        if not QUERY_ID_RE.match(qid):
+            raise CwError("ValidationError", f"The value {qid} for parameter MetricDataQueries.member.{n}.Id is "
+                                             "invalid: letters, numbers and underscore, starting with a lowercase letter.")
+        if qid in seen:
+            raise CwError("ValidationError", f"The value {qid} for parameter MetricDataQueries.member.{n}.Id is "
+                                             "used more than once.")
+        seen.add(qid)
+        if "MetricStat" in q:
+            period = q["MetricStat"].get("Period")
+            if not isinstance(period, int) or period < 1 or (period % 60 and period not in (1, 5, 10, 20, 30)):
+                raise CwError("ValidationError", f"The parameter MetricDataQueries.member.{n}.MetricStat.Period must "
+                                                 "be 1, 5, 10, 20, 30 or a multiple of 60.")
+            stat = q["MetricStat"].get("Stat") or ""
+            if stat not in SIMPLE_STATS and not PERCENTILE_RE.match(stat):
+                raise _unsupported(stat)
+
+
+def _get_metric_data(self) -> ActionResult:
+    params = self._get_params()
+    backend = self.cloudwatch_backend
+    queries = params.get("MetricDataQueries") or []
+    _validate_queries(queries)
+    start, end = _epoch_f(params["StartTime"]), _epoch_f(params["EndTime"])
+    if start > end:
+        raise CwError("ValidationError", "The parameter EndTime must be greater than StartTime.")
+    if start == end:
+        raise CwError("ValidationError", "The parameter StartTime must not equal parameter EndTime.")
+    descending = (params.get("ScanBy") or "TimestampDescending") == "TimestampDescending"
+    budget = int(params.get("MaxDatapoints") or MAX_DATAPOINTS)
+    offsets: dict[str, int] = {}
+    if params.get("NextToken"):
+        try:
+            offsets = json.loads(base64.urlsafe_b64decode(params["NextToken"].encode()).decode())
+            assert isinstance(offsets, dict) and set(offsets) <= {q["Id"] for q in queries}
+        except Exception:
+            raise CwError("InvalidNextToken", "The service returned an invalid next token.")
+    now = time.time()
+    series: dict[str, list[tuple[float, float]]] = {}
+    for q in queries:
+        if "MetricStat" in q:
+            series[q["Id"]] = metric_stat_series(backend, q["MetricStat"], start, end, now)
+    # moto's expression evaluation reads these (ascending, as moto builds them)
+    moto_results = [{"id": i, "values": [v for _, v in pts], "timestamps": [_utc(t) for t, _ in pts]}
+                    for i, pts in series.items()]
+    paginate = not any("Expression" in q for q in queries)  # "NextToken is not returned if you are performing a math expression."
+    results, next_offsets = [], {}
+    for q in queries:
+        if not q.get("ReturnData", True):
+            continue
+        qid = q["Id"]
+        if "MetricStat" in q:
+            pts = list(series[qid])
+            label = q.get("Label") or q["MetricStat"]["Metric"]["MetricName"]
+        elif not q["Expression"].startswith("SELECT"):
+            values, stamps = parse_expression(q["Expression"], moto_results)
+            pts = sorted((_epoch_f(t), v) for t, v in zip(stamps, values))
+            label = q.get("Label") or qid
+        else:  # Metrics Insights: moto's evaluation
+            got = backend.get_metric_data(queries=[q], start_time=_utc(start), end_time=_utc(end),
+                                          scan_by="TimestampAscending")
+            pts = [(_epoch_f(t), v) for t, v in zip(got[0]["timestamps"], got[0]["values"])] if got else []
+            label = q.get("Label") or qid
+        if descending:
+            pts.reverse()
+        skip = int(offsets.get(qid, 0))
+        page = pts[skip:skip + max(budget, 0)]
+        budget -= len(page)
+        status = "Complete"
+        if skip + len(page) < len(pts):
+            status = "PartialData"
+            next_offsets[qid] = skip + len(page)
+        results.append({"Id": qid, "Label": label, "Timestamps": [_utc(t) for t, _ in page],
+                        "Values": [float(v) for _, v in page], "StatusCode": status})
+    out: dict[str, Any] = {"MetricDataResults": results, "Messages": []}
+    if next_offsets and paginate:
+        # queries already complete keep their place: the next page continues each one
+        for q in queries:
+            if q.get("ReturnData", True) and q["Id"] not in next_offsets:
+                next_offsets[q["Id"]] = len(series.get(q["Id"], []))
+        out["NextToken"] = base64.urlsafe_b64encode(json.dumps(next_offsets).encode()).decode()
+    return ActionResult(out)
+
+
 def install_moto_patches() -> None:
     CloudWatchResponse.describe_alarms = _describe_alarms
     CloudWatchResponse.put_composite_alarm = _put_composite_alarm
     CloudWatchResponse.list_tags_for_resource = _list_tags_for_resource
+    CloudWatchResponse.get_metric_data = _get_metric_data
 
 
 # --------------------------------------------------------------------------- shape walking
