@@ -400,6 +400,97 @@ def _get_metric_data(self) -> ActionResult:
     return ActionResult(out)
 
 
+# --------------------------------------------------------------------------- ALB metrics (control op)
+# POST $control/cloudwatch/alb-metrics: what an Application Load Balancer publishes for one target
+# group, minute by minute, written into moto's CloudWatch as ELB would (namespace AWS/ApplicationELB,
+# dimensions TargetGroup + LoadBalancer, one datapoint per metric per minute at the minute's start).
+
+ALB_NAMESPACE = "AWS/ApplicationELB"
+_TG_RE = re.compile(r"(?:^|:)(targetgroup/[^/:]+/[0-9a-f]+)$")
+_LB_RE = re.compile(r"(?:^|:|loadbalancer/|listener/|listener-rule/)(app/[^/:]+/[0-9a-f]+)(?:/|$)")
+
+
+def alb_dimension(kind: str, value: Any) -> str:
+    """The dimension value: "the final portion" of the ARN - `targetgroup/<name>/<id>` of a target
+    group ARN, `app/<name>/<id>` of a load balancer, listener or listener rule ARN."""
+    m = (_TG_RE if kind == "targetGroup" else _LB_RE).search(str(value or ""))
+    if not m:
+        want = "targetgroup/<name>/<hex id> or a target group ARN" if kind == "targetGroup" else \
+            "app/<name>/<hex id> or the ARN of the load balancer, a listener or a listener rule"
+        raise ValueError(f"{kind} must be {want}")
+    return m.group(1)
+
+
+def _minute_of(entry: dict, now: float) -> float:
+    if "timestamp" in entry:
+        t = _epoch_f(entry["timestamp"])
+    elif "minutesAgo" in entry:
+        t = math.floor(now / 60) * 60 - 60 * float(entry["minutesAgo"])
+    else:
+        raise ValueError("every minute needs timestamp (epoch seconds or ISO-8601) or minutesAgo")
+    return float(math.floor(t / 60) * 60)
+
+
+def alb_metric_data(body: dict, now: float | None = None) -> list[dict]:
+    """PutMetricData MetricData for the minutes of one target group (see the README)."""
+    now = time.time() if now is None else now
+    tg = alb_dimension("targetGroup", body.get("targetGroup"))
+    lb = alb_dimension("loadBalancer", body.get("loadBalancer"))
+    dims = [{"Name": "TargetGroup", "Value": tg}, {"Name": "LoadBalancer", "Value": lb}]
+    minutes = body.get("minutes")
+    if not isinstance(minutes, list) or not minutes:
+        raise ValueError("minutes must be a non-empty list")
+    data, seen = [], set()
+    for entry in minutes:
+        if not isinstance(entry, dict):
+            raise ValueError("every minute is an object")
+        unknown = set(entry) - {"timestamp", "minutesAgo", "requests", "target5xx", "targetResponseTime"}
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        t = _minute_of(entry, now)
+        if t in seen:
+            raise ValueError(f"minute {_utc(t).isoformat()} given twice")
+        seen.add(t)
+        requests, errors = entry.get("requests", 0), entry.get("target5xx", 0)
+        if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (requests, errors)):
+            raise ValueError("requests and target5xx are counts (integers >= 0)")
+        if errors > requests:
+            raise ValueError("target5xx cannot exceed requests (each 5XX answers a request)")
+        rt = entry.get("targetResponseTime")
+        if rt is not None and (not isinstance(rt, (int, float)) or isinstance(rt, bool) or rt < 0):
+            raise ValueError("targetResponseTime is the average in seconds (a number >= 0)")
+        if requests == 0:
+            if rt is not None:
+                raise ValueError("targetResponseTime needs requests in that minute")
+            continue  # no requests: ELB reports nothing
+        stamp = _utc(t).replace(tzinfo=None)  # moto keeps naive UTC datetimes
+        # counts as ELB publishes them: Sum = the count, and "Minimum, Maximum, and Average all return 1"
+        data.append({"MetricName": "RequestCount", "Dimensions": dims, "Timestamp": stamp, "Unit": "Count",
+                     "StatisticValues": {"SampleCount": float(requests), "Sum": float(requests),
+                                         "Minimum": 1.0, "Maximum": 1.0}})
+        if errors:  # HTTPCode_Target_5XX_Count: "Reporting criteria: There is a nonzero value"
+            data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": stamp,
+                         "Unit": "Count", "StatisticValues": {"SampleCount": float(errors), "Sum": float(errors),
+                                                              "Minimum": 1.0, "Maximum": 1.0}})
+        if rt is not None:  # one sample per request, all at the minute's average
+            data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": stamp,
+                         "Unit": "Seconds", "StatisticValues": {"SampleCount": float(requests),
+                                                                "Sum": float(rt) * requests,
+                                                                "Minimum": float(rt), "Maximum": float(rt)}})
+    return data
+
+
+def put_alb_metrics(body: dict, account: str, region: str) -> dict:
+    from moto.cloudwatch.models import cloudwatch_backends
+    data = alb_metric_data(body)
+    if data:
+        cloudwatch_backends[account][region].put_metric_data(ALB_NAMESPACE, data)
+    return {"namespace": ALB_NAMESPACE, "dimensions": data[0]["Dimensions"] if data else
+            [{"Name": "TargetGroup", "Value": alb_dimension("targetGroup", body.get("targetGroup"))},
+             {"Name": "LoadBalancer", "Value": alb_dimension("loadBalancer", body.get("loadBalancer"))}],
+            "metricData": [dict(d, Timestamp=d["Timestamp"].isoformat() + "Z") for d in data]}
+
+
 def install_moto_patches() -> None:
     CloudWatchResponse.describe_alarms = _describe_alarms
     CloudWatchResponse.put_composite_alarm = _put_composite_alarm

@@ -653,6 +653,126 @@ def run_all(stand: StandProc, doc: dict) -> None:
         log = control(doc, "GET", "/requests?service=cloudwatch")[1]["requests"]
         ok(any(r["operation"] == "DescribeAlarms" and r["protocol"] == "rpc-v2-cbor" for r in log), "CBOR calls logged")
 
+    # ------------------------------------------------------------------ CloudWatch: ALB metrics, GetMetricData
+    alb_rule = f"arn:aws:elasticloadbalancing:{doc['region']}:{doc['account']}:listener-rule/app/canary-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+    alb_tg = {c: f"arn:aws:elasticloadbalancing:{doc['region']}:{doc['account']}:targetgroup/{c}/{h}"
+              for c, h in (("blue", "0123456789abcdef"), ("green", "fedcba9876543210"), ("idle", "00000000000000aa"))}
+    cw_ctx: dict = {}
+
+    def alb_dims(color):
+        return [{"Name": "TargetGroup", "Value": alb_tg[color].split(":")[-1]},
+                {"Name": "LoadBalancer", "Value": "app/canary-alb/50dc6c495c0c9188"}]
+
+    def mq(qid, color, name, stat, **extra):
+        return dict({"Id": qid, "MetricStat": {"Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": name,
+                                                          "Dimensions": alb_dims(color)}, "Period": 60, "Stat": stat}}, **extra)
+
+    @check("cloudwatch: alb-metrics control op writes what ELB publishes; GetMetricData returns per-minute Sum/Average "
+           "for two target groups (TargetGroup + LoadBalancer) at whole minutes, StartTime rounded down, EndTime "
+           "exclusive, only minutes with data, exact metric identity; a target group without data is an empty series")
+    def _():
+        st, blue = control(doc, "POST", "/cloudwatch/alb-metrics", {"targetGroup": alb_tg["blue"], "loadBalancer": alb_rule, "minutes": [
+            {"minutesAgo": m, "requests": 100, "target5xx": 1 if m == 3 else 0, "targetResponseTime": 0.2} for m in (5, 4, 3, 2, 1)]})
+        eq(st, 200, "control op")
+        eq(blue["dimensions"], alb_dims("blue"), "dimensions: the final portions of the target group and listener rule ARNs")
+        eq([d["MetricName"] for d in blue["metricData"]].count("HTTPCode_Target_5XX_Count"), 1, "5XX only in the minute that had one")
+        st, green = control(doc, "POST", "/cloudwatch/alb-metrics", {"targetGroup": alb_tg["green"].split(":")[-1],
+                                                                    "loadBalancer": "app/canary-alb/50dc6c495c0c9188", "minutes": [
+            {"minutesAgo": 3, "requests": 10, "targetResponseTime": 0.5},
+            {"minutesAgo": 2, "requests": 10, "target5xx": 0, "targetResponseTime": 0.5},
+            {"minutesAgo": 1, "requests": 20, "target5xx": 4, "targetResponseTime": 0.9}]})
+        eq(st, 200, "control op (short dimension values)")
+        minutes = sorted({datetime.datetime.fromisoformat(d["Timestamp"].replace("Z", "+00:00")) for d in blue["metricData"]})
+        gmin = sorted({datetime.datetime.fromisoformat(d["Timestamp"].replace("Z", "+00:00")) for d in green["metricData"]})
+        eq([m.second for m in minutes], [0] * 5, "datapoints at whole minutes")
+        # PutMetricData through the proxy: a raw sample joins the statistic set of green's middle minute
+        cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+            {"MetricName": "TargetResponseTime", "Dimensions": alb_dims("green"), "Timestamp": gmin[1] + datetime.timedelta(seconds=30),
+             "Values": [1.6], "Counts": [1.0], "Unit": "Seconds"}])
+        # not the same metric: another namespace, or another dimension set
+        cw.put_metric_data(Namespace="Other/ALB", MetricData=[{"MetricName": "RequestCount", "Dimensions": alb_dims("blue"),
+                                                               "Timestamp": minutes[2], "Value": 1000.0}])
+        cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[{"MetricName": "RequestCount", "Dimensions": alb_dims("blue")[:1],
+                                                                        "Timestamp": minutes[2], "Value": 1000.0}])
+        start = minutes[0] + datetime.timedelta(seconds=17)  # rounded down to minutes[0]
+        end = datetime.datetime.now(datetime.timezone.utc)
+        r = cw.get_metric_data(MetricDataQueries=[
+            mq("blue_req", "blue", "RequestCount", "Sum"), mq("blue_5xx", "blue", "HTTPCode_Target_5XX_Count", "Sum"),
+            mq("blue_rt", "blue", "TargetResponseTime", "Average"),
+            mq("green_req", "green", "RequestCount", "Sum"), mq("green_5xx", "green", "HTTPCode_Target_5XX_Count", "Sum"),
+            mq("green_rt", "green", "TargetResponseTime", "Average", Label="green latency"),
+            mq("idle_req", "idle", "RequestCount", "Sum")], StartTime=start, EndTime=end, ScanBy="TimestampAscending")
+        got = {x["Id"]: x for x in r["MetricDataResults"]}
+        eq([x["Id"] for x in r["MetricDataResults"]], ["blue_req", "blue_5xx", "blue_rt", "green_req", "green_5xx", "green_rt", "idle_req"],
+           "results in query order")
+        series = {k: ([t.astimezone(datetime.timezone.utc) for t in x["Timestamps"]], x["Values"], x["StatusCode"]) for k, x in got.items()}
+        eq(series["blue_req"], (minutes, [100.0] * 5, "Complete"), "blue RequestCount per minute (the first minute kept: StartTime rounded down)")
+        eq(series["blue_5xx"], ([minutes[2]], [1.0], "Complete"), "blue 5XX: only the minute with errors")
+        eq(series["blue_rt"][1], [0.2] * 5, "blue TargetResponseTime Average")
+        eq(series["green_req"], (gmin, [10.0, 10.0, 20.0], "Complete"), "green RequestCount")
+        eq(series["green_5xx"], ([gmin[2]], [4.0], "Complete"), "green 5XX")
+        ok(all(abs(a - b) < 1e-9 for a, b in zip(series["green_rt"][1], [0.5, (10 * 0.5 + 1.6) / 11, 0.9])), f"green Average {series['green_rt'][1]}")
+        eq(series["idle_req"], ([], [], "Complete"), "a target group without data: an empty series, no error")
+        eq((got["blue_req"]["Label"], got["green_rt"]["Label"]), ("RequestCount", "green latency"), "default label = metric name")
+        eq(r.get("Messages"), [], "Messages")
+        r = cw.get_metric_data(MetricDataQueries=[mq("m", "blue", "RequestCount", "Sum")], StartTime=minutes[0], EndTime=minutes[4],
+                               ScanBy="TimestampAscending")
+        eq([t.astimezone(datetime.timezone.utc) for t in r["MetricDataResults"][0]["Timestamps"]], minutes[:4], "EndTime is exclusive")
+        for bad in ({"targetGroup": "blue", "loadBalancer": alb_rule, "minutes": [{"minutesAgo": 1, "requests": 1}]},
+                    {"targetGroup": alb_tg["blue"], "loadBalancer": alb_rule, "minutes": [{"minutesAgo": 1, "requests": 1, "target5xx": 2}]},
+                    {"targetGroup": alb_tg["blue"], "loadBalancer": alb_rule, "minutes": [{"minutesAgo": 1}, {"minutesAgo": 1}]}):
+            eq(control(doc, "POST", "/cloudwatch/alb-metrics", bad)[0], 400, f"refused: {bad['minutes']}")
+        cw_ctx.update(minutes=minutes, end=end)
+
+    @check("cloudwatch: GetMetricData ScanBy default TimestampDescending; MaxDatapoints pages with PartialData + NextToken; "
+           "a bad NextToken is InvalidNextToken; invalid Id, Period or Stat is a ValidationError")
+    def _():
+        minutes, end = cw_ctx["minutes"], cw_ctx["end"]
+        queries = [mq("blue_req", "blue", "RequestCount", "Sum"), mq("green_req", "green", "RequestCount", "Sum")]
+        r = cw.get_metric_data(MetricDataQueries=queries[:1], StartTime=minutes[0], EndTime=end)
+        eq([t.astimezone(datetime.timezone.utc) for t in r["MetricDataResults"][0]["Timestamps"]], minutes[::-1], "newest first by default")
+        pages, token = [], None
+        while True:
+            kw = {"NextToken": token} if token else {}
+            r = cw.get_metric_data(MetricDataQueries=queries, StartTime=minutes[0], EndTime=end, MaxDatapoints=3,
+                                   ScanBy="TimestampAscending", **kw)
+            pages.append([(x["Id"], len(x["Values"]), x["StatusCode"]) for x in r["MetricDataResults"]])
+            token = r.get("NextToken")
+            if not token:
+                break
+        eq(pages, [[("blue_req", 3, "PartialData"), ("green_req", 0, "PartialData")],
+                   [("blue_req", 2, "Complete"), ("green_req", 1, "PartialData")],
+                   [("blue_req", 0, "Complete"), ("green_req", 2, "Complete")]], "pages of at most 3 datapoints")
+        _raises(lambda: cw.get_metric_data(MetricDataQueries=queries, StartTime=minutes[0], EndTime=end, NextToken="bm90IGEgdG9rZW4="),
+                "InvalidNextToken")
+        for q in (dict(queries[0], Id="Blue"), {"Id": "p", "MetricStat": dict(queries[0]["MetricStat"], Period=45)},
+                  {"Id": "s", "MetricStat": dict(queries[0]["MetricStat"], Stat="tm99")}):
+            _raises(lambda: cw.get_metric_data(MetricDataQueries=[q], StartTime=minutes[0], EndTime=end), "ValidationError")
+        _raises(lambda: cw.get_metric_data(MetricDataQueries=queries[:1] * 2, StartTime=minutes[0], EndTime=end), "ValidationError")
+
+    @check("cloudwatch: hand-built CBOR GetMetricData (tag-1 float timestamps in) answers Id, Label, StatusCode, "
+           "Timestamps as tag 1, Values as float64; botocore's CBOR parser reads it")
+    def _():
+        minutes = cw_ctx["minutes"]
+        t0 = minutes[0].timestamp()
+        req = {"MetricDataQueries": [mq("green_req", "green", "RequestCount", "Sum"), mq("idle_req", "idle", "RequestCount", "Sum")],
+               "StartTime": cbor2.CBORTag(1, t0 + 0.5), "EndTime": cbor2.CBORTag(1, t0 + 600.25), "ScanBy": "TimestampAscending"}
+        st, hdr, body = cbor_call("GetMetricData", req)
+        eq((st, hdr.get("content-type")), (200, "application/cbor"), "status")
+        raw = cbor2.loads(body)
+        green = raw["MetricDataResults"][0]
+        eq((green["Id"], green["Label"], green["StatusCode"]), ("green_req", "RequestCount", "Complete"), "Id, Label, StatusCode")
+        stamps = [int(t.timestamp()) for t in green["Timestamps"]]
+        eq([t % 60 for t in stamps], [0, 0, 0], "whole minutes")
+        ok(all(b"\xc1\x1a" + t.to_bytes(4, "big") in body for t in stamps), "Timestamps are tag 1 + integer epoch seconds")
+        ok(all(isinstance(v, float) for v in green["Values"]) and b"\xfb\x40\x24" in body, "Values are float64 (10.0 = fb 40 24 ...)")
+        eq((raw["MetricDataResults"][1]["Values"], raw["MetricDataResults"][1]["Timestamps"]), ([], []), "empty series encoded as empty lists")
+        parser = botocore.parsers.create_parser("smithy-rpc-v2-cbor")
+        parsed = parser.parse({"status_code": 200, "headers": {}, "body": body}, CW_MODEL.operation_model("GetMetricData").output_shape)
+        eq(parsed["MetricDataResults"][0]["Values"], [10.0, 10.0, 20.0], "botocore parse")
+        log = control(doc, "GET", "/requests?service=cloudwatch&operation=GetMetricData")[1]["requests"]
+        eq(log[-1]["params"]["StartTime"], t0 + 0.5, "request log: tag-1 StartTime as epoch seconds")
+
     # ------------------------------------------------------------------ SNS -> SQS
     @check("sns -> sqs delivers (RawMessageDelivery false: JSON envelope)")
     def _():

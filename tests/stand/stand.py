@@ -382,6 +382,13 @@ def control(method: str, path: str, query: dict, body: dict) -> tuple[int, Any]:
             return e.status, {"error": e.message}
         except KeyError as e:
             return 400, {"error": f"missing field {e}"}
+    if parts == ["cloudwatch", "alb-metrics"] and method == "POST":
+        doc = STAND.ready_doc or {}
+        try:
+            return 200, cw_proxy.put_alb_metrics(body, str(body.get("account") or doc.get("account") or DEFAULT_ACCOUNT),
+                                                  str(body.get("region") or doc.get("region") or "us-east-1"))
+        except ValueError as e:
+            return 400, {"error": str(e)}
     if parts == ["lambda", "invocations"] and STAND.lambda_emu is not None:
         return 200, {"invocations": STAND.lambda_emu.describe()}
     return 404, {"error": f"unknown control path {method} {path}"}
