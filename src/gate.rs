@@ -33,6 +33,23 @@ pub const TAG_GATE_ON_ERROR: &str = "ecs-rollback:gate-on-error";
 /// Service tag: more alarm names that guard the service in the gate (space-separated).
 pub const TAG_GATE_ALARMS: &str = "ecs-rollback:gate-alarms";
 
+/// Service tag: the canary analysis — `on` (default), `report` (judge, log and notify, never
+/// fail) or `off`.
+pub const TAG_GATE_CANARY: &str = "ecs-rollback:canary";
+
+/// The stages at which the new revision's target group can carry traffic (test, then
+/// production): where the canary analysis compares the two revisions.
+pub const CANARY_STAGES: &[&str] = &[
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+];
+/// The least observation time of a stage the canary analysis compares: long enough for its
+/// minimum sample and for a worse result to hold.
+pub const CANARY_MIN_OBSERVE_MINUTES: f64 = 10.0;
+
 /// The key of the gate's own state in `hookDetails`.
 pub const STATE_KEY: &str = "ecsRollbackGate";
 
@@ -105,6 +122,26 @@ pub struct GateSettings {
     pub on_error: OnError,
     /// Alarm names the service adds (`ecs-rollback:gate-alarms`, `hookDetails.alarms`).
     pub extra_alarms: Vec<String>,
+    /// The canary analysis (`ecs-rollback:canary`, `hookDetails.canary`).
+    pub canary: CanaryMode,
+}
+
+/// Whether the gate compares the new revision's traffic with the old one's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryMode {
+    On,
+    Report,
+    Off,
+}
+
+fn parse_canary(v: &str) -> Option<CanaryMode> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" => Some(CanaryMode::On),
+        "report" => Some(CanaryMode::Report),
+        "off" | "false" => Some(CanaryMode::Off),
+        _ => None,
+    }
 }
 
 impl Default for GateSettings {
@@ -115,6 +152,7 @@ impl Default for GateSettings {
             callback_seconds: DEFAULT_CALLBACK_SECONDS,
             on_error: OnError::Fail,
             extra_alarms: Vec::new(),
+            canary: CanaryMode::On,
         }
     }
 }
@@ -181,7 +219,7 @@ pub fn gate_settings(
     let mut s = GateSettings::default();
     let mut warnings = Vec::new();
     type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
-    let layers: [(&str, Lookup, [&str; 5]); 2] = [
+    let layers: [(&str, Lookup, [&str; 6]); 2] = [
         (
             "service tag",
             Box::new(|k: &str| tags.get(k).cloned()),
@@ -191,6 +229,7 @@ pub fn gate_settings(
                 TAG_GATE_CALLBACK_SECONDS,
                 TAG_GATE_ON_ERROR,
                 TAG_GATE_ALARMS,
+                TAG_GATE_CANARY,
             ],
         ),
         (
@@ -202,10 +241,11 @@ pub fn gate_settings(
                 "callBackDelaySeconds",
                 "onAlarmReadError",
                 "alarms",
+                "canary",
             ],
         ),
     ];
-    for (layer, get, [stages, observe, callback, on_error, alarms]) in &layers {
+    for (layer, get, [stages, observe, callback, on_error, alarms, canary]) in &layers {
         let mut bad = |key: &str, v: &str| {
             warnings.push(format!(
                 "{layer} {key}={v:?} is not valid; the gate keeps the value below it"
@@ -233,6 +273,12 @@ pub fn gate_settings(
             match parse_on_error(&v) {
                 Some(e) => s.on_error = e,
                 None => bad(on_error, &v),
+            }
+        }
+        if let Some(v) = get(canary) {
+            match parse_canary(&v) {
+                Some(c) => s.canary = c,
+                None => bad(canary, &v),
             }
         }
         if let Some(v) = get(alarms) {
@@ -358,7 +404,7 @@ pub fn gate_rule_guarding_alarms(candidates: &[AlarmCandidate]) -> (Vec<String>,
 }
 
 /// What the handler read for one call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GateFacts {
     pub service: ServiceState,
     /// Status of the service deployment the hook is for (`DescribeServiceDeployments`).
@@ -371,6 +417,25 @@ pub struct GateFacts {
     pub stopped_tasks: Result<Vec<TaskStop>, String>,
     /// ECS's `failedTasks` of that deployment (`DescribeServices`), 0 if unknown.
     pub failed_tasks: i32,
+    /// The two revisions' target-group metrics for the canary analysis.
+    pub canary: CanaryRead,
+}
+
+/// What the handler read for the canary analysis.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CanaryRead {
+    /// Nothing to compare at this call, and why (for the log): the analysis is off, the stage
+    /// carries no traffic, a rolling deployment, no second target group.
+    NotApplicable(String),
+    /// The metrics could not be read.
+    Unreadable(String),
+    /// Per-minute series of both target groups (CloudWatch `AWS/ApplicationELB`).
+    Read {
+        green_target_group: String,
+        blue_target_group: String,
+        green: Vec<crate::canary::Minute>,
+        blue: Vec<crate::canary::Minute>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -401,6 +466,9 @@ pub struct GateVerdict {
     pub code: &'static str,
     /// One human sentence.
     pub reason: String,
+    /// The canary analysis's evidence for people (its sentence and the per-minute plot), when
+    /// it compared the revisions.
+    pub evidence: Option<String>,
 }
 
 impl GateVerdict {
@@ -410,6 +478,7 @@ impl GateVerdict {
             callback_seconds: None,
             code,
             reason,
+            evidence: None,
         }
     }
     fn fail(code: &'static str, reason: String) -> Self {
@@ -418,6 +487,7 @@ impl GateVerdict {
             callback_seconds: None,
             code,
             reason,
+            evidence: None,
         }
     }
 }
@@ -590,6 +660,7 @@ fn wait(
             "{why}; observing for {} more second(s).",
             remaining(settings, state, now).num_seconds().max(0)
         ),
+        evidence: None,
     }
 }
 
@@ -694,6 +765,89 @@ pub fn gate_rule_enough_evidence(
     ))
 }
 
+/// The canary analysis of this call: `None` when it does not compare (off, or nothing read).
+pub fn canary_analysis(
+    facts: &GateFacts,
+    settings: &GateSettings,
+) -> Option<crate::canary::Analysis> {
+    if settings.canary == CanaryMode::Off {
+        return None;
+    }
+    match &facts.canary {
+        CanaryRead::Read { green, blue, .. } => Some(crate::canary::analyse(
+            green,
+            blue,
+            &crate::canary::Params::default(),
+        )),
+        _ => None,
+    }
+}
+
+/// A stage the canary analysis compares is observed at least [`CANARY_MIN_OBSERVE_MINUTES`].
+fn canary_settings(settings: &GateSettings) -> GateSettings {
+    GateSettings {
+        observe: settings.observe.max(minutes(CANARY_MIN_OBSERVE_MINUTES)),
+        ..settings.clone()
+    }
+}
+
+/// The canary analysis found the new revision's traffic worse than the old one's — more 5xx
+/// or slower, beyond the minimum effect, significantly, and (5xx) for consecutive minutes →
+/// FAILED. With `ecs-rollback:canary=report` it is only told.
+pub fn gate_rule_canary_worse(
+    analysis: Option<&crate::canary::Analysis>,
+    settings: &GateSettings,
+) -> Gate<()> {
+    match analysis {
+        Some(a) if a.outcome == crate::canary::Outcome::Worse => match settings.canary {
+            CanaryMode::On => Err(GateVerdict::fail(
+                "canary_worse",
+                format!(
+                    "the canary analysis found the new revision worse than the old one: {}",
+                    a.sentence()
+                ),
+            )),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Not enough traffic yet to compare the revisions, or their metrics could not be read →
+/// IN_PROGRESS while the stage's observation lasts (at least [`CANARY_MIN_OBSERVE_MINUTES`]),
+/// then SUCCEEDED: an inconclusive comparison never fails a revision by itself.
+pub fn gate_rule_canary_enough_evidence(
+    facts: &GateFacts,
+    analysis: Option<&crate::canary::Analysis>,
+    settings: &GateSettings,
+    state: &GateState,
+    now: Time,
+) -> Gate<()> {
+    if settings.canary == CanaryMode::Off {
+        return Ok(());
+    }
+    let why = match (&facts.canary, analysis) {
+        (CanaryRead::Unreadable(e), _) => {
+            format!("the target groups' metrics could not be read ({e})")
+        }
+        (_, Some(a)) if a.outcome == crate::canary::Outcome::Inconclusive => {
+            format!("the canary analysis is inconclusive: {}", a.sentence())
+        }
+        _ => return Ok(()),
+    };
+    let settings = canary_settings(settings);
+    if remaining(&settings, state, now) > Duration::zero() {
+        return Err(wait(&settings, state, now, "canary_observing", why));
+    }
+    Err(GateVerdict::pass(
+        "canary_inconclusive",
+        format!(
+            "Observed for {} second(s) without a failure; {why}.",
+            settings.observe.num_seconds()
+        ),
+    ))
+}
+
 /// The verdict of one call: the rules in order.
 pub fn judge(
     inv: &HookInvocation,
@@ -703,30 +857,71 @@ pub fn judge(
     policy: &Policy,
     now: Time,
 ) -> GateVerdict {
+    let analysis = canary_analysis(facts, settings);
     let run = || -> Gate<GateVerdict> {
         gate_rule_opt_in(&facts.service, policy)?;
         gate_rule_stage_checked(&inv.stage, settings)?;
         gate_rule_deployment_in_flight(facts.deployment_status)?;
         gate_rule_tasks_failing(facts, policy)?;
         gate_rule_alarm_in_alarm(facts)?;
+        gate_rule_canary_worse(analysis.as_ref(), settings)?;
         gate_rule_alarms_readable(facts, settings, state, now)?;
         gate_rule_enough_evidence(facts, settings, state, now)?;
+        gate_rule_canary_enough_evidence(facts, analysis.as_ref(), settings, state, now)?;
         let n = facts.alarms.as_ref().map(Vec::len).unwrap_or(0);
+        let canary = match &analysis {
+            Some(a) if a.outcome != crate::canary::Outcome::NoTraffic => {
+                format!(" Canary analysis: {}.", a.sentence())
+            }
+            _ => String::new(),
+        };
         Ok(GateVerdict::pass(
             "healthy",
-            match n {
-                0 => format!(
-                    "No guarding alarm and no failed task of the new revision at {}.",
-                    inv.stage
-                ),
-                n => format!(
-                    "{n} guarding alarm(s) OK and no failed task of the new revision at {}.",
-                    inv.stage
-                ),
-            },
+            canary_suffix(
+                &canary,
+                match n {
+                    0 => format!(
+                        "No guarding alarm and no failed task of the new revision at {}.",
+                        inv.stage
+                    ),
+                    n => format!(
+                        "{n} guarding alarm(s) OK and no failed task of the new revision at {}.",
+                        inv.stage
+                    ),
+                },
+            ),
         ))
     };
-    run().unwrap_or_else(|v| v)
+    let mut verdict = run().unwrap_or_else(|v| v);
+    if let (
+        Some(a),
+        CanaryRead::Read {
+            green_target_group,
+            blue_target_group,
+            green,
+            blue,
+        },
+    ) = (&analysis, &facts.canary)
+    {
+        if a.outcome != crate::canary::Outcome::NoTraffic || verdict.status == HookStatus::Failed {
+            verdict.evidence = Some(format!(
+                "Canary analysis ({}): {}\nNew revision: {}\nOld revision: {}\n{}",
+                match settings.canary {
+                    CanaryMode::Report => "report only",
+                    _ => "on",
+                },
+                a.sentence(),
+                green_target_group,
+                blue_target_group,
+                crate::canary::plot(green, blue)
+            ));
+        }
+    }
+    verdict
+}
+
+fn canary_suffix(canary: &str, reason: String) -> String {
+    format!("{reason}{canary}")
 }
 
 /// The stage's facts before any read: the rules that need no AWS data beyond the service.
@@ -901,6 +1096,7 @@ mod tests {
             alarms,
             stopped_tasks: Ok(tasks),
             failed_tasks: 0,
+            canary: CanaryRead::NotApplicable("not compared".into()),
         }
     }
 
@@ -1143,6 +1339,154 @@ mod tests {
         assert_eq!(v.code, "healthy", "early detection off: tasks do not count");
     }
 
+    fn canary_read(green: (f64, f64, f64), blue: (f64, f64, f64), minutes: i64) -> CanaryRead {
+        let series = |(requests, errors, latency): (f64, f64, f64)| -> Vec<crate::canary::Minute> {
+            (0..minutes)
+                .map(|i| crate::canary::Minute {
+                    at: t(i * 60),
+                    requests,
+                    errors,
+                    latency: Some(latency),
+                })
+                .collect()
+        };
+        CanaryRead::Read {
+            green_target_group: "targetgroup/web-green/1".into(),
+            blue_target_group: "targetgroup/web-blue/2".into(),
+            green: series(green),
+            blue: series(blue),
+        }
+    }
+
+    /// The canary rules in the gate: worse fails (or is only told in report mode), not enough
+    /// evidence holds the stage for at least ten minutes and then lets it through, an unreadable
+    /// read is never a failure, and nothing is compared when it is off.
+    #[test]
+    fn canary_table() {
+        let p = Policy::default();
+        let i = inv("PRODUCTION_TRAFFIC_SHIFT", json!({}));
+        let worse = canary_read((1000.0, 50.0, 0.1), (9000.0, 90.0, 0.1), 10);
+        let same = canary_read((1000.0, 10.0, 0.1), (9000.0, 90.0, 0.1), 10);
+        let low = canary_read((3.0, 1.0, 0.1), (9000.0, 90.0, 0.1), 10);
+        let idle = canary_read((0.0, 0.0, 0.0), (9000.0, 90.0, 0.1), 10);
+        let unreadable = CanaryRead::Unreadable("throttled".into());
+        let with = |mode: CanaryMode| GateSettings {
+            canary: mode,
+            ..GateSettings::default()
+        };
+        let cases: Vec<(&str, CanaryRead, CanaryMode, i64, HookStatus, &str)> = vec![
+            (
+                "5x the 5xx fails",
+                worse.clone(),
+                CanaryMode::On,
+                600,
+                HookStatus::Failed,
+                "canary_worse",
+            ),
+            (
+                "report mode only tells",
+                worse.clone(),
+                CanaryMode::Report,
+                600,
+                HookStatus::Succeeded,
+                "healthy",
+            ),
+            (
+                "off compares nothing",
+                worse,
+                CanaryMode::Off,
+                600,
+                HookStatus::Succeeded,
+                "healthy",
+            ),
+            (
+                "not worse passes",
+                same,
+                CanaryMode::On,
+                60,
+                HookStatus::Succeeded,
+                "healthy",
+            ),
+            (
+                "low traffic holds the stage",
+                low.clone(),
+                CanaryMode::On,
+                300,
+                HookStatus::InProgress,
+                "canary_observing",
+            ),
+            (
+                "low traffic holds at least ten minutes",
+                low.clone(),
+                CanaryMode::On,
+                590,
+                HookStatus::InProgress,
+                "canary_observing",
+            ),
+            (
+                "then it lets the revision through",
+                low,
+                CanaryMode::On,
+                600,
+                HookStatus::Succeeded,
+                "canary_inconclusive",
+            ),
+            (
+                "no traffic at the stage holds nothing",
+                idle,
+                CanaryMode::On,
+                10,
+                HookStatus::Succeeded,
+                "healthy",
+            ),
+            (
+                "unreadable metrics hold",
+                unreadable.clone(),
+                CanaryMode::On,
+                10,
+                HookStatus::InProgress,
+                "canary_observing",
+            ),
+            (
+                "and are never a failure",
+                unreadable,
+                CanaryMode::On,
+                600,
+                HookStatus::Succeeded,
+                "canary_inconclusive",
+            ),
+        ];
+        for (name, read, mode, at, status, code) in cases {
+            let f = GateFacts {
+                canary: read,
+                ..facts(Ok(vec![]), vec![])
+            };
+            let v = judge(&i, &f, &with(mode), &state(0), &p, t(at));
+            assert_eq!((v.status, v.code), (status, code), "{name}: {}", v.reason);
+            if code == "canary_worse" {
+                let evidence = v.evidence.expect("the evidence of a failure");
+                assert!(
+                    evidence.contains("  new ") && evidence.contains("targetgroup/web-green/1"),
+                    "{evidence}"
+                );
+            }
+        }
+        assert_eq!(
+            gate_settings(
+                &[(TAG_GATE_CANARY.to_string(), "report".to_string())].into(),
+                &Map::new()
+            )
+            .0
+            .canary,
+            CanaryMode::Report
+        );
+        let (s, w) = gate_settings(
+            &Default::default(),
+            &json!({"canary": "maybe"}).as_object().unwrap().clone(),
+        );
+        assert_eq!((s.canary, w.len()), (CanaryMode::On, 1));
+    }
+
     #[test]
     fn callback_delay_never_overshoots_the_stage() {
         let settings = GateSettings {
@@ -1225,6 +1569,7 @@ mod tests {
                 callback_seconds: Some(30),
                 code: "observing",
                 reason: "r".into(),
+                evidence: None,
             },
             &GateState {
                 alarms: Some(vec!["x".into()]),
@@ -1256,6 +1601,7 @@ mod tests {
                 callback_seconds: None,
                 code: "alarm",
                 reason: "r".into(),
+                evidence: None,
             },
             &fresh,
             true,

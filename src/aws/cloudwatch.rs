@@ -318,3 +318,151 @@ impl CloudWatch {
         Ok(out)
     }
 }
+
+/// The `LoadBalancer` dimension (`app/<name>/<id>`) of an Application Load Balancer, from the
+/// ARN of the load balancer, one of its listeners or listener rules (Elastic Load Balancing
+/// ARN formats: `loadbalancer/app/…`, `listener/app/…`, `listener-rule/app/…`).
+pub fn load_balancer_dimension(arn: &str) -> Option<String> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let rest = ["loadbalancer/", "listener/", "listener-rule/"]
+        .iter()
+        .find_map(|p| resource.strip_prefix(p))?;
+    let mut parts = rest.split('/');
+    let (kind, name, id) = (parts.next()?, parts.next()?, parts.next()?);
+    (kind == "app" && !name.is_empty() && !id.is_empty()).then(|| format!("app/{name}/{id}"))
+}
+
+/// The `TargetGroup` dimension (`targetgroup/<name>/<id>`) of a target group ARN.
+pub fn target_group_dimension(arn: &str) -> Option<String> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let rest = resource.strip_prefix("targetgroup/")?;
+    let mut parts = rest.split('/');
+    let (name, id) = (parts.next()?, parts.next()?);
+    (!name.is_empty() && !id.is_empty()).then(|| format!("targetgroup/{name}/{id}"))
+}
+
+impl CloudWatch {
+    /// Per-minute `RequestCount`, `HTTPCode_Target_5XX_Count` (Sum) and `TargetResponseTime`
+    /// (Average) of target groups behind one Application Load Balancer, from `start` to the
+    /// last whole minute before `now` (`GetMetricData`, period 60 s, both dimensions as the load
+    /// balancer publishes them: Elastic Load Balancing User Guide, "CloudWatch metrics for your
+    /// Application Load Balancer"). A minute without a `RequestCount` datapoint had no request;
+    /// a missing 5xx count is 0 (it is published only when not zero). One series per target
+    /// group, in the order given.
+    pub async fn alb_minutes(
+        &self,
+        load_balancer: &str,
+        target_groups: &[String],
+        start: crate::model::Time,
+        now: crate::model::Time,
+    ) -> Result<Vec<Vec<crate::canary::Minute>>, Error> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+        use aws_smithy_types::DateTime;
+        const METRICS: [(&str, &str); 3] = [
+            ("RequestCount", "Sum"),
+            ("HTTPCode_Target_5XX_Count", "Sum"),
+            ("TargetResponseTime", "Average"),
+        ];
+        let end = now.timestamp() - now.timestamp().rem_euclid(60);
+        let start = start.timestamp() - start.timestamp().rem_euclid(60);
+        let mut queries = Vec::new();
+        for (t, tg) in target_groups.iter().enumerate() {
+            let dimension = target_group_dimension(tg).ok_or_else(|| {
+                Error::Input(crate::error::InputError::Invalid {
+                    field: "targetGroupArn".into(),
+                    why: format!("{tg:?} is not a target group ARN"),
+                })
+            })?;
+            for (m, (name, stat)) in METRICS.iter().enumerate() {
+                let metric = Metric::builder()
+                    .namespace("AWS/ApplicationELB")
+                    .metric_name(*name)
+                    .dimensions(
+                        Dimension::builder()
+                            .name("TargetGroup")
+                            .value(&dimension)
+                            .build(),
+                    )
+                    .dimensions(
+                        Dimension::builder()
+                            .name("LoadBalancer")
+                            .value(load_balancer)
+                            .build(),
+                    )
+                    .build();
+                queries.push(
+                    MetricDataQuery::builder()
+                        .id(format!("q{t}m{m}"))
+                        .metric_stat(
+                            MetricStat::builder()
+                                .metric(metric)
+                                .period(60)
+                                .stat(*stat)
+                                .build(),
+                        )
+                        .return_data(true)
+                        .build(),
+                );
+            }
+        }
+        // (target group, metric) → minute → value
+        let mut values: std::collections::BTreeMap<
+            (usize, usize),
+            std::collections::BTreeMap<i64, f64>,
+        > = Default::default();
+        let mut token: Option<String> = None;
+        for _ in 0..10 {
+            let out = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries.clone()))
+                .start_time(DateTime::from_secs(start))
+                .end_time(DateTime::from_secs(end))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token.clone())
+                .send()
+                .bounded()
+                .await
+                .map_err(|e| aws_error("GetMetricData", e))?;
+            for r in out.metric_data_results() {
+                let Some(id) = r.id() else { continue };
+                let Some((t, m)) = id
+                    .strip_prefix('q')
+                    .and_then(|s| s.split_once('m'))
+                    .and_then(|(t, m)| Some((t.parse().ok()?, m.parse().ok()?)))
+                else {
+                    continue;
+                };
+                let entry = values.entry((t, m)).or_default();
+                for (ts, v) in r.timestamps().iter().zip(r.values()) {
+                    entry.insert(ts.secs(), *v);
+                }
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok((0..target_groups.len())
+            .map(|t| {
+                let get = |m: usize, at: i64| values.get(&(t, m)).and_then(|v| v.get(&at)).copied();
+                values
+                    .get(&(t, 0))
+                    .map(|requests| {
+                        requests
+                            .iter()
+                            .filter_map(|(at, requests)| {
+                                Some(crate::canary::Minute {
+                                    at: chrono::DateTime::from_timestamp(*at, 0)?,
+                                    requests: *requests,
+                                    errors: get(1, *at).unwrap_or(0.0),
+                                    latency: get(2, *at),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+}

@@ -564,6 +564,36 @@ impl Ecs {
             .collect())
     }
 
+    /// The target group each service revision serves (`resolvedConfiguration.loadBalancers`,
+    /// the first with a target group) and the production listener rule that routes to it:
+    /// revision ARN → (target group ARN, listener rule ARN). A revision without a resolved
+    /// target group is left out.
+    pub async fn resolved_target_groups(
+        &self,
+        arns: &[String],
+    ) -> Result<BTreeMap<String, (String, Option<String>)>, Error> {
+        Ok(self
+            .raw_service_revisions(arns)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let arn = r.service_revision_arn()?.to_string();
+                let lb = r
+                    .resolved_configuration()?
+                    .load_balancers()
+                    .iter()
+                    .find(|lb| lb.target_group_arn().is_some())?;
+                Some((
+                    arn,
+                    (
+                        lb.target_group_arn()?.to_string(),
+                        lb.production_listener_rule().map(str::to_string),
+                    ),
+                ))
+            })
+            .collect())
+    }
+
     /// Service revisions by ARN → (task definition, recorded container images).
     pub async fn describe_service_revisions(
         &self,

@@ -4,6 +4,7 @@
 //! `ContinueServiceDeployment`.
 
 use super::*;
+use chrono::Duration;
 
 /// Answer an ECS lifecycle hook (the deployment gate): read what the verdict rules need (the
 /// service, the service deployment, the new revision's stopped tasks, the guarding alarms), judge
@@ -113,6 +114,7 @@ async fn judge_in_aws(
         tracing::warn!(error = %e, "stopped tasks could not be read; counting ECS's failedTasks only");
     }
     let alarms = gate_alarm_states(deps, &service, settings, state).await;
+    let canary = canary_read(deps, hook, settings, deployment, now).await;
     let facts = gate::GateFacts {
         service,
         deployment_status: deployment.status,
@@ -120,6 +122,7 @@ async fn judge_in_aws(
         alarms,
         stopped_tasks,
         failed_tasks,
+        canary,
     };
     let mut verdict = gate::judge(hook, &facts, settings, state, policy, now);
     if verdict.status == gate::HookStatus::Failed {
@@ -128,6 +131,97 @@ async fn judge_in_aws(
         }
     }
     verdict
+}
+
+/// How far before the deployment the old revision's minutes are read: its baseline when it no
+/// longer serves beside the new revision (after a whole traffic shift).
+const CANARY_LOOKBACK_MINUTES: i64 = 15;
+/// The longest window read (a stage held for hours compares its last three).
+const CANARY_MAX_WINDOW_MINUTES: i64 = 180;
+
+/// The canary analysis's read: which target group serves which revision (each service
+/// revision's `resolvedConfiguration.loadBalancers`, since the two target groups swap roles from
+/// one deployment to the next), then both target groups' per-minute metrics from CloudWatch.
+async fn canary_read(
+    deps: &Deps,
+    hook: &gate::HookInvocation,
+    settings: &gate::GateSettings,
+    deployment: &crate::model::ServiceDeploymentInfo,
+    now: Time,
+) -> gate::CanaryRead {
+    use gate::CanaryRead::*;
+    if settings.canary == gate::CanaryMode::Off {
+        return NotApplicable(format!("{}=off", gate::TAG_GATE_CANARY));
+    }
+    if !gate::CANARY_STAGES.contains(&hook.stage.as_str()) {
+        return NotApplicable(format!(
+            "no traffic reaches the new revision at {}",
+            hook.stage
+        ));
+    }
+    if deployment.strategy == Strategy::Rolling {
+        return NotApplicable(
+            "a rolling deployment has one target group for both revisions".into(),
+        );
+    }
+    let mut arns = vec![hook.target_revision_arn.clone()];
+    arns.extend(deployment.source_revisions.iter().cloned());
+    let revisions = match deps.ecs.resolved_target_groups(&arns).await {
+        Ok(r) => r,
+        Err(e) => return Unreadable(format!("the service revisions could not be read ({e})")),
+    };
+    let Some((green_tg, green_rule)) = revisions.get(&hook.target_revision_arn).cloned() else {
+        return NotApplicable("the new revision resolves to no target group".into());
+    };
+    let Some((blue_tg, blue_rule)) = deployment
+        .source_revisions
+        .iter()
+        .filter_map(|a| revisions.get(a))
+        .find(|(tg, _)| *tg != green_tg)
+        .cloned()
+    else {
+        return NotApplicable("the old revision has no target group of its own".into());
+    };
+    let Some(load_balancer) = green_rule
+        .as_deref()
+        .or(blue_rule.as_deref())
+        .and_then(crate::aws::cloudwatch::load_balancer_dimension)
+    else {
+        return NotApplicable("no production listener rule names the load balancer".into());
+    };
+    let started = deployment
+        .started_at
+        .or(deployment.created_at)
+        .unwrap_or(now);
+    let start = (started - Duration::minutes(CANARY_LOOKBACK_MINUTES))
+        .max(now - Duration::minutes(CANARY_MAX_WINDOW_MINUTES));
+    match deps
+        .cloudwatch
+        .alb_minutes(
+            &load_balancer,
+            &[green_tg.clone(), blue_tg.clone()],
+            start,
+            now,
+        )
+        .await
+    {
+        Ok(mut series) => {
+            let blue = series.pop().unwrap_or_default();
+            let green: Vec<_> = series
+                .pop()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.at >= started - Duration::minutes(1))
+                .collect();
+            Read {
+                green_target_group: green_tg,
+                blue_target_group: blue_tg,
+                green,
+                blue,
+            }
+        }
+        Err(e) => Unreadable(format!("GetMetricData failed ({e})")),
+    }
 }
 
 /// A pause lifecycle hook holds a deployment (`HOOK_AWAITING_ACTION`): for a service that asks
@@ -527,9 +621,9 @@ async fn finish_hook(
     let line = |level: tracing::Level| {
         let answered = if dry_run { "SUCCEEDED" } else { status };
         if level == tracing::Level::ERROR {
-            tracing::error!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, trigger = "lifecycle_hook", skip = verdict.code, "decision");
+            tracing::error!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, canary = verdict.evidence.as_deref(), trigger = "lifecycle_hook", skip = verdict.code, "decision");
         } else {
-            tracing::info!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, trigger = "lifecycle_hook", skip = verdict.code, "decision");
+            tracing::info!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, canary = verdict.evidence.as_deref(), trigger = "lifecycle_hook", skip = verdict.code, "decision");
         }
     };
     line(if verdict.status == gate::HookStatus::Failed {
@@ -549,6 +643,9 @@ async fn finish_hook(
         if let Some(sns) = &deps.sns {
             let mut message =
                 gate::failure_message(hook, verdict, revision.as_ref().map(|(td, _)| td.as_str()));
+            if let Some(evidence) = &verdict.evidence {
+                message = format!("{message}\n{evidence}");
+            }
             if dry_run {
                 message = format!("Dry run: the gate answered SUCCEEDED; it would have answered FAILED.\n{message}");
             }
