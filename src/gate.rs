@@ -118,6 +118,9 @@ pub enum OnError {
 pub struct GateSettings {
     pub stages: Vec<String>,
     pub observe: Duration,
+    /// The observation time was set (tag or `hookDetails`), not the default: a stage the canary
+    /// analysis compares keeps it rather than [`CANARY_MIN_OBSERVE_MINUTES`].
+    pub observe_set: bool,
     pub callback_seconds: i64,
     pub on_error: OnError,
     /// Alarm names the service adds (`ecs-rollback:gate-alarms`, `hookDetails.alarms`).
@@ -149,6 +152,7 @@ impl Default for GateSettings {
         GateSettings {
             stages: DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
             observe: minutes(DEFAULT_OBSERVE_MINUTES),
+            observe_set: false,
             callback_seconds: DEFAULT_CALLBACK_SECONDS,
             on_error: OnError::Fail,
             extra_alarms: Vec::new(),
@@ -259,7 +263,10 @@ pub fn gate_settings(
         }
         if let Some(v) = get(observe) {
             match parse_minutes(&v) {
-                Some(m) => s.observe = minutes(m),
+                Some(m) => {
+                    s.observe = minutes(m);
+                    s.observe_set = true;
+                }
                 None => bad(observe, &v),
             }
         }
@@ -783,8 +790,12 @@ pub fn canary_analysis(
     }
 }
 
-/// A stage the canary analysis compares is observed at least [`CANARY_MIN_OBSERVE_MINUTES`].
+/// A stage the canary analysis compares is observed at least [`CANARY_MIN_OBSERVE_MINUTES`],
+/// unless the observation time was set for the service or the hook.
 fn canary_settings(settings: &GateSettings) -> GateSettings {
+    if settings.observe_set {
+        return settings.clone();
+    }
     GateSettings {
         observe: settings.observe.max(minutes(CANARY_MIN_OBSERVE_MINUTES)),
         ..settings.clone()

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_ecs::types::{
-    CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
-    DeploymentLifecycleHookStage, DeploymentStrategy, Tag,
+    AdvancedConfiguration, CanaryConfiguration, DeploymentConfiguration, DeploymentLifecycleHook,
+    DeploymentLifecycleHookStage, DeploymentStrategy, LoadBalancer, PortMapping, Tag,
 };
 use harness::{wait_for, World, ACCOUNT};
 use serde_json::{json, Value};
@@ -690,4 +690,276 @@ async fn with_cloudwatch_answering_after_40_s_the_gate_answers_in_progress_befor
     });
     let log = w.stand.lambda_log();
     assert!(!log.contains("Task timed out"), "{log}");
+}
+
+// ---- canary analysis: the two revisions' target groups compared -----------------------------
+
+const TG_A: &str =
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/hello-a/0123456789abcdef";
+const TG_B: &str =
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/hello-b/fedcba9876543210";
+const LISTENER_RULE: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/hello-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+
+/// How far behind real time the stand's clock starts: the deployment starts in the real past,
+/// and CloudWatch (real time) holds the minutes since.
+const BEHIND_SECONDS: i64 = 1200;
+
+/// One target group's minutes, the most recent last: `(minutes ago, requests, 5xx, seconds)`.
+fn alb_minutes(w: &World, target_group: &str, minutes: &[(i64, u64, u64, f64)]) {
+    let minutes: Vec<Value> = minutes
+        .iter()
+        .map(|(ago, requests, errors, latency)| {
+            json!({"minutesAgo": ago, "requests": requests, "target5xx": errors,
+                   "targetResponseTime": latency})
+        })
+        .collect();
+    w.stand.control(
+        "POST",
+        "/cloudwatch/alb-metrics",
+        json!({"targetGroup": target_group, "loadBalancer": LISTENER_RULE, "minutes": minutes}),
+    );
+}
+
+/// A CANARY service behind an Application Load Balancer (two target groups and a production
+/// listener rule), its first deployment completed, then a deployment with the gate at
+/// PRODUCTION_TRAFFIC_SHIFT. Answers the new revision's target group and the old one's, as ECS
+/// resolved them.
+async fn canary_behind_a_load_balancer(w: &World, tags: &[(&str, &str)]) -> (String, String) {
+    let port = |c: aws_sdk_ecs::types::builders::ContainerDefinitionBuilder| {
+        c.port_mappings(PortMapping::builder().container_port(80).build())
+    };
+    let v1 = harness::ecs::register(&w.ecs, &format!("{REGISTRY}:v1"), port).await;
+    let lb = LoadBalancer::builder()
+        .target_group_arn(TG_A)
+        .container_name("app")
+        .container_port(80)
+        .advanced_configuration(
+            AdvancedConfiguration::builder()
+                .alternate_target_group_arn(TG_B)
+                .production_listener_rule(LISTENER_RULE)
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/ecs-alb"))
+                .build(),
+        )
+        .build();
+    let mut req = w
+        .ecs
+        .create_service()
+        .cluster("demo")
+        .service_name(SERVICE)
+        .task_definition(&v1)
+        .desired_count(2)
+        .load_balancers(lb)
+        .deployment_configuration(w.config("CANARY", false))
+        .tags(
+            Tag::builder()
+                .key("ecs-rollback:enabled")
+                .value("true")
+                .build(),
+        );
+    for (k, v) in tags {
+        req = req.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    req.send().await.unwrap();
+    let first = w.stand.advance(SERVICE, None);
+    assert_eq!(
+        first["serviceDeployment"]["status"], "SUCCESSFUL",
+        "{first}"
+    );
+    let v2 = harness::ecs::register(&w.ecs, &format!("{REGISTRY}:v2"), port).await;
+    let cfg = DeploymentConfiguration::builder()
+        .strategy(DeploymentStrategy::Canary)
+        .bake_time_in_minutes(1)
+        .canary_configuration(
+            CanaryConfiguration::builder()
+                .canary_percent(10.0)
+                .canary_bake_time_in_minutes(1)
+                .build(),
+        )
+        .lifecycle_hooks(
+            DeploymentLifecycleHook::builder()
+                .hook_target_arn(w.stand.doc["function_arn"].as_str().unwrap())
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/ecs-rollback-hook"))
+                .lifecycle_stages(DeploymentLifecycleHookStage::ProductionTrafficShift)
+                .build(),
+        );
+    w.ecs
+        .update_service()
+        .cluster("demo")
+        .service(SERVICE)
+        .task_definition(&v2)
+        .deployment_configuration(cfg.build())
+        .send()
+        .await
+        .unwrap();
+    // Which target group the new revision serves, as the function will read it.
+    let sds = w
+        .ecs
+        .list_service_deployments()
+        .cluster("demo")
+        .service(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<String> = sds
+        .service_deployments()
+        .iter()
+        .filter_map(|d| d.target_service_revision_arn().map(str::to_string))
+        .collect();
+    let revisions = w
+        .ecs
+        .describe_service_revisions()
+        .set_service_revision_arns(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let tg_of = |td: &str| {
+        revisions
+            .service_revisions()
+            .iter()
+            .find(|r| r.task_definition() == Some(td))
+            .and_then(|r| r.resolved_configuration())
+            .and_then(|c| c.load_balancers().first())
+            .and_then(|l| l.target_group_arn())
+            .unwrap()
+            .to_string()
+    };
+    let (green, blue) = (tg_of(&v2), tg_of(&v1));
+    assert_ne!(
+        green, blue,
+        "the two revisions serve different target groups"
+    );
+    (green, blue)
+}
+
+async fn canary_world() -> World {
+    World::start(&[], &[], |stand| {
+        stand.control("POST", "/ecs/config", json!({"hookDelayScale": 0.1}));
+        stand.control(
+            "POST",
+            "/ecs/clock",
+            json!({"startBehindSeconds": BEHIND_SECONDS}),
+        );
+    })
+    .await
+}
+
+/// The old revision's minutes: the 25 before now at 9,000 requests a minute, 1 % 5xx, 120 ms.
+fn old_revision_minutes(w: &World, blue: &str) {
+    let minutes: Vec<_> = (1..=25).rev().map(|ago| (ago, 9000, 90, 0.120)).collect();
+    alb_minutes(w, blue, &minutes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_canary_analysis_fails_a_canary_whose_5xx_ratio_is_five_times_the_old_revision_s() {
+    let w = canary_world().await;
+    let (green, blue) =
+        canary_behind_a_load_balancer(&w, &[("ecs-rollback:gate-callback-seconds", "1")]).await;
+    old_revision_minutes(&w, &blue);
+    // Ten minutes of the canary's share: 1,000 requests a minute, 5 % of them 5xx.
+    let minutes: Vec<_> = (1..=10).rev().map(|ago| (ago, 1000, 50, 0.125)).collect();
+    alb_minutes(&w, &green, &minutes);
+    let r = w.stand.advance(SERVICE, None);
+    let sd = &r["serviceDeployment"];
+    assert_eq!(sd["status"], "ROLLBACK_IN_PROGRESS", "{r}");
+    let answers = w.answers();
+    let failed = answers.last().unwrap();
+    assert_eq!(
+        failed["lifecycleStage"], "PRODUCTION_TRAFFIC_SHIFT",
+        "{failed}"
+    );
+    assert_eq!(failed["outcome"], "FAILED", "{failed}");
+    let reason = failed["response"]["hookDetails"]["ecsRollbackGate"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("canary analysis found the new revision worse")
+            && reason.contains("5xx 5.00% on the new revision vs 1.00% on the old"),
+        "{reason}"
+    );
+    // People get the evidence: both target groups, the test and the plot.
+    let message = w.notified("ECS is rolling back deployment").await;
+    assert!(
+        message.contains("Canary analysis (on)")
+            && message.contains(&green)
+            && message.contains(&blue)
+            && message.contains("held for 2 consecutive minute(s)")
+            && message.contains("  new ")
+            && message.contains("  old "),
+        "{message}"
+    );
+    // The decision line carries the evidence too.
+    let log = w.stand.lambda_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"skip\":\"canary_worse\"") && l.contains("\"canary\":")),
+        "{log}"
+    );
+    // Metrics read once per call: three per target group, one GetMetricData.
+    assert!(w.stand.count("GetMetricData") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_canary_analysis_passes_a_canary_as_good_as_the_old_revision() {
+    let w = canary_world().await;
+    let (green, blue) =
+        canary_behind_a_load_balancer(&w, &[("ecs-rollback:gate-callback-seconds", "1")]).await;
+    old_revision_minutes(&w, &blue);
+    let minutes: Vec<_> = (1..=10).rev().map(|ago| (ago, 1000, 10, 0.121)).collect();
+    alb_minutes(&w, &green, &minutes);
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+    let answers = w.answers();
+    let passed = answers
+        .iter()
+        .find(|a| a["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT" && a["outcome"] == "SUCCEEDED")
+        .expect("the stage passed");
+    let reason = passed["response"]["hookDetails"]["ecsRollbackGate"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("Canary analysis: 5xx 1.00% on the new revision vs 1.00% on the old")
+            && reason.contains("not worse"),
+        "{reason}"
+    );
+    // No IN_PROGRESS: the evidence was enough at the first call.
+    assert!(
+        !answers
+            .iter()
+            .any(|a| a["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"
+                && a["outcome"] == "IN_PROGRESS"),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_on_low_traffic_is_held_then_let_through_as_inconclusive_never_failed() {
+    let w = canary_world().await;
+    let (green, blue) = canary_behind_a_load_balancer(
+        &w,
+        &[
+            ("ecs-rollback:gate-callback-seconds", "1"),
+            ("ecs-rollback:gate-observe-minutes", "0.05"),
+        ],
+    )
+    .await;
+    old_revision_minutes(&w, &blue);
+    // Three requests a minute, every one failing: too few to judge.
+    let minutes: Vec<_> = (1..=10).rev().map(|ago| (ago, 3, 3, 0.5)).collect();
+    alb_minutes(&w, &green, &minutes);
+    let r = w.stand.advance(SERVICE, None);
+    assert_eq!(r["serviceDeployment"]["status"], "SUCCESSFUL", "{r}");
+    let outcomes = stage_outcomes(&w.answers());
+    assert!(
+        outcomes.contains(&("PRODUCTION_TRAFFIC_SHIFT".into(), "IN_PROGRESS".into())),
+        "{outcomes:?}"
+    );
+    let last = w.answers().into_iter().last().unwrap();
+    let reason = last["response"]["hookDetails"]["ecsRollbackGate"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("the canary analysis is inconclusive") && reason.contains("low traffic"),
+        "{reason}"
+    );
 }

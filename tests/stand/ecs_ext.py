@@ -2096,6 +2096,17 @@ def clock(body: dict) -> dict:
     """Control API: the stand's clock. `advanceSeconds` moves it on; ECS then catches up: PENDING
     service deployments start (IN_PROGRESS), pause hooks past `expiresAt` take their timeout
     action (TIMED_OUT, then CONTINUE or ROLLBACK), stopped tasks older than an hour are dropped."""
+    behind = body.get("startBehindSeconds")
+    if behind is not None:
+        # CloudWatch runs on real time: a test that needs a deployment started in the real past
+        # (its metrics written at real minutes after that start) starts the stand's clock behind
+        # real time, before ECS holds anything, and lets it run from there.
+        if isinstance(behind, bool) or not isinstance(behind, (int, float)) or behind < 0:
+            raise ControlError(400, "startBehindSeconds must be a number >= 0")
+        if STORE.clock_offset != 0.0 or any(rs["services"] for rs in STORE.regions.values()):
+            raise ControlError(409, "startBehindSeconds only right after reset, before any service")
+        STORE.clock_offset = -float(behind)
+        return {"now": now(), "offsetSeconds": STORE.clock_offset, "events": [], "expiredTasks": []}
     adv = body.get("advanceSeconds", 0)
     if isinstance(adv, bool) or not isinstance(adv, (int, float)) or adv < 0:
         raise ControlError(400, "advanceSeconds must be a number >= 0")

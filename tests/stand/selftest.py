@@ -251,6 +251,16 @@ def run_all(stand: StandProc, doc: dict) -> None:
         eq(control(doc, "GET", "/health")[0], 200, "health")
         eq(control(doc, "POST", "/reset", {}), (200, {"reset": True}), "reset")
 
+    @check("control: the clock can start behind real time, only before any service")
+    def _():
+        st, out = control(doc, "POST", "/ecs/clock", {"startBehindSeconds": 900})
+        eq(st, 200, "startBehindSeconds")
+        ok(abs(out["now"] - (time.time() - 900)) < 5, f"now {out['now']} is 900 s behind")
+        eq(control(doc, "POST", "/ecs/clock", {"startBehindSeconds": 60})[0], 409, "twice")
+        eq(control(doc, "POST", "/ecs/clock", {"startBehindSeconds": -1})[0], 400, "negative")
+        eq(control(doc, "POST", "/reset", {}), (200, {"reset": True}), "reset")
+        eq(control(doc, "GET", "/ecs/clock")[1]["offsetSeconds"], 0.0, "reset puts it back")
+
     # ------------------------------------------------------------------ ECS basics
     @check("ecs: register task definitions (3 revisions, tags)")
     def _():
