@@ -219,7 +219,7 @@ fn check_errors(green: &[Minute], blue: &[Minute], params: &Params) -> Check {
     let significant = |p: &Option<f64>| p.is_some_and(|p| p < params.alpha);
     let held_count = ps.iter().take_while(|p| significant(p)).count();
     let test = format!(
-        "two-proportion test against the margin {} (the old revision's {} of {:.0} request(s) ×{} + {:.2} points), the new revision's worst minute left out: p = {} {} {}",
+        "two-proportion test against the margin {} (the old revision's {} of {:.0} request(s) ×{} + {:.2} points), the new revision's worst minute left out: p {} {} {}",
         pct(margin),
         pct(base.errors / base.requests),
         base.requests,
@@ -436,7 +436,7 @@ fn check_latency(green: &[Minute], blue: &[Minute], params: &Params) -> Check {
         Outcome::NotWorse
     };
     check.note = format!(
-        "Mann–Whitney U of {} minute(s) against {} of the old revision raised ×{} + {:.0} ms: p = {} {} {}",
+        "Mann–Whitney U of {} minute(s) against {} of the old revision raised ×{} + {:.0} ms: p {} {} {}",
         g.len(),
         b.len(),
         params.latency_factor,
@@ -548,14 +548,48 @@ fn pct(v: f64) -> String {
 }
 
 fn p_text(p: f64) -> String {
-    if p < 0.0001 {
-        format!("{p:.1e}")
+    if p < 1e-12 {
+        "< 1e-12".to_string()
+    } else if p < 0.0001 {
+        format!("= {p:.1e}")
     } else {
-        format!("{p:.4}")
+        format!("= {p:.4}")
     }
 }
 
 impl Analysis {
+    /// What made it worse, in a few words: `5xx 5.00% vs 1.00% (margin 1.25%, p < 1e-12)`.
+    pub fn short(&self) -> String {
+        [&self.errors, &self.latency]
+            .iter()
+            .filter(|c| c.outcome == Outcome::Worse)
+            .map(|c| {
+                let (g, b, m) = (
+                    c.green.unwrap_or(0.0),
+                    c.blue.unwrap_or(0.0),
+                    c.margin.unwrap_or(0.0),
+                );
+                let p = p_text(c.p_value.unwrap_or(1.0));
+                if c.metric == "latency" {
+                    format!(
+                        "latency {:.0} ms on the new revision vs {:.0} ms on the old (margin {:.0} ms, p {p})",
+                        g * 1000.0,
+                        b * 1000.0,
+                        m * 1000.0
+                    )
+                } else {
+                    format!(
+                        "5xx {} on the new revision vs {} on the old (margin {}, p {p})",
+                        pct(g),
+                        pct(b),
+                        pct(m)
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// One sentence for people: the verdict and the numbers behind it.
     pub fn sentence(&self) -> String {
         let e = &self.errors;
@@ -612,40 +646,46 @@ pub fn plot(green: &[Minute], blue: &[Minute]) -> String {
         minutes.drain(..minutes.len() - 60);
     }
     let at = |ms: &[Minute], t: Time| ms.iter().find(|m| m.at == t).copied();
-    let row = |ms: &[Minute], f: &dyn Fn(&Minute) -> Option<f64>, max: f64| -> String {
+    // Bars from `lo` (lowest) to `hi` (full).
+    let row = |ms: &[Minute], f: &dyn Fn(&Minute) -> Option<f64>, lo: f64, hi: f64| -> String {
         minutes
             .iter()
             .map(|t| match at(ms, *t).as_ref().and_then(f) {
-                Some(v) if max > 0.0 => BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize],
+                Some(v) if hi > lo => {
+                    BARS[(((v - lo) / (hi - lo)) * 7.0).round().clamp(0.0, 7.0) as usize]
+                }
                 Some(_) => BARS[0],
                 None => ' ',
             })
             .collect()
     };
-    let max_of = |f: &dyn Fn(&Minute) -> Option<f64>| -> f64 {
+    let range = |f: &dyn Fn(&Minute) -> Option<f64>| -> (f64, f64) {
         green
             .iter()
             .chain(blue)
             .filter_map(f)
-            .fold(0.0_f64, f64::max)
+            .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
     };
     let ratio = |m: &Minute| m.ratio();
     let latency = |m: &Minute| m.latency.filter(|_| m.requests > 0.0);
-    let max_ratio = max_of(&ratio);
-    let max_latency = max_of(&latency);
+    let (_, max_ratio) = range(&ratio);
+    let (min_latency, max_latency) = range(&latency);
     let mut out = format!(
-        "5xx ratio per minute (full bar {}), {} minute(s):\n  new {}\n  old {}\n",
+        "5xx ratio per minute (bars from 0 to {}), {} minute(s):\n  new {}\n  old {}\n",
         pct(max_ratio),
         minutes.len(),
-        row(green, &ratio, max_ratio),
-        row(blue, &ratio, max_ratio)
+        row(green, &ratio, 0.0, max_ratio),
+        row(blue, &ratio, 0.0, max_ratio)
     );
     if max_latency > 0.0 {
         out.push_str(&format!(
-            "response time per minute (full bar {:.0} ms):\n  new {}\n  old {}\n",
+            "response time per minute (bars from {:.0} ms to {:.0} ms):\n  new {}\n  old {}\n",
+            min_latency * 1000.0,
             max_latency * 1000.0,
-            row(green, &latency, max_latency),
-            row(blue, &latency, max_latency)
+            row(green, &latency, min_latency, max_latency),
+            row(blue, &latency, min_latency, max_latency)
         ));
     }
     out
@@ -894,6 +934,8 @@ mod tests {
         let plot = plot(&green, &blue);
         assert!(plot.contains("  new ▃█\n"), "{plot}");
         assert!(plot.contains("  old ▃▃\n"), "{plot}");
-        assert!(plot.contains("full bar 4.00%"), "{plot}");
+        assert!(plot.contains("bars from 0 to 4.00%"), "{plot}");
+        assert!(plot.contains("bars from 100 ms to 200 ms"), "{plot}");
+        assert!(plot.contains("  new ▁█\n  old ▁▁\n"), "{plot}");
     }
 }

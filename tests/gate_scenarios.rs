@@ -873,7 +873,7 @@ async fn the_canary_analysis_fails_a_canary_whose_5xx_ratio_is_five_times_the_ol
         .unwrap();
     assert!(
         reason.contains("canary analysis found the new revision worse")
-            && reason.contains("5xx 5.00% on the new revision vs 1.00% on the old"),
+            && reason.contains("5xx 5.00% on the new revision vs 1.00% on the old (margin 1.25%"),
         "{reason}"
     );
     // People get the evidence: both target groups, the test and the plot.
@@ -896,6 +896,26 @@ async fn the_canary_analysis_fails_a_canary_whose_5xx_ratio_is_five_times_the_ol
     );
     // Metrics read once per call: three per target group, one GetMetricData.
     assert!(w.stand.count("GetMetricData") >= 1);
+    // `status` shows the same analysis for the deployment still rolling back.
+    let out = cli_status(&w.stand, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Canary analysis of")
+            && text.contains("5xx 5.00% on the new revision vs 1.00% on the old")
+            && text.contains("  new "),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli_status(&w.stand, &["-o", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let canary = &v["canary_analysis"][0];
+    assert_eq!(canary["analysis"]["outcome"], "worse", "{v}");
+    assert_eq!(canary["new_target_group"], green.as_str(), "{canary}");
+    assert_eq!(
+        canary["new_minutes"].as_array().map(Vec::len),
+        Some(10),
+        "{canary}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! Thin adapters between the AWS SDK and the domain: SDK responses → snapshot types,
 //! decisions → SDK calls. No rules live here.
 
+pub mod canary;
 pub mod clients;
 pub mod cloudwatch;
 pub mod ecs;

@@ -172,15 +172,30 @@ async fn run_inner(ctx: &Ctx, args: &StatusArgs) -> Result<Code, CliError> {
         diff: None,
     };
     let events = args.events as usize;
+    let canary = canary_of_in_flight(&deps, &view).await;
     match ctx.format {
-        Format::Json => print_json(&status_json(&view, &now_live, &plan, events)),
-        Format::Text => print(&status_text(
-            &view,
-            &now_live,
-            &decision,
-            events,
-            super::output::width(),
-        )),
+        Format::Json => {
+            let mut out = status_json(&view, &now_live, &plan, events);
+            out["canary_analysis"] = json!(canary
+                .iter()
+                .map(|c| json!({
+                    "service_deployment_arn": c.deployment,
+                    "new_target_group": c.green_target_group,
+                    "old_target_group": c.blue_target_group,
+                    "analysis": c.analysis,
+                    "new_minutes": c.green,
+                    "old_minutes": c.blue,
+                }))
+                .collect::<Vec<_>>());
+            print_json(&out)
+        }
+        Format::Text => {
+            let mut text = status_text(&view, &now_live, &decision, events, super::output::width());
+            for c in &canary {
+                text.push_str(&c.text());
+            }
+            print(&text)
+        }
     }
     if !args.wait {
         return Ok(Code::Ok);
@@ -198,6 +213,75 @@ async fn run_inner(ctx: &Ctx, args: &StatusArgs) -> Result<Code, CliError> {
         Format::Text => print(&f.text(&args.target.cluster, &args.target.service)),
     }
     Ok(f.code())
+}
+
+/// The canary analysis of a deployment in flight, as the gate would judge it now.
+pub struct CanaryView {
+    pub deployment: String,
+    pub green_target_group: String,
+    pub blue_target_group: String,
+    pub green: Vec<crate::canary::Minute>,
+    pub blue: Vec<crate::canary::Minute>,
+    pub analysis: crate::canary::Analysis,
+}
+
+impl CanaryView {
+    pub fn text(&self) -> String {
+        format!(
+            "\nCanary analysis of {}\n  {}\n  new revision: {}\n  old revision: {}\n{}",
+            self.deployment,
+            self.analysis.sentence(),
+            self.green_target_group,
+            self.blue_target_group,
+            crate::canary::plot(&self.green, &self.blue)
+                .lines()
+                .map(|l| format!("  {l}\n"))
+                .collect::<String>()
+        )
+    }
+}
+
+/// The canary analysis of each service deployment in flight that has two target groups to
+/// compare (the same read and the same method as the gate's); none when the service turned it
+/// off or nothing could be read.
+async fn canary_of_in_flight(deps: &handler::Deps, view: &Overview) -> Vec<CanaryView> {
+    let (settings, _) = crate::gate::gate_settings(&view.service.tags, &Default::default());
+    if settings.canary == crate::gate::CanaryMode::Off {
+        return Vec::new();
+    }
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for d in view
+        .history
+        .iter()
+        .filter(|d| d.finished_at.is_none() && d.status != "SUCCESSFUL")
+    {
+        let Ok(Some(info)) = deps.ecs.service_deployment(&d.arn).await else {
+            continue;
+        };
+        let Some(target) = info.target_revision.clone() else {
+            continue;
+        };
+        let read = crate::aws::canary::read(&deps.ecs, &deps.cloudwatch, &target, &info, now).await;
+        if let crate::gate::CanaryRead::Read {
+            green_target_group,
+            blue_target_group,
+            green,
+            blue,
+        } = read
+        {
+            let analysis = crate::canary::analyse(&green, &blue, &crate::canary::Params::default());
+            out.push(CanaryView {
+                deployment: d.arn.clone(),
+                green_target_group,
+                blue_target_group,
+                green,
+                blue,
+                analysis,
+            });
+        }
+    }
+    out
 }
 
 pub fn status_json(view: &Overview, live: &Live, plan: &PlanView, events: usize) -> Value {

@@ -4,7 +4,6 @@
 //! `ContinueServiceDeployment`.
 
 use super::*;
-use chrono::Duration;
 
 /// Answer an ECS lifecycle hook (the deployment gate): read what the verdict rules need (the
 /// service, the service deployment, the new revision's stopped tasks, the guarding alarms), judge
@@ -133,15 +132,8 @@ async fn judge_in_aws(
     verdict
 }
 
-/// How far before the deployment the old revision's minutes are read: its baseline when it no
-/// longer serves beside the new revision (after a whole traffic shift).
-const CANARY_LOOKBACK_MINUTES: i64 = 15;
-/// The longest window read (a stage held for hours compares its last three).
-const CANARY_MAX_WINDOW_MINUTES: i64 = 180;
-
-/// The canary analysis's read: which target group serves which revision (each service
-/// revision's `resolvedConfiguration.loadBalancers`, since the two target groups swap roles from
-/// one deployment to the next), then both target groups' per-minute metrics from CloudWatch.
+/// The canary analysis's read, where it applies: not when it is off, not at a stage no traffic
+/// reaches, not for a rolling deployment (one target group for both revisions).
 async fn canary_read(
     deps: &Deps,
     hook: &gate::HookInvocation,
@@ -159,69 +151,14 @@ async fn canary_read(
             hook.stage
         ));
     }
-    if deployment.strategy == Strategy::Rolling {
-        return NotApplicable(
-            "a rolling deployment has one target group for both revisions".into(),
-        );
-    }
-    let mut arns = vec![hook.target_revision_arn.clone()];
-    arns.extend(deployment.source_revisions.iter().cloned());
-    let revisions = match deps.ecs.resolved_target_groups(&arns).await {
-        Ok(r) => r,
-        Err(e) => return Unreadable(format!("the service revisions could not be read ({e})")),
-    };
-    let Some((green_tg, green_rule)) = revisions.get(&hook.target_revision_arn).cloned() else {
-        return NotApplicable("the new revision resolves to no target group".into());
-    };
-    let Some((blue_tg, blue_rule)) = deployment
-        .source_revisions
-        .iter()
-        .filter_map(|a| revisions.get(a))
-        .find(|(tg, _)| *tg != green_tg)
-        .cloned()
-    else {
-        return NotApplicable("the old revision has no target group of its own".into());
-    };
-    let Some(load_balancer) = green_rule
-        .as_deref()
-        .or(blue_rule.as_deref())
-        .and_then(crate::aws::cloudwatch::load_balancer_dimension)
-    else {
-        return NotApplicable("no production listener rule names the load balancer".into());
-    };
-    let started = deployment
-        .started_at
-        .or(deployment.created_at)
-        .unwrap_or(now);
-    let start = (started - Duration::minutes(CANARY_LOOKBACK_MINUTES))
-        .max(now - Duration::minutes(CANARY_MAX_WINDOW_MINUTES));
-    match deps
-        .cloudwatch
-        .alb_minutes(
-            &load_balancer,
-            &[green_tg.clone(), blue_tg.clone()],
-            start,
-            now,
-        )
-        .await
-    {
-        Ok(mut series) => {
-            let blue = series.pop().unwrap_or_default();
-            let green: Vec<_> = series
-                .pop()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|m| m.at >= started - Duration::minutes(1))
-                .collect();
-            Read {
-                green_target_group: green_tg,
-                blue_target_group: blue_tg,
-                green,
-                blue,
-            }
-        }
-        Err(e) => Unreadable(format!("GetMetricData failed ({e})")),
-    }
+    crate::aws::canary::read(
+        &deps.ecs,
+        &deps.cloudwatch,
+        &hook.target_revision_arn,
+        deployment,
+        now,
+    )
+    .await
 }
 
 /// A pause lifecycle hook holds a deployment (`HOOK_AWAITING_ACTION`): for a service that asks
