@@ -2689,3 +2689,141 @@ async fn an_alarm_muted_by_an_alarm_mute_rule_does_nothing_while_muted() {
     );
     assert_no_writes(&h);
 }
+
+/// The canary analysis's CloudWatch read: one GetMetricData for both target groups (three
+/// metrics each, both dimensions, period 60, from whole minutes), paged, each series back in
+/// minutes; a minute without a 5xx datapoint had none, one without a request count is no minute.
+#[tokio::test]
+async fn alb_minutes_reads_both_target_groups_in_one_call_and_follows_pages() {
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+    use aws_smithy_types::DateTime;
+    use ecs_rollback::aws::cloudwatch::{
+        load_balancer_dimension, target_group_dimension, CloudWatch,
+    };
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|req| {
+            let q = req.metric_data_queries();
+            let dims = |i: usize| {
+                q[i].metric_stat()
+                    .and_then(|s| s.metric())
+                    .map(|m| {
+                        m.dimensions()
+                            .iter()
+                            .map(|d| {
+                                format!("{}={}", d.name().unwrap_or(""), d.value().unwrap_or(""))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            };
+            q.len() == 6
+                && q.iter()
+                    .all(|q| q.metric_stat().and_then(|s| s.period()) == Some(60))
+                && dims(3)
+                    == [
+                        "TargetGroup=targetgroup/old/2".to_string(),
+                        "LoadBalancer=app/alb/9".to_string(),
+                    ]
+                && req.start_time().map(|t| t.secs() % 60) == Some(0)
+                && req.end_time().map(|t| t.secs()) == Some(1_800_000_000 - 1_800_000_000 % 60)
+        })
+        .sequence()
+        .output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q0m0")
+                        .timestamps(DateTime::from_secs(1_799_999_880))
+                        .values(1000.0)
+                        .build(),
+                )
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q0m1")
+                        .timestamps(DateTime::from_secs(1_799_999_880))
+                        .values(12.0)
+                        .build(),
+                )
+                .next_token("page-2")
+                .build()
+        })
+        .output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q0m0")
+                        .timestamps(DateTime::from_secs(1_799_999_940))
+                        .values(900.0)
+                        .build(),
+                )
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q0m2")
+                        .timestamps(DateTime::from_secs(1_799_999_940))
+                        .values(0.2)
+                        .build(),
+                )
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q1m0")
+                        .timestamps(DateTime::from_secs(1_799_999_940))
+                        .values(9000.0)
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let cw = CloudWatch::new(mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        &[&rule]
+    ));
+    let lb = load_balancer_dimension(
+        "arn:aws:elasticloadbalancing:eu-west-1:1:listener-rule/app/alb/9/l/r",
+    )
+    .unwrap();
+    let tg = |name: &str, id: &str| {
+        format!("arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/{name}/{id}")
+    };
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let series = cw
+        .alb_minutes(
+            &lb,
+            &[tg("new", "1"), tg("old", "2")],
+            now - chrono::Duration::seconds(1_000),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 2, "both pages");
+    let new: Vec<(f64, f64, Option<f64>)> = series[0]
+        .iter()
+        .map(|m| (m.requests, m.errors, m.latency))
+        .collect();
+    assert_eq!(new, vec![(1000.0, 12.0, None), (900.0, 0.0, Some(0.2))]);
+    assert_eq!(series[1].len(), 1);
+    assert_eq!(series[1][0].requests, 9000.0);
+    // Dimensions only from the ARNs they belong to.
+    assert_eq!(
+        target_group_dimension(&tg("new", "1")).as_deref(),
+        Some("targetgroup/new/1")
+    );
+    assert_eq!(
+        target_group_dimension("arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/alb/9"),
+        None
+    );
+    assert_eq!(
+        load_balancer_dimension("arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/alb/9/l")
+            .as_deref(),
+        Some("app/alb/9")
+    );
+    assert_eq!(
+        load_balancer_dimension("arn:aws:elasticloadbalancing:eu-west-1:1:listener/net/nlb/9/l"),
+        None
+    );
+    assert!(cw
+        .alb_minutes(&lb, &["not-an-arn".into()], now, now)
+        .await
+        .is_err());
+}
