@@ -476,6 +476,9 @@ pub struct GateVerdict {
     /// The canary analysis's evidence for people (its sentence and the per-minute plot), when
     /// it compared the revisions.
     pub evidence: Option<String>,
+    /// The same for machines: the analysis (outcome, values, margins, p-values, parameters) and
+    /// both series, one `[minute, requests, 5xx, response time]` per minute, as compact JSON.
+    pub evidence_data: Option<String>,
 }
 
 impl GateVerdict {
@@ -486,6 +489,7 @@ impl GateVerdict {
             code,
             reason,
             evidence: None,
+            evidence_data: None,
         }
     }
     fn fail(code: &'static str, reason: String) -> Self {
@@ -495,6 +499,7 @@ impl GateVerdict {
             code,
             reason,
             evidence: None,
+            evidence_data: None,
         }
     }
 }
@@ -668,6 +673,7 @@ fn wait(
             remaining(settings, state, now).num_seconds().max(0)
         ),
         evidence: None,
+        evidence_data: None,
     }
 }
 
@@ -815,7 +821,7 @@ pub fn gate_rule_canary_worse(
                 "canary_worse",
                 format!(
                     "the canary analysis found the new revision worse than the old one: {}",
-                    a.sentence()
+                    a.short()
                 ),
             )),
             _ => Ok(()),
@@ -926,6 +932,28 @@ pub fn judge(
                 blue_target_group,
                 crate::canary::plot(green, blue)
             ));
+            let series = |ms: &[crate::canary::Minute]| -> Vec<Value> {
+                ms.iter()
+                    .map(|m| {
+                        json!([
+                            m.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            m.requests,
+                            m.errors,
+                            m.latency
+                        ])
+                    })
+                    .collect()
+            };
+            verdict.evidence_data = Some(
+                json!({
+                    "analysis": a,
+                    "new_target_group": green_target_group,
+                    "old_target_group": blue_target_group,
+                    "new": series(green),
+                    "old": series(blue),
+                })
+                .to_string(),
+            );
         }
     }
     verdict
@@ -1581,6 +1609,7 @@ mod tests {
                 code: "observing",
                 reason: "r".into(),
                 evidence: None,
+                evidence_data: None,
             },
             &GateState {
                 alarms: Some(vec!["x".into()]),
@@ -1613,6 +1642,7 @@ mod tests {
                 code: "alarm",
                 reason: "r".into(),
                 evidence: None,
+                evidence_data: None,
             },
             &fresh,
             true,

@@ -890,8 +890,11 @@ async fn the_canary_analysis_fails_a_canary_whose_5xx_ratio_is_five_times_the_ol
     // The decision line carries the evidence too.
     let log = w.stand.lambda_log();
     assert!(
-        log.lines()
-            .any(|l| l.contains("\"skip\":\"canary_worse\"") && l.contains("\"canary\":")),
+        log.lines().any(|l| {
+            l.contains("\"skip\":\"canary_worse\"")
+                && l.contains("\"canary\":")
+                && l.contains("\"canary_data\":")
+        }),
         "{log}"
     );
     // Metrics read once per call: three per target group, one GetMetricData.

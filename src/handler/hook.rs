@@ -558,9 +558,9 @@ async fn finish_hook(
     let line = |level: tracing::Level| {
         let answered = if dry_run { "SUCCEEDED" } else { status };
         if level == tracing::Level::ERROR {
-            tracing::error!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, canary = verdict.evidence.as_deref(), trigger = "lifecycle_hook", skip = verdict.code, "decision");
+            tracing::error!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, canary = verdict.evidence.as_deref(), canary_data = verdict.evidence_data.as_deref(), trigger = "lifecycle_hook", skip = verdict.code, "decision");
         } else {
-            tracing::info!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, canary = verdict.evidence.as_deref(), trigger = "lifecycle_hook", skip = verdict.code, "decision");
+            tracing::info!(action = %action, cluster = %hook.target.cluster, service = %hook.target.service, stage = %hook.stage, deployment = %hook.deployment_arn, revision = %hook.target_revision_arn, verdict = status, answered, dry_run, reason = %verdict.reason, canary = verdict.evidence.as_deref(), canary_data = verdict.evidence_data.as_deref(), trigger = "lifecycle_hook", skip = verdict.code, "decision");
         }
     };
     line(if verdict.status == gate::HookStatus::Failed {
