@@ -934,3 +934,28 @@ fn counter_example_config_change_on_a_restored_copy() {
         vec![Delivery::OnTime; 4],
     );
 }
+
+/// A person's rollback after a migration: the mutable tag re-pushed with a crashing image, a
+/// revision that migrates the database forward, then the CLI rolls back twice to the revision the
+/// tag names (now the crashing image). The responder's rollback of that failing revision onto a
+/// copy pinned to its earlier digest is held to the schema the restored revision declares, not
+/// to the schema of the migration the person rolled back.
+#[test]
+fn counter_example_a_cli_rollback_after_a_migration_sets_the_schema_in_force() {
+    let api = SvcSetup {
+        mutable_tag: true,
+        ..web()
+    };
+    counter_example(
+        "a CLI rollback after a migration",
+        vec![web(), api],
+        vec![
+            deploy(0, Change::Image, Kind::Healthy),
+            deploy(1, Change::RePush, Kind::CrashAtStart),
+            deploy(1, Change::Migration, Kind::Healthy),
+            Op::CliRollback { svc: 1 },
+            Op::CliRollback { svc: 1 },
+        ],
+        vec![],
+    );
+}

@@ -208,7 +208,8 @@ pub struct Incident {
     pub settled_by_other: bool,
     /// Contents that had completed a deployment of the service before the incident started.
     pub proven_before: BTreeSet<Content>,
-    /// The schema the incident's revision declares (`ecs-rollback:schema`).
+    /// The schema in force (`ecs-rollback:schema`): the one the incident's revision declares, or,
+    /// after a person's CLI rollback, the one the revision they restored declares.
     pub schema: Option<String>,
     /// No proven revision of the service runs on its schema (a deployment migrated the database
     /// forward): no down migration is modelled, so no automatic rollback is owed.
@@ -506,10 +507,18 @@ impl Sim {
         ] {
             s.tags.insert(k.into(), v);
         }
-        w.start_deployment(svc, &target.td, Some(target.config), false);
+        let started = w.start_deployment(svc, &target.td, Some(target.config), false);
+        let restored_schema = w
+            .td(&target.td)
+            .and_then(|t| t.tags.get("ecs-rollback:schema").cloned());
         drop(w);
         if let Some(i) = self.incidents.get_mut(svc) {
             i.settled_by_other = true;
+            // The person decided the schema (a migration down, or `--force`): a later failure of
+            // the revision they restored is answered against the schema it declares.
+            if started.is_some() {
+                i.schema = restored_schema;
+            }
         }
     }
 
@@ -738,7 +747,7 @@ impl Sim {
                         }
                     }
                     // 7. Never onto a revision that does not declare the schema in force (the
-                    // incident's revision's declaration).
+                    // incident's revision's declaration, or that of a person's CLI rollback).
                     if let (Some((td, tags)), Some(i)) = (&rec.target, self.incidents.get(&svc)) {
                         let declared = tags.get("ecs-rollback:schema");
                         if i.schema.is_some() && declared != i.schema.as_ref() {
