@@ -2726,7 +2726,7 @@ async fn alb_minutes_reads_both_target_groups_in_one_call_and_follows_pages() {
                         "LoadBalancer=app/alb/9".to_string(),
                     ]
                 && req.start_time().map(|t| t.secs() % 60) == Some(0)
-                && req.end_time().map(|t| t.secs()) == Some(1_800_000_000 - 1_800_000_000 % 60)
+                && req.end_time().map(|t| t.secs()) == Some(1_800_000_000)
         })
         .sequence()
         .output(|| {
@@ -2786,7 +2786,8 @@ async fn alb_minutes_reads_both_target_groups_in_one_call_and_follows_pages() {
     let tg = |name: &str, id: &str| {
         format!("arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/{name}/{id}")
     };
-    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    // Half a minute into a minute: the read ends at the last whole one.
+    let now = chrono::DateTime::from_timestamp(1_800_000_030, 0).unwrap();
     let series = cw
         .alb_minutes(
             &lb,
